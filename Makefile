@@ -1,0 +1,62 @@
+# GridAtlas: `make run` serves the app on the embedded PostGIS with the demo district;
+# `make test` runs every test (unit, PostGIS, browser). Both install what they need.
+
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+# Debian's interpreter (python3-venv); any python3 >= 3.11 works.
+PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
+APT_PACKAGES := python3-venv postgresql-15-postgis-3 fonts-noto-cjk chromium
+PYTEST_ARGS ?=
+
+.PHONY: run test deps system-deps venv dev-venv db-up db-down clean-db lint help
+
+help:
+	@echo "make run   - the app at http://127.0.0.1:8050 on the embedded PostGIS, demo loaded"
+	@echo "make test  - the whole test suite (unit, PostGIS, browser)"
+
+# Debian packages: installed only when missing (root, or passwordless sudo).
+system-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "GridAtlas needs these Debian packages:$$missing" >&2; \
+	       echo "Install them as root: apt-get install$$missing" >&2; exit 1; fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.runtime: requirements.txt | system-deps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: system-deps $(VENV)/.runtime
+dev-venv: system-deps $(VENV)/.dev
+
+run: venv
+	$(PY) -m geo db up
+	$(PY) -m geo demo load
+	$(PY) app.py
+
+# Starts the embedded cluster if it was down and stops it afterwards, pass or fail.
+test: dev-venv
+	@if [ -z "$$DATABASE_URL" ] && ! $(PY) -m geo db status >/dev/null 2>&1; then \
+	  started=1; $(PY) -m geo db up >/dev/null || exit 1; else started=0; fi; \
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$started = 1 ]; then $(PY) -m geo db down >/dev/null; fi; \
+	exit $$rc
+
+db-up: venv
+	$(PY) -m geo db up
+db-down: venv
+	$(PY) -m geo db down

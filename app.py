@@ -1,0 +1,46 @@
+"""GridAtlas web app: builds the Dash app from the pages in ``layouts/pages``.
+
+Importing this module connects to nothing; ``python app.py`` starts the embedded
+PostGIS when no ``DATABASE_URL`` is set, then serves on HOST:PORT.
+``gunicorn app:server`` serves the same app.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import dash
+
+from geo.settings import get_settings
+from layouts import shell
+
+HERE = Path(__file__).resolve().parent
+
+app = dash.Dash(
+    __name__,
+    use_pages=True,
+    pages_folder=str(HERE / "layouts" / "pages"),
+    assets_folder=str(HERE / "assets"),
+    compress=True,
+    title="GridAtlas",
+    update_title=None,
+    meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+)
+app.layout = shell.layout
+server = app.server
+
+
+def main() -> None:
+    """Serve on HOST:PORT, starting the embedded cluster first when it is the database."""
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if settings.database_url is None:
+        from geo import localdb
+
+        localdb.up()
+    app.run(host=settings.host, port=settings.port, debug=settings.debug)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+/* GridAtlas browser-side functions: clientside callbacks and map styling.
+   Map style functions read the layer's hideout, so restyling never resends data. */
+(function () {
+  "use strict";
+
+  function lang() {
+    var m = document.cookie.match(/(?:^|; )lang=(zh|en)/);
+    if (m) { return m[1]; }
+    var root = document.querySelector(".ga-app");
+    return root && root.classList.contains("lang-en") ? "en" : "zh";
+  }
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  function tzParts(date, tz) {
+    try {
+      var f = new Intl.DateTimeFormat("en-CA", {
+        timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"
+      });
+      var p = {};
+      f.formatToParts(date).forEach(function (x) { p[x.type] = x.value; });
+      return p;
+    } catch (e) {
+      return {
+        year: date.getFullYear(), month: pad(date.getMonth() + 1), day: pad(date.getDate()),
+        hour: pad(date.getHours()), minute: pad(date.getMinutes()), second: pad(date.getSeconds())
+      };
+    }
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    gridatlas: {
+      clock: function () {
+        var root = document.querySelector(".ga-app");
+        var tz = (root && root.dataset.tz) || "Asia/Shanghai";
+        var p = tzParts(new Date(), tz);
+        var time = p.hour + ":" + p.minute + ":" + p.second;
+        if (lang() === "en") {
+          return p.year + "-" + p.month + "-" + p.day + " " + time;
+        }
+        return p.year + "年" + parseInt(p.month, 10) + "月" + parseInt(p.day, 10) + "日 " + time;
+      },
+      switchLang: function (n) {
+        var btn = document.querySelector(".ga-lang");
+        var next = btn ? btn.getAttribute("data-lang") : "zh";
+        document.cookie = "lang=" + next + "; path=/; max-age=31536000; SameSite=Lax";
+        window.location.reload();
+        return next;
+      }
+    }
+  });
+
+  var COLORS = {
+    district: "#e8f1ff",
+    street: "#f5b642",
+    community: "#4fd1c5",
+    grid: "#6b8cce"
+  };
+  var WEIGHTS = { district: 4, street: 3, community: 2, grid: 1 };
+
+  window.gridatlas = window.gridatlas || {};
+  window.gridatlas.map = {
+    boundaryStyle: function (feature, context) {
+      var h = (context && context.hideout) || {};
+      var level = feature.properties.level;
+      var selected = h.selected && h.selected === feature.properties.code;
+      var style = {
+        color: COLORS[level] || "#9ab",
+        weight: (WEIGHTS[level] || 1) * (h.scale || 1),
+        opacity: level === "grid" ? 0.7 : 0.95,
+        fill: level === "grid",
+        fillOpacity: 0,
+        dashArray: level === "community" ? "6 4" : null
+      };
+      if (level === "grid") {
+        var hh = feature.properties.households;
+        var lo = h.min || 300, hi = h.max || 500;
+        style.fillColor = hh < lo ? "#3b82f6" : (hh > hi ? "#ef4444" : "#22c55e");
+        style.fillOpacity = h.fillOpacity === undefined ? 0.12 : h.fillOpacity;
+      }
+      if (selected) { style.weight += 2; style.color = "#ffffff"; style.fillOpacity = 0.3; }
+      return style;
+    },
+    boundaryTooltip: function (feature, layer, context) {
+      var p = feature.properties;
+      var name = (lang() === "en" && p.name_en) ? p.name_en : p.name;
+      var text = name + (p.level === "grid" ? "" : " · " + p.code);
+      if (p.households !== undefined && p.households !== null) {
+        text += (lang() === "en" ? " · " + p.households + " households" : " · " + p.households + " 户");
+      }
+      layer.bindTooltip(text, { sticky: true, className: "ga-tooltip" });
+    }
+  };
+})();

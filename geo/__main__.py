@@ -1,0 +1,5 @@
+"""``python -m geo``: the GridAtlas command line."""
+
+from geo.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""``python -m geo``: database, data and planning commands.
+
+Each feature package adds its own subcommands through a ``register(subparsers)``
+function, listed in :data:`_FEATURE_CLIS`; handlers return the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import logging
+import sys
+
+from geo.errors import GridAtlasError
+
+log = logging.getLogger(__name__)
+
+# Feature packages that contribute subcommands (imported only if present).
+_FEATURE_CLIS = (
+    "geo.demo.cli",
+    "geo.importers.cli",
+    "geo.partition.cli",
+    "geo.access.cli",
+)
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from geo import db, localdb
+    from geo.settings import get_settings
+
+    external = get_settings().database_url is not None
+    if args.action == "migrate":
+        applied = db.migrate(db.admin_url())
+        print(f"applied {len(applied)} migration(s); schema version {db.schema_version()}")
+        return 0
+    if external:
+        if args.action == "url":
+            print(get_settings().database_url)
+            return 0
+        if args.action == "status":
+            try:
+                db.connect().close()
+            except GridAtlasError as exc:
+                print(exc.user_msg)
+                return 3
+            print(f"up (DATABASE_URL {localdb.redact(get_settings().database_url)})")
+            return 0
+        print("DATABASE_URL is set: that server is managed elsewhere; nothing to do.")
+        return 0
+    lay = localdb.layout()
+    if args.action == "up":
+        was_up = localdb.status(lay)
+        localdb.up(lay)
+        print(("already up" if was_up else "started") + f" on port {lay.port}")
+        print(localdb.describe(lay))
+        return 0
+    if args.action == "down":
+        print("stopped" if localdb.down(lay) else "not running")
+        return 0
+    if args.action == "status":
+        if localdb.status(lay):
+            print(f"up on port {lay.port}")
+            print(localdb.describe(lay))
+            return 0
+        print("down")
+        return 3
+    if args.action == "url":
+        if not lay.password_file.exists():
+            raise GridAtlasError("the embedded cluster does not exist yet: run `python -m geo db up`")
+        print(localdb.describe(lay))
+        print(lay.app_url)
+        return 0
+    raise AssertionError(args.action)
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from geo import stats
+
+    data = stats.counts()
+    if args.json:
+        print(json.dumps(data, sort_keys=True))
+    else:
+        width = max(map(len, data))
+        for key, value in data.items():
+            print(f"{key:<{width}}  {value:>10,}")
+    return 0
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the parent package is absent
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command-line grammar."""
+    parser = argparse.ArgumentParser(prog="python -m geo", description="GridAtlas commands")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("db", help="the embedded PostGIS cluster (or DATABASE_URL)")
+    p.add_argument("action", choices=["up", "down", "status", "url", "migrate"])
+    p.set_defaults(handler=_cmd_db)
+
+    p = sub.add_parser("stats", help="counts of what the database holds")
+    p.add_argument("--json", action="store_true", help="one JSON object with integer values")
+    p.set_defaults(handler=_cmd_stats)
+
+    for name in _FEATURE_CLIS:
+        if _module_exists(name):
+            importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; a :class:`GridAtlasError` prints its message and exits 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except GridAtlasError as exc:
+        print(f"error: {exc.user_msg}", file=sys.stderr)
+        return 2

@@ -1,0 +1,284 @@
+"""Database access: the connection pool, one transaction helper, and migrations.
+
+All SQL values are bound parameters; identifiers go through ``psycopg2.sql``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extras
+import psycopg2.pool
+from psycopg2 import sql
+
+from geo.errors import DatabaseUnavailable, GridAtlasError
+from geo.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 727_001  # advisory lock key: one migration runner at a time
+
+_pool: psycopg2.pool.ThreadedConnectionPool | None = None
+_pool_url: str | None = None
+_pool_lock = threading.Lock()
+
+
+def app_url() -> str:
+    """URI the app connects with: ``DATABASE_URL`` or the embedded cluster's app role."""
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    from geo import localdb
+
+    lay = localdb.layout()
+    if not lay.password_file.exists():
+        raise DatabaseUnavailable(
+            "The embedded database has not been created yet: run `python -m geo db up`."
+        )
+    return lay.app_url
+
+
+def admin_url() -> str:
+    """URI for schema changes: ``DATABASE_URL`` or the embedded superuser socket."""
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    from geo import localdb
+
+    return localdb.layout().admin_url()
+
+
+def _connect_kwargs() -> dict:
+    tz = get_settings().timezone
+    return {
+        "connect_timeout": 3,
+        "application_name": "gridatlas",
+        "options": f"-c timezone={tz}",
+    }
+
+
+def connect(url: str | None = None) -> psycopg2.extensions.connection:
+    """A new connection (not pooled); the caller closes it."""
+    target = url or app_url()
+    try:
+        return psycopg2.connect(target, **_connect_kwargs())
+    except psycopg2.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot reach the database (password hidden): {_first_line(exc)}"
+        ) from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _get_pool() -> psycopg2.pool.ThreadedConnectionPool:
+    global _pool, _pool_url
+    url = app_url()
+    with _pool_lock:
+        if _pool is None or _pool_url != url:
+            if _pool is not None:
+                _pool.closeall()
+            try:
+                _pool = psycopg2.pool.ThreadedConnectionPool(
+                    0, get_settings().pool_max, url, **_connect_kwargs()
+                )
+            except psycopg2.OperationalError as exc:
+                raise DatabaseUnavailable(
+                    f"Cannot reach the database (password hidden): {_first_line(exc)}"
+                ) from exc
+            _pool_url = url
+        return _pool
+
+
+def reset_pool() -> None:
+    """Close every pooled connection (used after the server restarts, and by tests)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.closeall()
+        _pool = None
+
+
+def _checkout() -> psycopg2.extensions.connection:
+    """A pooled connection that answered a ping (pre-ping: dead ones are replaced)."""
+    pool = _get_pool()
+    for _ in range(3):
+        try:
+            conn = pool.getconn()
+        except psycopg2.OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"Cannot reach the database (password hidden): {_first_line(exc)}"
+            ) from exc
+        try:
+            if conn.closed:
+                raise psycopg2.InterfaceError("closed")
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            conn.rollback()
+            return conn
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            pool.putconn(conn, close=True)
+    raise DatabaseUnavailable("The database connection keeps dropping; is the server up?")
+
+
+@contextmanager
+def transaction(readonly: bool = False) -> Iterator[psycopg2.extras.RealDictCursor]:
+    """One transaction on a pooled connection; commits on success, rolls back on error.
+
+    Yields a cursor returning rows as dicts.
+    """
+    conn = _checkout()
+    broken = False
+    try:
+        conn.set_session(readonly=readonly, autocommit=False)
+        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            yield cur
+        conn.commit()
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        broken = True
+        raise DatabaseUnavailable(
+            f"Lost the database connection (password hidden): {_first_line(exc)}"
+        ) from exc
+    except BaseException:
+        if not conn.closed:
+            conn.rollback()
+        raise
+    finally:
+        _get_pool().putconn(conn, close=broken or bool(conn.closed))
+
+
+def fetch_all(query: str | sql.Composable, params: tuple | dict | None = None) -> list[dict]:
+    """Run a read-only query and return its rows as dicts."""
+    with transaction(readonly=True) as cur:
+        cur.execute(query, params)
+        return list(cur.fetchall())
+
+
+def fetch_one(query: str | sql.Composable, params: tuple | dict | None = None) -> dict | None:
+    """Run a read-only query and return its first row (or None)."""
+    with transaction(readonly=True) as cur:
+        cur.execute(query, params)
+        return cur.fetchone()
+
+
+# ---------------------------------------------------------------------------- migrations
+
+
+def migration_files() -> list[tuple[int, str, Path]]:
+    """Ordered (version, name, path) of the SQL migrations shipped with the code."""
+    out = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        head, _, rest = path.stem.partition("_")
+        if not head.isdigit():
+            raise GridAtlasError(f"migration file {path.name} must start with a number")
+        out.append((int(head), rest, path))
+    versions = [v for v, _, _ in out]
+    if len(set(versions)) != len(versions):
+        raise GridAtlasError("two migration files share a version number")
+    return out
+
+
+def migrate(url: str | None = None, app_role: str | None = "gridatlas_app") -> list[int]:
+    """Apply pending migrations in order, each in its own transaction.
+
+    Returns the versions applied. A migration whose file changed after it was applied is
+    refused (checksums are recorded in ``schema_version``).
+    """
+    conn = psycopg2.connect(url or admin_url(), **_connect_kwargs())
+    applied_now: list[int] = []
+    try:
+        conn.autocommit = False
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            cur.execute(
+                """CREATE TABLE IF NOT EXISTS schema_version (
+                       version integer PRIMARY KEY,
+                       name text NOT NULL,
+                       checksum text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            conn.commit()
+            cur.execute("SELECT version, checksum FROM schema_version")
+            done = dict(cur.fetchall())
+        for version, name, path in migration_files():
+            text = path.read_text(encoding="utf-8")
+            checksum = hashlib.sha256(text.encode()).hexdigest()
+            if version in done:
+                if done[version] != checksum:
+                    raise GridAtlasError(
+                        f"migration {path.name} changed after it was applied; "
+                        "write a new migration instead of editing an old one"
+                    )
+                continue
+            with conn.cursor() as cur:
+                try:
+                    cur.execute(text)
+                except psycopg2.Error as exc:
+                    conn.rollback()
+                    raise GridAtlasError(
+                        f"migration {path.name} failed: {_first_line(exc)}"
+                    ) from exc
+                cur.execute(
+                    "INSERT INTO schema_version (version, name, checksum) VALUES (%s, %s, %s)",
+                    (version, name, checksum),
+                )
+            conn.commit()
+            applied_now.append(version)
+            log.info("applied migration %s", path.name)
+        if app_role:
+            _grant_app_role(conn, app_role)
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+        conn.commit()
+    finally:
+        conn.close()
+    return applied_now
+
+
+def _grant_app_role(conn: psycopg2.extensions.connection, role: str) -> None:
+    """Give the app's role what it needs and no more (no DELETE/UPDATE on the audit log)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        if not cur.fetchone():
+            return
+        ident = sql.Identifier(role)
+        cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(ident))
+        cur.execute(
+            sql.SQL(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}"
+            ).format(ident)
+        )
+        cur.execute(
+            sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(ident)
+        )
+        cur.execute(
+            sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {}").format(ident)
+        )
+        cur.execute(
+            sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_version FROM {}").format(
+                ident
+            )
+        )
+    conn.commit()
+
+
+def schema_version(url: str | None = None) -> int:
+    """Highest applied migration version (0 for an empty database)."""
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return 0
+            cur.execute("SELECT coalesce(max(version), 0) FROM schema_version")
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()

@@ -1,0 +1,120 @@
+"""Read-side queries behind the pages: map layers and summary tables.
+
+GeoJSON is assembled inside PostGIS (``ST_AsGeoJSON`` with 6 decimals, ~0.1 m), so the
+web tier only passes it on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from geo import db
+
+BoundaryLevel = Literal["district", "street", "community", "grid"]
+
+_BOUNDARY_SQL: dict[str, str] = {
+    "district": """
+        SELECT d.code, d.name, d.name_en, NULL::text AS parent, d.source,
+               ST_AsGeoJSON(d.geom, 6) AS gj
+          FROM districts d ORDER BY d.code""",
+    "street": """
+        SELECT s.code, s.name, s.name_en, d.code AS parent, s.source,
+               ST_AsGeoJSON(s.geom, 6) AS gj
+          FROM streets s JOIN districts d ON d.id = s.district_id ORDER BY s.code""",
+    "community": """
+        SELECT c.code, c.name, c.name_en, s.code AS parent, c.source,
+               ST_AsGeoJSON(c.geom, 6) AS gj
+          FROM communities c JOIN streets s ON s.id = c.street_id ORDER BY c.code""",
+    "grid": """
+        SELECT g.code, coalesce(g.name, g.code) AS name, g.name AS name_en,
+               c.code AS parent, g.source, g.households, g.kind,
+               ST_AsGeoJSON(g.geom, 6) AS gj
+          FROM grids g
+          JOIN grid_versions v ON v.id = g.version_id AND v.is_current
+          JOIN communities c ON c.id = g.community_id
+         ORDER BY g.code""",
+}
+
+
+def boundaries(level: BoundaryLevel) -> dict:
+    """Current boundaries of one level as a GeoJSON FeatureCollection.
+
+    Each feature carries ``code``, ``name``, ``name_en``, ``parent`` (the code of the
+    level above) and ``level``; grids also ``households`` and ``kind``.
+    """
+    rows = db.fetch_all(_BOUNDARY_SQL[level])
+    features = []
+    for row in rows:
+        props = {k: v for k, v in row.items() if k != "gj"}
+        props["level"] = level
+        features.append(
+            {"type": "Feature", "geometry": json.loads(row["gj"]), "properties": props}
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def extent() -> list[list[float]] | None:
+    """[[south, west], [north, east]] of all districts, or None when there are none."""
+    row = db.fetch_one(
+        """SELECT ST_YMin(e) AS s, ST_XMin(e) AS w, ST_YMax(e) AS n, ST_XMax(e) AS e
+             FROM (SELECT ST_Extent(geom)::geometry AS e FROM districts) x"""
+    )
+    if not row or row["s"] is None:
+        return None
+    return [[row["s"], row["w"]], [row["n"], row["e"]]]
+
+
+def has_osm_data() -> bool:
+    """True when anything shown derives from OpenStreetMap (attribution required)."""
+    row = db.fetch_one(
+        """SELECT EXISTS (SELECT 1 FROM buildings WHERE source = 'osm')
+               OR EXISTS (SELECT 1 FROM districts WHERE source IN ('osm', 'derived')) AS osm"""
+    )
+    return bool(row and row["osm"])
+
+
+def has_synthetic_data() -> bool:
+    """True when demo (synthetic) layers are present, which the map must say."""
+    row = db.fetch_one(
+        """SELECT EXISTS (SELECT 1 FROM cameras WHERE source = 'synthetic')
+               OR EXISTS (SELECT 1 FROM incidents WHERE source = 'synthetic') AS syn"""
+    )
+    return bool(row and row["syn"])
+
+
+def community_summary() -> list[dict]:
+    """Per community: street, households, current grids and how many are in band."""
+    return db.fetch_all(
+        """
+        SELECT c.code, c.name, c.name_en, s.name AS street, s.name_en AS street_en,
+               c.min_households, c.max_households,
+               coalesce(sum(g.households), 0)::int AS households,
+               count(g.id)::int AS grids,
+               count(g.id) FILTER (WHERE g.households BETWEEN c.min_households
+                                                       AND c.max_households)::int AS in_band,
+               max(v.version_no) AS version_no
+          FROM communities c
+          JOIN streets s ON s.id = c.street_id
+          LEFT JOIN grid_versions v ON v.community_id = c.id AND v.is_current
+          LEFT JOIN grids g ON g.version_id = v.id
+         GROUP BY c.id, s.id
+         ORDER BY c.code"""
+    )
+
+
+def recent_incidents(limit: int = 200) -> list[dict]:
+    """The latest incidents with category, place and state."""
+    return db.fetch_all(
+        """
+        SELECT i.code, i.title, i.severity, i.state, i.level, i.reported_at, i.due_at,
+               i.closed_at, ic.name AS category, ic.name_en AS category_en,
+               g.code AS grid_code, c.name AS community, c.name_en AS community_en
+          FROM incidents i
+          JOIN incident_categories ic ON ic.id = i.category_id
+          LEFT JOIN grids g ON g.id = i.grid_id
+          LEFT JOIN communities c ON c.id = i.community_id
+         ORDER BY i.reported_at DESC
+         LIMIT %s""",
+        (limit,),
+    )

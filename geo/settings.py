@@ -1,0 +1,108 @@
+"""Settings, read once from the environment, validated, failing fast.
+
+Every setting has a default that works for ``make run`` on a developer machine; a
+deployment overrides them through environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from geo.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int, lo: int, hi: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1/0 (or true/false), got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated runtime settings.
+
+    Attributes
+    ----------
+    database_url:
+        libpq URI of the server to use; ``None`` means the embedded cluster.
+    host, port:
+        Where the web app listens.
+    timezone:
+        IANA zone defining "today" and reporting periods (default Asia/Shanghai).
+    refresh_seconds:
+        Auto-refresh period of the command-centre screen.
+    basemap_url:
+        Optional XYZ tile URL; no basemap by default (intranets have no internet).
+    basemap_gcj02:
+        True when the basemap uses GCJ-02 coordinates (AMap, Tencent).
+    """
+
+    database_url: str | None
+    host: str = "127.0.0.1"
+    port: int = 8050
+    timezone: str = "Asia/Shanghai"
+    refresh_seconds: int = 15
+    basemap_url: str | None = None
+    basemap_gcj02: bool = False
+    pool_max: int = 8
+    debug: bool = False
+    default_language: str = "zh"
+    secret_key: str | None = field(default=None, repr=False)
+
+
+def load_settings() -> Settings:
+    """Read and validate settings from the environment (no caching)."""
+    tz = os.environ.get("TIMEZONE") or "Asia/Shanghai"
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TIMEZONE {tz!r} is not a known IANA time zone") from None
+    url = os.environ.get("DATABASE_URL") or None
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("DATABASE_URL must be a libpq URI starting with postgresql://")
+    lang = os.environ.get("GRIDATLAS_LANG") or "zh"
+    if lang not in {"zh", "en"}:
+        raise ConfigError(f"GRIDATLAS_LANG must be zh or en, got {lang!r}")
+    return Settings(
+        database_url=url,
+        host=os.environ.get("HOST") or "127.0.0.1",
+        port=_int("PORT", 8050, 1, 65535),
+        timezone=tz,
+        refresh_seconds=_int("REFRESH_SECONDS", 15, 2, 3600),
+        basemap_url=os.environ.get("BASEMAP_URL") or None,
+        basemap_gcj02=_bool("BASEMAP_GCJ02", False),
+        pool_max=_int("DB_POOL_MAX", 8, 1, 100),
+        debug=_bool("DEBUG", False),
+        default_language=lang,
+        secret_key=os.environ.get("SECRET_KEY") or None,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process, read once."""
+    return load_settings()

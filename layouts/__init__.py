@@ -1,0 +1,1 @@
+"""Dash pages and shared UI components (no SQL here: data comes from ``geo``)."""

@@ -1,0 +1,96 @@
+"""Interface strings in Chinese (default) and English, and locale-aware formatting.
+
+The language is chosen by the ``lang`` cookie (set by the switch in the top bar), else
+the ``GRIDATLAS_LANG`` setting.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import flask
+
+from geo.settings import get_settings
+
+LANGS = ("zh", "en")
+
+STRINGS: dict[str, tuple[str, str]] = {
+    # key: (Chinese, English)
+    "app.title": ("GridAtlas 网格图鉴", "GridAtlas"),
+    "app.subtitle": ("网格化管理指挥平台", "Urban grid management"),
+    "nav.command": ("指挥中心", "Command centre"),
+    "nav.plan": ("网格规划", "Grid planning"),
+    "nav.review": ("领导审阅", "Review"),
+    "nav.incidents": ("事件", "Incidents"),
+    "lang.switch": ("English", "中文"),
+    "layer.district": ("区界", "District"),
+    "layer.street": ("街道", "Streets"),
+    "layer.community": ("社区", "Communities"),
+    "layer.grid": ("网格", "Grids"),
+    "map.empty": ("数据库中还没有边界数据：请导入或加载演示区。",
+                  "No boundaries in the database yet: import some or load the demo district."),
+    "error.db": ("无法连接数据库", "Cannot reach the database"),
+    "plan.title": ("网格规划", "Grid planning"),
+    "plan.intro": ("各社区当前网格与户数区间（300–500户）。选择社区进行重划。",
+                   "Current grids per community against the household band (300–500)."),
+    "review.title": ("领导审阅", "Review"),
+    "review.intro": ("各街道、社区网格概况。", "Streets and communities at a glance."),
+    "incidents.title": ("事件", "Incidents"),
+    "incidents.intro": ("最新上报的事件。", "The latest reported incidents."),
+    "col.code": ("编码", "Code"),
+    "col.community": ("社区", "Community"),
+    "col.street": ("街道", "Street"),
+    "col.households": ("户数", "Households"),
+    "col.grids": ("网格数", "Grids"),
+    "col.in_band": ("在区间内", "In band"),
+    "col.version": ("版本", "Version"),
+    "col.title": ("标题", "Title"),
+    "col.category": ("类别", "Category"),
+    "col.severity": ("紧急程度", "Severity"),
+    "col.state": ("状态", "State"),
+    "col.reported": ("上报时间", "Reported"),
+    "col.grid": ("网格", "Grid"),
+    "table.empty": ("暂无数据", "No data yet"),
+    "severity.ordinary": ("一般", "ordinary"),
+    "severity.major": ("重大", "major"),
+    "severity.complex": ("复杂", "complex"),
+    "state.reported": ("已上报", "reported"),
+    "state.escalated": ("已上报上级", "escalated"),
+    "state.resolved": ("就地解决", "resolved"),
+    "state.filed": ("已立案", "filed"),
+    "state.dispatched": ("已派遣", "dispatched"),
+    "state.accepted": ("已受理", "accepted"),
+    "state.handled": ("已处置", "handled"),
+    "state.verified": ("已核查", "verified"),
+    "state.closed": ("已结案", "closed"),
+    "state.evaluated": ("已评价", "evaluated"),
+    "state.returned": ("已退回", "returned"),
+    "state.deferred": ("缓办", "deferred"),
+}
+
+
+def current_lang() -> str:
+    """Language of the current request: the ``lang`` cookie, else the setting."""
+    lang = None
+    if flask.has_request_context():
+        lang = flask.request.cookies.get("lang")
+    return lang if lang in LANGS else get_settings().default_language
+
+
+def t(key: str, lang: str | None = None) -> str:
+    """The string for ``key`` in ``lang`` (default: the current request's language)."""
+    zh, en = STRINGS[key]
+    return en if (lang or current_lang()) == "en" else zh
+
+
+def fmt_datetime(value: datetime | None, lang: str | None = None) -> str:
+    """2026年11月21日 14:05 in Chinese, 2026-11-21 14:05 in English (24-hour clock)."""
+    if value is None:
+        return ""
+    tz = get_settings().timezone
+    from zoneinfo import ZoneInfo
+
+    local = value.astimezone(ZoneInfo(tz)) if value.tzinfo else value
+    if (lang or current_lang()) == "en":
+        return local.strftime("%Y-%m-%d %H:%M")
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"

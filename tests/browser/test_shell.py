@@ -1,0 +1,56 @@
+"""The app shell on an empty database: pages load, Chinese renders, nothing errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import AppServer, screenshot
+
+
+@pytest.fixture(scope="module")
+def app_empty(empty_db):
+    server = AppServer(empty_db.url)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("path", ["/", "/plan", "/review", "/incidents"])
+def test_pages_load_without_console_errors(app_empty, new_page, path):
+    page, console = new_page()
+    page.goto(app_empty.url + path)
+    page.wait_for_selector(".ga-topbar")
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".ga-nav-link").count() == 4
+    assert page.locator(".ga-error").inner_text() == ""
+    assert console.errors == []
+
+
+def test_empty_map_says_so_and_chinese_font_is_present(app_empty, new_page):
+    page, console = new_page()
+    page.goto(app_empty.url + "/")
+    page.wait_for_selector(".ga-map-notice .ga-empty")
+    assert "边界" in page.inner_text(".ga-map-notice")
+    assert page.evaluate("document.fonts.check('16px \"Noto Sans CJK SC\"', '指挥中心')")
+    # the browser really drew the glyphs with a CJK font (not tofu boxes)
+    width = page.evaluate(
+        """() => { const c = document.createElement('canvas').getContext('2d');
+                   c.font = '32px "Noto Sans CJK SC"'; return c.measureText('指挥中心').width; }"""
+    )
+    assert width > 100
+    screenshot(page, "shell-empty")
+    assert console.errors == []
+
+
+def test_language_switch_to_english_and_back(app_empty, new_page):
+    page, console = new_page()
+    page.goto(app_empty.url + "/plan")
+    page.wait_for_selector("h1")
+    assert page.inner_text("h1") == "网格规划"
+    page.click(".ga-lang")
+    page.wait_for_function("document.querySelector('h1') && document.querySelector('h1').innerText === 'Grid planning'")
+    clock = page.inner_text(".ga-clock")
+    assert "年" not in clock
+    page.click(".ga-lang")
+    page.wait_for_function("document.querySelector('h1') && document.querySelector('h1').innerText === '网格规划'")
+    page.wait_for_function("document.querySelector('.ga-clock').innerText.includes('年')")
+    assert console.errors == []
