@@ -13,7 +13,7 @@ from pathlib import Path
 import dash
 
 from geo.settings import get_settings
-from layouts import shell
+from layouts import auth, shell
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,6 +28,7 @@ app = dash.Dash(
     meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
 )
 app.layout = shell.layout
+auth.install(app)
 server = app.server
 
 

@@ -37,13 +37,20 @@ _BOUNDARY_SQL: dict[str, str] = {
 }
 
 
-def boundaries(level: BoundaryLevel) -> dict:
+# A place is visible to a scope when it lies inside it or is one of its ancestors.
+_IN_SCOPE = "(%(scope)s::text IS NULL OR q.code LIKE %(scope)s || '%%' OR %(scope)s LIKE q.code || '%%')"
+
+
+def boundaries(level: BoundaryLevel, scope: str | None = None) -> dict:
     """Current boundaries of one level as a GeoJSON FeatureCollection.
 
     Each feature carries ``code``, ``name``, ``name_en``, ``parent`` (the code of the
-    level above) and ``level``; grids also ``households`` and ``kind``.
+    level above) and ``level``; grids also ``households`` and ``kind``. With ``scope``
+    (a place code), only places inside it and its ancestors are returned.
     """
-    rows = db.fetch_all(_BOUNDARY_SQL[level])
+    rows = db.fetch_all(
+        f"SELECT * FROM ({_BOUNDARY_SQL[level]}) q WHERE {_IN_SCOPE}", {"scope": scope}
+    )
     features = []
     for row in rows:
         props = {k: v for k, v in row.items() if k != "gj"}
@@ -54,11 +61,19 @@ def boundaries(level: BoundaryLevel) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def extent() -> list[list[float]] | None:
-    """[[south, west], [north, east]] of all districts, or None when there are none."""
+def extent(scope: str | None = None) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the scope (default: all districts), or None."""
     row = db.fetch_one(
         """SELECT ST_YMin(e) AS s, ST_XMin(e) AS w, ST_YMax(e) AS n, ST_XMax(e) AS e
-             FROM (SELECT ST_Extent(geom)::geometry AS e FROM districts) x"""
+             FROM (SELECT ST_Extent(geom)::geometry AS e FROM (
+                     SELECT code, geom FROM districts WHERE %(scope)s::text IS NULL
+                     UNION ALL SELECT code, geom FROM streets WHERE code = %(scope)s
+                     UNION ALL SELECT code, geom FROM communities WHERE code = %(scope)s
+                     UNION ALL SELECT g.code, g.geom FROM grids g
+                       JOIN grid_versions v ON v.id = g.version_id AND v.is_current
+                      WHERE g.code = %(scope)s
+                     UNION ALL SELECT code, geom FROM districts WHERE code = %(scope)s) p) x""",
+        {"scope": scope},
     )
     if not row or row["s"] is None:
         return None
@@ -83,10 +98,10 @@ def has_synthetic_data() -> bool:
     return bool(row and row["syn"])
 
 
-def community_summary() -> list[dict]:
+def community_summary(scope: str | None = None) -> list[dict]:
     """Per community: street, households, current grids and how many are in band."""
     return db.fetch_all(
-        """
+        """SELECT * FROM (
         SELECT c.code, c.name, c.name_en, s.name AS street, s.name_en AS street_en,
                c.min_households, c.max_households,
                coalesce(sum(g.households), 0)::int AS households,
@@ -98,13 +113,16 @@ def community_summary() -> list[dict]:
           JOIN streets s ON s.id = c.street_id
           LEFT JOIN grid_versions v ON v.community_id = c.id AND v.is_current
           LEFT JOIN grids g ON g.version_id = v.id
-         GROUP BY c.id, s.id
-         ORDER BY c.code"""
+         GROUP BY c.id, s.id) q
+         WHERE (%(scope)s::text IS NULL OR q.code LIKE %(scope)s || '%%'
+                OR %(scope)s LIKE q.code || '%%')
+         ORDER BY q.code""",
+        {"scope": scope},
     )
 
 
-def recent_incidents(limit: int = 200) -> list[dict]:
-    """The latest incidents with category, place and state."""
+def recent_incidents(limit: int = 200, scope: str | None = None) -> list[dict]:
+    """The latest incidents inside the scope, with category, place and state."""
     return db.fetch_all(
         """
         SELECT i.code, i.title, i.severity, i.state, i.level, i.reported_at, i.due_at,
@@ -114,7 +132,11 @@ def recent_incidents(limit: int = 200) -> list[dict]:
           JOIN incident_categories ic ON ic.id = i.category_id
           LEFT JOIN grids g ON g.id = i.grid_id
           LEFT JOIN communities c ON c.id = i.community_id
+          JOIN districts d ON d.id = i.district_id
+          LEFT JOIN streets s ON s.id = i.street_id
+         WHERE %(scope)s::text IS NULL
+            OR coalesce(g.code, c.code, s.code, d.code) LIKE %(scope)s || '%%'
          ORDER BY i.reported_at DESC
-         LIMIT %s""",
-        (limit,),
+         LIMIT %(limit)s""",
+        {"limit": limit, "scope": scope},
     )

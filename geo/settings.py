@@ -72,6 +72,11 @@ class Settings:
     debug: bool = False
     default_language: str = "zh"
     secret_key: str | None = field(default=None, repr=False)
+    session_idle_seconds: int = 30 * 60
+    session_max_seconds: int = 12 * 3600
+    login_max_failures: int = 5
+    login_lock_seconds: int = 15 * 60
+    anonymous_wall: bool = False
 
 
 def load_settings() -> Settings:
@@ -99,6 +104,11 @@ def load_settings() -> Settings:
         debug=_bool("DEBUG", False),
         default_language=lang,
         secret_key=os.environ.get("SECRET_KEY") or None,
+        session_idle_seconds=_int("SESSION_IDLE_SECONDS", 30 * 60, 1, 7 * 86400),
+        session_max_seconds=_int("SESSION_MAX_SECONDS", 12 * 3600, 1, 30 * 86400),
+        login_max_failures=_int("LOGIN_MAX_FAILURES", 5, 1, 100),
+        login_lock_seconds=_int("LOGIN_LOCK_SECONDS", 15 * 60, 1, 7 * 86400),
+        anonymous_wall=_bool("ANONYMOUS_WALL", False),
     )
 
 

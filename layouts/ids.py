@@ -31,3 +31,10 @@ REVIEW_ERROR = "review-error"
 INC_BOOT = "inc-boot"
 INC_TABLE = "inc-table"
 INC_ERROR = "inc-error"
+
+# audit log (/audit)
+AUDIT_ACTOR = "audit-actor"
+AUDIT_ACTION = "audit-action"
+AUDIT_DATES = "audit-dates"
+AUDIT_TABLE = "audit-table"
+AUDIT_ERROR = "audit-error"

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, clientside_callback, dcc, html
 
+from geo.access.permissions import allowed, page_action
+from geo.access.roles import ROLE_NAMES, Principal
 from geo.settings import get_settings
 from layouts import ids
+from layouts.auth import current_principal
 from layouts.i18n import current_lang, t
 
 NAV = (
@@ -14,12 +17,38 @@ NAV = (
     ("/plan", "nav.plan"),
     ("/review", "nav.review"),
     ("/incidents", "nav.incidents"),
+    ("/audit", "nav.audit"),
 )
+
+
+def _nav_items(principal: Principal | None) -> list[tuple[str, str]]:
+    """Pages this principal may open (the server refuses the others anyway)."""
+    if principal is None:
+        return []
+    return [
+        (path, key) for path, key in NAV
+        if allowed(principal.role, page_action(path) or "")
+    ]
+
+
+def _user_badge(principal: Principal | None, lang: str):
+    if principal is None or principal.anonymous_wall:
+        return None
+    zh, en = ROLE_NAMES.get(principal.role, (principal.role, principal.role))
+    return html.Span(
+        className="ga-user",
+        children=[
+            html.Span(principal.display_name or principal.username, className="ga-user-name"),
+            html.Span(zh if lang == "zh" else en, className="ga-user-role"),
+            html.A(t("nav.logout", lang), href="/logout", className="ga-logout"),
+        ],
+    )
 
 
 def layout() -> html.Div:
     """Built per request (so the language follows the visitor's cookie); no database."""
     lang = current_lang()
+    principal = current_principal()
     return html.Div(
         className=f"ga-app lang-{lang}",
         lang="zh-CN" if lang == "zh" else "en",
@@ -40,13 +69,14 @@ def layout() -> html.Div:
                         className="ga-nav",
                         children=[
                             dcc.Link(t(key, lang), href=path, className="ga-nav-link")
-                            for path, key in NAV
+                            for path, key in _nav_items(principal)
                         ],
                     ),
                     html.Div(
                         className="ga-topbar-right",
                         children=[
                             html.Span(id=ids.CLOCK, className="ga-clock"),
+                            _user_badge(principal, lang),
                             html.Button(
                                 t("lang.switch", lang),
                                 id=ids.LANG_SWITCH,

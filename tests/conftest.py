@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 _skipped: list[str] = []
+# Database names carry the pytest process id, so concurrent runs never clash.
+_TAG = str(os.getpid())
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -150,31 +152,33 @@ def pg_server():
 
 
 @pytest.fixture(scope="session")
-def empty_template(pg_server: Server) -> TestDB:
+def empty_template(pg_server: Server):
     """A migrated, empty database used as a template (built once per session)."""
     from geo import db
 
-    tdb = pg_server.create("gridatlas_t_empty")
+    tdb = pg_server.create(f"gat{_TAG}_empty")
     db.migrate(tdb.admin_url)
-    return tdb
+    yield tdb
+    pg_server.drop(tdb.name)
 
 
 @pytest.fixture(scope="session")
-def demo_template(pg_server: Server, empty_template: TestDB) -> TestDB:
+def demo_template(pg_server: Server, empty_template: TestDB):
     """A template holding the demo district, loaded once per session."""
-    tdb = pg_server.create("gridatlas_t_demo", template=empty_template.name)
+    tdb = pg_server.create(f"gat{_TAG}_demo", template=empty_template.name)
     env = dict(os.environ, DATABASE_URL=tdb.url)
     proc = subprocess.run(
         [sys.executable, "-m", "geo", "demo", "load"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, f"demo load failed:\n{proc.stdout}\n{proc.stderr}"
-    return tdb
+    yield tdb
+    pg_server.drop(tdb.name)
 
 
 def _module_db_name(request: pytest.FixtureRequest, prefix: str) -> str:
     stem = re.sub(r"[^a-z0-9_]", "_", Path(str(request.node.path)).stem.lower())
-    return f"{prefix}_{stem}"[:60]
+    return f"gat{_TAG}_{prefix}_{stem}"[:63]
 
 
 def _use(tdb: TestDB, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,7 +197,7 @@ def empty_db(pg_server: Server, empty_template: TestDB, request: pytest.FixtureR
     from geo import db
     from geo.settings import get_settings
 
-    tdb = pg_server.create(_module_db_name(request, "t_e"), template=empty_template.name)
+    tdb = pg_server.create(_module_db_name(request, "e"), template=empty_template.name)
     mp = pytest.MonkeyPatch()
     _use(tdb, mp)
     yield tdb
@@ -209,7 +213,7 @@ def demo_db(pg_server: Server, demo_template: TestDB, request: pytest.FixtureReq
     from geo import db
     from geo.settings import get_settings
 
-    tdb = pg_server.create(_module_db_name(request, "t_d"), template=demo_template.name)
+    tdb = pg_server.create(_module_db_name(request, "d"), template=demo_template.name)
     mp = pytest.MonkeyPatch()
     _use(tdb, mp)
     yield tdb
@@ -229,3 +233,51 @@ def run_cli(*args: str, url: str | None = None, stdin: str | None = None,
         [sys.executable, "-m", "geo", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, input=stdin, timeout=timeout,
     )
+
+
+# ----------------------------------------------------------------------------- tiny places
+
+TINY_COMMUNITY = "POLYGON((116.0 40.0, 116.002 40.0, 116.002 40.001, 116.0 40.001, 116.0 40.0))"
+TINY_GRIDS = {
+    "990100001001001": "POLYGON((116.0 40.0, 116.001 40.0, 116.001 40.001, 116.0 40.001, 116.0 40.0))",
+    "990100001001002": "POLYGON((116.001 40.0, 116.002 40.0, 116.002 40.001, 116.001 40.001, 116.001 40.0))",
+}
+
+
+def create_tiny_place(tdb: TestDB) -> dict[str, str]:
+    """District 990100 > street 990100001 > community 990100001001 > two grids.
+
+    Returns the codes by level. Written with the admin URL in one transaction.
+    """
+    conn = tdb.connect(admin=True)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO districts (code, name, name_en, geom, source)
+               VALUES ('990100', '测试区', 'Test District',
+                       ST_Multi(ST_GeomFromText(%(g)s, 4326)), 'synthetic') RETURNING id""",
+            {"g": TINY_COMMUNITY})
+        d = cur.fetchone()[0]
+        cur.execute(
+            """INSERT INTO streets (district_id, code, name, name_en, geom, source)
+               VALUES (%s, '990100001', '测试街道', 'Test Street',
+                       ST_Multi(ST_GeomFromText(%s, 4326)), 'synthetic') RETURNING id""",
+            (d, TINY_COMMUNITY))
+        s = cur.fetchone()[0]
+        cur.execute(
+            """INSERT INTO communities (street_id, district_id, code, name, name_en, geom, source)
+               VALUES (%s, %s, '990100001001', '测试社区', 'Test Community',
+                       ST_Multi(ST_GeomFromText(%s, 4326)), 'synthetic') RETURNING id""",
+            (s, d, TINY_COMMUNITY))
+        c = cur.fetchone()[0]
+        cur.execute(
+            """INSERT INTO grid_versions (community_id, version_no, is_current, source)
+               VALUES (%s, 1, true, 'synthetic') RETURNING id""", (c,))
+        v = cur.fetchone()[0]
+        for code, wkt in TINY_GRIDS.items():
+            cur.execute(
+                """INSERT INTO grids (version_id, community_id, code, seq, households, geom, source)
+                   VALUES (%s, %s, %s, %s, 420, ST_Multi(ST_GeomFromText(%s, 4326)), 'synthetic')""",
+                (v, c, code, int(code[-3:]), wkt))
+    conn.close()
+    return {"district": "990100", "street": "990100001", "community": "990100001001",
+            "grid": "990100001001001"}

@@ -6,13 +6,15 @@ import logging
 
 import dash
 import dash_leaflet as dl
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 from dash_extensions.javascript import Namespace
 
 from geo import queries
 from geo.errors import GridAtlasError
 from geo.settings import get_settings
 from layouts import ids
+from layouts.auth import current_principal
+from layouts.secure import secure_callback
 from layouts.i18n import current_lang, t
 
 log = logging.getLogger(__name__)
@@ -75,13 +77,14 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-@callback(
+@secure_callback(
+    "view.command",
     Output(ids.CMD_DISTRICTS, "data"),
     Output(ids.CMD_STREETS, "data"),
     Output(ids.CMD_COMMUNITIES, "data"),
     Output(ids.CMD_GRIDS, "data"),
     Output(ids.CMD_GRIDS, "attribution"),
-    Output(ids.CMD_MAP, "bounds"),
+    Output(ids.CMD_MAP, "viewport"),
     Output(ids.CMD_NOTICE, "children"),
     Output(ids.CMD_ERROR, "children"),
     Input(ids.CMD_BOOT, "data"),
@@ -89,9 +92,13 @@ def layout(**_query: str) -> html.Div:
 def load_boundaries(_boot: int):
     """Send every boundary level once; restyling later travels through ``hideout``."""
     lang = current_lang()
+    scope = current_principal().scope_code
     try:
-        layers = [queries.boundaries(level) for level in ("district", "street", "community", "grid")]
-        bounds = queries.extent()
+        layers = [
+            queries.boundaries(level, scope)
+            for level in ("district", "street", "community", "grid")
+        ]
+        bounds = queries.extent(scope)
         osm = queries.has_osm_data()
         synthetic = queries.has_synthetic_data()
     except GridAtlasError as exc:
@@ -106,7 +113,8 @@ def load_boundaries(_boot: int):
     return (
         *layers,
         OSM_ATTRIBUTION if osm else None,
-        bounds or dash.no_update,
+        {"bounds": bounds, "transition": "fitBounds", "options": {"padding": [24, 24]}}
+        if bounds else dash.no_update,
         notice,
         None,
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 
 from geo import queries
 from geo.errors import GridAtlasError
 from layouts import ids
+from layouts.auth import current_principal
 from layouts.components import data_table, page_header
+from layouts.secure import secure_callback
 from layouts.i18n import current_lang, fmt_datetime, t
 
 dash.register_page(__name__, path="/incidents", title="GridAtlas · 事件", name="incidents")
@@ -26,7 +28,8 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-@callback(
+@secure_callback(
+    "view.incidents",
     Output(ids.INC_TABLE, "children"),
     Output(ids.INC_ERROR, "children"),
     Input(ids.INC_BOOT, "data"),
@@ -35,7 +38,7 @@ def load_incidents(_boot: int):
     lang = current_lang()
     en = lang == "en"
     try:
-        rows = queries.recent_incidents(200)
+        rows = queries.recent_incidents(200, current_principal().scope_code)
     except GridAtlasError as exc:
         return None, f"{t('error.db')}: {exc.user_msg}"
     columns = [

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 
 from geo import queries
 from geo.errors import GridAtlasError
 from layouts import ids
+from layouts.auth import current_principal
 from layouts.components import data_table, page_header
+from layouts.secure import secure_callback
 from layouts.i18n import current_lang, t
 
 dash.register_page(__name__, path="/plan", title="GridAtlas · 网格规划", name="plan")
@@ -26,7 +28,8 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-@callback(
+@secure_callback(
+    "view.plan",
     Output(ids.PLAN_TABLE, "children"),
     Output(ids.PLAN_ERROR, "children"),
     Input(ids.PLAN_BOOT, "data"),
@@ -34,7 +37,7 @@ def layout(**_query: str) -> html.Div:
 def load_communities(_boot: int):
     en = current_lang() == "en"
     try:
-        rows = queries.community_summary()
+        rows = queries.community_summary(current_principal().scope_code)
     except GridAtlasError as exc:
         return None, f"{t('error.db')}: {exc.user_msg}"
     columns = [

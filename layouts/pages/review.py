@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, dcc, html
 
 from geo import queries
 from geo.errors import GridAtlasError
 from layouts import ids
+from layouts.auth import current_principal
 from layouts.components import data_table, page_header
+from layouts.secure import secure_callback
 from layouts.i18n import current_lang, t
 
 dash.register_page(__name__, path="/review", title="GridAtlas · 领导审阅", name="review")
@@ -28,7 +30,8 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-@callback(
+@secure_callback(
+    "view.review",
     Output(ids.REVIEW_TABLE, "children"),
     Output(ids.REVIEW_ERROR, "children"),
     Input(ids.REVIEW_BOOT, "data"),
@@ -36,7 +39,7 @@ def layout(**_query: str) -> html.Div:
 def load_streets(_boot: int):
     en = current_lang() == "en"
     try:
-        rows = queries.community_summary()
+        rows = queries.community_summary(current_principal().scope_code)
     except GridAtlasError as exc:
         return None, f"{t('error.db')}: {exc.user_msg}"
     streets: dict[str, dict] = defaultdict(

@@ -110,3 +110,12 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def login(page, base_url: str, username: str, password: str, path: str = "/") -> None:
+    """Sign in through the real form (Enter submits it) and land on ``path``."""
+    page.goto(f"{base_url}/login?next={path}")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.press("#password", "Enter")
+    page.wait_for_selector(".ga-topbar")

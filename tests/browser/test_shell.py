@@ -4,30 +4,34 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import AppServer, screenshot
+from geo.access import users
+from geo.access.roles import SYSTEM
+from tests.browser.conftest import AppServer, login, screenshot
+
+ADMIN_PW = "shell-admin-pass"
 
 
 @pytest.fixture(scope="module")
 def app_empty(empty_db):
+    users.add_user(SYSTEM, "shell_admin", "admin", ADMIN_PW)
     server = AppServer(empty_db.url)
     yield server
     server.stop()
 
 
-@pytest.mark.parametrize("path", ["/", "/plan", "/review", "/incidents"])
+@pytest.mark.parametrize("path", ["/", "/plan", "/review", "/incidents", "/audit"])
 def test_pages_load_without_console_errors(app_empty, new_page, path):
     page, console = new_page()
-    page.goto(app_empty.url + path)
-    page.wait_for_selector(".ga-topbar")
+    login(page, app_empty.url, "shell_admin", ADMIN_PW, path)
     page.wait_for_load_state("networkidle")
-    assert page.locator(".ga-nav-link").count() == 4
+    assert page.locator(".ga-nav-link").count() == 5
     assert page.locator(".ga-error").inner_text() == ""
     assert console.errors == []
 
 
 def test_empty_map_says_so_and_chinese_font_is_present(app_empty, new_page):
     page, console = new_page()
-    page.goto(app_empty.url + "/")
+    login(page, app_empty.url, "shell_admin", ADMIN_PW, "/")
     page.wait_for_selector(".ga-map-notice .ga-empty")
     assert "边界" in page.inner_text(".ga-map-notice")
     assert page.evaluate("document.fonts.check('16px \"Noto Sans CJK SC\"', '指挥中心')")
@@ -43,7 +47,7 @@ def test_empty_map_says_so_and_chinese_font_is_present(app_empty, new_page):
 
 def test_language_switch_to_english_and_back(app_empty, new_page):
     page, console = new_page()
-    page.goto(app_empty.url + "/plan")
+    login(page, app_empty.url, "shell_admin", ADMIN_PW, "/plan")
     page.wait_for_selector("h1")
     assert page.inner_text("h1") == "网格规划"
     page.click(".ga-lang")

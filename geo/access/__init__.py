@@ -1,0 +1,1 @@
+"""Accountable access: users, roles scoped to places, permissions, API keys, audit log."""

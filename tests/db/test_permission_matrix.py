@@ -1,0 +1,162 @@
+"""The permission matrix: every callback and route is registered, and each role is let
+through or refused exactly as written below."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from geo.access import permissions, users
+from geo.access.roles import ROLES, SYSTEM
+from tests.conftest import create_tiny_place
+
+PW = "matrix-password-1"
+ALL = set(ROLES)
+FIELD = {"admin", "operator", "street_operator", "community_staff", "department", "grid_worker"}
+
+# The matrix, written out by hand: action -> roles that may perform it.
+MATRIX: dict[str, set[str]] = {
+    "view.command": ALL | {"wall"},
+    "view.plan": {"admin", "planner", "leader"},
+    "view.review": {"admin", "leader", "planner", "operator", "street_operator"},
+    "view.incidents": FIELD | {"leader"},
+    "view.audit": {"admin", "leader"},
+    "view.personal": {"admin", "operator", "street_operator", "community_staff"},
+    "plan.run": {"admin", "planner"},
+    "grids.commit": {"admin", "planner"},
+    "grids.restore": {"admin", "planner"},
+    "incident.transition": FIELD,
+    "incident.create": FIELD | {"api"},
+    "data.import": {"admin"},
+    "users.manage": {"admin"},
+    "apikey.manage": {"admin"},
+    "session": ALL,
+}
+
+
+@pytest.fixture(scope="module")
+def app_module(empty_db):
+    import app
+
+    place = create_tiny_place(empty_db)
+    scope = {"admin": None, "leader": place["district"], "operator": place["district"],
+             "street_operator": place["street"], "community_staff": place["community"],
+             "department": place["district"], "grid_worker": place["grid"],
+             "planner": place["district"]}
+    for role in ROLES:
+        users.add_user(SYSTEM, f"m_{role}", role, PW, scope[role])
+    client = app.server.test_client()
+    client.get("/login")  # first request: Dash moves every callback into callback_map
+    return app
+
+
+def _client_for(app, role):
+    client = app.server.test_client()
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    resp = client.post("/login", data={"username": f"m_{role}", "password": PW,
+                                       "csrf_token": token, "next": "/"})
+    assert resp.status_code == 302, resp.text
+    return client
+
+
+def _body(key: str, inputs: list[dict]) -> dict:
+    """A well-formed /_dash-update-component body for the callback ``key``."""
+    parts = key[2:-2].split("...") if key.startswith("..") else [key]
+    outputs = [dict(zip(("id", "property"), p.rsplit(".", 1))) for p in parts]
+    return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": inputs, "state": [], "changedPropIds": []}
+
+
+def test_registry_is_the_matrix():
+    assert set(permissions.ACTIONS) == set(MATRIX)
+    for action, roles in MATRIX.items():
+        assert set(permissions.ACTIONS[action][0]) == roles, action
+
+
+def test_every_callback_has_a_registered_action(app_module):
+    from layouts.auth import callback_action
+
+    missing = []
+    server_side = 0
+    for key, entry in app_module.app.callback_map.items():
+        if "callback" not in entry:
+            continue  # clientside: runs in the browser, the server refuses to run it
+        server_side += 1
+        action = callback_action({"output": key, "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": "/"}]}, app_module.app)
+        if action not in permissions.ACTIONS:
+            missing.append(key)
+    assert server_side >= 6
+    assert missing == [], f"callbacks without a registered action: {missing}"
+
+
+def test_every_route_is_registered(app_module):
+    from layouts.auth import ROUTES
+
+    rules = {r.rule for r in app_module.server.url_map.iter_rules()}
+    assert rules - set(ROUTES) == set(), "routes without an entry in layouts.auth.ROUTES"
+
+
+def test_each_page_is_opened_or_refused_per_role(app_module):
+    for role in ROLES:
+        client = _client_for(app_module, role)
+        for path, action in permissions.PAGE_ACTIONS.items():
+            status = client.get(path).status_code
+            expected = 200 if role in MATRIX[action] else 403
+            assert status == expected, (role, path, status)
+
+
+def test_each_callback_is_run_or_refused_per_role(app_module):
+    """The gate answers 403 exactly where the matrix says no, before the callback runs."""
+    from layouts.auth import callback_action
+
+    entries = [(k, e) for k, e in app_module.app.callback_map.items() if "callback" in e]
+    for role in ROLES:
+        client = _client_for(app_module, role)
+        for key, entry in entries:
+            inputs = [{"id": i["id"], "property": i["property"], "value": None}
+                      for i in entry["inputs"]]
+            if "_pages_content" in key:
+                inputs = [{"id": "_pages_location", "property": "pathname", "value": "/audit"},
+                          {"id": "_pages_location", "property": "search", "value": ""}]
+            body = _body(key, inputs)
+            action = callback_action(body, app_module.app)
+            resp = client.post("/_dash-update-component", json=body)
+            if role in MATRIX[action]:
+                assert resp.status_code == 200, (role, key, resp.status_code, resp.text[:300])
+            else:
+                assert resp.status_code == 403, (role, key, resp.status_code)
+                assert "may not" in resp.get_json()["error"]
+
+
+def test_unregistered_and_clientside_callbacks_are_refused(app_module):
+    client = _client_for(app_module, "admin")
+    for output in ("no-such.children", "shell-clock.children"):
+        resp = client.post("/_dash-update-component", json={"output": output, "inputs": []})
+        assert resp.status_code == 403
+
+
+def test_anonymous_wall_reads_only_the_kiosk_map(app_module, monkeypatch):
+    from geo.settings import get_settings
+
+    client = app_module.server.test_client()
+    assert client.get("/?kiosk=1").status_code == 302  # off by default
+    monkeypatch.setenv("ANONYMOUS_WALL", "1")
+    get_settings.cache_clear()
+    try:
+        assert client.get("/").status_code == 302  # only with kiosk=1
+        assert client.get("/?kiosk=1").status_code == 200
+        assert client.get("/plan").status_code == 302
+        cmd = next(k for k in app_module.app.callback_map if "cmd-districts" in k)
+        ok = client.post("/_dash-update-component", json=_body(
+            cmd, [{"id": "cmd-boot", "property": "data", "value": 0}]))
+        assert ok.status_code == 200, ok.text
+        assert ok.get_json()["response"]["cmd-districts"]["data"]["features"]
+        plan = next(k for k in app_module.app.callback_map if "plan-table" in k)
+        assert client.post("/_dash-update-component",
+                           json={"output": plan, "inputs": []}).status_code == 401
+    finally:
+        monkeypatch.delenv("ANONYMOUS_WALL")
+        get_settings.cache_clear()
