@@ -192,54 +192,68 @@ def migrate(url: str | None = None, app_role: str | None = "gridatlas_app") -> l
     Returns the versions applied. A migration whose file changed after it was applied is
     refused (checksums are recorded in ``schema_version``).
     """
-    conn = psycopg2.connect(url or admin_url(), **_connect_kwargs())
-    applied_now: list[int] = []
     try:
-        conn.autocommit = False
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
-            cur.execute(
-                """CREATE TABLE IF NOT EXISTS schema_version (
-                       version integer PRIMARY KEY,
-                       name text NOT NULL,
-                       checksum text NOT NULL,
-                       applied_at timestamptz NOT NULL DEFAULT now())"""
-            )
-            conn.commit()
-            cur.execute("SELECT version, checksum FROM schema_version")
-            done = dict(cur.fetchall())
-        for version, name, path in migration_files():
-            text = path.read_text(encoding="utf-8")
-            checksum = hashlib.sha256(text.encode()).hexdigest()
-            if version in done:
-                if done[version] != checksum:
-                    raise GridAtlasError(
-                        f"migration {path.name} changed after it was applied; "
-                        "write a new migration instead of editing an old one"
-                    )
-                continue
-            with conn.cursor() as cur:
-                try:
-                    cur.execute(text)
-                except psycopg2.Error as exc:
-                    conn.rollback()
-                    raise GridAtlasError(
-                        f"migration {path.name} failed: {_first_line(exc)}"
-                    ) from exc
-                cur.execute(
-                    "INSERT INTO schema_version (version, name, checksum) VALUES (%s, %s, %s)",
-                    (version, name, checksum),
-                )
-            conn.commit()
-            applied_now.append(version)
-            log.info("applied migration %s", path.name)
-        if app_role:
-            _grant_app_role(conn, app_role)
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
-        conn.commit()
+        conn = psycopg2.connect(url or admin_url(), **_connect_kwargs())
+    except psycopg2.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot reach the database (password hidden): {_first_line(exc)}"
+        ) from exc
+    try:
+        return _migrate(conn, app_role)
+    except psycopg2.errors.InsufficientPrivilege as exc:
+        raise GridAtlasError(
+            "migrations need a role that may create tables and extensions (the database "
+            f"owner or a superuser): {_first_line(exc)}"
+        ) from exc
     finally:
         conn.close()
+
+
+def _migrate(conn: psycopg2.extensions.connection, app_role: str | None) -> list[int]:
+    applied_now: list[int] = []
+    conn.autocommit = False
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        cur.execute(
+            """CREATE TABLE IF NOT EXISTS schema_version (
+                   version integer PRIMARY KEY,
+                   name text NOT NULL,
+                   checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        conn.commit()
+        cur.execute("SELECT version, checksum FROM schema_version")
+        done = dict(cur.fetchall())
+    for version, name, path in migration_files():
+        text = path.read_text(encoding="utf-8")
+        checksum = hashlib.sha256(text.encode()).hexdigest()
+        if version in done:
+            if done[version] != checksum:
+                raise GridAtlasError(
+                    f"migration {path.name} changed after it was applied; "
+                    "write a new migration instead of editing an old one"
+                )
+            continue
+        with conn.cursor() as cur:
+            try:
+                cur.execute(text)
+            except psycopg2.Error as exc:
+                conn.rollback()
+                raise GridAtlasError(
+                    f"migration {path.name} failed: {_first_line(exc)}"
+                ) from exc
+            cur.execute(
+                "INSERT INTO schema_version (version, name, checksum) VALUES (%s, %s, %s)",
+                (version, name, checksum),
+            )
+        conn.commit()
+        applied_now.append(version)
+        log.info("applied migration %s", path.name)
+    if app_role:
+        _grant_app_role(conn, app_role)
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+    conn.commit()
     return applied_now
 
 

@@ -61,12 +61,24 @@ def _client_for(app, role):
     return client
 
 
-def _body(key: str, inputs: list[dict]) -> dict:
+def _spec_values(specs: list[dict]) -> list:
+    """Null values for a callback's inputs or states (an empty list for wildcard ids)."""
+    out = []
+    for spec in specs:
+        if str(spec["id"]).startswith("{"):
+            out.append([])  # pattern-matching ALL: no matching components
+        else:
+            out.append({"id": spec["id"], "property": spec["property"], "value": None})
+    return out
+
+
+def _body(key: str, inputs: list[dict], state: list | None = None) -> dict:
     """A well-formed /_dash-update-component body for the callback ``key``."""
-    parts = key[2:-2].split("...") if key.startswith("..") else [key]
-    outputs = [dict(zip(("id", "property"), p.rsplit(".", 1))) for p in parts]
+    clean = key.split("@")[0] if "@" in key and not key.startswith("..") else key
+    parts = clean[2:-2].split("...") if clean.startswith("..") else [clean]
+    outputs = [dict(zip(("id", "property"), p.split("@")[0].rsplit(".", 1))) for p in parts]
     return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
-            "inputs": inputs, "state": [], "changedPropIds": []}
+            "inputs": inputs, "state": state or [], "changedPropIds": []}
 
 
 def test_registry_is_the_matrix():
@@ -116,12 +128,12 @@ def test_each_callback_is_run_or_refused_per_role(app_module):
     for role in ROLES:
         client = _client_for(app_module, role)
         for key, entry in entries:
-            inputs = [{"id": i["id"], "property": i["property"], "value": None}
-                      for i in entry["inputs"]]
+            inputs = _spec_values(entry["inputs"])
+            state = _spec_values(entry.get("state", []))
             if "_pages_content" in key:
                 inputs = [{"id": "_pages_location", "property": "pathname", "value": "/audit"},
                           {"id": "_pages_location", "property": "search", "value": ""}]
-            body = _body(key, inputs)
+            body = _body(key, inputs, state)
             action = callback_action(body, app_module.app)
             resp = client.post("/_dash-update-component", json=body)
             if role in MATRIX[action]:
@@ -149,9 +161,10 @@ def test_anonymous_wall_reads_only_the_kiosk_map(app_module, monkeypatch):
         assert client.get("/").status_code == 302  # only with kiosk=1
         assert client.get("/?kiosk=1").status_code == 200
         assert client.get("/plan").status_code == 302
-        cmd = next(k for k in app_module.app.callback_map if "cmd-districts" in k)
+        cmd = next(k for k in app_module.app.callback_map if "cmd-districts.data" in k)
+        entry = app_module.app.callback_map[cmd]
         ok = client.post("/_dash-update-component", json=_body(
-            cmd, [{"id": "cmd-boot", "property": "data", "value": 0}]))
+            cmd, _spec_values(entry["inputs"]), _spec_values(entry["state"])))
         assert ok.status_code == 200, ok.text
         assert ok.get_json()["response"]["cmd-districts"]["data"]["features"]
         plan = next(k for k in app_module.app.callback_map if "plan-table" in k)

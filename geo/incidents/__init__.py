@@ -1,0 +1,1 @@
+"""Incidents: the case state machine and its SLA clock (pure, no database)."""

@@ -1,0 +1,567 @@
+"""Queries behind the command-centre wall: boundaries by zoom, live KPIs, points and panels.
+
+Everything is filtered by a :class:`Filters` (the principal's scope narrowed by the page's
+street/community/category/severity filters). Counts and aggregates are computed in
+PostGIS; GeoJSON is built there with 6 decimals (~0.1 m).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from geo import db
+from geo.access.roles import Principal
+from geo.errors import GridAtlasError
+from geo.settings import get_settings
+
+# Zoom thresholds (web-map zoom levels).
+GRID_MIN_ZOOM = 13  # grids drawn from here in
+POINTS_MIN_ZOOM = 15  # single points (in view) from here in; per-grid counts below
+COUNTS_GRID_ZOOM = 13  # per-grid counts from here to POINTS_MIN_ZOOM; per-community below
+BUILDINGS_MIN_ZOOM = 16  # building footprints (in view) from here in
+MAX_POINTS = 5000  # client clustering only up to this many points in view
+MAX_BUILDINGS = 6000
+
+OPEN_STATES = ("reported", "escalated", "filed", "dispatched", "accepted", "handled",
+               "verified", "returned", "deferred")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the wall shows: a place prefix (scope or filter) and incident filters."""
+
+    place: str | None = None  # district/street/community/grid code prefix, None = all
+    category: str | None = None
+    severity: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"place": self.place, "category": self.category, "severity": self.severity}
+
+
+def filters_for(principal: Principal, street: str | None = None, community: str | None = None,
+                category: str | None = None, severity: str | None = None) -> Filters:
+    """Narrow the principal's scope by the page filters (never widen it)."""
+    place = principal.scope_code
+    for wanted in (community, street):
+        if wanted and principal.covers(wanted):
+            place = wanted
+            break
+    if severity not in (None, "ordinary", "major", "complex"):
+        raise GridAtlasError(f"unknown severity {severity!r}")
+    return Filters(place=place, category=category or None, severity=severity or None)
+
+
+def tolerance_for_zoom(zoom: float | None) -> int | None:
+    """Coarse copy to draw at a zoom (metres), or None for full precision."""
+    if zoom is None or zoom < 12:
+        return 30
+    if zoom < 15:
+        return 8
+    return None
+
+
+# ----------------------------------------------------------------------------- boundaries
+
+_LEVEL_TABLE = {"district": "districts", "street": "streets", "community": "communities"}
+
+
+def boundaries(level: str, filters: Filters, zoom: float | None) -> dict:
+    """Boundaries of one level as GeoJSON, coarse at low zoom, within the filters' place.
+
+    Places inside the place prefix and its ancestors are returned. Features carry
+    ``code``, ``name``, ``name_en``, ``level``; grids also ``households``, ``kind``, ``seq``.
+    """
+    tol = tolerance_for_zoom(zoom)
+    scope = "(%(place)s::text IS NULL OR p.code LIKE %(place)s || '%%' OR %(place)s LIKE p.code || '%%')"
+    if level == "grid":
+        geom = ("coalesce(gc.geom, p.geom)" if tol else "p.geom")
+        join = ("LEFT JOIN grid_coarse gc ON gc.grid_id = p.id AND gc.tolerance_m = %(tol)s"
+                if tol else "")
+        query = f"""
+            SELECT p.code, coalesce(p.name, p.code) AS name, p.name AS name_en, p.households,
+                   p.kind, p.seq, c.min_households AS lo, c.max_households AS hi,
+                   ST_AsGeoJSON({geom}, 6) AS gj
+              FROM grids p
+              JOIN grid_versions v ON v.id = p.version_id AND v.is_current
+              JOIN communities c ON c.id = p.community_id
+              {join}
+             WHERE {scope}
+             ORDER BY p.code"""
+    else:
+        table = _LEVEL_TABLE[level]
+        geom = "coalesce(pc.geom, p.geom)" if tol else "p.geom"
+        join = (f"LEFT JOIN place_coarse pc ON pc.level = '{level}' AND pc.code = p.code"
+                " AND pc.tolerance_m = %(tol)s" if tol else "")
+        query = f"""
+            SELECT p.code, p.name, p.name_en, ST_AsGeoJSON({geom}, 6) AS gj
+              FROM {table} p {join}
+             WHERE {scope}
+             ORDER BY p.code"""
+    rows = db.fetch_all(query, {**filters.params(), "tol": tol})
+    return _collection(rows, level)
+
+
+def labels(filters: Filters) -> dict:
+    """Label points of streets, communities and grids (the page shows them by zoom)."""
+    rows = db.fetch_all(
+        """
+        SELECT * FROM (
+            SELECT 'street' AS level, code, name, name_en, NULL::int AS seq,
+                   ST_AsGeoJSON(label_pt, 6) AS gj FROM streets
+            UNION ALL
+            SELECT 'community', code, name, name_en, NULL, ST_AsGeoJSON(label_pt, 6)
+              FROM communities
+            UNION ALL
+            SELECT 'grid', g.code, g.code, g.code, g.seq, ST_AsGeoJSON(g.label_pt, 6)
+              FROM grids g JOIN grid_versions v ON v.id = g.version_id AND v.is_current
+        ) p
+        WHERE p.gj IS NOT NULL
+          AND (%(place)s::text IS NULL OR p.code LIKE %(place)s || '%%'
+               OR %(place)s LIKE p.code || '%%')""",
+        filters.params(),
+    )
+    return _collection(rows, None)
+
+
+def extent(filters: Filters) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the filters' place (all districts when None)."""
+    row = db.fetch_one(
+        """SELECT ST_YMin(e) AS s, ST_XMin(e) AS w, ST_YMax(e) AS n, ST_XMax(e) AS e FROM (
+             SELECT ST_Extent(geom)::geometry AS e FROM (
+               SELECT geom FROM districts
+                WHERE %(place)s::text IS NULL OR code = %(place)s
+               UNION ALL SELECT geom FROM streets WHERE code = %(place)s
+               UNION ALL SELECT geom FROM communities WHERE code = %(place)s
+               UNION ALL SELECT g.geom FROM grids g
+                 JOIN grid_versions v ON v.id = g.version_id AND v.is_current
+                WHERE g.code = %(place)s) p) x""",
+        filters.params(),
+    )
+    if not row or row["s"] is None:
+        return None
+    return [[row["s"], row["w"]], [row["n"], row["e"]]]
+
+
+def _collection(rows: list[dict], level: str | None) -> dict:
+    features = []
+    for row in rows:
+        props = {k: v for k, v in row.items() if k != "gj"}
+        if level:
+            props["level"] = level
+        features.append({"type": "Feature", "geometry": json.loads(row["gj"]),
+                         "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+# ----------------------------------------------------------------------------- incidents
+
+# Shared WHERE for incidents: place prefix via the grid/community/street codes, category
+# (itself or its parent), severity.
+_INCIDENT_FILTER = """
+    (%(place)s::text IS NULL OR coalesce(g.code, c.code, s.code, d.code) LIKE %(place)s || '%%')
+    AND (%(category)s::text IS NULL OR ic.code = %(category)s OR icp.code = %(category)s)
+    AND (%(severity)s::text IS NULL OR i.severity = %(severity)s)"""
+
+_INCIDENT_FROM = """
+    incidents i
+    JOIN districts d ON d.id = i.district_id
+    LEFT JOIN streets s ON s.id = i.street_id
+    LEFT JOIN communities c ON c.id = i.community_id
+    LEFT JOIN grids g ON g.id = i.grid_id
+    JOIN incident_categories ic ON ic.id = i.category_id
+    LEFT JOIN incident_categories icp ON icp.id = ic.parent_id"""
+
+# Urgency class of an open incident at %(now)s.
+_URGENCY = """
+    CASE WHEN i.state = 'deferred' THEN 'deferred'
+         WHEN i.dispatched_at IS NULL OR i.due_at IS NULL THEN 'awaiting'
+         WHEN %(now)s > i.due_at THEN 'overdue'
+         WHEN (i.due_at - %(now)s) < 0.25 * (i.due_at - i.dispatched_at) THEN 'due_soon'
+         ELSE 'on_time' END"""
+
+
+def _day_start(now: datetime) -> datetime:
+    local = now.astimezone(ZoneInfo(get_settings().timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def kpis(filters: Filters, now: datetime) -> dict[str, Any]:
+    """The KPI strip: open, overdue, dispatched today, closed today, on-time closure rate
+    for the last 7 days and the 7 before, cameras online (of all)."""
+    today = _day_start(now)
+    params = {**filters.params(), "now": now, "today": today,
+              "w1": now - timedelta(days=7), "w2": now - timedelta(days=14)}
+    row = db.fetch_one(
+        f"""
+        SELECT
+          count(*) FILTER (WHERE i.closed_at IS NULL) AS open,
+          count(*) FILTER (WHERE i.closed_at IS NULL AND i.state <> 'deferred'
+                           AND i.due_at < %(now)s) AS overdue,
+          count(*) FILTER (WHERE i.dispatched_at >= %(today)s) AS dispatched_today,
+          count(*) FILTER (WHERE i.closed_at >= %(today)s) AS closed_today,
+          count(*) FILTER (WHERE i.due_at >= %(w1)s AND i.due_at < %(now)s
+                           AND i.state <> 'deferred') AS due_w1,
+          count(*) FILTER (WHERE i.due_at >= %(w1)s AND i.due_at < %(now)s
+                           AND i.closed_at <= i.due_at) AS ontime_w1,
+          count(*) FILTER (WHERE i.due_at >= %(w2)s AND i.due_at < %(w1)s
+                           AND i.state <> 'deferred') AS due_w2,
+          count(*) FILTER (WHERE i.due_at >= %(w2)s AND i.due_at < %(w1)s
+                           AND i.closed_at <= i.due_at) AS ontime_w2
+        FROM {_INCIDENT_FROM}
+        WHERE {_INCIDENT_FILTER}
+          AND (i.closed_at IS NULL OR i.closed_at >= %(w2)s OR i.due_at >= %(w2)s)""",
+        params,
+    )
+    cams = db.fetch_one(
+        """SELECT count(*) FILTER (WHERE cam.status = 'online') AS online, count(*) AS total
+             FROM cameras cam LEFT JOIN grids g ON g.id = cam.grid_id
+            WHERE %(place)s::text IS NULL OR g.code LIKE %(place)s || '%%'""",
+        params,
+    )
+
+    def rate(ok: int, due: int) -> float | None:
+        return round(ok / due, 4) if due else None
+
+    return {
+        "open": row["open"], "overdue": row["overdue"],
+        "dispatched_today": row["dispatched_today"], "closed_today": row["closed_today"],
+        "ontime_rate_7d": rate(row["ontime_w1"], row["due_w1"]),
+        "ontime_rate_prev_7d": rate(row["ontime_w2"], row["due_w2"]),
+        "cameras_online": cams["online"], "cameras_total": cams["total"],
+    }
+
+
+def open_by_street(filters: Filters, now: datetime) -> list[dict]:
+    """Open and overdue incidents per street (for the bar chart), most open first."""
+    return db.fetch_all(
+        f"""
+        SELECT s.code, s.name, s.name_en,
+               count(*) AS open,
+               count(*) FILTER (WHERE i.state <> 'deferred' AND i.due_at < %(now)s) AS overdue
+          FROM {_INCIDENT_FROM}
+         WHERE i.closed_at IS NULL AND s.id IS NOT NULL AND {_INCIDENT_FILTER}
+         GROUP BY s.code, s.name, s.name_en
+         ORDER BY open DESC, s.code""",
+        {**filters.params(), "now": now},
+    )
+
+
+def ticker(filters: Filters, limit: int = 10) -> list[dict]:
+    """The latest incident events within the filters."""
+    return db.fetch_all(
+        f"""
+        SELECT e.at, e.to_state, e.level, i.code, i.title, i.severity,
+               ic.name AS category, ic.name_en AS category_en,
+               c.name AS community, c.name_en AS community_en
+          FROM incident_events e
+          JOIN LATERAL (SELECT i.*, g.code AS gcode FROM {_INCIDENT_FROM}
+                         WHERE i.id = e.incident_id AND {_INCIDENT_FILTER}) i ON true
+          JOIN incident_categories ic ON ic.id = i.category_id
+          LEFT JOIN communities c ON c.id = i.community_id
+         ORDER BY e.at DESC, e.id DESC
+         LIMIT %(limit)s""",
+        {**filters.params(), "limit": limit},
+    )
+
+
+def incidents_in_view(filters: Filters, bbox: list[float], now: datetime,
+                      limit: int = MAX_POINTS) -> dict:
+    """Open incidents inside ``bbox`` [west, south, east, north] as GeoJSON points with
+    their urgency class and age in hours."""
+    rows = db.fetch_all(
+        f"""
+        SELECT i.code, i.severity, i.state, {_URGENCY} AS urgency,
+               round(extract(epoch FROM %(now)s - i.reported_at) / 3600.0)::int AS age_h,
+               ic.name AS category, ic.name_en AS category_en,
+               ST_AsGeoJSON(i.geom, 6) AS gj
+          FROM {_INCIDENT_FROM}
+         WHERE i.closed_at IS NULL
+           AND i.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)
+           AND {_INCIDENT_FILTER}
+         ORDER BY i.reported_at DESC
+         LIMIT %(limit)s""",
+        {**filters.params(), "now": now, "w": bbox[0], "s": bbox[1], "e": bbox[2],
+         "n": bbox[3], "limit": limit},
+    )
+    return _collection(rows, None)
+
+
+def incident_counts(filters: Filters, now: datetime, level: str = "grid") -> dict:
+    """Open and overdue incident counts per grid or per community, at its label point
+    (``code`` is the grid's or community's code)."""
+    place = {"grid": "g", "community": "c"}[level]
+    rows = db.fetch_all(
+        f"""
+        SELECT {place}.code, count(*) AS n,
+               count(*) FILTER (WHERE i.state <> 'deferred' AND i.due_at < %(now)s) AS overdue,
+               ST_AsGeoJSON({place}.label_pt, 6) AS gj
+          FROM {_INCIDENT_FROM}
+         WHERE i.closed_at IS NULL AND {place}.id IS NOT NULL AND {_INCIDENT_FILTER}
+         GROUP BY {place}.code, {place}.label_pt""",
+        {**filters.params(), "now": now},
+    )
+    return _collection(rows, None)
+
+
+def incident_density(filters: Filters, now: datetime, size_m: int = 250) -> dict:
+    """Incidents reported in the last 7 days counted per hexagon (``size_m`` circumradius).
+
+    Points are projected to Web Mercator in PostGIS and binned with numpy: one indexed
+    query and no hexagon-by-point join.
+    """
+    import numpy as np
+    from pyproj import Transformer
+
+    from geo.hexbin import hex_counts, hex_ring
+
+    rows = db.fetch_all(
+        f"""
+        SELECT ST_X(ST_Transform(i.geom, 3857)) AS x, ST_Y(ST_Transform(i.geom, 3857)) AS y,
+               ST_Y(i.geom) AS lat
+          FROM {_INCIDENT_FROM}
+         WHERE i.reported_at >= %(since)s AND {_INCIDENT_FILTER}""",
+        {**filters.params(), "since": now - timedelta(days=7)},
+    )
+    if not rows:
+        return {"type": "FeatureCollection", "features": []}
+    x = np.array([r["x"] for r in rows])
+    y = np.array([r["y"] for r in rows])
+    # Web Mercator stretches distances by 1/cos(latitude): keep hexagons size_m on the ground.
+    scale = 1 / np.cos(np.deg2rad(float(np.mean([r["lat"] for r in rows]))))
+    centres, counts = hex_counts(x, y, size_m * scale)
+    to_wgs = Transformer.from_crs(3857, 4326, always_xy=True)
+    features = []
+    for (cx, cy), n in zip(centres, counts, strict=True):
+        ring = hex_ring(cx, cy, size_m * scale)
+        lon, lat = to_wgs.transform([p[0] for p in ring], [p[1] for p in ring])
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[
+                [round(a, 6), round(b, 6)] for a, b in zip(lon, lat, strict=True)]]},
+            "properties": {"n": int(n)},
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+# ----------------------------------------------------------------------------- cameras etc.
+
+_CAMERA_FILTER = "(%(place)s::text IS NULL OR g.code LIKE %(place)s || '%%')"
+
+
+def cameras_in_view(filters: Filters, bbox: list[float], limit: int = MAX_POINTS) -> dict:
+    rows = db.fetch_all(
+        f"""
+        SELECT cam.code, cam.status, cam.type, ST_AsGeoJSON(cam.geom, 6) AS gj
+          FROM cameras cam LEFT JOIN grids g ON g.id = cam.grid_id
+         WHERE cam.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)
+           AND {_CAMERA_FILTER}
+         LIMIT %(limit)s""",
+        {**filters.params(), "w": bbox[0], "s": bbox[1], "e": bbox[2], "n": bbox[3],
+         "limit": limit},
+    )
+    return _collection(rows, None)
+
+
+def camera_counts(filters: Filters, level: str = "grid") -> dict:
+    """Camera counts (and how many are down) per grid or per community."""
+    place, join = {"grid": ("g", ""),
+                   "community": ("c", "JOIN communities c ON c.id = g.community_id")}[level]
+    rows = db.fetch_all(
+        f"""
+        SELECT {place}.code, count(*) AS n,
+               count(*) FILTER (WHERE cam.status <> 'online') AS down,
+               ST_AsGeoJSON({place}.label_pt, 6) AS gj
+          FROM cameras cam JOIN grids g ON g.id = cam.grid_id {join}
+         WHERE {_CAMERA_FILTER}
+         GROUP BY {place}.code, {place}.label_pt""",
+        filters.params(),
+    )
+    return _collection(rows, None)
+
+
+def police_rooms(filters: Filters) -> dict:
+    rows = db.fetch_all(
+        """
+        SELECT pr.code, pr.name, pr.name_en, pr.phone, pr.address,
+               ST_AsGeoJSON(pr.geom, 6) AS gj
+          FROM police_rooms pr LEFT JOIN communities c ON c.id = pr.community_id
+         WHERE %(place)s::text IS NULL OR c.code LIKE %(place)s || '%%'
+            OR %(place)s LIKE c.code || '%%'""",
+        filters.params(),
+    )
+    return _collection(rows, None)
+
+
+def buildings_in_view(filters: Filters, bbox: list[float], limit: int = MAX_BUILDINGS) -> dict:
+    rows = db.fetch_all(
+        """
+        SELECT b.code, b.households, b.floors, ST_AsGeoJSON(b.geom, 6) AS gj
+          FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id
+         WHERE b.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)
+           AND (%(place)s::text IS NULL OR g.code LIKE %(place)s || '%%')
+         LIMIT %(limit)s""",
+        {**filters.params(), "w": bbox[0], "s": bbox[1], "e": bbox[2], "n": bbox[3],
+         "limit": limit},
+    )
+    return _collection(rows, None)
+
+
+# ----------------------------------------------------------------------------- panels
+
+
+def grid_detail(code: str, filters: Filters) -> dict | None:
+    """Everything the grid panel shows, or None when the grid is unknown or out of scope."""
+    if filters.place and not code.startswith(filters.place):
+        return None
+    row = db.fetch_one(
+        """
+        SELECT g.id, g.code, g.kind, g.households, c.code AS community_code,
+               c.name AS community, c.name_en AS community_en,
+               c.min_households AS lo, c.max_households AS hi,
+               s.name AS street, s.name_en AS street_en,
+               (SELECT count(*) FROM buildings b WHERE b.grid_id = g.id) AS buildings,
+               (SELECT count(*) FROM cameras cam WHERE cam.grid_id = g.id) AS cameras,
+               (SELECT count(*) FROM cameras cam WHERE cam.grid_id = g.id
+                  AND cam.status = 'online') AS cameras_online,
+               (SELECT count(*) FROM incidents i WHERE i.grid_id = g.id
+                  AND i.closed_at IS NULL) AS open_incidents,
+               w.name AS worker, w.phone AS worker_phone,
+               ST_YMin(g.geom) AS s, ST_XMin(g.geom) AS w, ST_YMax(g.geom) AS n,
+               ST_XMax(g.geom) AS e
+          FROM grids g
+          JOIN grid_versions v ON v.id = g.version_id AND v.is_current
+          JOIN communities c ON c.id = g.community_id
+          JOIN streets s ON s.id = c.street_id
+          LEFT JOIN grid_workers w ON w.grid_id = g.id AND w.active
+         WHERE g.code = %(code)s""",
+        {"code": code},
+    )
+    return row
+
+
+def camera_detail(code: str, filters: Filters) -> dict | None:
+    return db.fetch_one(
+        f"""
+        SELECT cam.code, cam.name, cam.type, cam.status, cam.owner, cam.last_heartbeat,
+               cam.stream_url, g.code AS grid_code, ST_Y(cam.geom) AS lat, ST_X(cam.geom) AS lng
+          FROM cameras cam LEFT JOIN grids g ON g.id = cam.grid_id
+         WHERE cam.code = %(code)s AND {_CAMERA_FILTER}""",
+        {**filters.params(), "code": code},
+    )
+
+
+def incident_timeline(code: str, filters: Filters, now: datetime) -> dict | None:
+    head = db.fetch_one(
+        f"""
+        SELECT i.id, i.code, i.title, i.description, i.severity, i.state, i.level,
+               i.reported_at, i.dispatched_at, i.due_at, i.closed_at, i.closed_level,
+               {_URGENCY} AS urgency, i.reporter_name, i.reporter_phone,
+               ic.name AS category, ic.name_en AS category_en, g.code AS grid_code,
+               c.name AS community, c.name_en AS community_en, dep.name AS department,
+               dep.name_en AS department_en
+          FROM {_INCIDENT_FROM}
+          LEFT JOIN departments dep ON dep.id = i.department_id
+         WHERE i.code = %(code)s AND {_INCIDENT_FILTER}""",
+        {**filters.params(), "code": code, "category": None, "severity": None, "now": now},
+    )
+    if not head:
+        return None
+    head["events"] = db.fetch_all(
+        """SELECT at, from_state, to_state, level, actor, note FROM incident_events
+            WHERE incident_id = %s ORDER BY at, id""",
+        (head["id"],),
+    )
+    return head
+
+
+def search(text: str, filters: Filters, limit: int = 8) -> list[dict]:
+    """Find grids by code, communities and streets by name or pinyin initials, and
+    buildings by address or name. Returns label, kind and a bounding box to fly to."""
+    from geo.search import initials_match
+
+    text = text.strip()
+    if not text:
+        return []
+    params = {**filters.params(), "q": text, "like": f"%{text}%", "prefix": text + "%",
+              "limit": limit}
+    places = db.fetch_all(
+        """
+        SELECT * FROM (
+          SELECT 'grid' AS kind, g.code, g.code AS label, NULL AS label_en, g.geom
+            FROM grids g JOIN grid_versions v ON v.id = g.version_id AND v.is_current
+           WHERE g.code LIKE %(prefix)s OR g.code LIKE '%%' || %(q)s
+          UNION ALL
+          SELECT 'community', code, name, name_en, geom FROM communities
+          UNION ALL
+          SELECT 'street', code, name, name_en, geom FROM streets
+        ) p
+        WHERE (%(place)s::text IS NULL OR p.code LIKE %(place)s || '%%')""",
+        params,
+    )
+    hits = []
+    for p in places:
+        if p["kind"] == "grid" or text.lower() in (p["label"] or "").lower() \
+                or text.lower() in (p["label_en"] or "").lower() \
+                or initials_match(text, p["label"]):
+            hits.append(p)
+    hits = hits[:limit]
+    boxes = _boxes([(h["kind"], h["code"]) for h in hits])
+    out = [{"kind": h["kind"], "code": h["code"], "label": h["label"],
+            "label_en": h["label_en"], "bounds": boxes.get((h["kind"], h["code"]))}
+           for h in hits]
+    if len(out) < limit:
+        for b in db.fetch_all(
+            """SELECT b.code, coalesce(b.address, b.name) AS label,
+                      ST_YMin(b.geom) AS s, ST_XMin(b.geom) AS w, ST_YMax(b.geom) AS n,
+                      ST_XMax(b.geom) AS e
+                 FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id
+                WHERE (b.address ILIKE %(like)s OR b.name ILIKE %(like)s)
+                  AND (%(place)s::text IS NULL OR g.code LIKE %(place)s || '%%')
+                ORDER BY b.address LIMIT %(limit)s""",
+            params,
+        )[: limit - len(out)]:
+            out.append({"kind": "building", "code": b["code"], "label": b["label"],
+                        "label_en": b["label"],
+                        "bounds": [[b["s"], b["w"]], [b["n"], b["e"]]]})
+    return out
+
+
+def _boxes(keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[list[float]]]:
+    if not keys:
+        return {}
+    rows = db.fetch_all(
+        """
+        SELECT k.kind, k.code, ST_YMin(x.geom) AS s, ST_XMin(x.geom) AS w,
+               ST_YMax(x.geom) AS n, ST_XMax(x.geom) AS e
+          FROM unnest(%(kinds)s::text[], %(codes)s::text[]) AS k(kind, code)
+          JOIN LATERAL (
+            SELECT geom FROM communities WHERE k.kind = 'community' AND code = k.code
+            UNION ALL SELECT geom FROM streets WHERE k.kind = 'street' AND code = k.code
+            UNION ALL SELECT g.geom FROM grids g
+              JOIN grid_versions v ON v.id = g.version_id AND v.is_current
+             WHERE k.kind = 'grid' AND g.code = k.code
+          ) x ON true""",
+        {"kinds": [k for k, _ in keys], "codes": [c for _, c in keys]},
+    )
+    return {(r["kind"], r["code"]): [[r["s"], r["w"]], [r["n"], r["e"]]] for r in rows}
+
+
+def filter_options(principal: Principal) -> dict[str, list[dict]]:
+    """Streets, communities and top-level categories for the filter menus (in scope)."""
+    scope = {"place": principal.scope_code}
+    streets = db.fetch_all(
+        """SELECT code, name, name_en FROM streets
+            WHERE %(place)s::text IS NULL OR code LIKE %(place)s || '%%'
+               OR %(place)s LIKE code || '%%' ORDER BY code""", scope)
+    communities = db.fetch_all(
+        """SELECT code, name, name_en FROM communities
+            WHERE %(place)s::text IS NULL OR code LIKE %(place)s || '%%'
+               OR %(place)s LIKE code || '%%' ORDER BY code""", scope)
+    categories = db.fetch_all(
+        """SELECT code, name, name_en FROM incident_categories WHERE parent_id IS NULL
+            ORDER BY code""")
+    return {"streets": streets, "communities": communities, "categories": categories}
