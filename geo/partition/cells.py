@@ -1,0 +1,349 @@
+"""Building cells: a tessellation of a community into one cell per building footprint.
+
+The cells are a Voronoi diagram of points sampled along the footprint boundaries (so a cell
+follows its footprint's shape), with the footprints themselves and the community boundary
+(and, if given, roads) noded into one planar arrangement.  Every face of that arrangement is
+given to one building, so the cells form a valid polygonal coverage of the community by
+construction (no gaps, no overlaps, matching vertices on shared edges).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import geopandas as gpd
+import numpy as np
+import shapely
+import shapely.ops
+from scipy.spatial import Voronoi, cKDTree
+from shapely.geometry.base import BaseGeometry
+
+from geo.partition.errors import PartitionError
+
+log = logging.getLogger(__name__)
+
+WGS84 = "EPSG:4326"
+
+
+def utm_crs_for(geom: BaseGeometry, crs: str = WGS84):
+    """Return the local UTM CRS (metres) that geopandas estimates for ``geom``.
+
+    Parameters
+    ----------
+    geom:
+        A geometry in ``crs`` (normally the community polygon in EPSG:4326).
+    crs:
+        CRS of ``geom``.
+
+    Returns
+    -------
+    pyproj.CRS
+        The UTM zone CRS.
+    """
+    return gpd.GeoSeries([geom], crs=crs).estimate_utm_crs()
+
+
+def _sample_spacing(perimeter: np.ndarray) -> np.ndarray:
+    return np.clip(perimeter / 12.0, 2.0, 15.0)
+
+
+def _cells_metric(
+    fps_m: np.ndarray, community_m: BaseGeometry, roads_m: np.ndarray | None
+) -> np.ndarray:
+    """Compute the cells (array of shapely geometries) in a metric CRS."""
+    n = len(fps_m)
+    fps_m = shapely.make_valid(fps_m)
+    community_m = shapely.make_valid(community_m)
+    shapely.prepare(community_m)
+    clipped = fps_m.copy()
+    crossing = ~shapely.contains_properly(community_m, fps_m)
+    if crossing.any():
+        cut = shapely.intersection(fps_m[crossing], community_m)
+        # keep only the polygonal part of the clipped footprints
+        clipped[crossing] = [
+            g if g.geom_type in ("Polygon", "MultiPolygon") else _polygonal(g) for g in cut
+        ]
+    empty = shapely.is_empty(clipped) | (shapely.area(clipped) <= 1e-6)
+
+    bnd = shapely.boundary(clipped[~empty]) if (~empty).any() else np.array([], dtype=object)
+    spacing = _sample_spacing(shapely.length(bnd))
+    dense = shapely.segmentize(bnd, spacing)
+    coords, idx = shapely.get_coordinates(dense, return_index=True)
+    owner = np.flatnonzero(~empty)[idx] if len(idx) else np.array([], dtype=np.int64)
+    if empty.any():
+        # footprint (almost) outside the community: anchor on the nearest community point
+        extra_xy, extra_owner = [], []
+        for i in np.flatnonzero(empty):
+            src = fps_m[i] if not shapely.is_empty(fps_m[i]) else None
+            if src is None:
+                continue
+            p = shapely.ops.nearest_points(community_m, src)[0]
+            extra_xy.append((p.x, p.y))
+            extra_owner.append(i)
+        if extra_xy:
+            coords = np.vstack([coords, np.asarray(extra_xy)]) if len(coords) else np.asarray(extra_xy)
+            owner = np.concatenate([owner, np.asarray(extra_owner, dtype=np.int64)])
+    if len(coords) == 0:
+        raise PartitionError("No building footprint lies in the community: cannot build cells.")
+
+    # deduplicate sample points (touching footprints share vertices); first owner wins
+    key = np.round(coords, 2)
+    _, first = np.unique(key, axis=0, return_index=True)
+    first.sort()
+    coords, owner = coords[first], owner[first]
+    owners_present = np.unique(owner)
+
+    minx, miny, maxx, maxy = shapely.bounds(community_m)
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    span = max(maxx - minx, maxy - miny, 1.0)
+    r = 3.0 * span
+    frame = np.array(
+        [[cx - r, cy - r], [cx + r, cy - r], [cx + r, cy + r], [cx - r, cy + r],
+         [cx, cy - r], [cx, cy + r], [cx - r, cy], [cx + r, cy]]
+    )
+    lines: list[BaseGeometry] = []
+    nreal = len(coords)
+    if len(owners_present) > 1:
+        pts = np.vstack([coords, frame])
+        vor = Voronoi(pts - [cx, cy])
+        rp = vor.ridge_points
+        rv = np.asarray(vor.ridge_vertices)
+        keep = (
+            (rp[:, 0] < nreal) & (rp[:, 1] < nreal) & (rv[:, 0] >= 0) & (rv[:, 1] >= 0)
+        )
+        keep &= owner[np.minimum(rp[:, 0], nreal - 1)] != owner[np.minimum(rp[:, 1], nreal - 1)]
+        seg = vor.vertices[rv[keep]] + [cx, cy]
+        if len(seg):
+            lines.append(shapely.multilinestrings(shapely.linestrings(seg)))
+    lines.append(shapely.boundary(community_m))
+    if (~empty).any():
+        lines.append(shapely.union_all(bnd))
+    road_lines = None
+    if roads_m is not None and len(roads_m):
+        road_lines = shapely.intersection(roads_m, community_m)
+        road_lines = road_lines[~shapely.is_empty(road_lines)]
+        if len(road_lines):
+            lines.append(shapely.union_all(road_lines))
+    noded = shapely.union_all(np.asarray(lines, dtype=object))
+    faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
+    if len(faces) == 0:
+        raise PartitionError("The community polygon is empty or degenerate: cannot build cells.")
+    reps = shapely.point_on_surface(faces)
+    inside = shapely.contains_properly(community_m, reps) | shapely.intersects(community_m, reps)
+    faces, reps = faces[inside], reps[inside]
+    # drop zero-area faces
+    fa = shapely.area(faces)
+    ok = fa > 0
+    faces, reps, fa = faces[ok], reps[ok], fa[ok]
+    nf = len(faces)
+
+    label = np.full(nf, -1, dtype=np.int64)
+    fp_area = shapely.area(clipped)
+    if (~empty).any():
+        tree = shapely.STRtree(clipped)
+        pi, gi = tree.query(reps, predicate="within")
+        # faces inside several (overlapping) footprints go to the smallest footprint
+        order = np.lexsort((gi, fp_area[gi], pi))
+        pi, gi = pi[order], gi[order]
+        firsts = np.unique(pi, return_index=True)[1]
+        label[pi[firsts]] = gi[firsts]
+    free = np.flatnonzero(label < 0)
+    if len(free):
+        kd = cKDTree(coords)
+        rxy = shapely.get_coordinates(reps[free])
+        if road_lines is not None and len(road_lines):
+            kk = min(8, len(coords))
+            _, cand = kd.query(rxy, k=kk)
+            cand = cand.reshape(len(free), kk)
+            choice = cand[:, 0].copy()
+            rtree = shapely.STRtree(shapely.get_parts(road_lines))
+            decided = np.zeros(len(free), dtype=bool)
+            for c in range(kk):
+                todo = np.flatnonzero(~decided)
+                if not len(todo):
+                    break
+                segs = shapely.linestrings(
+                    np.stack([rxy[todo], coords[cand[todo, c]]], axis=1)
+                )
+                hit = np.zeros(len(todo), dtype=bool)
+                qi, _ = rtree.query(segs, predicate="crosses")
+                hit[qi] = True
+                good = todo[~hit]
+                choice[good] = cand[good, c]
+                decided[good] = True
+            label[free] = owner[choice]
+        else:
+            _, nn = kd.query(rxy)
+            label[free] = owner[nn]
+
+    cells = _dissolve(faces, label, n)
+    if (shapely.get_num_geometries(cells) > 1).any():
+        label = _fix_pieces(faces, fa, label, clipped, n)
+        cells = _dissolve(faces, label, n)
+    return cells
+
+
+def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
+    cells = np.empty(n, dtype=object)
+    cells[:] = shapely.Polygon()
+    order = np.argsort(label, kind="stable")
+    lab_sorted = label[order]
+    bounds = np.flatnonzero(np.diff(lab_sorted)) + 1
+    for grp in np.split(order, bounds):
+        if not len(grp):
+            continue
+        b = int(label[grp[0]])
+        u = shapely.coverage_union_all(faces[grp]) if len(grp) > 1 else faces[grp[0]]
+        if u.geom_type == "MultiPolygon" and len(u.geoms) == 1:
+            u = u.geoms[0]
+        cells[b] = u
+    return cells
+
+
+def _polygonal(g: BaseGeometry) -> BaseGeometry:
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    if not parts:
+        return shapely.Polygon()
+    return shapely.union_all(parts)
+
+
+def _fix_pieces(
+    faces: np.ndarray, fa: np.ndarray, label: np.ndarray, clipped: np.ndarray, n: int
+) -> np.ndarray:
+    """Reassign faces so that every building's cell is one piece where possible.
+
+    For each building the connected group of faces holding most of its footprint (or, without
+    footprint, the largest) stays; every other group of its faces goes to the neighbouring
+    building sharing the longest boundary with it.
+    """
+    nf = len(faces)
+    if nf < 2:
+        return label
+    tree = shapely.STRtree(faces)
+    a, b = tree.query(faces, predicate="intersects")
+    m = a < b
+    a, b = a[m], b[m]
+    shared = shapely.length(shapely.intersection(shapely.boundary(faces[a]), shapely.boundary(faces[b])))
+    m = shared > 1e-9
+    a, b, shared = a[m], b[m], shared[m]
+    nbrs: list[list[tuple[int, float]]] = [[] for _ in range(nf)]
+    for i, j, s in zip(a.tolist(), b.tolist(), shared.tolist()):
+        nbrs[i].append((j, s))
+        nbrs[j].append((i, s))
+    # footprint area inside each face (faces are either inside a footprint or outside all)
+    in_fp = np.zeros(nf, dtype=bool)
+    reps = shapely.point_on_surface(faces)
+    ne = ~shapely.is_empty(clipped)
+    if ne.any():
+        t2 = shapely.STRtree(clipped)
+        qi, _ = t2.query(reps, predicate="within")
+        in_fp[qi] = True
+    label = label.copy()
+    for _round in range(50):
+        # connected components of same-label faces
+        comp = np.full(nf, -1, dtype=np.int64)
+        comps: list[list[int]] = []
+        for s in range(nf):
+            if comp[s] >= 0:
+                continue
+            cid = len(comps)
+            comp[s] = cid
+            stack, members = [s], [s]
+            while stack:
+                x = stack.pop()
+                for y, _ in nbrs[x]:
+                    if comp[y] < 0 and label[y] == label[x]:
+                        comp[y] = cid
+                        stack.append(y)
+                        members.append(y)
+            comps.append(members)
+        by_label: dict[int, list[int]] = defaultdict(list)
+        for cid, members in enumerate(comps):
+            by_label[int(label[members[0]])].append(cid)
+        orphan = np.zeros(len(comps), dtype=bool)
+        for lab in sorted(by_label):
+            cids = by_label[lab]
+            if len(cids) < 2:
+                continue
+            score = [
+                (float(fa[comps[c]][in_fp[comps[c]]].sum()), float(fa[comps[c]].sum()), -c)
+                for c in cids
+            ]
+            best = cids[max(range(len(cids)), key=lambda t: score[t])]
+            for c in cids:
+                if c != best:
+                    orphan[c] = True
+        if not orphan.any():
+            break
+        changed = False
+        for c in np.flatnonzero(orphan):
+            members = comps[c]
+            own = label[members[0]]
+            tally: dict[int, float] = defaultdict(float)
+            for x in members:
+                for y, s in nbrs[x]:
+                    if label[y] != own and not orphan[comp[y]]:
+                        tally[int(label[y])] += s
+            if tally:
+                tgt = max(sorted(tally), key=lambda k: tally[k])
+                label[members] = tgt
+                changed = True
+        if not changed:
+            log.warning("cells: some building cells stay in several pieces (community in parts?)")
+            break
+    return label
+
+
+def building_cells(
+    footprints: gpd.GeoSeries,
+    community: BaseGeometry,
+    roads: gpd.GeoSeries | None = None,
+) -> gpd.GeoSeries:
+    """Tessellate a community into one cell per building footprint.
+
+    Parameters
+    ----------
+    footprints:
+        Building footprints (Polygon/MultiPolygon) in EPSG:4326 (a GeoSeries without CRS is
+        taken to be EPSG:4326).
+    community:
+        The community polygon in EPSG:4326.
+    roads:
+        Optional road lines in EPSG:4326; cell boundaries then bend to follow them (a cell
+        does not reach across a road to a building when a nearer-than-road sample exists).
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Polygon cells in EPSG:4326, same index as ``footprints``.  The cells tile the community
+        (valid coverage, union equal to the community).  A cell is one polygon containing its
+        whole (clipped) footprint except in degenerate cases (a footprint wholly inside another
+        gets an empty polygon; a community in several parts may leave multi-part cells), which
+        are logged.
+
+    Raises
+    ------
+    PartitionError
+        If the community is empty or no footprint is near it.
+    """
+    if community is None or shapely.is_empty(community):
+        raise PartitionError("The community polygon is empty: cannot build cells.")
+    crs = footprints.crs or WGS84
+    if len(footprints) == 0:
+        return gpd.GeoSeries([], index=footprints.index, crs=crs)
+    utm = utm_crs_for(community, WGS84 if footprints.crs is None else crs)
+    fps_m = gpd.GeoSeries(footprints.values, crs=crs).to_crs(utm).values
+    com_m = gpd.GeoSeries([community], crs=crs).to_crs(utm).iloc[0]
+    roads_m = None
+    if roads is not None and len(roads):
+        roads_m = gpd.GeoSeries(roads.values, crs=roads.crs or WGS84).to_crs(utm).values
+        roads_m = np.asarray(roads_m, dtype=object)
+    cells_m = _cells_metric(np.asarray(fps_m, dtype=object), com_m, roads_m)
+    out = gpd.GeoSeries(cells_m, crs=utm).to_crs(crs)
+    out.index = footprints.index
+    n_multi = int((out.geom_type == "MultiPolygon").sum())
+    n_empty = int(out.is_empty.sum())
+    if n_multi or n_empty:
+        log.warning("cells: %d multi-part and %d empty cells of %d", n_multi, n_empty, len(out))
+    return out

@@ -1,0 +1,733 @@
+"""Public entry point of the rebalancing engine: :func:`rebalance`.
+
+Rules, in priority order (see ``docs``/issue): grids inside the community and buildings whole
+(1), contiguous in the footprint graph and one-piece polygons (2), polygons tiling the
+community as unions of building cells (3), households in band (4), mean deviation <= 0.10, then
+compounds whole, then Polsby-Popper compactness (5).  In minimal-change mode the households
+moved are minimised right after the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from shapely.geometry.base import BaseGeometry
+
+from geo.partition import metrics
+from geo.partition.cells import WGS84, building_cells, utm_crs_for
+from geo.partition.errors import PartitionError
+from geo.partition.graph import BuildingGraph, build_graph
+from geo.partition.search import Params, State, Units, contract, make_units, recursive_bisection, tree_cuts, zero_clusters, compound_groups
+
+log = logging.getLogger(__name__)
+
+#: the full-graph fallback search (when the band is missed on the reduced graph) runs only
+#: up to this many units, to keep a community within about a second
+FULL_SEARCH_MAX_UNITS = 1200
+
+
+@dataclass
+class Plan:
+    """Result of :func:`rebalance`.
+
+    Attributes
+    ----------
+    labels:
+        Grid code per building (``pandas.Series`` of ``str``, same index as the input).
+    grids:
+        ``GeoDataFrame`` (input CRS), one row per grid: ``code``, ``households``,
+        ``deviation``, ``pp``, ``n_buildings``, ``valid``, ``failed_rules`` (list),
+        ``flags`` (list), ``geometry`` (union of the grid's cells).
+    report:
+        JSON-serialisable dict: per-grid rows, ``totals``, ``churn``, ``seed``, ``timings``...
+    cells:
+        The building cells used (``GeoSeries``, input CRS), e.g. to store them.
+    """
+
+    labels: pd.Series
+    grids: gpd.GeoDataFrame
+    report: dict[str, Any]
+    cells: gpd.GeoSeries
+
+
+def _uf_groups(n: int, pairs: list[tuple[int, int]]) -> np.ndarray:
+    if not pairs:
+        return np.arange(n)
+    a = np.array([p[0] for p in pairs])
+    b = np.array([p[1] for p in pairs])
+    m = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    return connected_components(m, directed=False)[1]
+
+
+def _components(U: Units, nodes: list[int]) -> list[list[int]]:
+    rest = set(nodes)
+    out = []
+    for s in sorted(nodes):
+        if s not in rest:
+            continue
+        rest.discard(s)
+        comp, stack = [s], [s]
+        while stack:
+            x = stack.pop()
+            for y in U.adj[x]:
+                if y in rest:
+                    rest.discard(y)
+                    comp.append(y)
+                    stack.append(y)
+        out.append(sorted(comp))
+    return out
+
+
+def choose_k(total_hh: int, target: float, min_hh: float, max_hh: float) -> tuple[int, bool]:
+    """Fresh-mode grid count: ``round(H/target)`` clamped to ``[ceil(H/max), floor(H/min)]``.
+
+    Parameters
+    ----------
+    total_hh:
+        Households to divide.
+    target, min_hh, max_hh:
+        Band settings.
+
+    Returns
+    -------
+    (int, bool)
+        The grid count (at least 1) and whether the band is feasible by counting.
+    """
+    kmin = math.ceil(total_hh / max_hh) if total_hh > 0 else 1
+    kmax = int(total_hh // min_hh)
+    k = int(round(total_hh / target))
+    feasible = kmin <= kmax
+    if feasible:
+        k = min(max(k, kmin), kmax)
+    return max(k, 1), feasible
+
+
+def _search_component(
+    U: Units,
+    nodes: list[int],
+    k: int,
+    prm: Params,
+    seed: int,
+    use_compounds: bool,
+    restarts: int,
+    init: np.ndarray | None,
+    orig: np.ndarray | None = None,
+) -> np.ndarray:
+    """Best labelling (0..k-1 on ``nodes``, -1 elsewhere) over seeded restarts.
+
+    Fresh mode searches a reduced graph (household-less buildings grouped with their nearest
+    building with households; optionally compounds contracted for the first cut), then
+    polishes on the full unit graph.
+    """
+    if init is not None:
+        rng = np.random.default_rng([seed, 7919, len(nodes)])
+        lab = np.full(U.n, -1, dtype=np.int64)
+        lab[nodes] = init[nodes]
+        st = State(U, prm, lab, k, orig=orig)
+        st.rebuild()
+        st.local_search(rng)
+        st.merge_split(rng, rounds=3, only_bad=True, ntrees=12)
+        st.local_search(rng)
+        return st.lab
+    Z, zgrp = contract(U, nodes, zero_clusters(U, nodes))
+    znodes = list(range(Z.n))
+    Zc, cgrp = (None, None)
+    if use_compounds and (Z.comp >= 0).any():
+        Zc, cgrp = contract(Z, znodes, compound_groups(Z, znodes, prm.max_hh))
+    best = None
+    for r in range(restarts):
+        rng = np.random.default_rng([seed, 7919, r, len(nodes)])
+        lab = np.full(Z.n, -1, dtype=np.int64)
+        if Zc is not None and r % 2 == 0:
+            parts = recursive_bisection(Zc, list(range(Zc.n)), k, prm, rng)
+            for gi, part in enumerate(parts):
+                for c in part:
+                    lab[Zc.members[c]] = gi
+        else:
+            parts = recursive_bisection(Z, znodes, k, prm, rng)
+            for gi, part in enumerate(parts):
+                lab[part] = gi
+        st = State(Z, prm, lab, k)
+        st.rebuild()
+        st.fill_empty(rng)
+        st.merge_split(rng, rounds=4, only_bad=True, ntrees=12)
+        st.local_search(rng)
+        st.merge_split(rng, rounds=2, ntrees=8)
+        st.local_search(rng)
+        key = st.key(*st.totals())
+        if best is None or key < best[0]:
+            best = (key, st.lab.copy())
+    lab = np.full(U.n, -1, dtype=np.int64)
+    for z in range(Z.n):
+        lab[Z.members[z]] = best[1][z]
+    st = State(U, prm, lab, k)
+    st.rebuild()
+    st.local_search(np.random.default_rng([seed, 31337]), max_passes=4)
+    if best[0][0] > 0 and Z.n < len(nodes) <= FULL_SEARCH_MAX_UNITS:
+        # band still missed on the reduced graph: search the full unit graph as well
+        log.debug("search: band missed on reduced graph; searching all %d units", len(nodes))
+        best_key = st.key(*st.totals())
+        best_lab = st.lab.copy()
+        for r in range(1):
+            rng = np.random.default_rng([seed, 15485863, r, len(nodes)])
+            lab = np.full(U.n, -1, dtype=np.int64)
+            for gi, part in enumerate(recursive_bisection(U, nodes, k, prm, rng)):
+                lab[part] = gi
+            st2 = State(U, prm, lab, k)
+            st2.rebuild()
+            st2.fill_empty(rng)
+            st2.merge_split(rng, rounds=4, only_bad=True, ntrees=12)
+            st2.local_search(rng)
+            st2.merge_split(rng, rounds=1, ntrees=6)
+            st2.local_search(rng)
+            key = st2.key(*st2.totals())
+            if key < best_key:
+                best_key, best_lab = key, st2.lab.copy()
+        return best_lab
+    return st.lab
+
+
+def _minimal_init(U: Units, nodes: list[int], cur_unit: np.ndarray, k_target: int | None, prm: Params, seed: int) -> tuple[np.ndarray, list[Any], int, np.ndarray]:
+    """Initial labels from the current assignment, repaired to connected grids."""
+    codes = sorted({c for c in (cur_unit[u] for u in nodes) if c is not None})
+    idx = {c: i for i, c in enumerate(codes)}
+    lab = np.full(U.n, -1, dtype=np.int64)
+    for u in nodes:
+        if cur_unit[u] is not None:
+            lab[u] = idx[cur_unit[u]]
+    # keep the heaviest connected piece of each current grid
+    for g in range(len(codes)):
+        mem = [u for u in nodes if lab[u] == g]
+        comps = _components_sub(U, mem)
+        if len(comps) > 1:
+            keep = max(comps, key=lambda c: (U.hh[c].sum(), -min(c)))
+            for c in comps:
+                if c is not keep:
+                    lab[c] = -1
+    # absorb unassigned units into neighbouring grids (deterministic BFS)
+    pending = [u for u in nodes if lab[u] < 0]
+    nodeset = set(nodes)
+    while pending:
+        progress = False
+        for u in pending:
+            gs = sorted({int(lab[v]) for v in U.adj[u] if lab[v] >= 0 and v in nodeset})
+            if gs:
+                lab[u] = gs[0]
+                progress = True
+        pending = [u for u in pending if lab[u] < 0]
+        if not progress:
+            # no labelled neighbour at all: a new grid
+            lab[pending[0]] = len(codes)
+            codes.append(None)
+    k = len(codes)
+    rng = np.random.default_rng([seed, 104729])
+    H = int(U.hh[nodes].sum())
+    kmin, kmax = math.ceil(H / prm.max_hh), int(H // prm.min_hh)
+    want = k_target if k_target is not None else (min(max(k, kmin), kmax) if kmin <= kmax else k)
+    while k < want:
+        # split the heaviest grid in two
+        sizes = [(U.hh[[u for u in nodes if lab[u] == g]].sum(), -g) for g in range(k)]
+        g = -max(sizes)[1]
+        mem = [u for u in nodes if lab[u] == g]
+        cuts = tree_cuts(U, mem, 1, 1, prm, rng)
+        if not cuts:
+            break
+        lab[cuts[0][2]] = k
+        codes.append(None)
+        k += 1
+    while k > max(want, 1):
+        # merge the lightest grid into its lightest neighbour
+        sizes = [(U.hh[[u for u in nodes if lab[u] == g]].sum(), g) for g in range(k)]
+        _, g = min(sizes)
+        nb = sorted({int(lab[v]) for u in nodes if lab[u] == g for v in U.adj[u] if lab[v] >= 0 and lab[v] != g})
+        if not nb:
+            break
+        h = min(nb, key=lambda x: (U.hh[[u for u in nodes if lab[u] == x]].sum(), x))
+        lab[lab == g] = h
+        # renumber: move last grid into slot g
+        last = k - 1
+        if g != last:
+            lab[lab == last] = g
+            codes[g] = codes[last]
+        codes.pop()
+        k -= 1
+    orig = np.full(U.n, -1, dtype=np.int64)
+    pos = {c: i for i, c in enumerate(codes) if c is not None}
+    for u in nodes:
+        if cur_unit[u] is not None and cur_unit[u] in pos:
+            orig[u] = pos[cur_unit[u]]
+    return lab, codes, k, orig
+
+
+def _components_sub(U: Units, mem: list[int]) -> list[list[int]]:
+    return _components(U, mem) if mem else []
+
+
+def rebalance(
+    buildings: gpd.GeoDataFrame,
+    community: BaseGeometry,
+    *,
+    households: str = "households",
+    compound: str | None = None,
+    cells: gpd.GeoSeries | None = None,
+    roads: gpd.GeoSeries | None = None,
+    target: float = 400,
+    min_hh: float = 300,
+    max_hh: float = 500,
+    grids: int | None = None,
+    locked: Mapping[str, Sequence[Any]] | None = None,
+    current: pd.Series | None = None,
+    mode: Literal["fresh", "minimal"] = "fresh",
+    seed: int = 0,
+    restarts: int = 4,
+    code_prefix: str = "",
+) -> Plan:
+    """Divide one community's buildings into household-balanced, contiguous, compact grids.
+
+    Parameters
+    ----------
+    buildings:
+        One row per building: footprint geometry, a households column and optionally a compound
+        column.  CRS EPSG:4326 (or any CRS; ``None`` is taken as EPSG:4326).
+    community:
+        Community polygon in the same CRS as ``buildings``.
+    households:
+        Name of the households column (null counts as 0; negative is an error).
+    compound:
+        Name of the compound column; null, empty or negative values mean "no compound".
+    cells:
+        Precomputed building cells (same index and CRS as ``buildings``); computed if ``None``.
+    roads:
+        Optional road lines to bend cells to (only used when ``cells`` is ``None``).
+    target, min_hh, max_hh:
+        Target households per grid and the band.
+    grids:
+        Number of grids for the households being rebalanced (excluding locked grids and
+        oversized buildings); default ``round(H/target)`` clamped to the feasible range.
+    locked:
+        ``{grid code: [building index labels]}`` kept exactly as they are.
+    current:
+        Current grid code per building (index like ``buildings``; null = none).  Required for
+        ``mode="minimal"``; in fresh mode it is only used to report churn.
+    mode:
+        ``"fresh"`` redraws from scratch; ``"minimal"`` repairs ``current`` moving as few
+        households as possible, then improves compactness.
+    seed:
+        Seed of every random choice (``numpy.random.default_rng``).
+    restarts:
+        Seeded restarts in fresh mode (the best result is kept).
+    code_prefix:
+        Prefix of new grid codes (e.g. the community code).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    PartitionError
+        On bad input (no buildings, negative households, bad band, unknown index in ``locked``,
+        ``mode="minimal"`` without ``current``, ``grids`` < 1 or larger than the buildings).
+    """
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    if not (0 < min_hh <= target <= max_hh):
+        raise PartitionError(f"Band must satisfy 0 < min <= target <= max (got {min_hh}, {target}, {max_hh}).")
+    if mode not in ("fresh", "minimal"):
+        raise PartitionError(f"Unknown mode {mode!r}: use 'fresh' or 'minimal'.")
+    if mode == "minimal" and current is None:
+        raise PartitionError("Minimal-change mode needs the current assignment of buildings to grids.")
+    if len(buildings) == 0:
+        raise PartitionError("The community has no buildings to divide into grids.")
+    if households not in buildings.columns:
+        raise PartitionError(f"Households column {households!r} not found.")
+    if community is None or community.is_empty:
+        raise PartitionError("The community polygon is empty.")
+    hh_raw = pd.to_numeric(buildings[households], errors="coerce")
+    if (hh_raw < 0).any():
+        raise PartitionError(f"Negative households in column {households!r}.")
+    hh = hh_raw.fillna(0).round().astype(np.int64).to_numpy()
+    n = len(buildings)
+    comp_ids = np.full(n, -1, dtype=np.int64)
+    if compound is not None:
+        if compound not in buildings.columns:
+            raise PartitionError(f"Compound column {compound!r} not found.")
+        comp_ids = _compound_ids(buildings[compound])
+    crs = buildings.crs or WGS84
+    prm = Params(float(target), float(min_hh), float(max_hh))
+
+    t = time.perf_counter()
+    if cells is None:
+        g84 = gpd.GeoSeries(buildings.geometry.values, index=buildings.index, crs=crs)
+        cells = building_cells(g84, community, roads=roads)
+    else:
+        cells = gpd.GeoSeries(cells.loc[buildings.index].values, index=buildings.index, crs=cells.crs or crs)
+    timings["cells_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    utm = utm_crs_for(community, crs)
+    fps_m = np.asarray(gpd.GeoSeries(buildings.geometry.values, crs=crs).to_crs(utm).values, dtype=object)
+    cells_m = np.asarray(gpd.GeoSeries(cells.values, crs=cells.crs).to_crs(utm).values, dtype=object)
+    com_m = gpd.GeoSeries([community], crs=crs).to_crs(utm).iloc[0]
+    G = build_graph(fps_m, cells_m)
+    # ties: a building with an empty cell goes with the building whose cell covers it
+    ties = []
+    empty = np.flatnonzero(shapely.is_empty(cells_m) | (G.area <= 0))
+    if len(empty) and len(empty) < n:
+        ne = np.flatnonzero(~(shapely.is_empty(cells_m) | (G.area <= 0)))
+        tree = shapely.STRtree(cells_m[ne])
+        pts = shapely.points(G.xy[empty])
+        host = tree.query_nearest(pts, return_distance=False, all_matches=False)
+        for e, h in zip(host[0].tolist(), host[1].tolist()):
+            ties.append((int(empty[e]), int(ne[h])))
+    # locked buildings
+    pos_of = {ix: i for i, ix in enumerate(buildings.index)}
+    locked_code = np.full(n, None, dtype=object)
+    for code in sorted(locked or {}, key=str):
+        for ix in locked[code]:
+            if ix not in pos_of:
+                raise PartitionError(f"Locked grid {code}: building {ix!r} is not in this community.")
+            locked_code[pos_of[ix]] = str(code)
+    group = _uf_groups(n, ties)
+    U = make_units(G, hh, comp_ids, group)
+    unit_locked = np.full(U.n, None, dtype=object)
+    for u, mem in enumerate(U.members):
+        codes = [c for c in locked_code[mem] if c is not None]
+        if codes:
+            unit_locked[u] = sorted(codes)[0]
+    timings["graph_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    final = np.full(U.n, None, dtype=object)
+    flags: dict[str, list[str]] = {}
+    for u in range(U.n):
+        if unit_locked[u] is not None:
+            final[u] = unit_locked[u]
+            flags.setdefault(unit_locked[u], ["locked"])
+    oversized = [u for u in range(U.n) if final[u] is None and U.hh[u] > max_hh]
+    over_code = {}
+    for i, u in enumerate(sorted(oversized, key=lambda u: (-U.xy[u, 1], U.xy[u, 0]))):
+        c = f"{code_prefix}X{i + 1:02d}"
+        final[u] = c
+        over_code[u] = c
+        flags[c] = ["oversized_building"]
+    free = [u for u in range(U.n) if final[u] is None]
+    comps = _components(U, free)
+    # components too small for a grid join an adjacent oversized grid when there is one
+    big_comps = []
+    for cmp in comps:
+        H_c = int(U.hh[cmp].sum())
+        if H_c < min_hh:
+            nb = sorted({over_code[v] for u in cmp for v in U.adj[u] if v in over_code})
+            if nb:
+                for u in cmp:
+                    final[u] = nb[0]
+                continue
+        big_comps.append(cmp)
+    H_free = int(sum(U.hh[c].sum() for c in big_comps))
+    # grid count per component
+    ks = []
+    feasible_all = True
+    for cmp in big_comps:
+        k_c, feas = choose_k(int(U.hh[cmp].sum()), target, min_hh, max_hh)
+        feasible_all &= feas
+        ks.append(min(k_c, len(cmp)))
+    if grids is not None:
+        if grids < 1:
+            raise PartitionError("--grids must be at least 1.")
+        if grids < len(big_comps) or grids > len(free):
+            raise PartitionError(
+                f"--grids {grids} is impossible here: between {len(big_comps)} and {len(free)} grids fit."
+            )
+        ks = _apportion(grids, [int(U.hh[c].sum()) for c in big_comps], [len(c) for c in big_comps])
+    cur_unit = None
+    cur_codes: np.ndarray | None = None
+    if current is not None:
+        cur = current.reindex(buildings.index)
+        cur_codes = np.array([None if (v is None or (isinstance(v, float) and math.isnan(v)) or v == "") else str(v) for v in cur], dtype=object)
+        cur_unit = np.full(U.n, None, dtype=object)
+        for u, mem in enumerate(U.members):
+            vals = [c for c in cur_codes[mem] if c is not None]
+            if vals:
+                cur_unit[u] = max(sorted(set(vals)), key=vals.count)
+    new_idx = 0
+    taken = {str(c) for c in final if c is not None}
+    if cur_codes is not None:
+        taken |= {c for c in cur_codes if c is not None}
+    for ci, (cmp, k_c) in enumerate(zip(big_comps, ks)):
+        if mode == "minimal":
+            lab0, codes, k_c, orig = _minimal_init(U, cmp, cur_unit, ks[ci] if grids is not None else None, prm, seed)
+            lab = _search_component(U, cmp, k_c, prm, seed + ci, False, 1, lab0, orig)
+            names = []
+            for g in range(k_c):
+                c = codes[g] if g < len(codes) else None
+                if c is None or c in {str(x) for x in final if x is not None}:
+                    new_idx += 1
+                    while f"{code_prefix}N{new_idx:02d}" in taken:
+                        new_idx += 1
+                    c = f"{code_prefix}N{new_idx:02d}"
+                    taken.add(c)
+                names.append(c)
+        else:
+            lab = _search_component(U, cmp, k_c, prm, seed + ci, True, restarts, None)
+            names = [None] * k_c
+        for g in range(k_c):
+            for u in cmp:
+                if lab[u] == g:
+                    final[u] = ("__tmp", ci, g) if names[g] is None else names[g]
+    # fresh codes: north to south, west to east
+    tmp = sorted({f for f in final if isinstance(f, tuple)})
+    if tmp:
+        cent = {}
+        for tkey in tmp:
+            mem = [u for u in range(U.n) if final[u] == tkey]
+            w = np.maximum(U.area[mem], 1e-9)
+            cent[tkey] = (-float(np.average(U.xy[mem, 1], weights=w)), float(np.average(U.xy[mem, 0], weights=w)))
+        for i, tkey in enumerate(sorted(tmp, key=lambda x: cent[x])):
+            c = f"{code_prefix}G{i + 1:02d}"
+            while c in taken:
+                c += "b"
+            for u in range(U.n):
+                if final[u] == tkey:
+                    final[u] = c
+    timings["search_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    blab = np.empty(n, dtype=object)
+    for u, mem in enumerate(U.members):
+        blab[mem] = final[u]
+    labels = pd.Series(blab, index=buildings.index, name="grid", dtype=object)
+    grids_gdf, rows, cov = _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs)
+    totals = metrics.summarize(rows, target)
+    totals["feasible"] = bool(feasible_all)
+    totals["coverage_valid"] = cov["valid"]
+    totals["coverage_gap_m2"] = cov["gap_m2"]
+    totals["compounds"], totals["compounds_whole"] = _compound_stats(labels, comp_ids)
+    totals["share_compounds_whole"] = (totals["compounds_whole"] / totals["compounds"]) if totals["compounds"] else 1.0
+    churn = _churn(labels, cur_codes, hh) if cur_codes is not None else None
+    timings["report_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    report = {
+        "mode": mode,
+        "seed": int(seed),
+        "target": target,
+        "min": min_hh,
+        "max": max_hh,
+        "households": int(hh.sum()),
+        "households_rebalanced": H_free,
+        "n_buildings": n,
+        "metric_crs": utm.to_string(),
+        "grids": rows,
+        "totals": totals,
+        "churn": churn,
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+    }
+    return Plan(labels, grids_gdf, report, cells)
+
+
+def _apportion(K: int, weights: list[int], caps: list[int]) -> list[int]:
+    m = len(weights)
+    tot = max(sum(weights), 1)
+    raw = [K * w / tot for w in weights]
+    ks = [max(1, int(math.floor(r))) for r in raw]
+    while sum(ks) < K:
+        i = max(range(m), key=lambda j: (raw[j] - ks[j] if ks[j] < caps[j] else -1e9, -j))
+        ks[i] += 1
+    while sum(ks) > K:
+        i = max(range(m), key=lambda j: (ks[j] - raw[j] if ks[j] > 1 else -1e9, -j))
+        ks[i] -= 1
+    return [min(k, c) for k, c in zip(ks, caps)]
+
+
+def _compound_ids(col: pd.Series) -> np.ndarray:
+    """Integer compound ids: null, empty or negative mean none (-1)."""
+    out = np.full(len(col), -1, dtype=np.int64)
+    keys: dict[str, int] = {}
+    vals = col.tolist()
+    norm = []
+    for v in vals:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            norm.append(None)
+            continue
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            if v < 0:
+                norm.append(None)
+                continue
+            v = int(v) if float(v).is_integer() else v
+        s = str(v).strip()
+        if s == "" or s.lower() in ("nan", "none") or (s.lstrip("-").isdigit() and s.startswith("-")):
+            norm.append(None)
+        else:
+            norm.append(s)
+    for s in sorted({s for s in norm if s is not None}):
+        keys[s] = len(keys)
+    for i, s in enumerate(norm):
+        if s is not None:
+            out[i] = keys[s]
+    return out
+
+
+def _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs):
+    codes = sorted(labels.unique().tolist())
+    lab = labels.to_numpy()
+    rows, geoms = [], []
+    shapely.prepare(com_m)
+    polys_m = []
+    for code in codes:
+        mem = np.flatnonzero(lab == code)
+        poly_m = shapely.coverage_union_all(cells_m[mem]) if len(mem) > 1 else cells_m[mem[0]]
+        poly_m = _single(poly_m)
+        polys_m.append(poly_m)
+        poly = shapely.coverage_union_all(np.asarray(cells.values, dtype=object)[mem]) if len(mem) > 1 else cells.values[mem[0]]
+        geoms.append(_single(poly))
+        h = int(hh[mem].sum())
+        failed = []
+        if not metrics.inside_community(poly_m, com_m):
+            failed.append("inside_community")
+        if not metrics.contiguous(mem, G.fp_pairs):
+            failed.append("contiguity")
+        if not metrics.one_piece(poly_m):
+            failed.append("one_piece")
+        if not metrics.in_band(h, prm.min_hh, prm.max_hh):
+            failed.append("band")
+        rows.append({
+            "code": str(code),
+            "households": h,
+            "deviation": round(metrics.deviation(h, prm.target), 6),
+            "pp": round(metrics.polsby_popper(poly_m), 6),
+            "n_buildings": int(len(mem)),
+            "valid": False,
+            "failed_rules": failed,
+            "flags": list(flags.get(code, [])),
+        })
+    parr = np.asarray(polys_m, dtype=object)
+    cov_valid = bool(shapely.coverage_is_valid(parr)) if len(parr) else True
+    union = shapely.coverage_union_all(parr) if len(parr) > 1 else parr[0]
+    gap = float(shapely.symmetric_difference(union, com_m).area)
+    if not cov_valid or gap > 1.0:
+        bad = shapely.coverage_invalid_edges(parr)
+        for r, e in zip(rows, bad):
+            if not shapely.is_empty(e) or gap > 1.0:
+                r["failed_rules"].append("coverage")
+    for r in rows:
+        r["valid"] = not r["failed_rules"]
+    gdf = gpd.GeoDataFrame(
+        {
+            "code": [r["code"] for r in rows],
+            "households": [r["households"] for r in rows],
+            "deviation": [r["deviation"] for r in rows],
+            "pp": [r["pp"] for r in rows],
+            "n_buildings": [r["n_buildings"] for r in rows],
+            "valid": [r["valid"] for r in rows],
+            "failed_rules": [list(r["failed_rules"]) for r in rows],
+            "flags": [list(r["flags"]) for r in rows],
+        },
+        geometry=geoms,
+        crs=crs,
+    )
+    return gdf, rows, {"valid": cov_valid, "gap_m2": round(gap, 3)}
+
+
+def _single(g: BaseGeometry) -> BaseGeometry:
+    if g.geom_type == "MultiPolygon" and len(g.geoms) == 1:
+        return g.geoms[0]
+    return g
+
+
+def _compound_stats(labels: pd.Series, comp_ids: np.ndarray) -> tuple[int, int]:
+    """(compounds with >= 2 buildings, those whose buildings share one grid)."""
+    lab = labels.to_numpy()
+    tot = whole = 0
+    for c in np.unique(comp_ids[comp_ids >= 0]):
+        m = comp_ids == c
+        if m.sum() < 2:
+            continue
+        tot += 1
+        whole += len(set(lab[m].tolist())) == 1
+    return tot, whole
+
+
+def _churn(labels: pd.Series, cur: np.ndarray, hh: np.ndarray) -> dict[str, int]:
+    """Households/buildings moved and grids changed between ``cur`` and ``labels``."""
+    new = labels.to_numpy()
+    had = np.array([c is not None for c in cur])
+    moved = had & (new != cur)
+    old_sets: dict[str, set[int]] = {}
+    new_sets: dict[str, set[int]] = {}
+    for i, (a, b) in enumerate(zip(cur.tolist(), new.tolist())):
+        if a is not None:
+            old_sets.setdefault(a, set()).add(i)
+        new_sets.setdefault(b, set()).add(i)
+    changed = sum(1 for c in set(old_sets) | set(new_sets) if old_sets.get(c) != new_sets.get(c))
+    return {
+        "households_moved": int(hh[moved].sum()),
+        "buildings_moved": int(moved.sum()),
+        "buildings_unassigned_before": int((~had).sum()),
+        "grids_changed": int(changed),
+        "grids_before": len(old_sets),
+        "grids_after": len(new_sets),
+    }
+
+
+def evaluate(
+    buildings: gpd.GeoDataFrame,
+    community: BaseGeometry,
+    labels: pd.Series,
+    cells: gpd.GeoSeries,
+    *,
+    households: str = "households",
+    compound: str | None = None,
+    target: float = 400,
+    min_hh: float = 300,
+    max_hh: float = 500,
+    graph: BuildingGraph | None = None,
+) -> dict[str, Any]:
+    """Score any assignment of buildings to grids with the engine's rules and measures.
+
+    Parameters
+    ----------
+    buildings, community, cells:
+        As for :func:`rebalance` (cells required).
+    labels:
+        Grid code per building (same index as ``buildings``).
+    households, compound, target, min_hh, max_hh:
+        As for :func:`rebalance`.
+    graph:
+        A precomputed :class:`~geo.partition.graph.BuildingGraph` (else built).
+
+    Returns
+    -------
+    dict
+        ``{"grids": [...], "totals": {...}}`` as in the :func:`rebalance` report; grids made
+        only of one building above ``max_hh`` are flagged ``oversized_building``.
+    """
+    crs = buildings.crs or WGS84
+    utm = utm_crs_for(community, crs)
+    hh = pd.to_numeric(buildings[households], errors="coerce").fillna(0).round().astype(np.int64).to_numpy()
+    comp_ids = _compound_ids(buildings[compound]) if compound else np.full(len(buildings), -1, dtype=np.int64)
+    cells = gpd.GeoSeries(cells.loc[buildings.index].values, index=buildings.index, crs=cells.crs or crs)
+    cells_m = np.asarray(cells.to_crs(utm).values, dtype=object)
+    com_m = gpd.GeoSeries([community], crs=crs).to_crs(utm).iloc[0]
+    if graph is None:
+        fps_m = np.asarray(gpd.GeoSeries(buildings.geometry.values, crs=crs).to_crs(utm).values, dtype=object)
+        graph = build_graph(fps_m, cells_m)
+    labels = pd.Series(labels.loc[buildings.index].astype(str).values, index=buildings.index)
+    flags: dict[str, list[str]] = {}
+    for code, grp in pd.Series(hh, index=buildings.index).groupby(labels):
+        if len(grp) == 1 and grp.iloc[0] > max_hh:
+            flags[str(code)] = ["oversized_building"]
+    _, rows, cov = _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, graph, Params(target, min_hh, max_hh), flags, crs)
+    totals = metrics.summarize(rows, target)
+    totals["coverage_valid"] = cov["valid"]
+    totals["compounds"], totals["compounds_whole"] = _compound_stats(labels, comp_ids)
+    return {"grids": rows, "totals": totals}

@@ -1,0 +1,757 @@
+"""Seeded search for household-balanced, contiguous, compact grids on a unit graph.
+
+A *unit* is a building, or a group of buildings that must stay together (a building whose cell
+is empty is tied to the building whose cell covers it).  The search:
+
+1. recursive spanning-tree bisection (random-weighted geometric MSTs, several trees per cut,
+   cuts scored by band feasibility, balance, then cut length) — optionally on a coarser graph
+   where compounds are contracted so they start whole;
+2. local search: boundary moves that keep the source grid connected in the search graph,
+   accepted when they improve the lexicographic key
+   ``(band excess, mean-deviation excess over 0.10, [households moved], split compounds, -ΣPP)``;
+3. merge-split steps (ReCom-like): two adjacent grids are merged and re-split by the best of
+   several spanning-tree cuts when that improves the same key.
+
+Polsby-Popper of a grid is computed exactly from cell areas, cell perimeters and shared edge
+lengths (the union of edge-sharing cells), so no geometry is built during the search.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order, connected_components, depth_first_order, minimum_spanning_tree
+
+from geo.partition.graph import BuildingGraph
+
+log = logging.getLogger(__name__)
+
+FOUR_PI = 4.0 * math.pi
+
+
+@dataclass
+class Units:
+    """Contracted graph the search works on (see module docstring)."""
+
+    n: int
+    hh: np.ndarray
+    area: np.ndarray
+    perim: np.ndarray
+    xy: np.ndarray
+    adj: list[list[int]]
+    shared: list[dict[int, float]]
+    comp: np.ndarray
+    members: list[np.ndarray]
+    fadj: list[list[int]] | None = None
+    cadj: list[list[int]] | None = None
+    ea: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    eb: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sa: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sb: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sl: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fa: np.ndarray | None = None
+    fb: np.ndarray | None = None
+    ca: np.ndarray | None = None
+    cb: np.ndarray | None = None
+    bad_a: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    bad_b: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def finish(self) -> "Units":
+        """Fill the edge arrays from ``adj``/``shared`` (and ``fadj``/``cadj`` when exact)."""
+        self.ea, self.eb = _edge_arrays(self.adj)
+        sa, sb, sl = [], [], []
+        for u, d in enumerate(self.shared):
+            for v, ln in d.items():
+                if u < v:
+                    sa.append(u)
+                    sb.append(v)
+                    sl.append(ln)
+        self.sa = np.asarray(sa, dtype=np.int64)
+        self.sb = np.asarray(sb, dtype=np.int64)
+        self.sl = np.asarray(sl, dtype=float)
+        if self.fadj is not None and self.cadj is not None:
+            self.fa, self.fb = _edge_arrays(self.fadj)
+            self.ca, self.cb = _edge_arrays(self.cadj)
+            fset = set(zip(self.fa.tolist(), self.fb.tolist()))
+            cset = set(zip(self.ca.tolist(), self.cb.tolist()))
+            bad = [(a, b) for a, b in zip(self.ea.tolist(), self.eb.tolist()) if (a, b) not in fset or (a, b) not in cset]
+            self.bad_a = np.asarray([a for a, _ in bad], dtype=np.int64)
+            self.bad_b = np.asarray([b for _, b in bad], dtype=np.int64)
+        return self
+
+    def add_edges(self, pairs: list[tuple[int, int]]) -> None:
+        """Add search-graph edges (joins); legality is then checked exactly by the search."""
+        for a, b in pairs:
+            if b not in self.adj[a]:
+                self.adj[a] = sorted(self.adj[a] + [b])
+                self.adj[b] = sorted(self.adj[b] + [a])
+        self.finish()
+
+    def exact(self) -> bool:
+        """Whether the rule graphs (footprint and cell adjacency) are known."""
+        return self.fadj is not None
+
+
+def _edge_arrays(adj: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    a, b = [], []
+    for u, lst in enumerate(adj):
+        for v in lst:
+            if u < v:
+                a.append(u)
+                b.append(v)
+    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+
+
+def induced_connected(n: int, mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether the vertices with ``mask`` induce a connected subgraph of edges ``(a, b)``.
+
+    Parameters
+    ----------
+    n:
+        Number of vertices.
+    mask:
+        Boolean membership per vertex.
+    a, b:
+        Edge end points.
+
+    Returns
+    -------
+    bool
+    """
+    idx = np.flatnonzero(mask)
+    if len(idx) <= 1:
+        return True
+    m = mask[a] & mask[b]
+    if not m.any():
+        return False
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[idx] = np.arange(len(idx))
+    g = coo_matrix((np.ones(int(m.sum())), (pos[a[m]], pos[b[m]])), shape=(len(idx), len(idx)))
+    return connected_components(g, directed=False)[0] == 1
+
+
+def exact_ok(U: "Units", X) -> bool:
+    """Rule check of one group of units: connected in the footprint and in the cell graph."""
+    if not U.exact():
+        return True
+    mask = np.zeros(U.n, dtype=bool)
+    mask[np.asarray(X, dtype=np.int64)] = True
+    return induced_connected(U.n, mask, U.fa, U.fb) and induced_connected(U.n, mask, U.ca, U.cb)
+
+
+def make_units(g: BuildingGraph, hh: np.ndarray, compound: np.ndarray, group: np.ndarray) -> Units:
+    """Contract buildings into units.
+
+    Parameters
+    ----------
+    g:
+        Building graph.
+    hh:
+        Households per building.
+    compound:
+        Compound id per building (-1: none).
+    group:
+        Unit id per building, ``0..m-1``.
+
+    Returns
+    -------
+    Units
+    """
+    m = int(group.max()) + 1 if len(group) else 0
+    uh = np.bincount(group, weights=hh, minlength=m).round().astype(np.int64)
+    ua = np.bincount(group, weights=g.area, minlength=m)
+    up = np.bincount(group, weights=g.perim, minlength=m)
+    w = np.maximum(g.area, 1e-6)
+    uxy = np.stack(
+        [np.bincount(group, weights=g.xy[:, 0] * w, minlength=m), np.bincount(group, weights=g.xy[:, 1] * w, minlength=m)],
+        axis=1,
+    ) / np.bincount(group, weights=w, minlength=m)[:, None]
+    shared: list[dict[int, float]] = [defaultdict(float) for _ in range(m)]
+    for (i, j), ln in zip(g.cell_pairs.tolist(), g.cell_len.tolist()):
+        a, b = group[i], group[j]
+        if a == b:
+            up[a] -= 2.0 * ln
+        else:
+            shared[a][b] += ln
+            shared[b][a] += ln
+    adjs: list[set[int]] = [set() for _ in range(m)]
+    for i, j in g.search_pairs.tolist():
+        a, b = int(group[i]), int(group[j])
+        if a != b:
+            adjs[a].add(b)
+            adjs[b].add(a)
+    adj = [sorted(s) for s in adjs]
+
+    def _unit_adj(pairs: np.ndarray) -> list[list[int]]:
+        sets: list[set[int]] = [set() for _ in range(m)]
+        for i, j in pairs.tolist():
+            a, b = int(group[i]), int(group[j])
+            if a != b:
+                sets[a].add(b)
+                sets[b].add(a)
+        return [sorted(x) for x in sets]
+
+    fadj = _unit_adj(g.fp_pairs)
+    cadj = _unit_adj(g.cell_pairs)
+    order = np.argsort(group, kind="stable")
+    cuts = np.flatnonzero(np.diff(group[order])) + 1
+    members = np.split(order, cuts) if len(order) else []
+    ucomp = np.full(m, -1, dtype=np.int64)
+    for u, mem in enumerate(members):
+        c = compound[mem]
+        c = c[c >= 0]
+        if len(c):
+            ucomp[u] = int(np.bincount(c).argmax()) if c.max() < 10_000_000 else int(c[0])
+    return Units(m, uh, ua, np.maximum(up, 0.0), uxy, adj, [dict(sorted(d.items())) for d in shared], ucomp, members, fadj, cadj).finish()
+
+
+@dataclass
+class Params:
+    """Band settings."""
+
+    target: float = 400.0
+    min_hh: float = 300.0
+    max_hh: float = 500.0
+
+
+def _exc(h: float, lo: float, hi: float) -> float:
+    return (lo - h) if h < lo else ((h - hi) if h > hi else 0.0)
+
+
+def _pp(a: float, p: float) -> float:
+    return 0.0 if p <= 0 else FOUR_PI * a / (p * p)
+
+
+def _induced_edges(U: Units, nodes: list[int], pos: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    a, b = [], []
+    for u in nodes:
+        iu = pos[u]
+        for v in U.adj[u]:
+            iv = pos.get(v)
+            if iv is not None and iu < iv:
+                a.append(iu)
+                b.append(iv)
+    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+
+
+def tree_cuts(
+    U: Units, nodes: list[int], k1: int, k2: int, prm: Params, rng: np.random.Generator, ntrees: int = 8, top: int = 3
+) -> list[tuple[tuple, list[int], list[int]]]:
+    """Candidate two-way cuts of ``nodes`` from random-weighted spanning trees.
+
+    Subtree sums come from a depth-first preorder (a subtree is a contiguous slice of it), and
+    cut lengths from the shared-edge arrays, so no per-candidate Python traversal is needed.
+
+    Parameters
+    ----------
+    U:
+        Units.
+    nodes:
+        Units to split (connected in the search graph).
+    k1, k2:
+        Number of grids each side must hold.
+    prm:
+        Band settings.
+    rng:
+        Seeded generator.
+    ntrees:
+        Spanning trees tried.
+    top:
+        Best cuts kept per tree (by band excess then balance) for the cut-length tie-break.
+
+    Returns
+    -------
+    list
+        ``(score, side_with_k1, side_with_k2)`` sorted by score
+        ``(band excess, balance bucket, cut length / sqrt(area))``; sides that break the
+        rule graphs (possible only through joining edges) are left out.
+    """
+    n = len(nodes)
+    if n < 2:
+        return []
+    idx = np.asarray(nodes, dtype=np.int64)
+    inset = np.zeros(U.n, dtype=bool)
+    inset[idx] = True
+    pos = np.full(U.n, -1, dtype=np.int64)
+    pos[idx] = np.arange(n)
+    m = inset[U.ea] & inset[U.eb]
+    if not m.any():
+        return []
+    ea, eb = pos[U.ea[m]], pos[U.eb[m]]
+    needs_check = U.exact() and len(U.bad_a) and bool((inset[U.bad_a] & inset[U.bad_b]).any())
+    ms = inset[U.sa] & inset[U.sb]
+    sa, sb, sl = pos[U.sa[ms]], pos[U.sb[ms]], U.sl[ms]
+    hh = U.hh[idx].astype(float)
+    area = U.area[idx]
+    tot = hh.sum()
+    atot = area.sum()
+    d = np.hypot(*(U.xy[idx[ea]] - U.xy[idx[eb]]).T) + 1.0
+    T, lo, hi = prm.target, prm.min_hh, prm.max_hh
+    out = []
+    seen = set()
+    for _ in range(ntrees):
+        w = d * np.exp(rng.normal(0.0, 0.6, len(d)))
+        tr = minimum_spanning_tree(coo_matrix((w, (ea, eb)), shape=(n, n)))
+        order, pred = depth_first_order(tr, int(rng.integers(n)), directed=False, return_predecessors=True)
+        if len(order) < n:
+            return []  # not connected
+        sub = hh.copy()
+        cnt = np.ones(n, dtype=np.int64)
+        subl = sub.tolist()
+        cntl = cnt.tolist()
+        for v, p in zip(order[::-1].tolist(), pred[order[::-1]].tolist()):
+            if p >= 0:
+                subl[p] += subl[v]
+                cntl[p] += cntl[v]
+        sub = np.asarray(subl)
+        cnt = np.asarray(cntl, dtype=np.int64)
+        where = np.empty(n, dtype=np.int64)
+        where[order] = np.arange(n)
+        s = sub[order[1:]]
+        c = cnt[order[1:]]
+        cands = []
+        for ka, kb in ((k1, k2), (k2, k1)) if k1 != k2 else ((k1, k2),):
+            r = tot - s
+            exc = np.maximum(0, ka * lo - s) + np.maximum(0, s - ka * hi) + np.maximum(0, kb * lo - r) + np.maximum(0, r - kb * hi)
+            dev = np.abs(s / ka - T) * ka + np.abs(r / kb - T) * kb
+            ok = (c >= ka) & (n - c >= kb)
+            exc = np.where(ok, exc, np.inf)
+            best = np.lexsort((dev, exc))[: top]
+            for bi in best.tolist():
+                if np.isfinite(exc[bi]):
+                    cands.append((float(exc[bi]), float(dev[bi]), int(order[1 + bi]), ka == k1))
+        for exc_v, dev_v, v, sub_is_k1 in cands:
+            st0 = int(where[v])
+            side = order[st0: st0 + int(cnt[v])]
+            X = np.sort(idx[side])
+            key = (tuple(X[:3].tolist()), len(X), sub_is_k1)
+            if key in seen:
+                continue
+            seen.add(key)
+            inX = np.zeros(n, dtype=bool)
+            inX[side] = True
+            Y = idx[~inX]
+            if needs_check and not (exact_ok(U, X) and exact_ok(U, Y)):
+                continue
+            cut = float(sl[inX[sa] != inX[sb]].sum())
+            aX = float(area[inX].sum())
+            score = (exc_v, round(dev_v / (0.05 * T)), cut / math.sqrt(max(aX, 1.0)) + cut / math.sqrt(max(atot - aX, 1.0)))
+            Xl, Yl = X.tolist(), Y.tolist()
+            out.append((score, Xl, Yl) if sub_is_k1 else (score, Yl, Xl))
+    out.sort(key=lambda t: (t[0], t[1][:1]))
+    return out
+
+
+def recursive_bisection(U: Units, nodes: list[int], k: int, prm: Params, rng: np.random.Generator, ntrees: int = 8) -> list[list[int]]:
+    """Split ``nodes`` into ``k`` connected parts by recursive spanning-tree bisection."""
+    if k <= 1 or len(nodes) <= 1:
+        return [sorted(nodes)]
+    k1 = k // 2
+    k2 = k - k1
+    cuts = tree_cuts(U, nodes, k1, k2, prm, rng, ntrees)
+    if not cuts:
+        return [sorted(nodes)] + [[] for _ in range(k - 1)]
+    _, X, Y = cuts[0]
+    return recursive_bisection(U, X, k1, prm, rng, ntrees) + recursive_bisection(U, Y, k2, prm, rng, ntrees)
+
+
+def _still_connected(adj: list[list[int]], rest: set[int], u: int) -> bool:
+    """Whether ``rest - {u}`` is connected in ``adj`` (``rest`` connected and holding ``u``)."""
+    nb = [v for v in adj[u] if v in rest]
+    if len(nb) <= 1:
+        return len(nb) == 1 or len(rest) == 1
+    target = len(rest) - 1
+    seen = {nb[0], u}
+    stack = [nb[0]]
+    need = set(nb[1:])
+    while stack:
+        x = stack.pop()
+        for y in adj[x]:
+            if y not in seen and y in rest:
+                seen.add(y)
+                need.discard(y)
+                if not need:
+                    return True
+                stack.append(y)
+    return len(seen) - 1 == target
+
+
+@dataclass
+class State:
+    """Mutable assignment of free units to grids ``0..k-1`` with running totals."""
+
+    U: Units
+    prm: Params
+    lab: np.ndarray
+    k: int
+    orig: np.ndarray | None = None
+    gh: list[float] = field(default_factory=list)
+    ga: list[float] = field(default_factory=list)
+    gp: list[float] = field(default_factory=list)
+    mem: list[set[int]] = field(default_factory=list)
+    cc: dict[int, dict[int, int]] = field(default_factory=dict)
+
+    def rebuild(self) -> None:
+        U = self.U
+        k = self.k
+        self.gh, self.ga, self.gp = [0.0] * k, [0.0] * k, [0.0] * k
+        self.mem = [set() for _ in range(k)]
+        self.cc = defaultdict(lambda: defaultdict(int))
+        for u in range(U.n):
+            g = int(self.lab[u])
+            if g < 0:
+                continue
+            self.mem[g].add(u)
+            self.gh[g] += U.hh[u]
+            self.ga[g] += U.area[u]
+            self.gp[g] += U.perim[u]
+            if U.comp[u] >= 0:
+                self.cc[int(U.comp[u])][g] += 1
+            for v, ln in U.shared[u].items():
+                if self.lab[v] == g:
+                    self.gp[g] -= ln  # counted once from each side -> 2*ln in total
+
+    # --- objective -----------------------------------------------------------------
+    def totals(self) -> tuple[float, float, float, int, float]:
+        p = self.prm
+        E = sum(_exc(h, p.min_hh, p.max_hh) for h in self.gh)
+        D = sum(abs(h - p.target) / p.target for h in self.gh)
+        M = self.moved()
+        S = sum(max(0, sum(1 for c in d.values() if c > 0) - 1) for d in self.cc.values())
+        P = sum(_pp(a, q) for a, q in zip(self.ga, self.gp))
+        return E, D, M, S, P
+
+    def key(self, E: float, D: float, M: float, S: int, P: float) -> tuple:
+        cap = 0.10 * self.k
+        return (round(E, 6), round(max(0.0, D - cap), 9), M, S, -P)
+
+    def moved(self) -> float:
+        if self.orig is None:
+            return 0.0
+        m = (self.lab != self.orig) & (self.lab >= 0)
+        return float(self.U.hh[m].sum())
+
+    # --- moves -----------------------------------------------------------------------
+    def _connected_without(self, A: int, u: int) -> bool:
+        """Whether grid ``A`` stays connected without unit ``u`` (in both rule graphs when known)."""
+        U = self.U
+        graphs = (U.fadj, U.cadj) if U.exact() else (U.adj,)
+        rest = self.mem[A]
+        for adj in graphs:
+            if not _still_connected(adj, rest, u):
+                return False
+        return True
+
+    def _targets(self, u: int, A: int) -> list[int]:
+        """Grids that unit ``u`` may join (adjacent in both rule graphs when known)."""
+        U = self.U
+        lab = self.lab
+        if U.exact():
+            f = {int(lab[v]) for v in U.fadj[u] if lab[v] >= 0 and lab[v] != A}
+            if not f:
+                return []
+            c = {int(lab[v]) for v in U.cadj[u] if lab[v] >= 0 and lab[v] != A}
+            return sorted(f & c)
+        return sorted({int(lab[v]) for v in U.adj[u] if lab[v] >= 0 and lab[v] != A})
+
+    def local_search(self, rng: np.random.Generator, max_passes: int = 12) -> None:
+        U, p = self.U, self.prm
+        lo, hi, T = p.min_hh, p.max_hh, p.target
+        E, D, M, S, P = self.totals()
+        for _ in range(max_passes):
+            improved = 0
+            bnd = [u for u in range(U.n) if self.lab[u] >= 0 and any(self.lab[v] >= 0 and self.lab[v] != self.lab[u] for v in U.adj[u])]
+            for u in rng.permutation(np.asarray(bnd, dtype=np.int64)).tolist():
+                A = int(self.lab[u])
+                if len(self.mem[A]) <= 1:
+                    continue
+                targets = self._targets(u, A)
+                if not targets:
+                    continue
+                h = float(U.hh[u])
+                sA = sum(ln for v, ln in U.shared[u].items() if self.lab[v] == A)
+                cur = self.key(E, D, M, S, P)
+                best = None
+                for B in targets:
+                    hA, hB = self.gh[A], self.gh[B]
+                    nE = E - _exc(hA, lo, hi) - _exc(hB, lo, hi) + _exc(hA - h, lo, hi) + _exc(hB + h, lo, hi)
+                    nD = D + (abs(hA - h - T) + abs(hB + h - T) - abs(hA - T) - abs(hB - T)) / T
+                    nM = M
+                    if self.orig is not None:
+                        if self.orig[u] == A:
+                            nM += h
+                        elif self.orig[u] == B:
+                            nM -= h
+                    nS = S
+                    c = int(U.comp[u])
+                    if c >= 0:
+                        d = self.cc[c]
+                        if d.get(A, 0) == 1:
+                            nS -= 1
+                        if d.get(B, 0) == 0:
+                            nS += 1
+                    sB = sum(ln for v, ln in U.shared[u].items() if self.lab[v] == B)
+                    aA, pA = self.ga[A] - U.area[u], self.gp[A] - U.perim[u] + 2 * sA
+                    aB, pB = self.ga[B] + U.area[u], self.gp[B] + U.perim[u] - 2 * sB
+                    nP = P - _pp(self.ga[A], self.gp[A]) - _pp(self.ga[B], self.gp[B]) + _pp(aA, pA) + _pp(aB, pB)
+                    nk = self.key(nE, nD, nM, nS, nP)
+                    if nk < cur and (nk[:4] != cur[:4] or nk[4] < cur[4] - 1e-9):
+                        if best is None or nk < best[0]:
+                            best = (nk, B, nE, nD, nM, nS, nP, aA, pA, aB, pB)
+                if best is None or not self._connected_without(A, u):
+                    continue
+                _, B, E, D, M, S, P, aA, pA, aB, pB = best
+                self._apply(u, A, B, aA, pA, aB, pB)
+                improved += 1
+            if not improved:
+                break
+
+    def _apply(self, u: int, A: int, B: int, aA: float, pA: float, aB: float, pB: float) -> None:
+        U = self.U
+        h = float(U.hh[u])
+        self.lab[u] = B
+        self.mem[A].discard(u)
+        self.mem[B].add(u)
+        self.gh[A] -= h
+        self.gh[B] += h
+        self.ga[A], self.gp[A], self.ga[B], self.gp[B] = aA, pA, aB, pB
+        c = int(U.comp[u])
+        if c >= 0:
+            self.cc[c][A] -= 1
+            if self.cc[c][A] == 0:
+                del self.cc[c][A]
+            self.cc[c][B] += 1
+
+    def fill_empty(self, rng: np.random.Generator) -> None:
+        """Give every empty grid half of the heaviest splittable grid."""
+        for g in range(self.k):
+            if self.mem[g]:
+                continue
+            for h in sorted(range(self.k), key=lambda x: (-self.gh[x], -len(self.mem[x]), x)):
+                if len(self.mem[h]) < 2:
+                    continue
+                cuts = tree_cuts(self.U, sorted(self.mem[h]), 1, 1, self.prm, rng, 6)
+                if cuts:
+                    _, X, Y = cuts[0]
+                    self._set_grid(h, X)
+                    self._set_grid(g, Y)
+                    break
+
+    def grid_pairs(self) -> list[tuple[int, int]]:
+        pairs = set()
+        for u in range(self.U.n):
+            a = self.lab[u]
+            if a < 0:
+                continue
+            for v in self.U.adj[u]:
+                b = self.lab[v]
+                if b >= 0 and b != a:
+                    pairs.add((int(min(a, b)), int(max(a, b))))
+        return sorted(pairs)
+
+    def _stats(self, X: list[int]) -> tuple[float, float, float, set[int]]:
+        U = self.U
+        if not len(X):
+            return 0.0, 0.0, 0.0, set()
+        Xa = np.asarray(X, dtype=np.int64)
+        mask = np.zeros(U.n, dtype=bool)
+        mask[Xa] = True
+        h = float(U.hh[Xa].sum())
+        a = float(U.area[Xa].sum())
+        per = float(U.perim[Xa].sum()) - 2.0 * float(U.sl[mask[U.sa] & mask[U.sb]].sum())
+        c = U.comp[Xa]
+        return h, a, per, set(np.unique(c[c >= 0]).tolist())
+
+    def _set_grid(self, g: int, X: list[int]) -> None:
+        U = self.U
+        for u in self.mem[g]:
+            c = int(U.comp[u])
+            if c >= 0:
+                self.cc[c][g] -= 1
+                if self.cc[c][g] == 0:
+                    del self.cc[c][g]
+        self.mem[g] = set(X)
+        self.lab[X] = g
+        h, a, per, _ = self._stats(X)
+        self.gh[g], self.ga[g], self.gp[g] = h, a, per
+        for u in X:
+            c = int(U.comp[u])
+            if c >= 0:
+                self.cc[c][g] += 1
+
+    def merge_split(self, rng: np.random.Generator, rounds: int = 2, ntrees: int = 6, only_bad: bool = False) -> None:
+        """ReCom-like improvement: re-split adjacent grid pairs when the key improves."""
+        p = self.prm
+        lo, hi, T = p.min_hh, p.max_hh, p.target
+        U = self.U
+        for _ in range(rounds):
+            changed = 0
+            pairs = self.grid_pairs()
+            for i in rng.permutation(len(pairs)).tolist():
+                A, B = pairs[i]
+                if not self.mem[A] or not self.mem[B]:
+                    continue
+                if only_bad:
+                    bad = any(_exc(self.gh[g], lo, hi) > 0 for g in (A, B))
+                    if not bad and sum(abs(h - T) for h in self.gh) / T <= 0.10 * self.k:
+                        continue
+                E, D, M, S, P = self.totals()
+                cur = self.key(E, D, M, S, P)
+                nodes = sorted(self.mem[A] | self.mem[B])
+                cands = tree_cuts(U, nodes, 1, 1, p, rng, ntrees, top=2)
+                if not cands:
+                    continue
+                compsAB = {c for c in (int(U.comp[u]) for u in nodes) if c >= 0}
+                hA, hB = self.gh[A], self.gh[B]
+                base_pp = _pp(self.ga[A], self.gp[A]) + _pp(self.ga[B], self.gp[B])
+                base_e = _exc(hA, lo, hi) + _exc(hB, lo, hi)
+                base_d = (abs(hA - T) + abs(hB - T)) / T
+                old_pres = sum((A in self.cc[c]) + (B in self.cc[c]) for c in compsAB)
+                best = None
+                for _, X, Y in cands[:6]:
+                    sx, sy = self._stats(X), self._stats(Y)
+                    nE = E - base_e + _exc(sx[0], lo, hi) + _exc(sy[0], lo, hi)
+                    nD = D - base_d + (abs(sx[0] - T) + abs(sy[0] - T)) / T
+                    nP = P - base_pp + _pp(sx[1], sx[2]) + _pp(sy[1], sy[2])
+                    nS = S - old_pres + len(sx[3]) + len(sy[3])
+                    for a_side, b_side in ((X, Y), (Y, X)) if self.orig is not None else ((X, Y),):
+                        nM = M
+                        if self.orig is not None:
+                            for u in a_side:
+                                nM += int(U.hh[u]) * (int(self.orig[u] != A) - int(self.lab[u] != self.orig[u]))
+                            for u in b_side:
+                                nM += int(U.hh[u]) * (int(self.orig[u] != B) - int(self.lab[u] != self.orig[u]))
+                        nk = self.key(nE, nD, float(nM), nS, nP)
+                        if nk < cur and (nk[:4] != cur[:4] or nk[4] < cur[4] - 1e-9) and (best is None or nk < best[0]):
+                            best = (nk, list(a_side), list(b_side))
+                if best is not None:
+                    self._set_grid(A, best[1])
+                    self._set_grid(B, best[2])
+                    changed += 1
+            if not changed:
+                break
+
+
+def contract(U: Units, nodes: list[int], mapping: dict[int, int]) -> tuple[Units, np.ndarray]:
+    """Contract units ``nodes`` of ``U`` into groups ``mapping[u]`` (``0..m-1``).
+
+    Parameters
+    ----------
+    U:
+        Units.
+    nodes:
+        The units to keep (others are dropped, with their edges).
+    mapping:
+        Group of each node.
+
+    Returns
+    -------
+    (Units, numpy.ndarray)
+        The contracted units and, per group, nothing more than the list of original nodes
+        (``members`` of the result hold *unit* indices of ``U``).
+    """
+    m = max(mapping.values()) + 1 if mapping else 0
+    grp = np.full(U.n, -1, dtype=np.int64)
+    for u in nodes:
+        grp[u] = mapping[u]
+    idx = np.asarray(nodes, dtype=np.int64)
+    g = grp[idx]
+    hh = np.bincount(g, weights=U.hh[idx], minlength=m).round().astype(np.int64)
+    area = np.bincount(g, weights=U.area[idx], minlength=m)
+    per = np.bincount(g, weights=U.perim[idx], minlength=m)
+    w = np.maximum(U.area[idx], 1e-6)
+    xy = np.stack([np.bincount(g, weights=U.xy[idx, 0] * w, minlength=m), np.bincount(g, weights=U.xy[idx, 1] * w, minlength=m)], axis=1)
+    xy /= np.bincount(g, weights=w, minlength=m)[:, None]
+    shared: list[dict[int, float]] = [defaultdict(float) for _ in range(m)]
+    adjs: list[set[int]] = [set() for _ in range(m)]
+    for u in nodes:
+        a = grp[u]
+        for v, ln in U.shared[u].items():
+            b = grp[v]
+            if b < 0:
+                continue
+            if a == b:
+                per[a] -= ln
+            else:
+                shared[a][b] += ln
+        for v in U.adj[u]:
+            b = grp[v]
+            if b >= 0 and b != a:
+                adjs[a].add(int(b))
+    members: list[list[int]] = [[] for _ in range(m)]
+    for u in nodes:
+        members[grp[u]].append(u)
+    comp = np.full(m, -1, dtype=np.int64)
+    for i, mem in enumerate(members):
+        c = U.comp[mem]
+        c = c[c >= 0]
+        if len(c):
+            vals, cnt = np.unique(c, return_counts=True)
+            comp[i] = int(vals[np.argmax(cnt)])
+    out = Units(m, hh, area, np.maximum(per, 0.0), xy, [sorted(s) for s in adjs], [dict(sorted(d.items())) for d in shared], comp, [np.asarray(x) for x in members]).finish()
+    return out, grp
+
+
+def zero_clusters(U: Units, nodes: list[int]) -> dict[int, int]:
+    """Group every household-less unit with its nearest (along the graph) unit with households.
+
+    Each group is connected (shortest-path forest).  Without households anywhere, each node
+    is its own group.
+    """
+    from scipy.sparse.csgraph import dijkstra
+
+    pos = {u: i for i, u in enumerate(nodes)}
+    src = [pos[u] for u in nodes if U.hh[u] > 0]
+    if not src or len(src) == len(nodes):
+        return {u: i for i, u in enumerate(nodes)}
+    ea, eb = _induced_edges(U, nodes, pos)
+    idx = np.asarray(nodes)
+    d = np.hypot(*(U.xy[idx[ea]] - U.xy[idx[eb]]).T) + 1e-3
+    n = len(nodes)
+    mat = coo_matrix((np.concatenate([d, d]), (np.concatenate([ea, eb]), np.concatenate([eb, ea]))), shape=(n, n)).tocsr()
+    _, _, sources = dijkstra(mat, directed=True, indices=src, min_only=True, return_predecessors=True)
+    rank = {s: i for i, s in enumerate(src)}
+    out = {}
+    extra = len(src)
+    for i, u in enumerate(nodes):
+        s = int(sources[i])
+        if s < 0:
+            out[u] = extra
+            extra += 1
+        else:
+            out[u] = rank[s]
+    return out
+
+
+def compound_groups(U: Units, nodes: list[int], max_hh: float) -> dict[int, int]:
+    """Group units of the same compound when the compound fits the band and is connected."""
+    by_c: dict[int, list[int]] = defaultdict(list)
+    for u in nodes:
+        if U.comp[u] >= 0:
+            by_c[int(U.comp[u])].append(u)
+    rep = {u: u for u in nodes}
+    nodeset = set(nodes)
+    for c in sorted(by_c):
+        mem = by_c[c]
+        if len(mem) < 2 or U.hh[mem].sum() > max_hh:
+            continue
+        ms = set(mem)
+        seen, stack = {mem[0]}, [mem[0]]
+        while stack:
+            x = stack.pop()
+            for y in U.adj[x]:
+                if y in ms and y not in seen and y in nodeset:
+                    seen.add(y)
+                    stack.append(y)
+        if len(seen) == len(mem):
+            r = min(mem)
+            for u in mem:
+                rep[u] = r
+    keys = sorted(set(rep.values()))
+    kid = {r: i for i, r in enumerate(keys)}
+    return {u: kid[rep[u]] for u in nodes}
