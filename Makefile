@@ -46,6 +46,8 @@ dev-venv: system-deps $(VENV)/.dev
 run: venv
 	$(PY) -m geo db up
 	$(PY) -m geo demo load
+	$(PY) -m geo users ensure-admin
+	$(PY) -m geo users seed-demo
 	$(PY) app.py
 
 # Starts the embedded cluster if it was down and stops it afterwards, pass or fail.

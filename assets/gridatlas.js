@@ -67,7 +67,8 @@
       var selected = h.selected && h.selected === feature.properties.code;
       var style = {
         color: COLORS[level] || "#9ab",
-        weight: (WEIGHTS[level] || 1) * (h.scale || 1),
+        // walls at 4K keep the same physical line weight
+        weight: (WEIGHTS[level] || 1) * (h.scale || Math.max(1, window.innerWidth / 1920)),
         opacity: level === "grid" ? 0.7 : 0.95,
         fill: level === "grid",
         fillOpacity: 0,

@@ -39,7 +39,7 @@
 
   function scaleOf(context) {
     var h = (context && context.hideout) || {};
-    return h.scale || 1;
+    return h.scale || Math.max(1, window.innerWidth / 1920);  // same physical size on 4K walls
   }
 
   window.gridatlas = window.gridatlas || {};
@@ -198,6 +198,7 @@
     },
     // Keep the view and filters in the address bar (no navigation, no reload).
     syncUrl: function (viewport, center, zoom, street, community, category, severity) {
+      if (!viewport) { return window.dash_clientside.no_update; }  // before the first view
       var params = new URLSearchParams(window.location.search);
       if (center && zoom !== undefined && zoom !== null) {
         var c = Array.isArray(center) ? center : [center.lat, center.lng];

@@ -22,6 +22,7 @@ _FEATURE_CLIS = (
     "geo.demo.cli",
     "geo.importers.cli",
     "geo.partition.cli",
+    "geo.planning.cli",
     "geo.access.cli",
 )
 

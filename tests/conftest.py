@@ -51,6 +51,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 class TestDB:
     """A database for tests: its name, the app role's URL and an admin URL."""
 
+    __test__ = False  # not a test class
+
     name: str
     url: str
     admin_url: str

@@ -82,8 +82,10 @@ def _legend(lang: str) -> html.Div:
     )
 
 
-def _select(id_: str, placeholder_key: str, value, lang: str) -> dcc.Dropdown:
-    return dcc.Dropdown(id=id_, value=value or None, placeholder=t(placeholder_key, lang),
+def _select(id_: str, placeholder_key: str, lang: str) -> dcc.Dropdown:
+    # No value yet: a value outside the (still empty) options would be dropped; the URL's
+    # filters are set once the options arrive (see load_places).
+    return dcc.Dropdown(id=id_, placeholder=t(placeholder_key, lang),
                         className="ga-filter", clearable=True, searchable=True)
 
 
@@ -180,8 +182,11 @@ def layout(lat=None, lng=None, z=None, street=None, community=None, category=Non
                                 zoomControl=not kiosk_on,
                                 children=[
                                     *base,
-                                    dl.LayersControl(overlays, id=ids.CMD_LAYERS,
-                                                     collapsed=False),
+                                    dl.LayersControl(
+                                        overlays, id=ids.CMD_LAYERS, collapsed=False,
+                                        # given up front: the control's own bookkeeping
+                                        # starts from it (else unchecking throws)
+                                        overlays=[o.name for o in overlays if o.checked]),
                                     dl.ScaleControl(imperial=False, position="bottomright"),
                                     *([] if kiosk_on else [dl.FullScreenControl()]),
                                 ],
@@ -198,11 +203,11 @@ def layout(lat=None, lng=None, z=None, street=None, community=None, category=Non
                                         className="ga-filters-bar",
                                         children=[
                                             _select(ids.CMD_F_STREET, "filter.street",
-                                                    street, lang),
+                                                    lang),
                                             _select(ids.CMD_F_COMMUNITY, "filter.community",
-                                                    community, lang),
+                                                    lang),
                                             _select(ids.CMD_F_CATEGORY, "filter.category",
-                                                    category, lang),
+                                                    lang),
                                             dcc.Dropdown(
                                                 id=ids.CMD_F_SEVERITY, value=severity or None,
                                                 placeholder=t("filter.severity", lang),
@@ -300,6 +305,9 @@ def _digest(obj) -> str:
     Output(ids.CMD_F_STREET, "options"),
     Output(ids.CMD_F_COMMUNITY, "options"),
     Output(ids.CMD_F_CATEGORY, "options"),
+    Output(ids.CMD_F_STREET, "value"),
+    Output(ids.CMD_F_COMMUNITY, "value"),
+    Output(ids.CMD_F_CATEGORY, "value"),
     Output(ids.CMD_ERROR, "children"),
     Input(ids.CMD_FILTERS, "data"),
     State(ids.CMD_BOOT, "data"),
@@ -324,7 +332,7 @@ def load_places(stored, boot):
         synthetic = queries.has_synthetic_data()
     except GridAtlasError as exc:
         log.warning("command centre data unavailable: %s", exc.user_msg)
-        return (*([dash.no_update] * 11), f"{t('error.db', lang)}: {exc.user_msg}")
+        return (*([dash.no_update] * 14), f"{t('error.db', lang)}: {exc.user_msg}")
 
     def opts(rows):
         return [{"label": (r["name_en"] if en and r.get("name_en") else r["name"]),
@@ -346,9 +354,12 @@ def load_places(stored, boot):
         viewport = {"center": [lat, lng], "zoom": z, "transition": "setView"}
     else:
         viewport = dash.no_update
+    # the URL's filters, once their options exist (first load only)
+    values = ([(stored or {}).get(k) for k in ("street", "community", "category")]
+              if not ctx.triggered else [dash.no_update] * 3)
     return (*upper, labels, police, viewport, notice, OSM_ATTRIBUTION if osm else None,
             opts(options["streets"]), opts(options["communities"]),
-            opts(options["categories"]), None)
+            opts(options["categories"]), *values, None)
 
 
 @secure_callback(
@@ -459,7 +470,7 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last):
     """
     lang = current_lang()
     now = datetime.now(timezone.utc)
-    n_out = 16
+    n_out = 11 + len(_KPI_IDS)  # every Output of this callback
     try:
         f = _filters(stored)
         k = wall.kpis(f, now)
@@ -481,7 +492,7 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last):
                 {"stale": True, "at": now.isoformat(), "message": exc.user_msg})
     mode = "points" if detailed else level
     digests = {"inc": _digest(incidents), "cam": _digest(cameras), "den": _digest(density),
-               "mode": mode}
+               "mode": mode, "bars": _digest(by_street), "tick": _digest(events)}
     prev = (last or {}).get("digests", {})
     same_mode = prev.get("mode") == mode
 
@@ -509,8 +520,8 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last):
         cams,
         f"{t('kpi.prev', lang)} " + ("–" if prev_rate is None else f"{prev_rate * 100:.1f}%"),
         f"/ {k['cameras_total']:,}",
-        _bars(by_street, lang),
-        _ticker_items(events, lang),
+        _bars(by_street, lang) if prev.get("bars") != digests["bars"] else dash.no_update,
+        _ticker_items(events, lang) if prev.get("tick") != digests["tick"] else dash.no_update,
         {"stale": False, "at": now.isoformat(), "digests": digests},
     )
 
@@ -695,8 +706,8 @@ def show_panel(grid_click, cam_click, inc_click, police_click, _close, stored, h
             hideout["selected"] = code
             bounds = _shift_bounds([[d["s"], d["w"]], [d["n"], d["e"]]])
             return (_grid_panel(d, lang), hideout,
-                    {"bounds": bounds, "transition": "flyToBounds",
-                     "options": {"padding": [60, 60], "duration": 0.6}})
+                    {"bounds": bounds, "transition": "fitBounds",
+                     "options": {"padding": [60, 60], "animate": False}})
         if trig == ids.CMD_CAMERAS:
             d = wall.camera_detail(code, f)
             return (_camera_panel(d, lang) if d else None), dash.no_update, dash.no_update
@@ -760,5 +771,6 @@ def fly_to_hit(clicks, text, stored):
     hits = wall.search(text or "", _filters(stored))
     if index >= len(hits) or not hits[index]["bounds"]:
         return dash.no_update, None
-    return ({"bounds": _shift_bounds(hits[index]["bounds"]), "transition": "flyToBounds",
-             "options": {"padding": [60, 60], "maxZoom": 17, "duration": 0.8}}, None)
+    # fitBounds, not an animated flight: a flight is cut short when the map's props update
+    return ({"bounds": _shift_bounds(hits[index]["bounds"]), "transition": "fitBounds",
+             "options": {"padding": [60, 60], "animate": False}}, None)

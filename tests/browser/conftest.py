@@ -32,12 +32,13 @@ def _free_port() -> int:
 class AppServer:
     """``python app.py`` on a free port against one database."""
 
-    def __init__(self, database_url: str, extra_env: dict[str, str] | None = None) -> None:
-        self.port = _free_port()
+    def __init__(self, database_url: str, extra_env: dict[str, str] | None = None,
+                 port: int | None = None) -> None:
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, DATABASE_URL=database_url, PORT=str(self.port), HOST="127.0.0.1")
         env.update(extra_env or {})
-        self.log_path = ARTIFACTS / f"app-{self.port}.log"
+        self.log_path = ARTIFACTS / f"app-{self.port}-{int(time.time() * 1000) % 100000}.log"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
@@ -114,8 +115,10 @@ def screenshot(page, name: str) -> Path:
 
 def login(page, base_url: str, username: str, password: str, path: str = "/") -> None:
     """Sign in through the real form (Enter submits it) and land on ``path``."""
-    page.goto(f"{base_url}/login?next={path}")
+    from urllib.parse import quote
+
+    page.goto(f"{base_url}/login?next={quote(path, safe='')}")
     page.fill("#username", username)
     page.fill("#password", password)
     page.press("#password", "Enter")
-    page.wait_for_selector(".ga-topbar")
+    page.wait_for_selector(".ga-topbar", state="attached")
