@@ -11,11 +11,15 @@ import logging
 from pathlib import Path
 
 import dash
+import diskcache
 
 from geo.settings import get_settings
 from layouts import auth, shell
 
 HERE = Path(__file__).resolve().parent
+# Long jobs (a rebalance) run as background callbacks in worker processes; the cache is a
+# folder, opened lazily, so importing this module still touches no database or network.
+_jobs = dash.DiskcacheManager(diskcache.Cache(str(HERE / ".cache" / "jobs")))
 
 app = dash.Dash(
     __name__,
@@ -23,6 +27,7 @@ app = dash.Dash(
     pages_folder=str(HERE / "layouts" / "pages"),
     assets_folder=str(HERE / "assets"),
     compress=True,
+    background_callback_manager=_jobs,
     title="GridAtlas",
     update_title=None,
     meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],

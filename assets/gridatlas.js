@@ -94,3 +94,46 @@
     }
   };
 })();
+
+/* Planning page: proposal over current grids, buildings coloured by their proposed grid. */
+(function () {
+  "use strict";
+  var PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#65a30d",
+                 "#c026d3", "#ea580c", "#0d9488", "#4f46e5", "#ca8a04"];
+  function colourOf(code) {
+    if (!code) { return "#94a3b8"; }
+    var n = parseInt(code.slice(-3), 10) || 0;
+    return PALETTE[n % PALETTE.length];
+  }
+  window.gridatlas = window.gridatlas || {};
+  window.gridatlas.plan = {
+    currentStyle: function () {
+      return { color: "#475569", weight: 1.5, dashArray: "5 4", fill: false };
+    },
+    currentFill: function (feature, context) {
+      var h = (context && context.hideout) || {}, hh = feature.properties.households;
+      var bad = hh < (h.min || 300) || hh > (h.max || 500);
+      return { color: "#334155", weight: 1.2, fillColor: bad ? "#f59e0b" : "#22c55e", fillOpacity: 0.25 };
+    },
+    proposedStyle: function (feature, context) {
+      var p = feature.properties, h = (context && context.hideout) || {};
+      var bad = (p.failed_rules && p.failed_rules.length) || p.households < (h.min || 300) ||
+                p.households > (h.max || 500);
+      return { color: bad ? "#dc2626" : "#0f172a", weight: 2.2, fillColor: colourOf(p.code),
+               fillOpacity: 0.12 };
+    },
+    buildingStyle: function (feature, context) {
+      var h = (context && context.hideout) || {};
+      var id = feature.properties.id;
+      var code = (h.labels || {})[String(id)] || feature.properties.grid;
+      var sel = h.selected === id;
+      return { color: sel ? "#000" : "#1e293b", weight: sel ? 2.5 : 0.5,
+               fillColor: colourOf(code), fillOpacity: sel ? 0.95 : 0.7 };
+    },
+    gridTooltip: function (feature, layer) {
+      var p = feature.properties;
+      layer.bindTooltip(p.code + " · " + p.households + (document.cookie.indexOf("lang=en") >= 0 ? " households" : " 户"),
+                        { sticky: true });
+    }
+  };
+})();

@@ -107,6 +107,17 @@ def reset_pool() -> None:
         _pool = None
 
 
+def after_fork() -> None:
+    """Drop the inherited pool in a forked child without touching its sockets.
+
+    Closing an inherited connection would end the parent's session too; the child simply
+    forgets the pool and opens its own connections.
+    """
+    global _pool, _pool_url
+    _pool = None
+    _pool_url = None
+
+
 def _checkout() -> psycopg2.extensions.connection:
     """A pooled connection that answered a ping (pre-ping: dead ones are replaced)."""
     pool = _get_pool()

@@ -140,3 +140,25 @@ def recent_incidents(limit: int = 200, scope: str | None = None) -> list[dict]:
          LIMIT %(limit)s""",
         {"limit": limit, "scope": scope},
     )
+
+
+def community_buildings(community_code: str, scope: str | None = None) -> dict:
+    """Buildings of one community as GeoJSON (id, code, households, current grid code)."""
+    rows = db.fetch_all(
+        """
+        SELECT b.id, b.code, b.households, g.code AS grid, ST_AsGeoJSON(b.geom, 6) AS gj
+          FROM buildings b
+          JOIN communities c ON c.id = b.community_id
+          LEFT JOIN grids g ON g.id = b.grid_id
+         WHERE c.code = %(code)s
+           AND (%(scope)s::text IS NULL OR c.code LIKE %(scope)s || '%%'
+                OR %(scope)s LIKE c.code || '%%')
+         ORDER BY b.id""",
+        {"code": community_code, "scope": scope},
+    )
+    features = [
+        {"type": "Feature", "geometry": json.loads(r["gj"]),
+         "properties": {k: r[k] for k in ("id", "code", "households", "grid")}}
+        for r in rows
+    ]
+    return {"type": "FeatureCollection", "features": features}

@@ -35,7 +35,8 @@ _REVALIDATE_SECONDS = 60
 _ROUTER_OUTPUT = "_pages_content.children"
 
 
-def _secret_key() -> str:
+def secret_key() -> str:
+    """The key signing sessions and job tokens (setting, else a generated key file)."""
     configured = get_settings().secret_key
     if configured:
         return configured
@@ -50,7 +51,7 @@ def install(app) -> None:
     """Wire sessions, the log-in routes and the permission gate into a Dash app."""
     server: Flask = app.server
     settings = get_settings()
-    server.secret_key = _secret_key()
+    server.secret_key = secret_key()
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -241,7 +242,23 @@ def callback_action(body: dict, app=None) -> str | None:
     entry = app.callback_map.get(output)
     if entry is None or "callback" not in entry:  # unknown, or browser-only (clientside)
         return None
-    return getattr(entry["callback"], "gridatlas_action", None)
+    action = getattr(entry["callback"], "gridatlas_action", None)
+    if action is None:
+        action = _cancel_action(app, entry)
+    return action
+
+
+def _cancel_action(app, entry: dict) -> str | None:
+    """Dash's own handler of a background callback's cancel button acts for that job:
+    it takes the job's action."""
+    if len(entry.get("inputs", [])) != 1:
+        return None
+    trigger = entry["inputs"][0]
+    for other in app.callback_map.values():
+        spec = other.get("background") or {}
+        if trigger in spec.get("cancel", []) and "callback" in other:
+            return getattr(other["callback"], "gridatlas_action", None)
+    return None
 
 
 # ----------------------------------------------------------------------------- log-in pages

@@ -1,0 +1,68 @@
+"""Server-side keeping of plan proposals and the signed principal a background job acts as.
+
+Proposals stay on the server (a disk cache shared by the web process and its background
+jobs); the browser holds only an opaque id. A background job runs in another process with
+no request: it acts as the principal captured when the job was submitted, carried in a
+token signed with the app's secret key and valid for one hour.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+
+import diskcache
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from geo.access.permissions import PermissionDenied
+from geo.access.roles import Principal
+from geo.settings import PROJECT_ROOT
+
+TOKEN_MAX_AGE_S = 3600
+_PLAN_TTL_S = 24 * 3600
+
+
+@lru_cache(maxsize=1)
+def _cache() -> diskcache.Cache:
+    return diskcache.Cache(str(PROJECT_ROOT / ".cache" / "plans"))
+
+
+def put(proposal_json: str) -> str:
+    """Keep a proposal; returns its id."""
+    key = uuid.uuid4().hex
+    _cache().set(key, proposal_json, expire=_PLAN_TTL_S)
+    return key
+
+
+def replace(key: str, proposal_json: str) -> None:
+    _cache().set(key, proposal_json, expire=_PLAN_TTL_S)
+
+
+def get(key: str | None) -> str | None:
+    if not key:
+        return None
+    return _cache().get(key)
+
+
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="gridatlas-background-job")
+
+
+def sign(principal: Principal, secret: str) -> str:
+    """A token naming the principal, for a background job submitted now."""
+    return _serializer(secret).dumps(
+        [principal.username, principal.role, principal.scope_code, principal.display_name]
+    )
+
+
+def principal_from(token: str | None, secret: str) -> Principal:
+    """The principal captured at submission; refuses a forged or expired token."""
+    if not token:
+        raise PermissionDenied("no signed user with this job: refused")
+    try:
+        username, role, scope, display = _serializer(secret).loads(
+            token, max_age=TOKEN_MAX_AGE_S
+        )
+    except BadSignature:
+        raise PermissionDenied("the job's user token is invalid or expired: refused") from None
+    return Principal(username, role, scope, display)
