@@ -193,13 +193,12 @@ def _use(tdb: TestDB, monkeypatch: pytest.MonkeyPatch) -> None:
     db.reset_pool()
 
 
-@pytest.fixture(scope="module")
-def empty_db(pg_server: Server, empty_template: TestDB, request: pytest.FixtureRequest):
-    """A fresh migrated database for this test module; geo code points at it."""
+def _module_clone(pg_server: Server, template: TestDB, request, prefix: str):
+    """Clone ``template`` for one test module and point this process's geo code at it."""
     from geo import db
     from geo.settings import get_settings
 
-    tdb = pg_server.create(_module_db_name(request, "e"), template=empty_template.name)
+    tdb = pg_server.create(_module_db_name(request, prefix), template=template.name)
     mp = pytest.MonkeyPatch()
     _use(tdb, mp)
     yield tdb
@@ -207,22 +206,18 @@ def empty_db(pg_server: Server, empty_template: TestDB, request: pytest.FixtureR
     mp.undo()
     get_settings.cache_clear()
     pg_server.drop(tdb.name)
+
+
+@pytest.fixture(scope="module")
+def empty_db(pg_server: Server, empty_template: TestDB, request: pytest.FixtureRequest):
+    """A fresh migrated database for this test module; geo code points at it."""
+    yield from _module_clone(pg_server, empty_template, request, "e")
 
 
 @pytest.fixture(scope="module")
 def demo_db(pg_server: Server, demo_template: TestDB, request: pytest.FixtureRequest):
     """A clone of the demo database for this test module; geo code points at it."""
-    from geo import db
-    from geo.settings import get_settings
-
-    tdb = pg_server.create(_module_db_name(request, "d"), template=demo_template.name)
-    mp = pytest.MonkeyPatch()
-    _use(tdb, mp)
-    yield tdb
-    db.reset_pool()
-    mp.undo()
-    get_settings.cache_clear()
-    pg_server.drop(tdb.name)
+    yield from _module_clone(pg_server, demo_template, request, "d")
 
 
 def run_cli(*args: str, url: str | None = None, stdin: str | None = None,
