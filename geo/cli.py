@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.handler(args) or 0)
+        handler = getattr(args, "handler", None) or args.func
+        return int(handler(args) or 0)
     except GridAtlasError as exc:
         print(f"error: {exc.user_msg}", file=sys.stderr)
         return 2

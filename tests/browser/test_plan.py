@@ -1,0 +1,96 @@
+"""The planner's workbench in a real browser: rebalance a demo community in a background
+job, commit it, see the new grids on the wall, and restore the old version."""
+
+from __future__ import annotations
+
+import pytest
+
+from geo.access import users
+from geo.access.roles import SYSTEM
+from tests.browser.conftest import AppServer, login, screenshot
+
+PW = "plan-planner-pw"
+
+
+@pytest.fixture(scope="module")
+def plan_app(demo_db):
+    users.add_user(SYSTEM, "p_planner", "planner", PW, "990100")
+    users.add_user(SYSTEM, "p_leader", "leader", PW, "990100")
+    server = AppServer(demo_db.url, {"REFRESH_SECONDS": "2"})
+    yield server
+    server.stop()
+
+
+def _smallest_community(demo_db) -> str:
+    return demo_db.scalar(
+        """SELECT c.code FROM communities c JOIN buildings b ON b.community_id = c.id
+            GROUP BY c.code ORDER BY count(*) LIMIT 1""")
+
+
+def test_rebalance_commit_see_on_wall_and_restore(plan_app, demo_db, new_page):
+    code = _smallest_community(demo_db)
+    versions_before = demo_db.scalar(
+        "SELECT count(*) FROM grid_versions v JOIN communities c ON c.id = v.community_id "
+        "WHERE c.code = %s", (code,))
+    page, console = new_page()
+    login(page, plan_app.url, "p_planner", PW, f"/plan?community={code}")
+    page.wait_for_selector("#plan-run:not([disabled])", timeout=30000)
+    page.click("#plan-run")
+    # the background job reports progress and lands a proposal with its table and gate
+    page.wait_for_function(
+        "document.querySelector('#plan-grid-table') || "
+        "document.querySelector('#plan-status').innerText.length > 0", timeout=120000)
+    status = page.inner_text("#plan-status")
+    page.wait_for_selector("#plan-grid-table", timeout=30000)
+    assert status
+    n_proposed = page.locator("#plan-grid-table tbody tr").count()
+    assert n_proposed >= 2
+    assert page.inner_text("#plan-gate")
+    screenshot(page, "plan-proposal")
+    if page.locator("#plan-commit[disabled]").count():
+        # grids outside the band block the commit until the planner accepts them
+        page.check("#plan-accept-band input[type=checkbox]")
+    page.wait_for_selector("#plan-commit:not([disabled])")
+    page.fill("#plan-note", "browser test")
+    page.click("#plan-commit")
+    page.wait_for_selector("#plan-commit-msg .ga-ok", timeout=60000)
+    current = demo_db.scalar(
+        """SELECT count(*) FROM grids g JOIN grid_versions v ON v.id = g.version_id
+             JOIN communities c ON c.id = g.community_id
+            WHERE c.code = %s AND v.is_current""", (code,))
+    assert current == n_proposed
+    assert demo_db.scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'grids.commit' AND actor = 'p_planner'") == 1
+
+    # the wall shows the committed grids of that community
+    wall, wall_console = new_page()
+    login(wall, plan_app.url, "p_planner", PW, f"/?community={code}")
+    # every grid of the new version drawn (grid outlines have their own colour)
+    wall.wait_for_function(
+        f"document.querySelectorAll('path[stroke=\"#6b8cce\"]').length === {current}",
+        timeout=30000)
+    screenshot(wall, "plan-committed-on-wall")
+
+    # restore the first version from the versions table
+    committed_msg = page.inner_text("#plan-commit-msg")
+    page.locator("#plan-versions button:not([disabled])").first.click()
+    page.wait_for_function(
+        f"document.querySelector('#plan-commit-msg').innerText !== {committed_msg!r}",
+        timeout=60000)
+    screenshot(page, "plan-restored")
+    assert demo_db.scalar(
+        "SELECT count(*) FROM grid_versions v JOIN communities c ON c.id = v.community_id "
+        "WHERE c.code = %s", (code,)) == versions_before + 2
+    assert demo_db.scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'grids.restore'") == 1
+    assert console.errors == [] and wall_console.errors == []
+
+
+def test_leader_sees_plans_read_only(plan_app, demo_db, new_page):
+    code = _smallest_community(demo_db)
+    page, console = new_page()
+    login(page, plan_app.url, "p_leader", PW, f"/plan?community={code}")
+    page.wait_for_selector(".ga-readonly:has-text('只读')")
+    assert page.locator("#plan-run[disabled]").count() == 1
+    assert page.locator("#plan-commit[disabled]").count() == 1
+    assert console.errors == []
