@@ -79,6 +79,19 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+class _KeepingPool(psycopg2.pool.ThreadedConnectionPool):
+    """Keeps returned connections for reuse, up to maxconn (psycopg2's pools close every
+    connection returned while minconn are idle: with minconn 0, each query connected anew)."""
+
+    def _putconn(self, conn, key=None, close=False):
+        keep = self.minconn
+        self.minconn = self.maxconn
+        try:
+            super()._putconn(conn, key, close)
+        finally:
+            self.minconn = keep
+
+
 def _get_pool() -> psycopg2.pool.ThreadedConnectionPool:
     global _pool, _pool_url
     url = app_url()
@@ -87,9 +100,7 @@ def _get_pool() -> psycopg2.pool.ThreadedConnectionPool:
             if _pool is not None:
                 _pool.closeall()
             try:
-                _pool = psycopg2.pool.ThreadedConnectionPool(
-                    0, get_settings().pool_max, url, **_connect_kwargs()
-                )
+                _pool = _KeepingPool(0, get_settings().pool_max, url, **_connect_kwargs())
             except psycopg2.OperationalError as exc:
                 raise DatabaseUnavailable(
                     f"Cannot reach the database (password hidden): {_first_line(exc)}"
@@ -113,9 +124,12 @@ def after_fork() -> None:
     Closing an inherited connection would end the parent's session too; the child simply
     forgets the pool and opens its own connections.
     """
-    global _pool, _pool_url
+    global _pool, _pool_url, _pool_lock
     _pool = None
     _pool_url = None
+    # another thread may have held the lock at the fork: the child's copy would never open
+    _pool_lock = threading.Lock()
+    _local.__dict__.clear()
 
 
 def _checkout() -> psycopg2.extensions.connection:
@@ -166,8 +180,29 @@ def transaction(readonly: bool = False) -> Iterator[psycopg2.extras.RealDictCurs
         _get_pool().putconn(conn, close=broken or bool(conn.closed))
 
 
+_local = threading.local()
+
+
+@contextmanager
+def read_session() -> Iterator[psycopg2.extras.RealDictCursor]:
+    """One read-only transaction shared by every fetch_* of this thread inside the block."""
+    if getattr(_local, "cur", None) is not None:
+        yield _local.cur
+        return
+    with transaction(readonly=True) as cur:
+        _local.cur = cur
+        try:
+            yield cur
+        finally:
+            _local.cur = None
+
+
 def fetch_all(query: str | sql.Composable, params: tuple | dict | None = None) -> list[dict]:
     """Run a read-only query and return its rows as dicts."""
+    shared = getattr(_local, "cur", None)
+    if shared is not None:
+        shared.execute(query, params)
+        return list(shared.fetchall())
     with transaction(readonly=True) as cur:
         cur.execute(query, params)
         return list(cur.fetchall())
@@ -175,6 +210,10 @@ def fetch_all(query: str | sql.Composable, params: tuple | dict | None = None) -
 
 def fetch_one(query: str | sql.Composable, params: tuple | dict | None = None) -> dict | None:
     """Run a read-only query and return its first row (or None)."""
+    shared = getattr(_local, "cur", None)
+    if shared is not None:
+        shared.execute(query, params)
+        return shared.fetchone()
     with transaction(readonly=True) as cur:
         cur.execute(query, params)
         return cur.fetchone()

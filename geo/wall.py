@@ -105,7 +105,7 @@ def boundaries(level: str, filters: Filters, zoom: float | None) -> dict:
     return _collection(rows, level)
 
 
-def labels(filters: Filters) -> dict:
+def labels(filters: Filters, levels=("street", "community", "grid")) -> dict:
     """Label points of streets, communities and grids (the page shows them by zoom)."""
     rows = db.fetch_all(
         """
@@ -119,10 +119,10 @@ def labels(filters: Filters) -> dict:
             SELECT 'grid', g.code, g.code, g.code, g.seq, ST_AsGeoJSON(g.label_pt, 6)
               FROM grids g JOIN grid_versions v ON v.id = g.version_id AND v.is_current
         ) p
-        WHERE p.gj IS NOT NULL
+        WHERE p.gj IS NOT NULL AND p.level = ANY(%(levels)s)
           AND (%(place)s::text IS NULL OR p.code LIKE %(place)s || '%%'
                OR %(place)s LIKE p.code || '%%')""",
-        filters.params(),
+        {**filters.params(), "levels": list(levels)},
     )
     return _collection(rows, None)
 
@@ -166,6 +166,24 @@ _INCIDENT_FILTER = """
     AND (%(category)s::text IS NULL OR ic.code = %(category)s OR icp.code = %(category)s)
     AND (%(severity)s::text IS NULL OR i.severity = %(severity)s)"""
 
+_PLACE_COLUMN = {6: ("district_id", "districts"), 9: ("street_id", "streets"),
+                 12: ("community_id", "communities"), 15: ("grid_id", "grids")}
+
+
+def _incident_where(place):
+    """The place/category/severity filter on the incident's own columns (no joins)."""
+    if place is None:
+        where = "TRUE"
+    else:
+        col, table = _PLACE_COLUMN[len(place)]
+        where = f"i.{col} IN (SELECT id FROM {table} WHERE code = %(place)s)"
+    return where + """
+    AND (%(category)s::text IS NULL OR i.category_id IN (
+         SELECT x.id FROM incident_categories x LEFT JOIN incident_categories xp
+             ON xp.id = x.parent_id
+          WHERE x.code = %(category)s OR xp.code = %(category)s))
+    AND (%(severity)s::text IS NULL OR i.severity = %(severity)s)"""
+
 _INCIDENT_FROM = """
     incidents i
     JOIN districts d ON d.id = i.district_id
@@ -189,7 +207,7 @@ def _day_start(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def kpis(filters: Filters, now: datetime) -> dict[str, Any]:
+def kpis(filters: Filters, now: datetime, cameras: tuple[int, int] | None = None) -> dict[str, Any]:
     """The KPI strip: open, overdue, dispatched today, closed today, on-time closure rate
     for the last 7 days and the 7 before, cameras online (of all)."""
     today = _day_start(now)
@@ -211,15 +229,16 @@ def kpis(filters: Filters, now: datetime) -> dict[str, Any]:
                            AND i.state <> 'deferred') AS due_w2,
           count(*) FILTER (WHERE i.due_at >= %(w2)s AND i.due_at < %(w1)s
                            AND i.closed_at <= i.due_at) AS ontime_w2
-        FROM {_INCIDENT_FROM}
-        WHERE {_INCIDENT_FILTER}
+        FROM incidents i
+        WHERE {_incident_where(filters.place)}
           AND (i.closed_at IS NULL OR i.closed_at >= %(w2)s OR i.due_at >= %(w2)s)""",
         params,
     )
-    cams = db.fetch_one(
+    cams = {"online": cameras[0], "total": cameras[1]} if cameras is not None else db.fetch_one(
         """SELECT count(*) FILTER (WHERE cam.status = 'online') AS online, count(*) AS total
-             FROM cameras cam LEFT JOIN grids g ON g.id = cam.grid_id
-            WHERE %(place)s::text IS NULL OR g.code LIKE %(place)s || '%%'""",
+             FROM cameras cam
+            WHERE %(place)s::text IS NULL
+               OR cam.grid_id IN (SELECT id FROM grids WHERE code LIKE %(place)s || '%%')""",
         params,
     )
 
@@ -239,13 +258,14 @@ def open_by_street(filters: Filters, now: datetime) -> list[dict]:
     """Open and overdue incidents per street (for the bar chart), most open first."""
     return db.fetch_all(
         f"""
-        SELECT s.code, s.name, s.name_en,
-               count(*) AS open,
-               count(*) FILTER (WHERE i.state <> 'deferred' AND i.due_at < %(now)s) AS overdue
-          FROM {_INCIDENT_FROM}
-         WHERE i.closed_at IS NULL AND s.id IS NOT NULL AND {_INCIDENT_FILTER}
-         GROUP BY s.code, s.name, s.name_en
-         ORDER BY open DESC, s.code""",
+        SELECT s.code, s.name, s.name_en, t.open, t.overdue FROM (
+          SELECT i.street_id, count(*) AS open,
+                 count(*) FILTER (WHERE i.state <> 'deferred' AND i.due_at < %(now)s) AS overdue
+            FROM incidents i
+           WHERE i.closed_at IS NULL AND i.street_id IS NOT NULL
+             AND {_incident_where(filters.place)}
+           GROUP BY i.street_id) t JOIN streets s ON s.id = t.street_id
+         ORDER BY t.open DESC, s.code""",
         {**filters.params(), "now": now},
     )
 
@@ -258,8 +278,7 @@ def ticker(filters: Filters, limit: int = 10) -> list[dict]:
                ic.name AS category, ic.name_en AS category_en,
                c.name AS community, c.name_en AS community_en
           FROM incident_events e
-          JOIN LATERAL (SELECT i.*, g.code AS gcode FROM {_INCIDENT_FROM}
-                         WHERE i.id = e.incident_id AND {_INCIDENT_FILTER}) i ON true
+          JOIN incidents i ON i.id = e.incident_id AND {_incident_where(filters.place)}
           JOIN incident_categories ic ON ic.id = i.category_id
           LEFT JOIN communities c ON c.id = i.community_id
          ORDER BY e.at DESC, e.id DESC
@@ -296,12 +315,14 @@ def incident_counts(filters: Filters, now: datetime, level: str = "grid") -> dic
     place = {"grid": "g", "community": "c"}[level]
     rows = db.fetch_all(
         f"""
-        SELECT {place}.code, count(*) AS n,
-               count(*) FILTER (WHERE i.state <> 'deferred' AND i.due_at < %(now)s) AS overdue,
-               ST_AsGeoJSON({place}.label_pt, 6) AS gj
-          FROM {_INCIDENT_FROM}
-         WHERE i.closed_at IS NULL AND {place}.id IS NOT NULL AND {_INCIDENT_FILTER}
-         GROUP BY {place}.code, {place}.label_pt""",
+        SELECT p.code, t.n, t.overdue, ST_AsGeoJSON(p.label_pt, 6) AS gj FROM (
+          SELECT i.{level}_id AS pid, count(*) AS n,
+                 count(*) FILTER (WHERE i.state <> 'deferred' AND i.due_at < %(now)s) AS overdue
+            FROM incidents i
+           WHERE i.closed_at IS NULL AND i.{level}_id IS NOT NULL
+             AND {_incident_where(filters.place)}
+           GROUP BY 1) t
+          JOIN {"grids" if level == "grid" else "communities"} p ON p.id = t.pid""",
         {**filters.params(), "now": now},
     )
     return _collection(rows, None)
@@ -372,12 +393,18 @@ def camera_counts(filters: Filters, level: str = "grid") -> dict:
                    "community": ("c", "JOIN communities c ON c.id = g.community_id")}[level]
     rows = db.fetch_all(
         f"""
-        SELECT {place}.code, count(*) AS n,
-               count(*) FILTER (WHERE cam.status <> 'online') AS down,
-               ST_AsGeoJSON({place}.label_pt, 6) AS gj
-          FROM cameras cam JOIN grids g ON g.id = cam.grid_id {join}
-         WHERE {_CAMERA_FILTER}
-         GROUP BY {place}.code, {place}.label_pt""",
+        WITH t AS (
+          SELECT cam.grid_id, count(*) AS n,
+                 count(*) FILTER (WHERE cam.status <> 'online') AS down
+            FROM cameras cam
+           WHERE cam.grid_id IS NOT NULL AND (%(place)s::text IS NULL OR cam.grid_id IN (
+                 SELECT id FROM grids WHERE code LIKE %(place)s || '%%'))
+           GROUP BY cam.grid_id), u AS (
+          SELECT {"g.id" if level == "grid" else "g.community_id"} AS pid,
+                 sum(t.n)::int AS n, sum(t.down)::int AS down
+            FROM t JOIN grids g ON g.id = t.grid_id GROUP BY 1)
+        SELECT p.code, u.n, u.down, ST_AsGeoJSON(p.label_pt, 6) AS gj
+          FROM u JOIN {"grids" if level == "grid" else "communities"} p ON p.id = u.pid""",
         filters.params(),
     )
     return _collection(rows, None)

@@ -17,7 +17,7 @@ import dash_leaflet as dl
 from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html
 from dash_extensions.javascript import Namespace
 
-from geo import wall
+from geo import db, wall
 from geo.access.privacy import mask_name, mask_phone
 from geo.errors import GridAtlasError
 from geo.gcj02 import gcj02_to_wgs84, transform_geojson, wgs84_to_gcj02
@@ -319,10 +319,11 @@ def load_places(stored, boot):
     principal = current_principal()
     try:
         f = _filters(stored)
-        zoom = ((boot or {}).get("view") or [None, None, 12])[2]
+        # fitting: the coarsest copies (the fitted view is the widest); a URL view: its zoom
+        zoom = ((boot or {}).get("view") or [None, None, None])[2]
         upper = [_shift(wall.boundaries(level, f, zoom)) for level in
                  ("district", "street", "community")]
-        labels = _shift(wall.labels(f))
+        labels = _shift(wall.labels(f, ("street", "community")))
         police = _shift(wall.police_rooms(f))
         bounds = _shift_bounds(wall.extent(f))
         options = wall.filter_options(principal)
@@ -366,26 +367,35 @@ def load_places(stored, boot):
     "view.command",
     Output(ids.CMD_GRIDS, "data"),
     Output(ids.CMD_ZOOM_BAND, "data"),
+    Output(ids.CMD_LABELS, "data", allow_duplicate=True),
     Input(ids.CMD_MAP, "zoom"),
     Input(ids.CMD_FILTERS, "data"),
     State(ids.CMD_ZOOM_BAND, "data"),
+    prevent_initial_call="initial_duplicate",
 )
 def load_grids(zoom, stored, band):
     """Grids from zoom 13 in, coarse or full by zoom band; resent only when the band or
-    the filters change (panning and zooming within a band send nothing)."""
+    the filters change (panning and zooming within a band send nothing). Grid labels
+    (shown from zoom 16) travel only in the full-precision band."""
     if zoom is None:
-        return dash.no_update, dash.no_update
+        return dash.no_update, dash.no_update, dash.no_update
     show = zoom >= wall.GRID_MIN_ZOOM
     new_band = {"show": show, "tol": wall.tolerance_for_zoom(zoom), "f": stored}
     if new_band == band:
-        return dash.no_update, dash.no_update
-    if not show:
-        return None, new_band
+        return dash.no_update, dash.no_update, dash.no_update
+    fine, was_fine = new_band["tol"] is None, bool(band) and band.get("tol") is None
     try:
-        data = _shift(wall.boundaries("grid", _filters(stored), zoom))
+        f = _filters(stored)
+        labels = (_shift(wall.labels(f, ("street", "community", "grid") if fine
+                                     else ("street", "community")))
+                  if fine != was_fine or (fine and (band or {}).get("f") != stored)
+                  else dash.no_update)
+        if not show:
+            return None, new_band, labels
+        data = _shift(wall.boundaries("grid", f, zoom))
     except GridAtlasError:
-        return dash.no_update, dash.no_update
-    return data, new_band
+        return dash.no_update, dash.no_update, dash.no_update
+    return data, new_band, labels
 
 
 # ----------------------------------------------------------------------------- refresh
@@ -461,8 +471,9 @@ _KPI_IDS = ("open", "overdue", "dispatched", "closed", "ontime", "cameras")
     State(ids.CMD_MAP, "zoom"),
     State(ids.CMD_INCIDENTS, "hideout"),
     State(ids.CMD_DONE, "data"),
+    Input(ids.CMD_LAYERS, "overlays"),  # turning the density layer on fills it at once
 )
-def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last):
+def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last, overlays):
     """Every tick (and on pan/zoom/filter): KPIs, chart, ticker and the point layers.
 
     Point layers are resent only when their content changed (digest), so an unchanged
@@ -471,27 +482,34 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last):
     lang = current_lang()
     now = datetime.now(timezone.utc)
     n_out = 11 + len(_KPI_IDS)  # every Output of this callback
+    density_on = t("layer.density", lang) in (overlays or [])
     try:
-        f = _filters(stored)
-        k = wall.kpis(f, now)
-        by_street = wall.open_by_street(f, now)
-        events = wall.ticker(f, 10)
-        bbox = _bbox(bounds)
-        detailed = zoom is not None and zoom >= wall.POINTS_MIN_ZOOM and bbox is not None
-        if detailed:
-            incidents = wall.incidents_in_view(f, bbox, now)
-            cameras = wall.cameras_in_view(f, bbox)
-        else:
-            level = "grid" if (zoom or 0) >= wall.COUNTS_GRID_ZOOM else "community"
-            incidents = wall.incident_counts(f, now, level)
-            cameras = wall.camera_counts(f, level)
-        density = wall.incident_density(f, now)
+        with db.read_session():  # one pooled connection and transaction per tick
+            f = _filters(stored)
+            bbox = _bbox(bounds)
+            detailed = zoom is not None and zoom >= wall.POINTS_MIN_ZOOM and bbox is not None
+            totals = None
+            if detailed:
+                incidents = wall.incidents_in_view(f, bbox, now)
+                cameras = wall.cameras_in_view(f, bbox)
+            else:
+                level = "grid" if (zoom or 0) >= wall.COUNTS_GRID_ZOOM else "community"
+                incidents = wall.incident_counts(f, now, level)
+                cameras = wall.camera_counts(f, level)
+                n = sum(ft["properties"]["n"] for ft in cameras["features"])
+                down = sum(ft["properties"]["down"] for ft in cameras["features"])
+                totals = (n - down, n)
+            k = wall.kpis(f, now, totals)
+            by_street = wall.open_by_street(f, now)
+            events = wall.ticker(f, 10)
+            density = wall.incident_density(f, now) if density_on else None
     except GridAtlasError as exc:
         log.warning("refresh failed: %s", exc.user_msg)
         return (*([dash.no_update] * (n_out - 1)),
                 {"stale": True, "at": now.isoformat(), "message": exc.user_msg})
     mode = "points" if detailed else level
-    digests = {"inc": _digest(incidents), "cam": _digest(cameras), "den": _digest(density),
+    digests = {"inc": _digest(incidents), "cam": _digest(cameras),
+               "den": _digest(density) if density_on else prev_den(last),
                "mode": mode, "bars": _digest(by_street), "tick": _digest(events)}
     prev = (last or {}).get("digests", {})
     same_mode = prev.get("mode") == mode
@@ -501,7 +519,8 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last):
 
     inc_fn = _wall("incidentPoint") if detailed else _wall("countPoint")
     cam_fn = _wall("cameraPoint") if detailed else _wall("countPoint")
-    max_density = max([ft["properties"]["n"] for ft in density["features"]] or [1])
+    max_density = max([ft["properties"]["n"] for ft in (density or {"features": []})["features"]]
+                      or [1])
     ontime = k["ontime_rate_7d"]
     prev_rate = k["ontime_rate_prev_7d"]
     cams = f"{k['cameras_online']:,}"
@@ -510,8 +529,8 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last):
         inc_fn if not same_mode else dash.no_update,
         changed("cam", cameras),
         cam_fn if not same_mode else dash.no_update,
-        changed("den", density),
-        {"max": max_density},
+        changed("den", density) if density_on else dash.no_update,
+        {"max": max_density} if density_on else dash.no_update,
         f"{k['open']:,}",
         f"{k['overdue']:,}",
         f"{k['dispatched_today']:,}",
@@ -524,6 +543,10 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last):
         _ticker_items(events, lang) if prev.get("tick") != digests["tick"] else dash.no_update,
         {"stale": False, "at": now.isoformat(), "digests": digests},
     )
+
+
+def prev_den(last):
+    return ((last or {}).get("digests") or {}).get("den")
 
 
 def _bars(rows: list[dict], lang: str) -> list:
