@@ -6,12 +6,19 @@ polygons, else a 30 m buffered hull per community; ``--cut N`` first cuts the fi
 communities by recursive coordinate bisection of households, for data without communities).
 
 Every method gets the same buildings, cells (computed once, timed apart), footprint graph,
-grid count k = round(H/target) clamped to the feasible range and the same set-aside of
-buildings above the maximum (each its own flagged grid).  Each method runs in a forked child
-with a per-community time limit (a timeout is a failure); its peak RSS is read from wait4().
+grid count k = round(H/target) clamped to the feasible range (``ours`` chooses its count per
+region itself) and the same set-aside of buildings above the maximum (each its own flagged
+grid).  Each method runs in a forked child with a per-community time limit (a timeout is a
+failure); its peak RSS is read from wait4() (it includes the pages shared with the parent).
 Every output is scored by the same evaluator (``geo.partition.engine.evaluate``).
 
-Prints a table, ratios against METIS measured in the same run, the load average at start,
+Quick run: ``--communities 4 --methods ours,metis --repeats 1``.  Budgets keep the whole bench
+within about 30 minutes: ``--time-limit`` per community and method (default 60 s),
+``--method-budget`` per method (default 300 s; communities left after it count as failures),
+``--prove-limit`` per community for the prover (default 10 s).
+
+Prints a table, ratios against a baseline (--baseline, METIS by default) measured in the same run, the
+regions proven infeasible (by counting or by the exact CP-SAT model), the load average at start,
 then one JSON line last.
 """
 
@@ -38,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from geo.partition.cells import WGS84, building_cells, utm_crs_for  # noqa: E402
 from geo.partition.engine import choose_k, evaluate, rebalance  # noqa: E402
 from geo.partition.graph import build_graph, join_components  # noqa: E402
-from geo.partition.search import Params, make_units, contract, zero_clusters  # noqa: E402
+from geo.partition.search import Params, make_units, refine_regions  # noqa: E402
 
 log = logging.getLogger("bench.rebalance")
 METHODS = ["ours", "rcb", "metis", "kahip", "maxp", "skater", "recom", "cpsat"]
@@ -145,6 +152,10 @@ class Ctx:
         extra = join_components(fp, len(free), [], xy) if len(free) else np.zeros((0, 2), np.int64)
         self.edges = np.vstack([fp, extra]) if len(extra) else fp
         self.xy = xy
+        # regions: maximal sets of free buildings connected in both rule graphs
+        self.U = make_units(self.G, self.hh, np.full(self.n, -1), np.arange(self.n))
+        self.regions = refine_regions(self.U, free.tolist())
+        self.proven: set[int] = set()
 
     def labels_from_free(self, part) -> pd.Series:
         lab = np.empty(self.n, dtype=object)
@@ -308,90 +319,136 @@ def m_recom(ctx: Ctx, limit: float) -> pd.Series:
         key = (-int(((pops >= lo) & (pops <= hi)).sum()), -_pp_fast(ctx, lab))
         if best_key is None or key < best_key:
             best, best_key = lab, key
-        if time.perf_counter() - t0 > 0.5 * limit or step >= 300:
+        if time.perf_counter() - t0 > min(0.5 * limit, 8.0) or step >= 300:
             break
     return ctx.labels_from_free(best)
 
 
+def _zero_groups(ctx: "Ctx") -> tuple[np.ndarray, int]:
+    """Group household-less free buildings with the nearest (BFS) building with households."""
+    nf = len(ctx.free)
+    _, _, nb = ctx.csr()
+    hh = ctx.hh[ctx.free]
+    grp = np.full(nf, -1, dtype=np.int64)
+    queue = [i for i in range(nf) if hh[i] > 0]
+    for gi, i in enumerate(queue):
+        grp[i] = gi
+    head = 0
+    while head < len(queue):
+        x = queue[head]
+        head += 1
+        for y in sorted(set(nb[x])):
+            if grp[y] < 0:
+                grp[y] = grp[x]
+                queue.append(y)
+    m = int(grp.max()) + 1 if (grp >= 0).any() else 0
+    for i in range(nf):
+        if grp[i] < 0:
+            grp[i] = m
+            m += 1
+    return grp, m
+
+
 def m_cpsat(ctx: Ctx, limit: float) -> pd.Series:
-    """p-median with hard band and shortest-path contiguity (CP-SAT), on the reduced graph."""
+    """p-median (CP-SAT): k centres among all units (or 300 spread ones), hard band, contiguity
+    by shortest-path-predecessor constraints on the footprint graph; balls of 2 x max households
+    around each centre keep the model closed under predecessors (a SHIR requirement)."""
     from ortools.sat.python import cp_model
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import dijkstra
 
+    t0 = time.perf_counter()
     nf = len(ctx.free)
     if ctx.k <= 1:
         return ctx.labels_from_free(np.zeros(nf, dtype=int))
-    # reduced graph: household-less buildings grouped with their nearest building with households
-    sub = ctx.G
-    group = np.arange(ctx.n)
-    U = make_units(sub, ctx.hh.astype(float), np.full(ctx.n, -1), group)
-    nodes = ctx.free.tolist()
-    Z, _ = contract(U, nodes, zero_clusters(U, nodes))
-    m = Z.n
-    ea, eb = [], []
-    for a in range(m):
-        for b in Z.adj[a]:
-            if a < b:
-                ea.append(a)
-                eb.append(b)
-    ea, eb = np.array(ea, dtype=np.int64), np.array(eb, dtype=np.int64)
-    w = np.hypot(*(Z.xy[ea] - Z.xy[eb]).T) + 1.0
+    grp, m = _zero_groups(ctx)
+    hh = np.bincount(grp, weights=ctx.hh[ctx.free], minlength=m).astype(np.int64)
+    w8 = np.maximum(np.bincount(grp, minlength=m), 1)
+    xy = np.stack([np.bincount(grp, weights=ctx.xy[:, 0], minlength=m), np.bincount(grp, weights=ctx.xy[:, 1], minlength=m)], 1) / w8[:, None]
+    e = ctx.edges
+    ga, gb = grp[e[:, 0]], grp[e[:, 1]]
+    keep = ga != gb
+    ea, eb = np.minimum(ga, gb)[keep], np.maximum(ga, gb)[keep]
+    pairs = np.unique(np.stack([ea, eb], 1), axis=0) if len(ea) else np.zeros((0, 2), np.int64)
+    ea, eb = pairs[:, 0], pairs[:, 1]
+    adj = [[] for _ in range(m)]
+    for a, b in pairs.tolist():
+        adj[a].append(b)
+        adj[b].append(a)
+    w = np.hypot(*(xy[ea] - xy[eb]).T) + 1.0
     mat = coo_matrix((np.r_[w, w], (np.r_[ea, eb], np.r_[eb, ea])), shape=(m, m)).tocsr()
-    centers = [c for c in range(m) if Z.hh[c] > 0] or list(range(m))
-    D = dijkstra(mat, indices=centers)  # (len(centers), m)
-    L = min(len(centers), 25)
+    # candidate centres: all units, or 300 spread by farthest-point sampling (deterministic)
+    if m <= 300:
+        centres = list(range(m))
+    else:
+        centres = [int(np.argmax(hh))]
+        dmin = np.hypot(*(xy - xy[centres[0]]).T)
+        while len(centres) < 300:
+            c = int(np.argmax(dmin))
+            centres.append(c)
+            dmin = np.minimum(dmin, np.hypot(*(xy - xy[c]).T))
+    D = dijkstra(mat, indices=centres)
+    cap = 2.0 * ctx.prm.max_hh
+    ball = []
+    for ci in range(len(centres)):
+        o = np.argsort(D[ci], kind="stable")
+        o = o[np.isfinite(D[ci][o])]
+        cum = np.cumsum(hh[o])
+        r = int(np.searchsorted(cum, cap)) + 1
+        rad = D[ci][o[min(r, len(o)) - 1]]
+        ball.append(set(np.flatnonzero(D[ci] <= rad).tolist()))
+    covered = set().union(*ball)
+    for i in range(m):  # every unit must be reachable from some centre
+        if i not in covered:
+            centres.append(i)
+            d = dijkstra(mat, indices=[i])[0]
+            D = np.vstack([D, d])
+            o = np.argsort(d, kind="stable")
+            cum = np.cumsum(hh[o])
+            r = int(np.searchsorted(cum, cap)) + 1
+            b = set(np.flatnonzero(d <= d[o[min(r, len(o)) - 1]]).tolist())
+            ball.append(b)
+            covered |= b
     model = cp_model.CpModel()
-    x: dict[tuple[int, int], cp_model.IntVar] = {}
-    for i in range(m):
-        near = np.argsort(D[:, i], kind="stable")[:L]
-        for ci in near.tolist():
-            if np.isfinite(D[ci, i]):
-                x[i, ci] = model.NewBoolVar("")
-    y = [model.NewBoolVar("") for _ in centers]
+    x = {}
+    for ci, b in enumerate(ball):
+        for i in sorted(b):
+            x[i, ci] = model.NewBoolVar("")
+    y = [model.NewBoolVar("") for _ in centres]
     model.Add(sum(y) == ctx.k)
-    by_c: dict[int, list[int]] = {}
+    by_i = [[] for _ in range(m)]
     for (i, ci), v in x.items():
-        by_c.setdefault(ci, []).append(i)
+        by_i[i].append(v)
         model.AddImplication(v, y[ci])
     for i in range(m):
-        model.AddExactlyOne([x[i, ci] for ci in range(len(centers)) if (i, ci) in x])
-    for ci, c in enumerate(centers):
-        if (c, ci) in x:
-            model.Add(x[c, ci] == y[ci])
-        else:
-            model.Add(y[ci] == 0)
-        mem = by_c.get(ci, [])
-        hsum = sum(int(Z.hh[i]) * x[i, ci] for i in mem)
-        model.Add(hsum >= int(ctx.prm.min_hh) * y[ci])
-        model.Add(hsum <= int(ctx.prm.max_hh) * y[ci])
+        model.AddExactlyOne(by_i[i])
+    for ci, c in enumerate(centres):
+        model.Add(x[c, ci] == y[ci])
+        mem = sorted(ball[ci])
+        hs = sum(int(hh[i]) * x[i, ci] for i in mem)
+        model.Add(hs >= int(ctx.prm.min_hh) * y[ci])
+        model.Add(hs <= int(ctx.prm.max_hh) * y[ci])
         for i in mem:
             if i == c:
                 continue
-            closer = [x[j, ci] for j in Z.adj[i] if (j, ci) in x and D[ci, j] < D[ci, i]]
+            closer = [x[j, ci] for j in adj[i] if (j, ci) in x and D[ci, j] < D[ci, i]]
             if closer:
                 model.AddBoolOr(closer).OnlyEnforceIf(x[i, ci])
             else:
                 model.Add(x[i, ci] == 0)
-    model.Minimize(sum(int(round(D[ci, i] * max(Z.area[i], 1.0) / 100.0)) * v for (i, ci), v in x.items()))
+    model.Minimize(sum(int(round(D[ci, i] * max(int(hh[i]), 1) / 10.0)) * v for (i, ci), v in x.items()))
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(1.0, limit - 2.0)
+    solver.parameters.max_time_in_seconds = max(1.0, limit - (time.perf_counter() - t0) - 3.0)
     solver.parameters.num_workers = 2
     solver.parameters.random_seed = ctx.seed
     st = solver.Solve(model)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise RuntimeError(f"cp-sat: {solver.StatusName(st)}")
+        raise RuntimeError(f"cp-sat: {solver.StatusName(st)} ({m} units, {len(centres)} centres, {len(x)} assignment variables)")
     zl = np.zeros(m, dtype=np.int64)
     for (i, ci), v in x.items():
         if solver.Value(v):
             zl[i] = ci
-    lab = np.zeros(nf, dtype=np.int64)
-    pos = {u: i for i, u in enumerate(nodes)}
-    for z in range(m):
-        for u in Z.members[z]:
-            for bidx in U.members[u]:
-                lab[np.searchsorted(ctx.free, bidx)] = zl[z]
-    return ctx.labels_from_free(lab)
+    return ctx.labels_from_free(zl[grp])
 
 
 FUNCS = {"ours": m_ours, "rcb": m_rcb, "metis": m_metis, "kahip": m_kahip, "maxp": m_maxp,
@@ -442,6 +499,41 @@ def run_forked(fn, ctx, limit):
     return pd.Series(val, index=ctx.b.index), secs, rss, None
 
 
+def prove_regions(ctx: "Ctx", limit: float) -> tuple[list[dict], float]:
+    """Regions proven infeasible: by counting, or by the exact CP-SAT model within ``limit`` s.
+
+    A region is a maximal set of free buildings connected in both rule graphs (footprint and
+    cell adjacency); a grid in band holds no oversized building, so it lies inside one region.
+    """
+    from geo.partition.exact import region_graphs, solve_region
+
+    t0 = time.perf_counter()
+    out = []
+    for R in ctx.regions:
+        H = int(ctx.hh[R].sum())
+        kmin = math.ceil(H / ctx.prm.max_hh) if H > 0 else 1
+        kmax = int(H // ctx.prm.min_hh)
+        if kmin > kmax:
+            out.append({"buildings": len(R), "households": H, "how": f"count: ceil(H/max)={kmin} > floor(H/min)={kmax}", "members": R})
+            continue
+        if len(R) > 60 or kmax - kmin + 1 > 5:
+            continue
+        gs = region_graphs(R, [ctx.U.fadj, ctx.U.cadj])
+        answers = []
+        for k in range(kmin, kmax + 1):
+            left = limit - (time.perf_counter() - t0)
+            if left <= 1.0:
+                answers.append("UNKNOWN")
+                break
+            st, _ = solve_region(ctx.hh[R], k, ctx.prm.min_hh, ctx.prm.max_hh, gs, det_time=1e9, time_limit=min(left, 20.0), workers=2, seed=ctx.seed)
+            answers.append(st)
+            if st != "INFEASIBLE":
+                break
+        if answers and all(a == "INFEASIBLE" for a in answers):
+            out.append({"buildings": len(R), "households": H, "how": f"CP-SAT: no {kmin}..{kmax} grids in band and connected", "members": R})
+    return out, time.perf_counter() - t0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gpkg")
@@ -451,10 +543,14 @@ def main(argv=None) -> int:
     ap.add_argument("--community-layer")
     ap.add_argument("--compound-field")
     ap.add_argument("--cut", type=int, default=0, help="cut the file into N communities (RCB by households)")
-    ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per community and method")
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
+    ap.add_argument("--baseline", default="metis", help="method the ratios are measured against (same run)")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per community and method (a timeout is a failure)")
+    ap.add_argument("--method-budget", type=float, default=300.0,
+                    help="seconds per method over all communities; communities left after it count as failures")
+    ap.add_argument("--prove-limit", type=float, default=10.0, help="seconds per community for the infeasibility prover")
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats for ours/rcb/metis/kahip (median)")
-    ap.add_argument("--communities", type=int, default=0, help="only the first N communities")
+    ap.add_argument("--communities", type=int, default=0, help="only the first N communities (quick run)")
     ap.add_argument("--target", type=float, default=400)
     ap.add_argument("--min", dest="min_hh", type=float, default=300)
     ap.add_argument("--max", dest="max_hh", type=float, default=500)
@@ -466,30 +562,52 @@ def main(argv=None) -> int:
     b, c = load_data(args)
     prm = Params(args.target, args.min_hh, args.max_hh)
     methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in FUNCS]
+    if unknown:
+        ap.error(f"unknown methods: {', '.join(unknown)}")
     codes = sorted(set(b["community"]) & set(c["community"]))
     if args.communities:
         codes = codes[: args.communities]
     polys = dict(zip(c["community"], c.geometry))
     t = time.perf_counter()
-    ctxs = []
+    prepared = []
     for code in codes:
         sub = b[b["community"] == code]
         poly = polys[code]
         if poly.geom_type == "MultiPolygon" and len(poly.geoms) == 1:
             poly = poly.geoms[0]
         cells = building_cells(sub.geometry, poly)
-        ctxs.append((sub, poly, cells))
+        prepared.append((sub, poly, cells))
     t_cells = time.perf_counter() - t
-    ctxs = [Ctx(code, sub, poly, cells, prm, args.seed) for code, (sub, poly, cells) in zip(codes, ctxs)]
+    ctxs = [Ctx(code, sub, poly, cells, prm, args.seed) for code, (sub, poly, cells) in zip(codes, prepared)]
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (cores: {os.cpu_count()})")
     print(f"communities: {len(ctxs)}, buildings: {sum(x.n for x in ctxs)}, households: {int(sum(x.hh.sum() for x in ctxs))}, "
-          f"tessellation of all communities: {t_cells:.1f} s")
+          f"tessellation of all communities: {t_cells:.1f} s (excluded from the timings)")
+    # regions proven infeasible (same for every method)
+    t = time.perf_counter()
+    proven_all = []
+    for ctx in ctxs:
+        proven, _ = prove_regions(ctx, args.prove_limit)
+        ctx.proven = set()
+        for p in proven:
+            ctx.proven |= set(int(i) for i in p["members"])
+            proven_all.append({"community": ctx.code, **{k: v for k, v in p.items() if k != "members"}})
+    t_prove = time.perf_counter() - t
+    print(f"regions proven infeasible: {len(proven_all)} ({sum(p['households'] for p in proven_all)} households) in {t_prove:.1f} s:")
+    for p in proven_all:
+        print(f"  {p['community']}: {p['buildings']} buildings, {p['households']} households; {p['how']}")
     res: dict[str, dict] = {}
     for meth in methods:
         fn = FUNCS[meth]
         rows, times, rss, fails = [], [], [], []
         comp_tot = comp_whole = 0
+        spent = 0.0
         for ctx in ctxs:
+            if spent > args.method_budget:
+                fails.append(f"{ctx.code}: skipped (method budget {args.method_budget:.0f} s spent)")
+                rows.extend(_failed_rows(ctx))
+                times.append(args.time_limit)
+                continue
             reps = args.repeats if meth in ("ours", "rcb", "metis", "kahip") else 1
             secs_l = []
             lab = None
@@ -499,53 +617,94 @@ def main(argv=None) -> int:
                 rss.append(mem)
                 if err:
                     fails.append(f"{ctx.code}: {err}")
+                    lab = None
                     break
                 lab = lab_i
             times.append(float(np.median(secs_l)))
+            spent += float(sum(secs_l)) / len(secs_l)
             if lab is None:
-                # a failure or timeout: every grid the method owed counts as failed
-                rows.extend({"households": 0, "deviation": 1.0, "pp": 0.0, "valid": False,
-                             "failed_rules": ["timeout_or_error"], "flags": []} for _ in range(ctx.k + len(ctx.over)))
+                rows.extend(_failed_rows(ctx))
                 continue
             ev = evaluate(ctx.b, ctx.poly, lab, ctx.cells, compound="compound", target=prm.target,
                           min_hh=prm.min_hh, max_hh=prm.max_hh, graph=ctx.G)
+            pos = lab.to_numpy()
+            for r in ev["grids"]:
+                mem = np.flatnonzero(pos == r["code"])
+                r["in_proven_infeasible"] = bool(ctx.proven & set(mem.tolist()))
             rows.extend(ev["grids"])
             comp_tot += ev["totals"]["compounds"]
             comp_whole += ev["totals"]["compounds_whole"]
         feas = [r for r in rows if "oversized_building" not in r.get("flags", [])]
         fr = [set(r["failed_rules"]) for r in feas]
+        fe = [r for r in feas if not r.get("in_proven_infeasible")]
+        ok = "timeout_or_error"
         res[meth] = {
             "grids": len(feas), "oversized_grids": len(rows) - len(feas),
-            "in_band": float(np.mean(["band" not in f and "timeout_or_error" not in f for f in fr])) if fr else 0,
-            "contiguous": float(np.mean(["contiguity" not in f and "timeout_or_error" not in f for f in fr])) if fr else 0,
-            "one_piece": float(np.mean(["one_piece" not in f and "timeout_or_error" not in f for f in fr])) if fr else 0,
-            "valid": float(np.mean([not f for f in fr])) if fr else 0,
-            "max_dev": float(max(r["deviation"] for r in feas)) if feas else 0,
-            "mean_dev": float(np.mean([r["deviation"] for r in feas])) if feas else 0,
-            "mean_pp": float(np.mean([r["pp"] for r in feas])) if feas else 0,
-            "min_pp": float(min(r["pp"] for r in feas)) if feas else 0,
+            "in_band": float(np.mean(["band" not in f and ok not in f for f in fr])) if fr else 0.0,
+            "contiguous": float(np.mean(["contiguity" not in f and ok not in f for f in fr])) if fr else 0.0,
+            "one_piece": float(np.mean(["one_piece" not in f and ok not in f for f in fr])) if fr else 0.0,
+            "valid": float(np.mean([not f for f in fr])) if fr else 0.0,
+            "grids_outside_proven": len(fe),
+            "valid_outside_proven": float(np.mean([not r["failed_rules"] for r in fe])) if fe else 0.0,
+            "mean_dev_outside_proven": float(np.mean([r["deviation"] for r in fe])) if fe else 0.0,
+            "max_dev_outside_proven": float(max(r["deviation"] for r in fe)) if fe else 0.0,
+            "max_dev": float(max(r["deviation"] for r in feas)) if feas else 0.0,
+            "mean_dev": float(np.mean([r["deviation"] for r in feas])) if feas else 0.0,
+            "mean_pp": float(np.mean([r["pp"] for r in feas])) if feas else 0.0,
+            "min_pp": float(min(r["pp"] for r in feas)) if feas else 0.0,
             "compounds_whole": (comp_whole / comp_tot) if comp_tot else 1.0,
-            "time_max_s": float(max(times)), "time_total_s": float(sum(times)),
+            "time_max_s": float(max(times)) if times else 0.0, "time_total_s": float(sum(times)),
             "peak_rss_mb": float(max(rss)) if rss else 0.0, "failures": fails,
         }
         r = res[meth]
         print(f"  done {meth:7s} valid={r['valid']:.3f} pp={r['mean_pp']:.3f} total={r['time_total_s']:.1f}s fails={len(fails)}", flush=True)
-    hdr = f"{'method':8s} {'grids':>5s} {'inband':>6s} {'contig':>6s} {'1piece':>6s} {'valid':>6s} {'maxdev':>6s} {'meandev':>7s} {'meanPP':>6s} {'minPP':>6s} {'cmpd':>5s} {'tmax_s':>7s} {'ttot_s':>7s} {'rssMB':>6s} fails"
-    print("\nGrids made of one building above the maximum are set aside (same for all methods) and excluded from the shares.")
+    print("\nGrids made of one building above the maximum are set aside (same for all methods) and excluded from the shares;"
+          "\n'valid*', 'mdev*' leave out grids touching a region proven infeasible (listed above). Times: median of repeats"
+          "\n(ours/rcb/metis/kahip), per community, cells excluded; a timeout or error fails all grids the method owed.")
+    hdr = (f"{'method':8s} {'grids':>5s} {'inband':>6s} {'contig':>6s} {'1piece':>6s} {'valid':>6s} {'valid*':>6s} {'maxdev':>6s} "
+           f"{'meandev':>7s} {'mdev*':>6s} {'meanPP':>6s} {'minPP':>6s} {'cmpd':>5s} {'tmax_s':>7s} {'ttot_s':>7s} {'rssMB':>6s} fails")
     print(hdr)
     for meth, r in res.items():
         print(f"{meth:8s} {r['grids']:5d} {r['in_band']:6.3f} {r['contiguous']:6.3f} {r['one_piece']:6.3f} {r['valid']:6.3f} "
-              f"{r['max_dev']:6.3f} {r['mean_dev']:7.3f} {r['mean_pp']:6.3f} {r['min_pp']:6.3f} {r['compounds_whole']:5.2f} "
-              f"{r['time_max_s']:7.2f} {r['time_total_s']:7.2f} {r['peak_rss_mb']:6.0f} {len(r['failures'])}")
-    if "ours" in res and "metis" in res:
-        o, m = res["ours"], res["metis"]
-        print(f"\nratios ours/metis (same run): time_total {o['time_total_s'] / max(m['time_total_s'], 1e-9):.2f}x, "
-              f"mean_pp {o['mean_pp'] / max(m['mean_pp'], 1e-9):.2f}x, valid {o['valid'] / max(m['valid'], 1e-9):.2f}x")
+              f"{r['valid_outside_proven']:6.3f} {r['max_dev']:6.3f} {r['mean_dev']:7.3f} {r['mean_dev_outside_proven']:6.3f} "
+              f"{r['mean_pp']:6.3f} {r['min_pp']:6.3f} "
+              f"{r['compounds_whole']:5.2f} {r['time_max_s']:7.2f} {r['time_total_s']:7.2f} {r['peak_rss_mb']:6.0f} {len(r['failures'])}")
+    for meth, r in res.items():
+        for f in r["failures"][:6]:
+            print(f"  {meth} failure: {f}")
+        if len(r["failures"]) > 6:
+            print(f"  {meth}: {len(r['failures']) - 6} more failures")
+    base = args.baseline
+    ratios = {}
+    if base in res:
+        bm = res[base]
+        for meth, r in res.items():
+            if meth == base:
+                continue
+            ratios[meth] = {
+                "time_total": r["time_total_s"] / max(bm["time_total_s"], 1e-9),
+                "mean_pp": r["mean_pp"] / max(bm["mean_pp"], 1e-9),
+                "valid": r["valid"] / max(bm["valid"], 1e-9),
+                "mean_dev": r["mean_dev"] / max(bm["mean_dev"], 1e-9),
+            }
+        print(f"\nratios vs {base} (same run):")
+        for meth, q in ratios.items():
+            print(f"  {meth:8s} time_total {q['time_total']:.2f}x  mean_pp {q['mean_pp']:.2f}x  valid {q['valid']:.2f}x  mean_dev {q['mean_dev']:.2f}x")
     wall = time.perf_counter() - t_start
     print(f"bench wall time: {wall:.1f} s")
-    print(json.dumps({"load_avg_start": load, "communities": len(ctxs), "tessellation_s": round(t_cells, 2),
-                      "time_limit_s": args.time_limit, "seed": args.seed, "wall_s": round(wall, 1), "methods": res}))
+    print(json.dumps({"load_avg_start": load, "cores": os.cpu_count(), "communities": len(ctxs), "tessellation_s": round(t_cells, 2),
+                      "prove_s": round(t_prove, 2), "proven_infeasible": proven_all, "time_limit_s": args.time_limit,
+                      "method_budget_s": args.method_budget, "repeats": args.repeats, "seed": args.seed, "wall_s": round(wall, 1),
+                      "baseline": base, "ratios": ratios, "methods": res}))
     return 0
+
+
+def _failed_rows(ctx: "Ctx") -> list[dict]:
+    """Rows for a community a method failed on: every grid it owed counts as failed."""
+    return [{"households": 0, "deviation": 1.0, "pp": 0.0, "valid": False, "failed_rules": ["timeout_or_error"],
+             "flags": [], "in_proven_infeasible": False} for _ in range(ctx.k)] + \
+           [{"households": int(ctx.hh[j]), "deviation": 0.0, "pp": 0.0, "valid": False, "failed_rules": ["band"],
+             "flags": ["oversized_building"]} for j in ctx.over]
 
 
 if __name__ == "__main__":

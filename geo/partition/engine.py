@@ -5,6 +5,15 @@ Rules, in priority order (see ``docs``/issue): grids inside the community and bu
 community as unions of building cells (3), households in band (4), mean deviation <= 0.10, then
 compounds whole, then Polsby-Popper compactness (5).  In minimal-change mode the households
 moved are minimised right after the rules.
+
+Buildings above the maximum (and locked grids) are set aside first.  What remains is split into
+*regions*: maximal groups of buildings connected in both rule graphs.  A grid in band holds no
+oversized building, so it lies inside one region; the grid count is chosen per region, and a
+region where no grid count fits the band (``ceil(H/max) > floor(H/min)``), or where the exact
+solver (:mod:`geo.partition.exact`, small regions only) proves that no partition exists, is
+reported in ``report["totals"]["infeasible_regions"]`` with its numbers, and its grids carry the
+flag ``infeasible_region``.  Such a region still gets its own grid(s): a building above the
+maximum stays alone in its flagged grid (as :func:`evaluate` expects).
 """
 
 from __future__ import annotations
@@ -27,13 +36,23 @@ from geo.partition import metrics
 from geo.partition.cells import WGS84, building_cells, utm_crs_for
 from geo.partition.errors import PartitionError
 from geo.partition.graph import BuildingGraph, build_graph
-from geo.partition.search import Params, State, Units, contract, make_units, recursive_bisection, tree_cuts, zero_clusters, compound_groups
+from geo.partition.search import (
+    Params,
+    State,
+    Units,
+    compound_groups,
+    contract,
+    make_units,
+    recursive_bisection,
+    refine_regions,
+    tree_cuts,
+    zero_clusters,
+)
 
 log = logging.getLogger(__name__)
 
-#: the full-graph fallback search (when the band is missed on the reduced graph) runs only
-#: up to this many units, to keep a community within about a second
-FULL_SEARCH_MAX_UNITS = 1200
+#: work budget of the fresh-mode restarts: at most ``RESTART_WORK // units`` restarts
+RESTART_WORK = 800
 
 
 @dataclass
@@ -49,7 +68,9 @@ class Plan:
         ``deviation``, ``pp``, ``n_buildings``, ``valid``, ``failed_rules`` (list),
         ``flags`` (list), ``geometry`` (union of the grid's cells).
     report:
-        JSON-serialisable dict: per-grid rows, ``totals``, ``churn``, ``seed``, ``timings``...
+        JSON-serialisable dict: per-grid rows, ``totals`` (with ``feasible`` and
+        ``infeasible_regions``: buildings, households, ``k_min``, ``k_max``, ``reason``),
+        ``churn``, ``seed``, ``timings``...
     cells:
         The building cells used (``GeoSeries``, input CRS), e.g. to store them.
     """
@@ -85,6 +106,42 @@ def _components(U: Units, nodes: list[int]) -> list[list[int]]:
                     comp.append(y)
                     stack.append(y)
         out.append(sorted(comp))
+    return out
+
+
+def _search_parts(U: Units, nodes: list[int]) -> list[list[int]]:
+    """Connected parts of ``nodes`` in the search graph."""
+    return _components(U, nodes)
+
+
+def _join_parts(U: Units, parts: list[list[int]]) -> list[tuple[int, int]]:
+    """Edges joining ``parts`` into one tree: shortest rule-graph pairs first (MST)."""
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    pid = {u: i for i, p in enumerate(parts) for u in p}
+    best: dict[tuple[int, int], tuple[float, int, int]] = {}
+    for u in sorted(pid):
+        for v in sorted(set(U.fadj[u]) | set(U.cadj[u])):
+            if v in pid and pid[v] != pid[u]:
+                a, b = sorted((pid[u], pid[v]))
+                # a pair in both rule graphs is preferred (it keeps the search exact)
+                both = (v in U.fadj[u]) and (v in U.cadj[u])
+                d = float(np.hypot(*(U.xy[u] - U.xy[v]))) + (0.0 if both else 1e6)
+                cand = (d, min(u, v), max(u, v))
+                if (a, b) not in best or cand < best[(a, b)]:
+                    best[(a, b)] = cand
+    m = len(parts)
+    if not best:
+        return []
+    keys = sorted(best)
+    w = np.array([best[k][0] + 1e-6 for k in keys])
+    g = coo_matrix((w, ([k[0] for k in keys], [k[1] for k in keys])), shape=(m, m))
+    t = minimum_spanning_tree(g).tocoo()
+    lut = {k: best[k] for k in keys}
+    out = []
+    for a, b in sorted(zip(t.row.tolist(), t.col.tolist())):
+        _, u, v = lut[(min(a, b), max(a, b))]
+        out.append((u, v))
     return out
 
 
@@ -135,17 +192,21 @@ def _search_component(
         lab[nodes] = init[nodes]
         st = State(U, prm, lab, k, orig=orig)
         st.rebuild()
+        st.legalize()
         st.local_search(rng)
         st.merge_split(rng, rounds=3, only_bad=True, ntrees=12)
         st.local_search(rng)
-        return st.lab
+        return _finish(st, rng)
     Z, zgrp = contract(U, nodes, zero_clusters(U, nodes))
     znodes = list(range(Z.n))
     Zc, cgrp = (None, None)
     if use_compounds and (Z.comp >= 0).any():
         Zc, cgrp = contract(Z, znodes, compound_groups(Z, znodes, prm.max_hh))
     best = None
-    for r in range(restarts):
+    # restarts are capped by a work budget (units x restarts), not by wall time, so that the
+    # result does not depend on the machine load
+    n_restarts = max(1, min(restarts, RESTART_WORK // max(Z.n, 1)))
+    for r in range(n_restarts):
         rng = np.random.default_rng([seed, 7919, r, len(nodes)])
         lab = np.full(Z.n, -1, dtype=np.int64)
         if Zc is not None and r % 2 == 0:
@@ -172,28 +233,85 @@ def _search_component(
         lab[Z.members[z]] = best[1][z]
     st = State(U, prm, lab, k)
     st.rebuild()
+    st.legalize()
     st.local_search(np.random.default_rng([seed, 31337]), max_passes=4)
-    if best[0][0] > 0 and Z.n < len(nodes) <= FULL_SEARCH_MAX_UNITS:
-        # band still missed on the reduced graph: search the full unit graph as well
-        log.debug("search: band missed on reduced graph; searching all %d units", len(nodes))
-        best_key = st.key(*st.totals())
-        best_lab = st.lab.copy()
-        for r in range(1):
-            rng = np.random.default_rng([seed, 15485863, r, len(nodes)])
-            lab = np.full(U.n, -1, dtype=np.int64)
-            for gi, part in enumerate(recursive_bisection(U, nodes, k, prm, rng)):
-                lab[part] = gi
-            st2 = State(U, prm, lab, k)
-            st2.rebuild()
-            st2.fill_empty(rng)
-            st2.merge_split(rng, rounds=4, only_bad=True, ntrees=12)
-            st2.local_search(rng)
-            st2.merge_split(rng, rounds=1, ntrees=6)
-            st2.local_search(rng)
-            key = st2.key(*st2.totals())
-            if key < best_key:
-                best_key, best_lab = key, st2.lab.copy()
-        return best_lab
+    return _finish(st, np.random.default_rng([seed, 49979687]))
+
+
+#: regions with at most this many units get the exact solver when the search misses the band
+EXACT_MAX_UNITS = 40
+#: CP-SAT deterministic time per grid count tried (about a second of wall time or less)
+EXACT_DET_TIME = 0.25
+
+
+def _band_excess(U: Units, nodes: list[int], lab: np.ndarray, k: int, prm: Params) -> float:
+    h = np.bincount(lab[nodes], weights=U.hh[nodes], minlength=k)
+    return float(np.maximum(prm.min_hh - h, 0).sum() + np.maximum(h - prm.max_hh, 0).sum())
+
+
+def _band_missed(U: Units, nodes: list[int], lab: np.ndarray, k: int, prm: Params) -> bool:
+    h = np.bincount(lab[nodes], weights=U.hh[nodes], minlength=k)
+    return bool(((h < prm.min_hh) | (h > prm.max_hh)).any())
+
+
+def _exact_fallback(
+    U: Units, nodes: list[int], lab: np.ndarray, k: int, prm: Params, seed: int, fixed_k: bool = False
+) -> tuple[np.ndarray, int, dict[str, Any] | None]:
+    """Exact solve of a small region whose search missed the band.
+
+    Returns the labels and grid count to use and, when every feasible grid count was proved
+    impossible, the infeasibility record of the region (else ``None``).  With ``fixed_k`` (the
+    caller asked for a grid count) only ``k`` is tried and nothing is reported as proved.
+    """
+    from geo.partition.exact import region_graphs, solve_region
+    from geo.partition.search import exact_ok
+
+    if len(nodes) > EXACT_MAX_UNITS:
+        return lab, k, None
+    H = int(U.hh[nodes].sum())
+    kmin, kmax = metrics.feasible_k(H, int(prm.min_hh), int(prm.max_hh))
+    ks = sorted(range(max(kmin, 1), min(kmax, len(nodes)) + 1), key=lambda x: (abs(x - k), x))
+    if fixed_k:
+        ks = [k] if k in ks else []
+    if not ks or len(ks) > 4:
+        return lab, k, None
+    gs = region_graphs(nodes, [U.fadj, U.cadj])
+    answers = []
+    for kk in ks:
+        st, sol = solve_region(U.hh[nodes], kk, prm.min_hh, prm.max_hh, gs, det_time=EXACT_DET_TIME, seed=seed)
+        answers.append((kk, st))
+        if st == "FEASIBLE" and sol is not None:
+            parts = [[u for u, g in zip(nodes, sol.tolist()) if g == j] for j in range(kk)]
+            if all(parts) and all(exact_ok(U, p) for p in parts):
+                new = lab.copy()
+                for j, p in enumerate(parts):
+                    new[p] = j
+                log.debug("exact: region of %d units solved with %d grids", len(nodes), kk)
+                return new, kk, None
+        if st in ("UNAVAILABLE",):
+            return lab, k, None
+    if not fixed_k and answers and all(st == "INFEASIBLE" for _, st in answers):
+        return lab, k, {
+            "buildings": int(sum(len(U.members[u]) for u in nodes)),
+            "households": H,
+            "k_min": int(kmin),
+            "k_max": int(kmax),
+            "reason": f"exact solver (CP-SAT) proved that no {kmin}..{kmax} grids in band, "
+            "connected in the footprint and cell graphs, cover the region",
+        }
+    return lab, k, None
+
+
+def _finish(st: State, rng: np.random.Generator) -> np.ndarray:
+    """Exact polish on the unit graph: legal grids, then band repair, then local moves."""
+    st.legalize()
+    E = st.totals()[0]
+    if E > 0:
+        st.balance = True
+        st.local_search(rng, max_passes=8)
+        st.repair(rng)
+        st.balance = False
+        st.local_search(rng, max_passes=4)
     return st.lab
 
 
@@ -422,26 +540,44 @@ def rebalance(
         over_code[u] = c
         flags[c] = ["oversized_building"]
     free = [u for u in range(U.n) if final[u] is None]
-    comps = _components(U, free)
-    # components too small for a grid join an adjacent oversized grid when there is one
+    # regions: maximal groups of free units connected in both rule graphs; no grid in band
+    # can span two regions (a grid in band holds no oversized or locked building)
+    regions = refine_regions(U, free)
     big_comps = []
-    for cmp in comps:
+    infeasible_regions: list[dict[str, Any]] = []
+    region_infeasible: list[bool] = []
+    for cmp in regions:
         H_c = int(U.hh[cmp].sum())
-        if H_c < min_hh:
-            nb = sorted({over_code[v] for u in cmp for v in U.adj[u] if v in over_code})
-            if nb:
-                for u in cmp:
-                    final[u] = nb[0]
-                continue
+        kmin_c, kmax_c = metrics.feasible_k(H_c, int(min_hh), int(max_hh))
+        feas_c = H_c > 0 and kmin_c <= kmax_c
+        if not feas_c:
+            info = {
+                "buildings": int(sum(len(U.members[u]) for u in cmp)),
+                "households": H_c,
+                "k_min": int(kmin_c),
+                "k_max": int(kmax_c),
+                "reason": f"ceil({H_c}/{max_hh:g}) = {kmin_c} > floor({H_c}/{min_hh:g}) = {kmax_c}",
+            }
+            infeasible_regions.append(info)
         big_comps.append(cmp)
+        region_infeasible.append(not feas_c)
+    # the search graph must connect each region: join its parts by rule-graph pairs
+    joins: list[tuple[int, int]] = []
+    for cmp in big_comps:
+        parts = _search_parts(U, cmp)
+        if len(parts) > 1:
+            joins.extend(_join_parts(U, parts))
+    if joins:
+        log.debug("search graph: %d joining edges inside regions", len(joins))
+        U.add_edges(joins)
     H_free = int(sum(U.hh[c].sum() for c in big_comps))
     # grid count per component
     ks = []
-    feasible_all = True
+    feasible_all = not infeasible_regions
     for cmp in big_comps:
-        k_c, feas = choose_k(int(U.hh[cmp].sum()), target, min_hh, max_hh)
-        feasible_all &= feas
-        ks.append(min(k_c, len(cmp)))
+        H_c = int(U.hh[cmp].sum())
+        k_c, _feas = choose_k(H_c, target, min_hh, max_hh)
+        ks.append(max(1, min(k_c, len(cmp))))
     if grids is not None:
         if grids < 1:
             raise PartitionError("--grids must be at least 1.")
@@ -480,6 +616,22 @@ def rebalance(
                 names.append(c)
         else:
             lab = _search_component(U, cmp, k_c, prm, seed + ci, True, restarts, None)
+            if not region_infeasible[ci] and grids is None and _band_missed(U, cmp, lab, k_c, prm):
+                # lumpy households: another grid count in the feasible range may fit the band
+                H_c = int(U.hh[cmp].sum())
+                kmin_c, kmax_c = metrics.feasible_k(H_c, int(min_hh), int(max_hh))
+                best_e = _band_excess(U, cmp, lab, k_c, prm)
+                for k2 in (k_c - 1, k_c + 1):
+                    if kmin_c <= k2 <= min(kmax_c, len(cmp)) and best_e > 0:
+                        lab2 = _search_component(U, cmp, k2, prm, seed + ci, True, 1, None)
+                        e2 = _band_excess(U, cmp, lab2, k2, prm)
+                        if e2 < best_e:
+                            lab, k_c, best_e = lab2, k2, e2
+            if not region_infeasible[ci] and _band_missed(U, cmp, lab, k_c, prm):
+                lab, k_c, proof = _exact_fallback(U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None)
+                if proof is not None:
+                    region_infeasible[ci] = True
+                    infeasible_regions.append(proof)
             names = [None] * k_c
         for g in range(k_c):
             for u in cmp:
@@ -500,6 +652,10 @@ def rebalance(
             for u in range(U.n):
                 if final[u] == tkey:
                     final[u] = c
+    for cmp, bad in zip(big_comps, region_infeasible):
+        if bad:
+            for code in sorted({str(final[u]) for u in cmp}):
+                flags[code] = sorted(set(flags.get(code, [])) | {"infeasible_region"})
     timings["search_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -510,6 +666,7 @@ def rebalance(
     grids_gdf, rows, cov = _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs)
     totals = metrics.summarize(rows, target)
     totals["feasible"] = bool(feasible_all)
+    totals["infeasible_regions"] = infeasible_regions
     totals["coverage_valid"] = cov["valid"]
     totals["coverage_gap_m2"] = cov["gap_m2"]
     totals["compounds"], totals["compounds_whole"] = _compound_stats(labels, comp_ids)

@@ -6,7 +6,13 @@
 - *cell graph* (rule 2, one-piece polygons): cells sharing an edge of positive length, with the
   shared length (used to compute grid perimeters without geometry operations).
 - *search graph*: the intersection of both (a grid connected in it is connected in both), with
-  its own components joined the same way so the search can always reach every building.
+  its own components joined the same way so the search can always reach every building.  A
+  joining edge may be missing from one rule graph, so the search checks grids that could rely
+  on one against both rule graphs (:func:`geo.partition.search.exact_ok`) and the report
+  evaluates contiguity on the footprint graph only, exactly as the rule says.
+
+Shared cell boundaries are found by matching identical boundary segments (cells are a valid
+coverage), with the pairwise intersection as a fallback (:func:`shared_edges`).
 """
 
 from __future__ import annotations
@@ -139,6 +145,90 @@ def join_components(
     return _canon(np.vstack(added)[:, 0], np.vstack(added)[:, 1])
 
 
+def _shared_by_segments(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Shared boundary lengths of a valid coverage by matching identical segments.
+
+    Returns the pairs ``(i < j)``, their shared lengths and the length of segments that
+    matched no other cell (the outer boundary, if the coverage is valid).
+    """
+    n = len(cells_m)
+    ne = np.flatnonzero(~shapely.is_empty(cells_m))
+    if len(ne) == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0), 0.0
+    parts, pidx = shapely.get_parts(shapely.boundary(cells_m[ne]), return_index=True)
+    rings, ridx = shapely.get_parts(parts, return_index=True)  # MultiLineString -> lines
+    owner_part = ne[pidx][ridx]
+    xy, cidx = shapely.get_coordinates(rings, return_index=True)
+    same = cidx[:-1] == cidx[1:]
+    p0, p1 = xy[:-1][same], xy[1:][same]
+    own = owner_part[cidx[:-1][same]]
+    seg_len = np.hypot(*(p1 - p0).T)
+    q0 = np.round(p0 * 1000.0).astype(np.int64)
+    q1 = np.round(p1 * 1000.0).astype(np.int64)
+    swap = (q0[:, 0] > q1[:, 0]) | ((q0[:, 0] == q1[:, 0]) & (q0[:, 1] > q1[:, 1]))
+    lo = np.where(swap[:, None], q1, q0)
+    hi = np.where(swap[:, None], q0, q1)
+    key = np.concatenate([lo, hi], axis=1)
+    _, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    order = np.lexsort((own, inv))
+    inv_s, own_s, len_s = inv[order], own[order], seg_len[order]
+    # keys seen exactly twice with two different owners are shared edges
+    first = np.ones(len(inv_s), dtype=bool)
+    first[1:] = inv_s[1:] != inv_s[:-1]
+    starts = np.flatnonzero(first)
+    two = cnt[inv_s[starts]] == 2
+    st = starts[two]
+    a, b = own_s[st], own_s[st + 1]
+    ok = a != b
+    a, b, l2 = a[ok], b[ok], len_s[st][ok]
+    unmatched = float(seg_len.sum() - 2.0 * l2.sum())
+    if len(a) == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0), unmatched
+    pa, pb = np.minimum(a, b), np.maximum(a, b)
+    k = pa * (n + 1) + pb
+    uk, inv2 = np.unique(k, return_inverse=True)
+    tot = np.bincount(inv2.ravel(), weights=l2)
+    pairs = np.stack([uk // (n + 1), uk % (n + 1)], axis=1).astype(np.int64)
+    keep = tot > 1e-6
+    return pairs[keep], tot[keep], unmatched
+
+
+def shared_edges(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of cells sharing a boundary of positive length, and that length (metres).
+
+    Fast path: matching identical boundary segments (cells stored as a valid coverage share
+    their vertices).  If the unmatched length exceeds the outer boundary of the cells (the
+    coverage does not match vertex for vertex), the pairwise intersection is used instead.
+
+    Parameters
+    ----------
+    cells_m:
+        Cells in a metric CRS.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Pairs ``(i < j)`` and shared lengths.
+    """
+    cells_m = np.asarray(cells_m, dtype=object)
+    if len(cells_m) < 2:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    pairs, lens, unmatched = _shared_by_segments(cells_m)
+    outer = float(shapely.length(shapely.coverage_union_all(cells_m[~shapely.is_empty(cells_m)])))
+    if unmatched <= 1.001 * outer + 1.0:
+        return pairs, lens
+    log.debug("cells: boundaries do not match vertex for vertex; intersecting cell pairs")
+    tc = shapely.STRtree(cells_m)
+    a, b = tc.query(cells_m, predicate="intersects")
+    cp = _canon(a, b)
+    if not len(cp):
+        return cp, np.zeros(0)
+    ln = shapely.length(shapely.intersection(cells_m[cp[:, 0]], cells_m[cp[:, 1]]))
+    keep = ln > 1e-6
+    return cp[keep], ln[keep]
+
+
 def build_graph(fps_m: np.ndarray, cells_m: np.ndarray, max_gap: float = 30.0) -> BuildingGraph:
     """Build the footprint, cell and search graphs of one community.
 
@@ -167,15 +257,7 @@ def build_graph(fps_m: np.ndarray, cells_m: np.ndarray, max_gap: float = 30.0) -
     tf = shapely.STRtree(fps_m)
     a, b = tf.query(fps_m, predicate="dwithin", distance=max_gap)
     near = _canon(a, b)
-    tc = shapely.STRtree(cells_m)
-    a, b = tc.query(cells_m, predicate="intersects")
-    cp = _canon(a, b)
-    if len(cp):
-        ln = shapely.length(shapely.intersection(cells_m[cp[:, 0]], cells_m[cp[:, 1]]))
-        keep = ln > 1e-6
-        cp, ln = cp[keep], ln[keep]
-    else:
-        ln = np.zeros(0)
+    cp, ln = shared_edges(cells_m)
     kk = min(9, n)
     _, nn = cKDTree(xy).query(xy, k=kk)
     knn = _canon(np.repeat(np.arange(n), kk), nn.reshape(-1))

@@ -1,16 +1,25 @@
 """Seeded search for household-balanced, contiguous, compact grids on a unit graph.
 
 A *unit* is a building, or a group of buildings that must stay together (a building whose cell
-is empty is tied to the building whose cell covers it).  The search:
+is empty is tied to the building whose cell covers it).  Units carry three graphs: the two
+*rule graphs* (footprint adjacency for rule ``contiguity``, cell adjacency for ``one_piece``)
+and the *search graph* (edges present in both, plus a few joining edges where that
+intersection is disconnected).  The search:
 
 1. recursive spanning-tree bisection (random-weighted geometric MSTs, several trees per cut,
    cuts scored by band feasibility, balance, then cut length) — optionally on a coarser graph
-   where compounds are contracted so they start whole;
-2. local search: boundary moves that keep the source grid connected in the search graph,
-   accepted when they improve the lexicographic key
+   where compounds are contracted so they start whole; subtree sums come from a depth-first
+   preorder and cut lengths from edge arrays (numpy), so a cut costs no Python traversal;
+2. local search: boundary moves that keep the source grid connected, accepted when they
+   improve the lexicographic key
    ``(band excess, mean-deviation excess over 0.10, [households moved], split compounds, -ΣPP)``;
 3. merge-split steps (ReCom-like): two adjacent grids are merged and re-split by the best of
-   several spanning-tree cuts when that improves the same key.
+   several spanning-tree cuts when that improves the same key;
+4. on the full unit graph, exact polish: :meth:`State.legalize` hands pieces of a grid that are
+   cut off in a rule graph to an adjacent grid, moves are checked in both rule graphs
+   (articulation checks by bounded BFS), and when the band is still missed
+   :meth:`State.repair` first balances with squared deviations (which moves households along
+   chains of grids) and then re-splits a bad grid with 1-3 connected neighbours.
 
 Polsby-Popper of a grid is computed exactly from cell areas, cell perimeters and shared edge
 lengths (the union of edge-sharing cells), so no geometry is built during the search.
@@ -25,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order, connected_components, depth_first_order, minimum_spanning_tree
+from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
 from geo.partition.graph import BuildingGraph
 
@@ -135,8 +144,20 @@ def induced_connected(n: int, mask: np.ndarray, a: np.ndarray, b: np.ndarray) ->
     return connected_components(g, directed=False)[0] == 1
 
 
-def exact_ok(U: "Units", X) -> bool:
-    """Rule check of one group of units: connected in the footprint and in the cell graph."""
+def exact_ok(U: "Units", X: "list[int] | np.ndarray") -> bool:
+    """Rule check of one group of units: connected in the footprint and in the cell graph.
+
+    Parameters
+    ----------
+    U:
+        Units (without rule graphs, e.g. a contracted graph, every group passes).
+    X:
+        Unit indices of the group.
+
+    Returns
+    -------
+    bool
+    """
     if not U.exact():
         return True
     mask = np.zeros(U.n, dtype=bool)
@@ -395,6 +416,13 @@ class State:
     gp: list[float] = field(default_factory=list)
     mem: list[set[int]] = field(default_factory=list)
     cc: dict[int, dict[int, int]] = field(default_factory=dict)
+    #: repair mode: the second key is the sum of squared relative deviations (uncapped), which
+    #: spreads households along chains of grids so that a grid out of band can be reached
+    balance: bool = False
+
+    def _dt(self, h: float) -> float:
+        r = (h - self.prm.target) / self.prm.target
+        return r * r if self.balance else abs(r)
 
     def rebuild(self) -> None:
         U = self.U
@@ -420,14 +448,14 @@ class State:
     def totals(self) -> tuple[float, float, float, int, float]:
         p = self.prm
         E = sum(_exc(h, p.min_hh, p.max_hh) for h in self.gh)
-        D = sum(abs(h - p.target) / p.target for h in self.gh)
+        D = sum(self._dt(h) for h in self.gh)
         M = self.moved()
         S = sum(max(0, sum(1 for c in d.values() if c > 0) - 1) for d in self.cc.values())
         P = sum(_pp(a, q) for a, q in zip(self.ga, self.gp))
         return E, D, M, S, P
 
     def key(self, E: float, D: float, M: float, S: int, P: float) -> tuple:
-        cap = 0.10 * self.k
+        cap = 0.0 if self.balance else 0.10 * self.k
         return (round(E, 6), round(max(0.0, D - cap), 9), M, S, -P)
 
     def moved(self) -> float:
@@ -480,7 +508,7 @@ class State:
                 for B in targets:
                     hA, hB = self.gh[A], self.gh[B]
                     nE = E - _exc(hA, lo, hi) - _exc(hB, lo, hi) + _exc(hA - h, lo, hi) + _exc(hB + h, lo, hi)
-                    nD = D + (abs(hA - h - T) + abs(hB + h - T) - abs(hA - T) - abs(hB - T)) / T
+                    nD = D + self._dt(hA - h) + self._dt(hB + h) - self._dt(hA) - self._dt(hB)
                     nM = M
                     if self.orig is not None:
                         if self.orig[u] == A:
@@ -598,7 +626,7 @@ class State:
                     continue
                 if only_bad:
                     bad = any(_exc(self.gh[g], lo, hi) > 0 for g in (A, B))
-                    if not bad and sum(abs(h - T) for h in self.gh) / T <= 0.10 * self.k:
+                    if not bad and (self.balance or sum(abs(h - T) for h in self.gh) / T <= 0.10 * self.k):
                         continue
                 E, D, M, S, P = self.totals()
                 cur = self.key(E, D, M, S, P)
@@ -610,13 +638,13 @@ class State:
                 hA, hB = self.gh[A], self.gh[B]
                 base_pp = _pp(self.ga[A], self.gp[A]) + _pp(self.ga[B], self.gp[B])
                 base_e = _exc(hA, lo, hi) + _exc(hB, lo, hi)
-                base_d = (abs(hA - T) + abs(hB - T)) / T
+                base_d = self._dt(hA) + self._dt(hB)
                 old_pres = sum((A in self.cc[c]) + (B in self.cc[c]) for c in compsAB)
                 best = None
                 for _, X, Y in cands[:6]:
                     sx, sy = self._stats(X), self._stats(Y)
                     nE = E - base_e + _exc(sx[0], lo, hi) + _exc(sy[0], lo, hi)
-                    nD = D - base_d + (abs(sx[0] - T) + abs(sy[0] - T)) / T
+                    nD = D - base_d + self._dt(sx[0]) + self._dt(sy[0])
                     nP = P - base_pp + _pp(sx[1], sx[2]) + _pp(sy[1], sy[2])
                     nS = S - old_pres + len(sx[3]) + len(sy[3])
                     for a_side, b_side in ((X, Y), (Y, X)) if self.orig is not None else ((X, Y),):
@@ -635,6 +663,164 @@ class State:
                     changed += 1
             if not changed:
                 break
+
+
+    # --- exact repair -----------------------------------------------------------------
+    def legalize(self) -> int:
+        """Give pieces of a grid that are cut off in a rule graph to an adjacent grid.
+
+        Returns the number of pieces still cut off (0 when every grid is connected in both
+        rule graphs).
+        """
+        U = self.U
+        if not U.exact():
+            return 0
+        p = self.prm
+        left = 0
+        for _ in range(6):
+            left = 0
+            moved = False
+            for g in range(self.k):
+                if len(self.mem[g]) < 2:
+                    continue
+                pieces = refine_regions(U, sorted(self.mem[g]))
+                if len(pieces) < 2:
+                    continue
+                keep = max(pieces, key=lambda c: (U.hh[c].sum(), len(c), -min(c)))
+                for P in pieces:
+                    if P is keep:
+                        continue
+                    fn = {int(self.lab[v]) for u in P for v in U.fadj[u] if self.lab[v] >= 0 and self.lab[v] != g}
+                    cn = {int(self.lab[v]) for u in P for v in U.cadj[u] if self.lab[v] >= 0 and self.lab[v] != g}
+                    opts = sorted(fn & cn)
+                    if not opts:
+                        left += 1
+                        continue
+                    hP = float(U.hh[P].sum())
+                    B = min(opts, key=lambda b: (_exc(self.gh[b] + hP, p.min_hh, p.max_hh), abs(self.gh[b] + hP - p.target), b))
+                    self._set_grid(g, sorted(set(self.mem[g]) - set(P)))
+                    self._set_grid(B, sorted(self.mem[B] | set(P)))
+                    moved = True
+            if not moved:
+                break
+        return left
+
+    def repair(self, rng: np.random.Generator, rounds: int = 2, ntrees: int = 8, tries: int = 2, max_size: int = 4, max_sets: int = 12) -> None:
+        """Re-split a grid out of band together with 1-3 connected neighbouring grids.
+
+        Sets of grids are tried smallest first; a re-split is kept when every new grid is in
+        band, the rule graphs hold (the cuts check them) and the search key improves.
+        """
+        p = self.prm
+        lo, hi = p.min_hh, p.max_hh
+        U = self.U
+        for _ in range(rounds):
+            bad = [g for g in range(self.k) if self.mem[g] and _exc(self.gh[g], lo, hi) > 0]
+            if not bad:
+                return
+            changed = False
+            gp = self.grid_pairs()
+            nbrs: dict[int, list[int]] = defaultdict(list)
+            for a, b in gp:
+                nbrs[a].append(b)
+                nbrs[b].append(a)
+            for g in bad:
+                if _exc(self.gh[g], lo, hi) <= 0:
+                    continue
+                sets = _grid_sets(g, nbrs, max_size, max_sets)
+                cur = self.key(*self.totals())
+                done = False
+                for grp in sets:
+                    nodes = sorted(set().union(*(self.mem[x] for x in grp)))
+                    H = float(U.hh[nodes].sum())
+                    kk = len(grp)
+                    if kk * lo > H or kk * hi < H:
+                        continue
+                    old = {x: sorted(self.mem[x]) for x in grp}
+                    for t in range(tries):
+                        parts = recursive_bisection(U, nodes, kk, p, rng, ntrees)
+                        if len(parts) != kk or any(len(q) == 0 for q in parts):
+                            continue
+                        if any(_exc(float(U.hh[q].sum()), lo, hi) > 0 for q in parts):
+                            continue
+                        for x, q in zip(grp, parts):
+                            self._set_grid(x, q)
+                        nk = self.key(*self.totals())
+                        if nk < cur:
+                            done = changed = True
+                            break
+                        for x in grp:
+                            self._set_grid(x, old[x])
+                    if done:
+                        break
+            if not changed:
+                return
+
+
+def _grid_sets(g: int, nbrs: dict[int, list[int]], max_size: int, max_sets: int) -> list[list[int]]:
+    """Connected sets of grids holding ``g`` (sizes 2..max_size, smallest first, sorted)."""
+    out: list[tuple[int, ...]] = []
+    seen = set()
+    frontier = [(g,)]
+    for _size in range(2, max_size + 1):
+        nxt = []
+        for st in frontier:
+            cand = sorted({b for a in st for b in nbrs.get(a, []) if b not in st})
+            for b in cand:
+                t = tuple(sorted(st + (b,)))
+                if t in seen:
+                    continue
+                seen.add(t)
+                nxt.append(t)
+        out.extend(nxt)
+        if len(out) >= max_sets:
+            break
+        frontier = nxt[:max_sets]
+    return [[g] + [x for x in t if x != g] for t in out[:max_sets]]
+
+
+def refine_regions(U: Units, nodes: list[int]) -> list[list[int]]:
+    """Split ``nodes`` into maximal groups connected in both rule graphs (fixed point).
+
+    No group that is connected in both graphs can span two of the returned groups.
+    """
+    if not nodes:
+        return []
+    if not U.exact():
+        return _comps_adj(U.adj, nodes)
+    groups = [sorted(nodes)]
+    while True:
+        new: list[list[int]] = []
+        changed = False
+        for grp in groups:
+            parts = _comps_adj(U.fadj, grp)
+            if len(parts) == 1:
+                parts = _comps_adj(U.cadj, grp)
+            if len(parts) > 1:
+                changed = True
+            new.extend(parts)
+        groups = new
+        if not changed:
+            return sorted(groups, key=lambda c: c[0])
+
+
+def _comps_adj(adj: list[list[int]], nodes: list[int]) -> list[list[int]]:
+    rest = set(nodes)
+    out = []
+    for s0 in sorted(nodes):
+        if s0 not in rest:
+            continue
+        rest.discard(s0)
+        comp, stack = [s0], [s0]
+        while stack:
+            x = stack.pop()
+            for y in adj[x]:
+                if y in rest:
+                    rest.discard(y)
+                    comp.append(y)
+                    stack.append(y)
+        out.append(sorted(comp))
+    return out
 
 
 def contract(U: Units, nodes: list[int], mapping: dict[int, int]) -> tuple[Units, np.ndarray]:

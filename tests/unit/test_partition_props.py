@@ -38,7 +38,7 @@ def communities(draw):
     return b, com
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(communities(), st.integers(min_value=0, max_value=3))
 def test_rules_1_to_3_hold(case, seed):
     b, com = case

@@ -1,0 +1,75 @@
+"""Regions, infeasibility proofs, the exact solver and the fast shared-edge computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from geo.partition.engine import rebalance
+from geo.partition.exact import solve_region
+from geo.partition.graph import _canon, shared_edges
+
+from tests.unit.test_partition import blocks, check_rules_1_to_3
+
+
+def test_pocket_behind_oversized_building_is_a_named_infeasible_region():
+    # a row of five blocks 30 m apart (centres): removing the 600-household block cuts off the
+    # two blocks on its right (100 households), which no grid in band can hold: they form
+    # their own grid, flagged, and the region is named with its numbers
+    b, com = blocks(5, 1, [150, 150, 600, 100, 0])
+    plan = rebalance(b, com, seed=0)
+    tot = plan.report["totals"]
+    assert tot["feasible"] is False
+    [reg] = tot["infeasible_regions"]
+    assert reg["households"] == 100 and reg["buildings"] == 2
+    assert (reg["k_min"], reg["k_max"]) == (1, 0)
+    rows = {r["code"]: r for r in plan.report["grids"]}
+    big = plan.labels.iloc[2]
+    assert rows[big]["n_buildings"] == 1 and "oversized_building" in rows[big]["flags"]
+    pocket = plan.labels.iloc[3]
+    assert plan.labels.iloc[4] == pocket != big
+    assert rows[pocket]["households"] == 100 and rows[pocket]["failed_rules"] == ["band"]
+    assert "infeasible_region" in rows[pocket]["flags"]
+    left = plan.labels.iloc[0]
+    assert plan.labels.iloc[1] == left and rows[left]["valid"] and rows[left]["households"] == 300
+    check_rules_1_to_3(b, com, plan)
+
+
+def test_exact_solver_enforces_connectivity():
+    hh = np.array([160, 300, 160])
+    path = (np.array([0, 1]), np.array([1, 2]))
+    tri = (np.array([0, 1, 0]), np.array([1, 2, 2]))
+    st, lab = solve_region(hh, 2, 300, 500, [path])
+    assert st == "INFEASIBLE" and lab is None  # {0, 2} is in band but not connected
+    st, lab = solve_region(hh, 2, 300, 500, [tri])
+    assert st == "FEASIBLE"
+    assert lab[0] == lab[2] != lab[1]
+    # every graph must hold: the triangle alone is not enough when the path is required too
+    st, _ = solve_region(hh, 2, 300, 500, [tri, path])
+    assert st == "INFEASIBLE"
+
+
+def test_exact_solver_counts():
+    hh = np.array([100, 100, 100])
+    e = (np.array([0, 1]), np.array([1, 2]))
+    assert solve_region(hh, 2, 300, 500, [e])[0] == "INFEASIBLE"  # 300 < 2 * 300
+    st, lab = solve_region(hh, 1, 300, 500, [e])
+    assert st == "FEASIBLE" and (lab == 0).all()
+
+
+@pytest.mark.parametrize("nx,ny", [(3, 3), (4, 2)])
+def test_shared_edges_match_pairwise_intersection(nx, ny):
+    rng = np.random.default_rng(nx * 10 + ny)
+    pts = rng.uniform(0, 100, size=(nx * ny * 3, 2))
+    cells = np.asarray(shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=shapely.box(0, 0, 100, 100))), dtype=object)
+    cells = shapely.intersection(cells, shapely.box(0, 0, 100, 100))
+    pairs, lens = shared_edges(cells)
+    tree = shapely.STRtree(cells)
+    a, b = tree.query(cells, predicate="intersects")
+    cp = _canon(a, b)
+    ln = shapely.length(shapely.intersection(cells[cp[:, 0]], cells[cp[:, 1]]))
+    ref = {tuple(p): l for p, l in zip(cp.tolist(), ln) if l > 1e-6}
+    got = {tuple(p): l for p, l in zip(pairs.tolist(), lens)}
+    assert set(got) == set(ref)
+    assert max(abs(got[k] - ref[k]) for k in ref) < 1e-6
