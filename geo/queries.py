@@ -1,83 +1,14 @@
-"""Read-side queries behind the pages: map layers and summary tables.
+"""Read-side queries behind the ordinary pages: summary tables and per-community layers.
 
-GeoJSON is assembled inside PostGIS (``ST_AsGeoJSON`` with 6 decimals, ~0.1 m), so the
-web tier only passes it on.
+The wall's map layers live in :mod:`geo.wall`. GeoJSON is assembled inside PostGIS
+(``ST_AsGeoJSON`` with 6 decimals, ~0.1 m), so the web tier only passes it on.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Literal
 
 from geo import db
-
-BoundaryLevel = Literal["district", "street", "community", "grid"]
-
-_BOUNDARY_SQL: dict[str, str] = {
-    "district": """
-        SELECT d.code, d.name, d.name_en, NULL::text AS parent, d.source,
-               ST_AsGeoJSON(d.geom, 6) AS gj
-          FROM districts d ORDER BY d.code""",
-    "street": """
-        SELECT s.code, s.name, s.name_en, d.code AS parent, s.source,
-               ST_AsGeoJSON(s.geom, 6) AS gj
-          FROM streets s JOIN districts d ON d.id = s.district_id ORDER BY s.code""",
-    "community": """
-        SELECT c.code, c.name, c.name_en, s.code AS parent, c.source,
-               ST_AsGeoJSON(c.geom, 6) AS gj
-          FROM communities c JOIN streets s ON s.id = c.street_id ORDER BY c.code""",
-    "grid": """
-        SELECT g.code, coalesce(g.name, g.code) AS name, g.name AS name_en,
-               c.code AS parent, g.source, g.households, g.kind,
-               ST_AsGeoJSON(g.geom, 6) AS gj
-          FROM grids g
-          JOIN grid_versions v ON v.id = g.version_id AND v.is_current
-          JOIN communities c ON c.id = g.community_id
-         ORDER BY g.code""",
-}
-
-
-# A place is visible to a scope when it lies inside it or is one of its ancestors.
-_IN_SCOPE = "(%(scope)s::text IS NULL OR q.code LIKE %(scope)s || '%%' OR %(scope)s LIKE q.code || '%%')"
-
-
-def boundaries(level: BoundaryLevel, scope: str | None = None) -> dict:
-    """Current boundaries of one level as a GeoJSON FeatureCollection.
-
-    Each feature carries ``code``, ``name``, ``name_en``, ``parent`` (the code of the
-    level above) and ``level``; grids also ``households`` and ``kind``. With ``scope``
-    (a place code), only places inside it and its ancestors are returned.
-    """
-    rows = db.fetch_all(
-        f"SELECT * FROM ({_BOUNDARY_SQL[level]}) q WHERE {_IN_SCOPE}", {"scope": scope}
-    )
-    features = []
-    for row in rows:
-        props = {k: v for k, v in row.items() if k != "gj"}
-        props["level"] = level
-        features.append(
-            {"type": "Feature", "geometry": json.loads(row["gj"]), "properties": props}
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def extent(scope: str | None = None) -> list[list[float]] | None:
-    """[[south, west], [north, east]] of the scope (default: all districts), or None."""
-    row = db.fetch_one(
-        """SELECT ST_YMin(e) AS s, ST_XMin(e) AS w, ST_YMax(e) AS n, ST_XMax(e) AS e
-             FROM (SELECT ST_Extent(geom)::geometry AS e FROM (
-                     SELECT code, geom FROM districts WHERE %(scope)s::text IS NULL
-                     UNION ALL SELECT code, geom FROM streets WHERE code = %(scope)s
-                     UNION ALL SELECT code, geom FROM communities WHERE code = %(scope)s
-                     UNION ALL SELECT g.code, g.geom FROM grids g
-                       JOIN grid_versions v ON v.id = g.version_id AND v.is_current
-                      WHERE g.code = %(scope)s
-                     UNION ALL SELECT code, geom FROM districts WHERE code = %(scope)s) p) x""",
-        {"scope": scope},
-    )
-    if not row or row["s"] is None:
-        return None
-    return [[row["s"], row["w"]], [row["n"], row["e"]]]
 
 
 def has_osm_data() -> bool:

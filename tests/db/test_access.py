@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from geo import queries
+from geo import queries, wall
 from geo.access import apikeys, audit, users
 from geo.access.roles import SYSTEM, Principal
 from geo.errors import GridAtlasError
@@ -193,13 +193,16 @@ def test_pages_are_refused_by_role_with_a_reason(client):
 
 
 def test_queries_are_filtered_by_scope(people, place):
-    everything = queries.boundaries("grid", None)["features"]
-    mine = queries.boundaries("grid", place["grid"])["features"]
-    assert len(everything) == 2 and [f["properties"]["code"] for f in mine] == [place["grid"]]
+    def codes(level, scope):
+        fc = wall.boundaries(level, wall.Filters(place=scope), 18)
+        return [f["properties"]["code"] for f in fc["features"]]
+
+    assert len(codes("grid", None)) == 2 and codes("grid", place["grid"]) == [place["grid"]]
     # a community's staff see their community and its ancestors, nothing beside them
-    streets = queries.boundaries("street", place["community"])["features"]
-    assert [f["properties"]["code"] for f in streets] == [place["street"]]
-    assert queries.boundaries("community", "990100002")["features"] == []
+    assert codes("street", place["community"]) == [place["street"]]
+    assert codes("community", "990100002") == []
+    staff = Principal("s", "community_staff", place["community"])
+    assert [r["code"] for r in queries.community_summary(staff.scope_code)] == [place["community"]]
 
 
 def test_check_refuses_outside_scope():
