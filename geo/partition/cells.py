@@ -10,6 +10,7 @@ construction (no gaps, no overlaps, matching vertices on shared edges).
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 
 import geopandas as gpd
@@ -41,7 +42,14 @@ def utm_crs_for(geom: BaseGeometry, crs: str = WGS84):
     pyproj.CRS
         The UTM zone CRS.
     """
-    return gpd.GeoSeries([geom], crs=crs).estimate_utm_crs()
+    import pyproj
+
+    if str(crs).upper() != WGS84:
+        geom = gpd.GeoSeries([geom], crs=crs).to_crs(WGS84).iloc[0]
+    minx, miny, maxx, maxy = geom.bounds
+    lon, lat = (minx + maxx) / 2.0, (miny + maxy) / 2.0
+    zone = min(max(int(math.floor((lon + 180.0) / 6.0)) + 1, 1), 60)
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 def _sample_spacing(perimeter: np.ndarray) -> np.ndarray:

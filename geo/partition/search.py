@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
+
+from geo.partition import kernels
 from geo.partition.graph import BuildingGraph
 
 log = logging.getLogger(__name__)
@@ -132,16 +133,7 @@ def induced_connected(n: int, mask: np.ndarray, a: np.ndarray, b: np.ndarray) ->
     -------
     bool
     """
-    idx = np.flatnonzero(mask)
-    if len(idx) <= 1:
-        return True
-    m = mask[a] & mask[b]
-    if not m.any():
-        return False
-    pos = np.full(n, -1, dtype=np.int64)
-    pos[idx] = np.arange(len(idx))
-    g = coo_matrix((np.ones(int(m.sum())), (pos[a[m]], pos[b[m]])), shape=(len(idx), len(idx)))
-    return connected_components(g, directed=False)[0] == 1
+    return bool(kernels.induced_connected(n, mask, a, b))
 
 
 def exact_ok(U: "Units", X: "list[int] | np.ndarray") -> bool:
@@ -315,55 +307,32 @@ def tree_cuts(
     T, lo, hi = prm.target, prm.min_hh, prm.max_hh
     out = []
     seen = set()
-    for _ in range(ntrees):
-        w = d * np.exp(rng.normal(0.0, 0.6, len(d)))
-        tr = minimum_spanning_tree(coo_matrix((w, (ea, eb)), shape=(n, n)))
-        order, pred = depth_first_order(tr, int(rng.integers(n)), directed=False, return_predecessors=True)
-        if len(order) < n:
-            return []  # not connected
-        sub = hh.copy()
-        cnt = np.ones(n, dtype=np.int64)
-        subl = sub.tolist()
-        cntl = cnt.tolist()
-        for v, p in zip(order[::-1].tolist(), pred[order[::-1]].tolist()):
-            if p >= 0:
-                subl[p] += subl[v]
-                cntl[p] += cntl[v]
-        sub = np.asarray(subl)
-        cnt = np.asarray(cntl, dtype=np.int64)
-        where = np.empty(n, dtype=np.int64)
-        where[order] = np.arange(n)
-        s = sub[order[1:]]
-        c = cnt[order[1:]]
-        cands = []
-        for ka, kb in ((k1, k2), (k2, k1)) if k1 != k2 else ((k1, k2),):
-            r = tot - s
-            exc = np.maximum(0, ka * lo - s) + np.maximum(0, s - ka * hi) + np.maximum(0, kb * lo - r) + np.maximum(0, r - kb * hi)
-            dev = np.abs(s / ka - T) * ka + np.abs(r / kb - T) * kb
-            ok = (c >= ka) & (n - c >= kb)
-            exc = np.where(ok, exc, np.inf)
-            best = np.lexsort((dev, exc))[: top]
-            for bi in best.tolist():
-                if np.isfinite(exc[bi]):
-                    cands.append((float(exc[bi]), float(dev[bi]), int(order[1 + bi]), ka == k1))
-        for exc_v, dev_v, v, sub_is_k1 in cands:
-            st0 = int(where[v])
-            side = order[st0: st0 + int(cnt[v])]
-            X = np.sort(idx[side])
-            key = (tuple(X[:3].tolist()), len(X), sub_is_k1)
-            if key in seen:
-                continue
-            seen.add(key)
-            inX = np.zeros(n, dtype=bool)
-            inX[side] = True
-            Y = idx[~inX]
-            if needs_check and not (exact_ok(U, X) and exact_ok(U, Y)):
-                continue
-            cut = float(sl[inX[sa] != inX[sb]].sum())
-            aX = float(area[inX].sum())
-            score = (exc_v, round(dev_v / (0.05 * T)), cut / math.sqrt(max(aX, 1.0)) + cut / math.sqrt(max(atot - aX, 1.0)))
-            Xl, Yl = X.tolist(), Y.tolist()
-            out.append((score, Xl, Yl) if sub_is_k1 else (score, Yl, Xl))
+    W = np.empty((ntrees, len(d)))
+    roots = np.empty(ntrees, dtype=np.int64)
+    for t in range(ntrees):
+        W[t] = d * np.exp(rng.normal(0.0, 0.6, len(d)))
+        roots[t] = int(rng.integers(n))
+    orders, subs, cnts, connected = kernels.spanning_trees(n, ea, eb, W, roots, hh)
+    if not connected:
+        return []  # not connected
+    cand = kernels.tree_candidates(orders, subs, cnts, k1, k2, lo, hi, T, top, area, sa, sb, sl)
+    for row in cand.tolist():
+        t, st0, c, exc_v, dev_v, cut, aX, below_k1, mn, sm = row
+        t, st0, c = int(t), int(st0), int(c)
+        key = (int(mn), c, int(sm), below_k1)
+        if key in seen:
+            continue
+        seen.add(key)
+        side = orders[t, st0: st0 + c]
+        inX = np.zeros(n, dtype=bool)
+        inX[side] = True
+        X = np.sort(idx[side])
+        Y = idx[~inX]
+        if needs_check and not (exact_ok(U, X) and exact_ok(U, Y)):
+            continue
+        score = (exc_v, round(dev_v / (0.05 * T)), cut / math.sqrt(max(aX, 1.0)) + cut / math.sqrt(max(atot - aX, 1.0)))
+        Xl, Yl = X.tolist(), Y.tolist()
+        out.append((score, Xl, Yl) if below_k1 else (score, Yl, Xl))
     out.sort(key=lambda t: (t[0], t[1][:1]))
     return out
 
