@@ -239,9 +239,9 @@ def _search_component(
 
 
 #: regions with at most this many units get the exact solver when the search misses the band
-EXACT_MAX_UNITS = 40
-#: CP-SAT deterministic time per grid count tried (about a second of wall time or less)
-EXACT_DET_TIME = 0.25
+EXACT_MAX_UNITS = 400
+#: CP-SAT deterministic time per grid count tried (about a second of wall time here)
+EXACT_DET_TIME = 0.5
 
 
 def _band_excess(U: Units, nodes: list[int], lab: np.ndarray, k: int, prm: Params) -> float:

@@ -462,7 +462,9 @@ class State:
         E, D, M, S, P = self.totals()
         for _ in range(max_passes):
             improved = 0
-            bnd = [u for u in range(U.n) if self.lab[u] >= 0 and any(self.lab[v] >= 0 and self.lab[v] != self.lab[u] for v in U.adj[u])]
+            la, lb = self.lab[U.ea], self.lab[U.eb]
+            cross = (la >= 0) & (lb >= 0) & (la != lb)
+            bnd = np.unique(np.concatenate([U.ea[cross], U.eb[cross]]))
             for u in rng.permutation(np.asarray(bnd, dtype=np.int64)).tolist():
                 A = int(self.lab[u])
                 if len(self.mem[A]) <= 1:
