@@ -5,6 +5,11 @@ Default data: the demo district (``geo.demo.dataset``).  Any GeoPackage can be g
 polygons, else a 30 m buffered hull per community; ``--cut N`` first cuts the file into N
 communities by recursive coordinate bisection of households, for data without communities).
 
+Two kinds of cells are measured (``--cells``): plain Voronoi cells of the footprints, and the
+same cells bent to the road lines (the demo's roads, or ``--roads-layer``); the full
+tessellation of each is timed (goal <= 60 s).  Every method runs on the first kind; the fast
+ones (``--road-methods``) also on the second, and each kind gets its own table and prover run.
+
 Every method gets the same buildings, cells (computed once, timed apart), footprint graph,
 grid count k = round(H/target) clamped to the feasible range (``ours`` chooses its count per
 region itself) and the same set-aside of buildings above the maximum (each its own flagged
@@ -499,6 +504,11 @@ def run_forked(fn, ctx, limit):
     return pd.Series(val, index=ctx.b.index), secs, rss, None
 
 
+#: regions the prover attempts: at most this many buildings and grid counts
+PROVE_MAX_BUILDINGS = 400
+PROVE_MAX_COUNTS = 8
+
+
 def prove_regions(ctx: "Ctx", limit: float) -> tuple[list[dict], float]:
     """Regions proven infeasible: by counting, or by the exact CP-SAT model within ``limit`` s.
 
@@ -516,16 +526,17 @@ def prove_regions(ctx: "Ctx", limit: float) -> tuple[list[dict], float]:
         if kmin > kmax:
             out.append({"buildings": len(R), "households": H, "how": f"count: ceil(H/max)={kmin} > floor(H/min)={kmax}", "members": R})
             continue
-        if len(R) > 60 or kmax - kmin + 1 > 5:
+        if len(R) > PROVE_MAX_BUILDINGS or kmax - kmin + 1 > PROVE_MAX_COUNTS:
             continue
         gs = region_graphs(R, [ctx.U.fadj, ctx.U.cadj])
         answers = []
-        for k in range(kmin, kmax + 1):
+        k0 = H / ctx.prm.target
+        for k in sorted(range(kmin, kmax + 1), key=lambda x: (abs(x - k0), x)):
             left = limit - (time.perf_counter() - t0)
             if left <= 1.0:
                 answers.append("UNKNOWN")
                 break
-            st, _ = solve_region(ctx.hh[R], k, ctx.prm.min_hh, ctx.prm.max_hh, gs, det_time=1e9, time_limit=min(left, 20.0), workers=2, seed=ctx.seed)
+            st, _ = solve_region(ctx.hh[R], k, ctx.prm.min_hh, ctx.prm.max_hh, gs, det_time=1e9, time_limit=min(left, 10.0), workers=2, seed=ctx.seed)
             answers.append(st)
             if st != "INFEASIBLE":
                 break
@@ -555,6 +566,11 @@ def main(argv=None) -> int:
     ap.add_argument("--min", dest="min_hh", type=float, default=300)
     ap.add_argument("--max", dest="max_hh", type=float, default=500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cells", default="voronoi,roads",
+                    help="cell sets to run on: voronoi (plain), roads (bent to roads); the first gets every method")
+    ap.add_argument("--road-methods", default="ours,rcb,metis,kahip",
+                    help="methods also run on the second cell set (keeps the whole bench within ~30 min)")
+    ap.add_argument("--roads-layer", help="road lines layer of --gpkg (for the road-bent cells)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     load = os.getloadavg()
@@ -569,20 +585,59 @@ def main(argv=None) -> int:
     if args.communities:
         codes = codes[: args.communities]
     polys = dict(zip(c["community"], c.geometry))
-    t = time.perf_counter()
-    prepared = []
-    for code in codes:
-        sub = b[b["community"] == code]
-        poly = polys[code]
-        if poly.geom_type == "MultiPolygon" and len(poly.geoms) == 1:
-            poly = poly.geoms[0]
-        cells = building_cells(sub.geometry, poly)
-        prepared.append((sub, poly, cells))
-    t_cells = time.perf_counter() - t
-    ctxs = [Ctx(code, sub, poly, cells, prm, args.seed) for code, (sub, poly, cells) in zip(codes, prepared)]
+    roads = load_roads(args)
+    cell_sets = [x for x in args.cells.split(",") if x]
+    if "roads" in cell_sets and roads is None:
+        print("no road layer: the road-bent cells are left out")
+        cell_sets = [x for x in cell_sets if x != "roads"]
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (cores: {os.cpu_count()})")
+    # compile the engine's kernels once here, so the forked children do not each load them
+    from geo.partition import kernels  # noqa: F401
+    warm = ctx_for(codes[0], b, polys, prm, args.seed, None)
+    m_ours(warm, args.time_limit)
+    out: dict[str, dict] = {}
+    for cs in cell_sets:
+        meths = methods if cs == cell_sets[0] else [m for m in methods if m in args.road_methods.split(",")]
+        out[cs] = run_cell_set(cs, codes, b, polys, roads if cs == "roads" else None, prm, meths, args)
+    wall = time.perf_counter() - t_start
+    print(f"bench wall time: {wall:.1f} s")
+    print(json.dumps({"load_avg_start": load, "cores": os.cpu_count(), "communities": len(codes),
+                      "time_limit_s": args.time_limit, "method_budget_s": args.method_budget, "repeats": args.repeats,
+                      "seed": args.seed, "wall_s": round(wall, 1), "baseline": args.baseline, "cells": out}))
+    return 0
+
+
+def load_roads(args) -> gpd.GeoSeries | None:
+    """Road lines (EPSG:4326) to bend cells to: the demo's roads, or ``--roads-layer``."""
+    if args.gpkg is None:
+        from geo.demo.dataset import read_layer
+
+        return read_layer("roads").geometry
+    if not args.roads_layer:
+        return None
+    r = gpd.read_file(args.gpkg, layer=args.roads_layer)
+    r = r.set_crs(WGS84) if r.crs is None else r.to_crs(WGS84)
+    return r.geometry
+
+
+def ctx_for(code, b, polys, prm, seed, roads) -> "Ctx":
+    """One community prepared with its cells (plain, or bent to ``roads``)."""
+    sub = b[b["community"] == code]
+    poly = polys[code]
+    if poly.geom_type == "MultiPolygon" and len(poly.geoms) == 1:
+        poly = poly.geoms[0]
+    cells = building_cells(sub.geometry, poly, roads=roads)
+    return Ctx(code, sub, poly, cells, prm, seed)
+
+
+def run_cell_set(name, codes, b, polys, roads, prm, methods, args) -> dict:
+    """Tessellate, prove infeasible regions and run ``methods`` on one kind of cells."""
+    t = time.perf_counter()
+    ctxs = [ctx_for(code, b, polys, prm, args.seed, roads) for code in codes]
+    t_cells = time.perf_counter() - t
+    print(f"\n=== cells: {name} ({'Voronoi cells bent to roads' if roads is not None else 'plain Voronoi cells'})")
     print(f"communities: {len(ctxs)}, buildings: {sum(x.n for x in ctxs)}, households: {int(sum(x.hh.sum() for x in ctxs))}, "
-          f"tessellation of all communities: {t_cells:.1f} s (excluded from the timings)")
+          f"full tessellation: {t_cells:.1f} s (goal <= 60 s; excluded from the timings below)")
     # regions proven infeasible (same for every method)
     t = time.perf_counter()
     proven_all = []
@@ -598,105 +653,120 @@ def main(argv=None) -> int:
         print(f"  {p['community']}: {p['buildings']} buildings, {p['households']} households; {p['how']}")
     res: dict[str, dict] = {}
     for meth in methods:
-        fn = FUNCS[meth]
-        rows, times, rss, fails = [], [], [], []
-        comp_tot = comp_whole = 0
-        spent = 0.0
-        for ctx in ctxs:
-            if spent > args.method_budget:
-                fails.append(f"{ctx.code}: skipped (method budget {args.method_budget:.0f} s spent)")
-                rows.extend(_failed_rows(ctx))
-                times.append(args.time_limit)
-                continue
-            reps = args.repeats if meth in ("ours", "rcb", "metis", "kahip") else 1
-            secs_l = []
-            lab = None
-            for _ in range(reps):
-                lab_i, secs, mem, err = run_forked(fn, ctx, args.time_limit)
-                secs_l.append(secs)
-                rss.append(mem)
-                if err:
-                    fails.append(f"{ctx.code}: {err}")
-                    lab = None
-                    break
-                lab = lab_i
-            times.append(float(np.median(secs_l)))
-            spent += float(sum(secs_l)) / len(secs_l)
-            if lab is None:
-                rows.extend(_failed_rows(ctx))
-                continue
-            ev = evaluate(ctx.b, ctx.poly, lab, ctx.cells, compound="compound", target=prm.target,
-                          min_hh=prm.min_hh, max_hh=prm.max_hh, graph=ctx.G)
-            pos = lab.to_numpy()
-            for r in ev["grids"]:
-                mem = np.flatnonzero(pos == r["code"])
-                r["in_proven_infeasible"] = bool(ctx.proven & set(mem.tolist()))
-            rows.extend(ev["grids"])
-            comp_tot += ev["totals"]["compounds"]
-            comp_whole += ev["totals"]["compounds_whole"]
-        feas = [r for r in rows if "oversized_building" not in r.get("flags", [])]
-        fr = [set(r["failed_rules"]) for r in feas]
-        fe = [r for r in feas if not r.get("in_proven_infeasible")]
-        ok = "timeout_or_error"
-        res[meth] = {
-            "grids": len(feas), "oversized_grids": len(rows) - len(feas),
-            "in_band": float(np.mean(["band" not in f and ok not in f for f in fr])) if fr else 0.0,
-            "contiguous": float(np.mean(["contiguity" not in f and ok not in f for f in fr])) if fr else 0.0,
-            "one_piece": float(np.mean(["one_piece" not in f and ok not in f for f in fr])) if fr else 0.0,
-            "valid": float(np.mean([not f for f in fr])) if fr else 0.0,
-            "grids_outside_proven": len(fe),
-            "valid_outside_proven": float(np.mean([not r["failed_rules"] for r in fe])) if fe else 0.0,
-            "mean_dev_outside_proven": float(np.mean([r["deviation"] for r in fe])) if fe else 0.0,
-            "max_dev_outside_proven": float(max(r["deviation"] for r in fe)) if fe else 0.0,
-            "max_dev": float(max(r["deviation"] for r in feas)) if feas else 0.0,
-            "mean_dev": float(np.mean([r["deviation"] for r in feas])) if feas else 0.0,
-            "mean_pp": float(np.mean([r["pp"] for r in feas])) if feas else 0.0,
-            "min_pp": float(min(r["pp"] for r in feas)) if feas else 0.0,
-            "compounds_whole": (comp_whole / comp_tot) if comp_tot else 1.0,
-            "time_max_s": float(max(times)) if times else 0.0, "time_total_s": float(sum(times)),
-            "peak_rss_mb": float(max(rss)) if rss else 0.0, "failures": fails,
-        }
+        res[meth] = run_method(meth, ctxs, prm, args)
         r = res[meth]
-        print(f"  done {meth:7s} valid={r['valid']:.3f} pp={r['mean_pp']:.3f} total={r['time_total_s']:.1f}s fails={len(fails)}", flush=True)
-    print("\nGrids made of one building above the maximum are set aside (same for all methods) and excluded from the shares;"
-          "\n'valid*', 'mdev*' leave out grids touching a region proven infeasible (listed above). Times: median of repeats"
-          "\n(ours/rcb/metis/kahip), per community, cells excluded; a timeout or error fails all grids the method owed.")
+        print(f"  done {meth:7s} valid={r['valid']:.3f} pp={r['mean_pp']:.3f} total={r['time_total_s']:.1f}s fails={len(r['failures'])}", flush=True)
+    print_table(name, res)
+    ratios = print_ratios(res, args.baseline)
+    return {"tessellation_s": round(t_cells, 2), "prove_s": round(t_prove, 2), "proven_infeasible": proven_all,
+            "ratios": ratios, "methods": res}
+
+
+def run_method(meth, ctxs, prm, args) -> dict:
+    """Run one method on every community (forked, time-limited) and score it."""
+    fn = FUNCS[meth]
+    rows, times, rss, fails = [], [], [], []
+    comp_tot = comp_whole = 0
+    spent = 0.0
+    for ctx in ctxs:
+        if spent > args.method_budget:
+            fails.append(f"{ctx.code}: skipped (method budget {args.method_budget:.0f} s spent)")
+            rows.extend(_failed_rows(ctx))
+            times.append(args.time_limit)
+            continue
+        reps = args.repeats if meth in ("ours", "rcb", "metis", "kahip") else 1
+        secs_l = []
+        lab = None
+        for _ in range(reps):
+            lab_i, secs, mem, err = run_forked(fn, ctx, args.time_limit)
+            secs_l.append(secs)
+            rss.append(mem)
+            if err:
+                fails.append(f"{ctx.code}: {err}")
+                lab = None
+                break
+            lab = lab_i
+        times.append(float(np.median(secs_l)))
+        spent += float(sum(secs_l)) / len(secs_l)
+        if lab is None:
+            rows.extend(_failed_rows(ctx))
+            continue
+        ev = evaluate(ctx.b, ctx.poly, lab, ctx.cells, compound="compound", target=prm.target,
+                      min_hh=prm.min_hh, max_hh=prm.max_hh, graph=ctx.G)
+        pos = lab.to_numpy()
+        for r in ev["grids"]:
+            mem = np.flatnonzero(pos == r["code"])
+            r["in_proven_infeasible"] = bool(ctx.proven & set(mem.tolist()))
+        rows.extend(ev["grids"])
+        comp_tot += ev["totals"]["compounds"]
+        comp_whole += ev["totals"]["compounds_whole"]
+    feas = [r for r in rows if "oversized_building" not in r.get("flags", [])]
+    fr = [set(r["failed_rules"]) for r in feas]
+    fe = [r for r in feas if not r.get("in_proven_infeasible")]
+    ok = "timeout_or_error"
+    return {
+        "grids": len(feas), "oversized_grids": len(rows) - len(feas),
+        "in_band": float(np.mean(["band" not in f and ok not in f for f in fr])) if fr else 0.0,
+        "contiguous": float(np.mean(["contiguity" not in f and ok not in f for f in fr])) if fr else 0.0,
+        "one_piece": float(np.mean(["one_piece" not in f and ok not in f for f in fr])) if fr else 0.0,
+        "valid": float(np.mean([not f for f in fr])) if fr else 0.0,
+        "grids_outside_proven": len(fe),
+        "valid_outside_proven": float(np.mean([not r["failed_rules"] for r in fe])) if fe else 0.0,
+        "mean_dev_outside_proven": float(np.mean([r["deviation"] for r in fe])) if fe else 0.0,
+        "max_dev_outside_proven": float(max(r["deviation"] for r in fe)) if fe else 0.0,
+        "max_dev": float(max(r["deviation"] for r in feas)) if feas else 0.0,
+        "mean_dev": float(np.mean([r["deviation"] for r in feas])) if feas else 0.0,
+        "mean_pp": float(np.mean([r["pp"] for r in feas])) if feas else 0.0,
+        "min_pp": float(min(r["pp"] for r in feas)) if feas else 0.0,
+        "compounds_whole": (comp_whole / comp_tot) if comp_tot else 1.0,
+        "time_max_s": float(max(times)) if times else 0.0, "time_total_s": float(sum(times)),
+        "time_median_s": float(np.median(times)) if times else 0.0,
+        "communities_over_1s": int(sum(1 for x in times if x > 1.0)),
+        "peak_rss_mb": float(max(rss)) if rss else 0.0, "failures": fails,
+    }
+
+
+def print_table(name: str, res: dict) -> None:
+    """The per-method table of one cell set."""
+    print(f"\n[{name}] Grids made of one building above the maximum are set aside (same for all methods) and excluded"
+          "\nfrom the shares; 'valid*', 'mdev*' leave out grids touching a region proven infeasible (listed above)."
+          "\nTimes: median of repeats (ours/rcb/metis/kahip), per community, cells excluded; a timeout or error"
+          "\nfails all grids the method owed.")
     hdr = (f"{'method':8s} {'grids':>5s} {'inband':>6s} {'contig':>6s} {'1piece':>6s} {'valid':>6s} {'valid*':>6s} {'maxdev':>6s} "
-           f"{'meandev':>7s} {'mdev*':>6s} {'meanPP':>6s} {'minPP':>6s} {'cmpd':>5s} {'tmax_s':>7s} {'ttot_s':>7s} {'rssMB':>6s} fails")
+           f"{'meandev':>7s} {'mdev*':>6s} {'meanPP':>6s} {'minPP':>6s} {'cmpd':>5s} {'tmax_s':>7s} {'tmed_s':>7s} {'ttot_s':>7s} {'>1s':>4s} {'rssMB':>6s} fails")
     print(hdr)
     for meth, r in res.items():
         print(f"{meth:8s} {r['grids']:5d} {r['in_band']:6.3f} {r['contiguous']:6.3f} {r['one_piece']:6.3f} {r['valid']:6.3f} "
               f"{r['valid_outside_proven']:6.3f} {r['max_dev']:6.3f} {r['mean_dev']:7.3f} {r['mean_dev_outside_proven']:6.3f} "
               f"{r['mean_pp']:6.3f} {r['min_pp']:6.3f} "
-              f"{r['compounds_whole']:5.2f} {r['time_max_s']:7.2f} {r['time_total_s']:7.2f} {r['peak_rss_mb']:6.0f} {len(r['failures'])}")
+              f"{r['compounds_whole']:5.2f} {r['time_max_s']:7.2f} {r['time_median_s']:7.2f} {r['time_total_s']:7.2f} "
+              f"{r['communities_over_1s']:4d} {r['peak_rss_mb']:6.0f} {len(r['failures'])}")
     for meth, r in res.items():
         for f in r["failures"][:6]:
             print(f"  {meth} failure: {f}")
         if len(r["failures"]) > 6:
             print(f"  {meth}: {len(r['failures']) - 6} more failures")
-    base = args.baseline
+
+
+def print_ratios(res: dict, base: str) -> dict:
+    """Ratios of every method against ``base`` (same run, same cells)."""
     ratios = {}
-    if base in res:
-        bm = res[base]
-        for meth, r in res.items():
-            if meth == base:
-                continue
-            ratios[meth] = {
-                "time_total": r["time_total_s"] / max(bm["time_total_s"], 1e-9),
-                "mean_pp": r["mean_pp"] / max(bm["mean_pp"], 1e-9),
-                "valid": r["valid"] / max(bm["valid"], 1e-9),
-                "mean_dev": r["mean_dev"] / max(bm["mean_dev"], 1e-9),
-            }
-        print(f"\nratios vs {base} (same run):")
-        for meth, q in ratios.items():
-            print(f"  {meth:8s} time_total {q['time_total']:.2f}x  mean_pp {q['mean_pp']:.2f}x  valid {q['valid']:.2f}x  mean_dev {q['mean_dev']:.2f}x")
-    wall = time.perf_counter() - t_start
-    print(f"bench wall time: {wall:.1f} s")
-    print(json.dumps({"load_avg_start": load, "cores": os.cpu_count(), "communities": len(ctxs), "tessellation_s": round(t_cells, 2),
-                      "prove_s": round(t_prove, 2), "proven_infeasible": proven_all, "time_limit_s": args.time_limit,
-                      "method_budget_s": args.method_budget, "repeats": args.repeats, "seed": args.seed, "wall_s": round(wall, 1),
-                      "baseline": base, "ratios": ratios, "methods": res}))
-    return 0
+    if base not in res:
+        return ratios
+    bm = res[base]
+    for meth, r in res.items():
+        if meth == base:
+            continue
+        ratios[meth] = {
+            "time_total": r["time_total_s"] / max(bm["time_total_s"], 1e-9),
+            "mean_pp": r["mean_pp"] / max(bm["mean_pp"], 1e-9),
+            "valid": r["valid"] / max(bm["valid"], 1e-9),
+            "mean_dev": r["mean_dev"] / max(bm["mean_dev"], 1e-9),
+        }
+    print(f"\nratios vs {base} (same run):")
+    for meth, q in ratios.items():
+        print(f"  {meth:8s} time_total {q['time_total']:.2f}x  mean_pp {q['mean_pp']:.2f}x  valid {q['valid']:.2f}x  mean_dev {q['mean_dev']:.2f}x")
+    return ratios
 
 
 def _failed_rows(ctx: "Ctx") -> list[dict]:
