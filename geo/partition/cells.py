@@ -228,11 +228,12 @@ def _fix_pieces(
     nf = len(faces)
     if nf < 2:
         return label
-    tree = shapely.STRtree(faces)
-    a, b = tree.query(faces, predicate="intersects")
-    m = a < b
-    a, b = a[m], b[m]
-    shared = shapely.length(shapely.intersection(shapely.boundary(faces[a]), shapely.boundary(faces[b])))
+    from geo.partition.graph import shared_edges
+
+    # faces of one planar arrangement share their vertices: matching boundary segments gives
+    # the shared lengths (shared_edges falls back to intersections if they do not match)
+    pairs, shared = shared_edges(faces)
+    a, b = pairs[:, 0], pairs[:, 1]
     m = shared > 1e-9
     a, b, shared = a[m], b[m], shared[m]
     nbrs: list[list[tuple[int, float]]] = [[] for _ in range(nf)]
