@@ -41,6 +41,7 @@ def register(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParse
     p.add_argument("--community-field", help="community code per building (default: one community)")
     p.add_argument("--compound-field", help="compound id per building (null/empty/negative: none)")
     p.add_argument("--community-layer", help="layer of community polygons (keyed by --community-field or 'code')")
+    p.add_argument("--roads-layer", help="layer of road lines: the building cells are bent to them")
     p.add_argument("--target", type=float, default=400)
     p.add_argument("--min", dest="min_hh", type=float, default=300)
     p.add_argument("--max", dest="max_hh", type=float, default=500)
@@ -110,7 +111,17 @@ def run_rebalance_file(args: argparse.Namespace) -> int:
             return _fail(f"community layer needs a {args.community_field!r} or 'code' field")
         for k, g in zip(cl[key].astype(str), cl.geometry):
             com_polys[k] = g
-    report: dict[str, Any] = {"seed": args.seed, "communities": [], "grids": []}
+    roads = None
+    if args.roads_layer:
+        if args.roads_layer not in layers:
+            return _fail(f"layer {args.roads_layer!r} not in {args.input}")
+        rl = gpd.read_file(args.input, layer=args.roads_layer)
+        rl = rl.set_crs(WGS84) if rl.crs is None else rl.to_crs(WGS84)
+        if len(rl) and not rl.geom_type.isin(["LineString", "MultiLineString"]).all():
+            return _fail(f"layer {args.roads_layer!r} must hold lines")
+        roads = rl.geometry
+    report: dict[str, Any] = {"seed": args.seed, "communities": [], "grids": [],
+                              "cells": "roads" if roads is not None else "voronoi"}
     labels = pd.Series(index=b.index, dtype=object)
     grid_frames = []
     try:
@@ -126,7 +137,7 @@ def run_rebalance_file(args: argparse.Namespace) -> int:
             plan = rebalance(
                 sub, poly, households="hh", compound="compound" if args.compound_field else None,
                 target=args.target, min_hh=args.min_hh, max_hh=args.max_hh, grids=args.grids,
-                seed=args.seed, code_prefix=f"{code}-" if code else "",
+                seed=args.seed, code_prefix=f"{code}-" if code else "", roads=roads,
             )
             labels.loc[sub.index] = plan.labels.values
             g = plan.grids.copy()

@@ -236,3 +236,45 @@ def test_cli_rebalance_file(tmp_path, capsys):
     # bad input: unknown field -> non-zero
     assert main(["rebalance-file", str(src), "--layer", "bld", "--households-field", "nope", "--out", str(out)]) != 0
     assert main(["rebalance-file", str(tmp_path / "missing.gpkg"), "--layer", "bld", "--households-field", "households", "--out", str(out)]) != 0
+
+
+def _road_between_columns(nx: int = 3, ny: int = 3, size: float = 20.0, gap: float = 10.0, x0: float = 450000.0):
+    """A straight road (EPSG:4326) down the gap between the first and second columns, slanted
+    so that it is not the plain Voronoi boundary."""
+    xa = x0 + size + gap / 2 - 3.0
+    xb = x0 + size + gap / 2 + 3.0
+    line = shapely.LineString([(xa, 4420000.0 - gap), (xb, 4420000.0 + ny * (size + gap))])
+    return gpd.GeoSeries([line], crs=UTM).to_crs(4326)
+
+
+def test_cells_bend_to_roads():
+    b, com = blocks(3, 3, 150)
+    roads = _road_between_columns()
+    plain = _metric(building_cells(b.geometry, com).values)
+    bent = _metric(building_cells(b.geometry, com, roads=roads).values)
+    road_m = _metric(roads.values).iloc[0]
+    on_plain = shapely.intersection(shapely.union_all(shapely.boundary(plain.values)), road_m.buffer(0.01)).length
+    on_bent = shapely.intersection(shapely.union_all(shapely.boundary(bent.values)), road_m.buffer(0.01)).length
+    # the road is a cell boundary along its whole length with roads, not without
+    assert on_bent >= 0.99 * road_m.length
+    assert on_plain < 0.5 * road_m.length
+    assert shapely.coverage_is_valid(bent.values)
+    assert abs(shapely.coverage_union_all(bent.values).area - _metric([com]).iloc[0].area) < 1.0
+
+
+def test_cli_rebalance_file_with_roads(tmp_path, capsys):
+    from geo.partition.cli import main
+
+    b, _ = blocks(3, 3, 150)
+    src, out = tmp_path / "in.gpkg", tmp_path / "out.gpkg"
+    b.to_file(src, layer="bld", driver="GPKG")
+    gpd.GeoDataFrame({"name": ["r1"]}, geometry=_road_between_columns().values, crs=4326).to_file(src, layer="roads", driver="GPKG")
+    args = ["rebalance-file", str(src), "--layer", "bld", "--households-field", "households", "--out", str(out)]
+    assert main(args + ["--roads-layer", "roads"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["cells"] == "roads" and rep["totals"]["n_grids"] == 3
+    og = gpd.read_file(out, layer="grids")
+    assert len(og) == 3
+    # a roads layer that is not lines, or missing, is bad input
+    assert main(args + ["--roads-layer", "bld"]) != 0
+    assert main(args + ["--roads-layer", "nope"]) != 0
