@@ -258,3 +258,17 @@ def tree_candidates(orders, subs, cnts, k1, k2, lo, hi, target, top, area, sa, s
                 out[nout, 9] = sm
                 nout += 1
     return out[:nout]
+
+
+def warm() -> None:
+    """Compile (or load from the on-disk cache) every kernel now, on a tiny graph.
+
+    A process that forks workers calls this first, so the workers inherit machine code
+    instead of each loading or compiling it.
+    """
+    ea = np.array([0, 1], dtype=np.int64)
+    eb = np.array([1, 2], dtype=np.int64)
+    hh = np.array([1.0, 2.0, 3.0])
+    orders, subs, cnts, _ = spanning_trees(3, ea, eb, np.ones((1, 2)), np.zeros(1, dtype=np.int64), hh)
+    tree_candidates(orders, subs, cnts, 1, 1, 1.0, 5.0, 3.0, 1, hh, ea, eb, np.ones(2))
+    induced_connected(3, np.ones(3, dtype=np.bool_), ea, eb)

@@ -27,6 +27,7 @@ from geo.planning.export import export as export_plan
 from geo.planning.model import Proposal
 import geo.partition.engine  # noqa: F401,E402  (the same reason: loaded before any fork)
 import geo.partition.graph  # noqa: F401,E402
+import geo.partition.kernels  # noqa: E402
 import geo.planning.codes  # noqa: F401,E402
 from geo.errors import GridAtlasError
 from layouts import ids, plan_store
@@ -36,6 +37,8 @@ from layouts.i18n import current_lang, fmt_datetime, t
 from layouts.secure import secure_callback
 
 log = logging.getLogger(__name__)
+# compiled search kernels: loaded here, so the forked rebalance jobs inherit them
+geo.partition.kernels.warm()
 
 dash.register_page(__name__, path="/plan", title="GridAtlas · 网格规划", name="plan")
 
