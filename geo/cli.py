@@ -24,6 +24,7 @@ _FEATURE_CLIS = (
     "geo.partition.cli",
     "geo.planning.cli",
     "geo.access.cli",
+    "geo.repository.cells_cli",
 )
 
 

@@ -24,6 +24,7 @@ from geo.errors import GridAtlasError
 from geo.importers.gridfit import GRID_SNAP_M, SLIVER_M2, SLIVER_WIDTH_M, fit_grids
 from geo.importers.validate import Checked, check_in_district, feature_name
 from geo.repository import lookup
+from geo.repository.cells import CellsError, store_cells
 from geo.repository.writers import (
     GridSpec,
     check_coverage_now,
@@ -264,8 +265,34 @@ def write_buildings(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
     )
     placed = cur.rowcount
     refresh_grid_households(cur, building_ids=new_ids)
+    cells = _store_cells(cur, sorted(set(comm_ids)), ctx)
     return {"buildings": len(new_ids), "placed_in_grids": placed,
-            "households": int(sum(_v(checked, "households")))}
+            "households": int(sum(_v(checked, "households"))), "cells": cells}
+
+
+def _store_cells(cur: Cursor, community_ids: list[int], ctx: ImportContext) -> int:
+    """Recompute the building cells of every community that received buildings.
+
+    A new footprint changes its neighbours' cells too, so each community's cells are
+    recomputed as a whole, in the import's transaction. A community whose cells cannot be
+    computed refuses the whole import. Returns the number of cells stored.
+    """
+    try:
+        done = store_cells(cur, community_ids)
+    except CellsError as exc:
+        raise GridAtlasError(f"{ctx.label}: the buildings are refused: {exc.user_msg}") \
+            from exc
+    total = sum(c.cells for c in done.values())
+    empty = sum(c.empty for c in done.values())
+    seconds = sum(c.seconds for c in done.values())
+    ctx.notes.append(f"building cells recomputed for {len(done)} community(ies): {total} "
+                     f"cell(s) in {seconds:.1f} s")
+    if empty:
+        ctx.notes.append(f"{empty} building(s) lie inside another footprint and get no cell")
+    repaired = sum(c.repaired for c in done.values())
+    if repaired:
+        ctx.notes.append(f"{repaired} building cell(s) repaired after reprojection")
+    return total
 
 
 def _mint_building_codes(cur: Cursor, codes: list, comm_ids: list) -> list:
