@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import shapely.ops
-from scipy.spatial import Delaunay, cKDTree
+from scipy.spatial import Voronoi, cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from geo.partition.errors import PartitionError
@@ -114,7 +114,14 @@ def _cells_metric(
     nreal = len(coords)
     if len(owners_present) > 1:
         pts = np.vstack([coords, frame])
-        seg = _voronoi_ridges(pts - [cx, cy], nreal, owner) + [cx, cy]
+        vor = Voronoi(pts - [cx, cy])
+        rp = vor.ridge_points
+        rv = np.asarray(vor.ridge_vertices)
+        keep = (
+            (rp[:, 0] < nreal) & (rp[:, 1] < nreal) & (rv[:, 0] >= 0) & (rv[:, 1] >= 0)
+        )
+        keep &= owner[np.minimum(rp[:, 0], nreal - 1)] != owner[np.minimum(rp[:, 1], nreal - 1)]
+        seg = vor.vertices[rv[keep]] + [cx, cy]
         if len(seg):
             lines.append(shapely.multilinestrings(shapely.linestrings(seg)))
     lines.append(shapely.boundary(community_m))
@@ -183,41 +190,6 @@ def _cells_metric(
         label = _fix_pieces(faces, fa, label, clipped, n)
         cells = _dissolve(faces, label, n)
     return cells
-
-
-def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> np.ndarray:
-    """Finite Voronoi ridges between points of different owners, as ``(m, 2, 2)`` segments.
-
-    Derived from the Delaunay triangulation (a ridge joins the circumcentres of the two
-    triangles sharing the edge of its two points), which skips building Voronoi regions and
-    is about twice as fast as ``scipy.spatial.Voronoi`` here.  Only the first ``nreal``
-    points are real; the rest are a far frame.
-    """
-    tri = Delaunay(pts)
-    simp = tri.simplices
-    p = pts[simp]  # (t, 3, 2)
-    ax, ay = p[:, 0, 0], p[:, 0, 1]
-    bx, by = p[:, 1, 0], p[:, 1, 1]
-    qx, qy = p[:, 2, 0], p[:, 2, 1]
-    d = 2.0 * (ax * (by - qy) + bx * (qy - ay) + qx * (ay - by))
-    a2, b2, q2 = ax * ax + ay * ay, bx * bx + by * by, qx * qx + qy * qy
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ux = (a2 * (by - qy) + b2 * (qy - ay) + q2 * (ay - by)) / d
-        uy = (a2 * (qx - bx) + b2 * (ax - qx) + q2 * (bx - ax)) / d
-    cc = np.stack([ux, uy], axis=1)
-    nb = tri.neighbors  # nb[t, i]: triangle opposite vertex i
-    t = np.repeat(np.arange(len(simp)), 3)
-    i = np.tile(np.arange(3), len(simp))
-    o = nb[t, i]
-    keep = o > t  # each interior edge once (hull edges have o == -1)
-    t, i, o = t[keep], i[keep], o[keep]
-    e0 = simp[t, (i + 1) % 3]
-    e1 = simp[t, (i + 2) % 3]
-    keep = (e0 < nreal) & (e1 < nreal)
-    t, o, e0, e1 = t[keep], o[keep], e0[keep], e1[keep]
-    keep = owner[e0] != owner[e1]
-    seg = np.stack([cc[t[keep]], cc[o[keep]]], axis=1)
-    return seg[np.isfinite(seg).all(axis=(1, 2))]
 
 
 def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
