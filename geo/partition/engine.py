@@ -40,6 +40,7 @@ from geo.partition.search import (
     Params,
     State,
     Units,
+    adj_components,
     compound_groups,
     contract,
     make_units,
@@ -88,30 +89,6 @@ def _uf_groups(n: int, pairs: list[tuple[int, int]]) -> np.ndarray:
     b = np.array([p[1] for p in pairs])
     m = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
     return connected_components(m, directed=False)[1]
-
-
-def _components(U: Units, nodes: list[int]) -> list[list[int]]:
-    rest = set(nodes)
-    out = []
-    for s in sorted(nodes):
-        if s not in rest:
-            continue
-        rest.discard(s)
-        comp, stack = [s], [s]
-        while stack:
-            x = stack.pop()
-            for y in U.adj[x]:
-                if y in rest:
-                    rest.discard(y)
-                    comp.append(y)
-                    stack.append(y)
-        out.append(sorted(comp))
-    return out
-
-
-def _search_parts(U: Units, nodes: list[int]) -> list[list[int]]:
-    """Connected parts of ``nodes`` in the search graph."""
-    return _components(U, nodes)
 
 
 def _join_parts(U: Units, parts: list[list[int]]) -> list[tuple[int, int]]:
@@ -326,7 +303,7 @@ def _minimal_init(U: Units, nodes: list[int], cur_unit: np.ndarray, k_target: in
     # keep the heaviest connected piece of each current grid
     for g in range(len(codes)):
         mem = [u for u in nodes if lab[u] == g]
-        comps = _components_sub(U, mem)
+        comps = adj_components(U.adj, mem)
         if len(comps) > 1:
             keep = max(comps, key=lambda c: (U.hh[c].sum(), -min(c)))
             for c in comps:
@@ -385,10 +362,6 @@ def _minimal_init(U: Units, nodes: list[int], cur_unit: np.ndarray, k_target: in
         if cur_unit[u] is not None and cur_unit[u] in pos:
             orig[u] = pos[cur_unit[u]]
     return lab, codes, k, orig
-
-
-def _components_sub(U: Units, mem: list[int]) -> list[list[int]]:
-    return _components(U, mem) if mem else []
 
 
 def rebalance(
@@ -564,7 +537,7 @@ def rebalance(
     # the search graph must connect each region: join its parts by rule-graph pairs
     joins: list[tuple[int, int]] = []
     for cmp in big_comps:
-        parts = _search_parts(U, cmp)
+        parts = adj_components(U.adj, cmp)
         if len(parts) > 1:
             joins.extend(_join_parts(U, parts))
     if joins:

@@ -762,15 +762,15 @@ def refine_regions(U: Units, nodes: list[int]) -> list[list[int]]:
     if not nodes:
         return []
     if not U.exact():
-        return _comps_adj(U.adj, nodes)
+        return adj_components(U.adj, nodes)
     groups = [sorted(nodes)]
     while True:
         new: list[list[int]] = []
         changed = False
         for grp in groups:
-            parts = _comps_adj(U.fadj, grp)
+            parts = adj_components(U.fadj, grp)
             if len(parts) == 1:
-                parts = _comps_adj(U.cadj, grp)
+                parts = adj_components(U.cadj, grp)
             if len(parts) > 1:
                 changed = True
             new.extend(parts)
@@ -779,7 +779,8 @@ def refine_regions(U: Units, nodes: list[int]) -> list[list[int]]:
             return sorted(groups, key=lambda c: c[0])
 
 
-def _comps_adj(adj: list[list[int]], nodes: list[int]) -> list[list[int]]:
+def adj_components(adj: list[list[int]], nodes: list[int]) -> list[list[int]]:
+    """Connected components of ``nodes`` in ``adj`` (each sorted, ordered by smallest node)."""
     rest = set(nodes)
     out = []
     for s0 in sorted(nodes):

@@ -31,7 +31,12 @@ from geo.access.roles import Principal
 from geo.errors import GridAtlasError
 from geo.planning import data
 from geo.planning.model import CommitResult, PlanConflict, Proposal
-from geo.repository.writers import GridSpec, check_coverage_now, write_grid_version
+from geo.repository.writers import (
+    GridSpec,
+    check_coverage_now,
+    move_points_to_version,
+    write_grid_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +243,7 @@ def _after_write(cur, principal: Principal, action: str, com: dict, *, prev_id: 
         cur.execute("SELECT id, code FROM grids WHERE version_id = %s ORDER BY code", (prev_id,))
         old = [dict(r) for r in cur.fetchall()]
     lineage = _lineage(cur, prev_id, version_id) if prev_id is not None else []
-    relocated = _relocate(cur, cid, version_id)
+    relocated = move_points_to_version(cur, cid, version_id)
     workers = _workers(cur, prev_id, version_id) if prev_id is not None else []
     check_coverage_now(cur, context=f"community {code}: ")
     cur.execute(
@@ -310,41 +315,6 @@ def _lineage(cur, prev_id: int, version_id: int) -> list[dict]:
         (version_id,),
     )
     return [dict(r) for r in cur.fetchall()]
-
-
-def _relocate(cur, community_id: int, version_id: int) -> dict[str, int]:
-    """Cameras and open incidents of the community move to the new grid holding them."""
-    cur.execute(
-        """WITH c AS (SELECT geom FROM communities WHERE id = %(c)s),
-           moved AS (
-               SELECT cam.id,
-                      (SELECT g.id FROM grids g
-                        WHERE g.version_id = %(v)s AND ST_Intersects(g.geom, cam.geom)
-                        ORDER BY g.code LIMIT 1) AS new_id
-                 FROM cameras cam, c WHERE ST_Intersects(cam.geom, c.geom))
-           UPDATE cameras cam SET grid_id = moved.new_id
-             FROM moved WHERE moved.id = cam.id AND cam.grid_id IS DISTINCT FROM moved.new_id""",
-        {"v": version_id, "c": community_id},
-    )
-    n_cam = cur.rowcount
-    cur.execute(
-        """WITH moved AS (
-               SELECT i.id, i.grid_id AS old_id,
-                      (SELECT g.id FROM grids g
-                        WHERE g.version_id = %(v)s AND ST_Intersects(g.geom, i.geom)
-                        ORDER BY g.code LIMIT 1) AS new_id
-                 FROM incidents i
-                WHERE i.community_id = %(c)s AND i.closed_at IS NULL),
-           hist AS (
-               INSERT INTO incident_grid_history (incident_id, version_id, old_grid_id,
-                                                  new_grid_id)
-               SELECT id, %(v)s, old_id, new_id FROM moved
-                WHERE old_id IS DISTINCT FROM new_id)
-           UPDATE incidents i SET grid_id = moved.new_id
-             FROM moved WHERE moved.id = i.id AND i.grid_id IS DISTINCT FROM moved.new_id""",
-        {"v": version_id, "c": community_id},
-    )
-    return {"cameras": n_cam, "open_incidents": cur.rowcount}
 
 
 def _workers(cur, prev_id: int, version_id: int) -> list[dict]:

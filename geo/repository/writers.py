@@ -372,7 +372,7 @@ def write_grid_version(
     result.buildings_unassigned = cur.rowcount
     refresh_grid_households(cur, version_id=version_id)
     if relocate_points:
-        _relocate_points(cur, community_id, version_id)
+        move_points_to_version(cur, community_id, version_id)
     log.info(
         "grid version %s (no %s) of community id %s: %d grids, %d buildings",
         version_id, version_no, community_id, len(result.grid_ids), result.buildings_assigned,
@@ -413,16 +413,27 @@ def refresh_grid_households(
         )
 
 
-def _relocate_points(cur: psycopg2.extensions.cursor, community_id: int, version_id: int) -> None:
-    """Cameras and incidents of the community follow the new grids (incident history kept)."""
+def move_points_to_version(
+    cur: psycopg2.extensions.cursor, community_id: int, version_id: int
+) -> dict[str, int]:
+    """Cameras and open incidents of the community move to the new grid holding them.
+
+    Closed incidents stay in the grid that handled them; a moved incident gets a row in
+    ``incident_grid_history``. Returns ``{"cameras": n, "open_incidents": n}`` moved.
+    """
     cur.execute(
-        """UPDATE cameras c SET grid_id = (
-                  SELECT g.id FROM grids g
-                   WHERE g.version_id = %(v)s AND ST_Intersects(g.geom, c.geom)
-                   ORDER BY g.code LIMIT 1)
-            WHERE ST_Intersects(c.geom, (SELECT geom FROM communities WHERE id = %(c)s))""",
+        """WITH c AS (SELECT geom FROM communities WHERE id = %(c)s),
+           moved AS (
+               SELECT cam.id,
+                      (SELECT g.id FROM grids g
+                        WHERE g.version_id = %(v)s AND ST_Intersects(g.geom, cam.geom)
+                        ORDER BY g.code LIMIT 1) AS new_id
+                 FROM cameras cam, c WHERE ST_Intersects(cam.geom, c.geom))
+           UPDATE cameras cam SET grid_id = moved.new_id
+             FROM moved WHERE moved.id = cam.id AND cam.grid_id IS DISTINCT FROM moved.new_id""",
         {"v": version_id, "c": community_id},
     )
+    n_cam = cur.rowcount
     cur.execute(
         """WITH moved AS (
                SELECT i.id, i.grid_id AS old_id,
@@ -430,7 +441,7 @@ def _relocate_points(cur: psycopg2.extensions.cursor, community_id: int, version
                         WHERE g.version_id = %(v)s AND ST_Intersects(g.geom, i.geom)
                         ORDER BY g.code LIMIT 1) AS new_id
                  FROM incidents i
-                WHERE i.community_id = %(c)s),
+                WHERE i.community_id = %(c)s AND i.closed_at IS NULL),
            hist AS (
                INSERT INTO incident_grid_history (incident_id, version_id, old_grid_id,
                                                   new_grid_id)
@@ -440,6 +451,7 @@ def _relocate_points(cur: psycopg2.extensions.cursor, community_id: int, version
              FROM moved WHERE moved.id = i.id AND i.grid_id IS DISTINCT FROM moved.new_id""",
         {"v": version_id, "c": community_id},
     )
+    return {"cameras": n_cam, "open_incidents": cur.rowcount}
 
 
 def _row(row: object, names: Sequence[str]) -> dict:
