@@ -592,9 +592,9 @@ def main(argv=None) -> int:
         cell_sets = [x for x in cell_sets if x != "roads"]
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (cores: {os.cpu_count()})")
     # compile the engine's kernels once here, so the forked children do not each load them
-    from geo.partition import kernels  # noqa: F401
-    warm = ctx_for(codes[0], b, polys, prm, args.seed, None)
-    m_ours(warm, args.time_limit)
+    from geo.partition import kernels
+
+    kernels.warm()
     out: dict[str, dict] = {}
     for cs in cell_sets:
         meths = methods if cs == cell_sets[0] else [m for m in methods if m in args.road_methods.split(",")]
