@@ -35,7 +35,7 @@ from shapely.geometry.base import BaseGeometry
 from geo.partition import metrics
 from geo.partition.cells import WGS84, building_cells, utm_crs_for
 from geo.partition.errors import PartitionError
-from geo.partition.graph import BuildingGraph, build_graph
+from geo.partition.graph import BuildingGraph, bridge_ties, build_graph
 from geo.partition.search import (
     Params,
     State,
@@ -489,6 +489,8 @@ def rebalance(
             if ix not in pos_of:
                 raise PartitionError(f"Locked grid {code}: building {ix!r} is not in this community.")
             locked_code[pos_of[ix]] = str(code)
+    # stranded clusters go with a chain that connects them in both rule graphs
+    ties.extend(bridge_ties(G, hh, max_hh, fixed=(locked_code != None) | (hh > max_hh)))  # noqa: E711
     group = _uf_groups(n, ties)
     U = make_units(G, hh, comp_ids, group)
     unit_locked = np.full(U.n, None, dtype=object)

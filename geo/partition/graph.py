@@ -9,7 +9,9 @@
   its own components joined the same way so the search can always reach every building.  A
   joining edge may be missing from one rule graph, so the search checks grids that could rely
   on one against both rule graphs (:func:`geo.partition.search.exact_ok`) and the report
-  evaluates contiguity on the footprint graph only, exactly as the rule says.
+  evaluates contiguity on the footprint graph only, exactly as the rule says.  A cluster that
+  reaches the rest only through such edges is tied to a chain legal in both graphs
+  (:func:`bridge_ties`), since no legal grid can hold it otherwise.
 
 Shared cell boundaries are found by matching identical boundary segments (cells are a valid
 coverage), with the pairwise intersection as a fallback (:func:`shared_edges`).
@@ -308,3 +310,106 @@ def is_connected(members: np.ndarray, pairs: np.ndarray) -> bool:
     a = np.array([pos[int(v)] for v in sub[:, 0]], dtype=np.int64)
     b = np.array([pos[int(v)] for v in sub[:, 1]], dtype=np.int64)
     return int(_components(np.stack([a, b], axis=1) if len(a) else np.zeros((0, 2), np.int64), len(members)).max()) == 0
+
+
+def bridge_ties(
+    g: BuildingGraph, hh: np.ndarray, max_hh: float, fixed: np.ndarray | None = None, max_path: int = 40
+) -> list[tuple[int, int]]:
+    """Ties that keep a stranded cluster together with a legal way into the rest.
+
+    A component ``Q`` of the search graph's intersection part (pairs in both rule graphs) that
+    is not the largest reaches the others only through pairs missing from one rule graph: its
+    footprint neighbours are not its cell neighbours.  Any grid holding ``Q`` legally must also
+    hold a footprint neighbour ``f`` and a chain of cells from ``Q`` to ``f``.  The shortest such
+    chain in the intersection graph, from a cell neighbour ``c`` of ``Q`` to ``f``, is connected
+    in both rule graphs, and so is ``Q`` with it (``Q``-``f`` is a footprint pair, ``Q``-``c`` a
+    cell pair); tying ``Q`` to that chain turns the joining edge into a legal unit, which the
+    search can then place freely.  A cluster is tied only when the tied group holds at most
+    half of ``max_hh`` households and the chain has at most ``max_path`` buildings.
+
+    Parameters
+    ----------
+    g:
+        Building graph.
+    hh:
+        Households per building.
+    max_hh:
+        Band maximum.
+    fixed:
+        Buildings that must not be tied (e.g. in locked grids); boolean per building.
+    max_path:
+        Longest chain tied.
+
+    Returns
+    -------
+    list of (int, int)
+        Pairs of buildings to tie (same unit).
+    """
+    n = g.n
+    if n < 2:
+        return []
+    fk = set(_pairs_key(g.fp_pairs, n).tolist())
+    both = np.array([k in fk for k in _pairs_key(g.cell_pairs, n).tolist()], dtype=bool) if len(g.cell_pairs) else np.zeros(0, bool)
+    inter = g.cell_pairs[both] if len(g.cell_pairs) else np.zeros((0, 2), dtype=np.int64)
+    comp = _components(inter, n)
+    sizes = np.bincount(comp)
+    if len(sizes) <= 1:
+        return []
+
+    def _adj(pairs: np.ndarray) -> list[list[int]]:
+        out: list[list[int]] = [[] for _ in range(n)]
+        for a, b in pairs.tolist():
+            out[a].append(b)
+            out[b].append(a)
+        return out
+
+    iadj, fadj, cadj = _adj(inter), _adj(g.fp_pairs), _adj(g.cell_pairs)
+    main = int(np.argmax(sizes))
+    ties: list[tuple[int, int]] = []
+    for c_id in sorted(range(len(sizes)), key=lambda c: (sizes[c], c)):
+        if c_id == main:
+            continue
+        Q = np.flatnonzero(comp == c_id)
+        qs = set(Q.tolist())
+        fn = {v for u in Q.tolist() for v in fadj[u] if v not in qs}
+        starts = sorted({v for u in Q.tolist() for v in cadj[u] if v not in qs})
+        if not fn or not starts:
+            continue
+        # breadth-first search in the intersection graph from the cell neighbours to a
+        # footprint neighbour (deterministic: sorted starts and neighbour lists)
+        parent = {s: -1 for s in starts}
+        frontier, hit = list(starts), None
+        for s in starts:
+            if s in fn:
+                hit = s
+                break
+        depth = 0
+        while hit is None and frontier and depth < max_path:
+            nxt = []
+            for x in frontier:
+                for y in iadj[x]:
+                    if y in parent or y in qs:
+                        continue
+                    parent[y] = x
+                    if y in fn:
+                        hit = y
+                        break
+                    nxt.append(y)
+                if hit is not None:
+                    break
+            frontier, depth = nxt, depth + 1
+        if hit is None:
+            continue
+        path = []
+        x = hit
+        while x != -1:
+            path.append(x)
+            x = parent[x]
+        if len(path) > max_path or float(hh[Q].sum() + hh[path].sum()) > max_hh / 2:
+            continue
+        if fixed is not None and (fixed[Q].any() or fixed[path].any()):
+            continue
+        anchor = int(Q[0])
+        ties.extend((anchor, int(v)) for v in Q[1:].tolist())
+        ties.extend((anchor, int(v)) for v in path)
+    return ties

@@ -1,10 +1,11 @@
 """Seeded search for household-balanced, contiguous, compact grids on a unit graph.
 
 A *unit* is a building, or a group of buildings that must stay together (a building whose cell
-is empty is tied to the building whose cell covers it).  Units carry three graphs: the two
-*rule graphs* (footprint adjacency for rule ``contiguity``, cell adjacency for ``one_piece``)
-and the *search graph* (edges present in both, plus a few joining edges where that
-intersection is disconnected).  The search:
+is empty is tied to the building whose cell covers it, and a cluster stranded between the
+rule graphs is tied to a chain that is legal in both, :func:`geo.partition.graph.bridge_ties`).
+Units carry three graphs: the two *rule graphs* (footprint adjacency for rule ``contiguity``,
+cell adjacency for ``one_piece``) and the *search graph* (edges present in both, plus a few
+joining edges where that intersection is disconnected).  The search:
 
 1. recursive spanning-tree bisection (random-weighted geometric MSTs, several trees per cut,
    cuts scored by band feasibility, balance, then cut length) — optionally on a coarser graph

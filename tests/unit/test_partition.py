@@ -278,3 +278,39 @@ def test_cli_rebalance_file_with_roads(tmp_path, capsys):
     # a roads layer that is not lines, or missing, is bad input
     assert main(args + ["--roads-layer", "bld"]) != 0
     assert main(args + ["--roads-layer", "nope"]) != 0
+
+
+def test_bridge_ties_keep_a_stranded_building_with_a_legal_chain():
+    """Building 5's only footprint neighbour (3) is not a cell neighbour; its only cell neighbour
+    (0) is not a footprint neighbour.  The tie holds 5 with the chain 0-1-2-3 of pairs in both
+    graphs: the smallest group connected in both rule graphs that reaches the rest."""
+    from geo.partition.graph import BuildingGraph, bridge_ties
+
+    line = [(0, 1), (1, 2), (2, 3), (3, 4)]
+    cell = np.array(line + [(0, 5)], dtype=np.int64)
+    fp = np.array(line + [(3, 5)], dtype=np.int64)
+    n = 6
+    g = BuildingGraph(n, np.ones(n), np.ones(n), np.zeros((n, 2)), cell, np.ones(len(cell)), fp, np.zeros((0, 2), np.int64), cell[:4])
+    hh = np.array([10, 10, 10, 10, 10, 0])
+    ties = bridge_ties(g, hh, 500)
+    assert sorted({v for t in ties for v in t}) == [0, 1, 2, 3, 5]
+    # too many households on the chain, or a fixed building on it: no tie
+    assert bridge_ties(g, np.array([10, 300, 10, 10, 10, 0]), 500) == []
+    assert bridge_ties(g, hh, 500, fixed=np.array([False, False, True, False, False, False])) == []
+
+
+def test_road_bent_cells_of_a_real_community_give_contiguous_grids():
+    """Regression: with the demo's roads, community 990100004005 has footprint clusters whose
+    cell neighbours are not their footprint neighbours; every grid must still be contiguous
+    and one piece."""
+    from geo.demo.dataset import read_layer
+
+    bld = read_layer("buildings")
+    bld = bld[bld["community_code"] == "990100004005"]
+    com = read_layer("communities")
+    poly = com.loc[com["code"] == "990100004005", "geometry"].iloc[0]
+    roads = read_layer("roads")
+    plan = rebalance(bld, poly, roads=roads.geometry, compound="compound_code", seed=0)
+    bad = [r for r in plan.report["grids"] if {"contiguity", "one_piece"} & set(r["failed_rules"])]
+    assert not bad, bad
+    assert plan.report["totals"]["coverage_valid"]
