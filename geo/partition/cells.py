@@ -148,9 +148,11 @@ def _cells_metric(
 
     label = np.full(nf, -1, dtype=np.int64)
     fp_area = shapely.area(clipped)
+    in_fp = np.zeros(nf, dtype=bool)
     if (~empty).any():
         tree = shapely.STRtree(clipped)
         pi, gi = tree.query(reps, predicate="within")
+        in_fp[pi] = True
         # faces inside several (overlapping) footprints go to the smallest footprint
         order = np.lexsort((gi, fp_area[gi], pi))
         pi, gi = pi[order], gi[order]
@@ -185,11 +187,8 @@ def _cells_metric(
             _, nn = kd.query(rxy)
             label[free] = owner[nn]
 
-    cells = _dissolve(faces, label, n)
-    if (shapely.get_num_geometries(cells) > 1).any():
-        label = _fix_pieces(faces, fa, label, clipped, n)
-        cells = _dissolve(faces, label, n)
-    return cells
+    label = _fix_pieces(faces, fa, label, in_fp, float(shapely.length(community_m)))
+    return _dissolve(faces, label, n)
 
 
 def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
@@ -216,87 +215,62 @@ def _polygonal(g: BaseGeometry) -> BaseGeometry:
     return shapely.union_all(parts)
 
 
-def _fix_pieces(
-    faces: np.ndarray, fa: np.ndarray, label: np.ndarray, clipped: np.ndarray, n: int
-) -> np.ndarray:
+def _fix_pieces(faces: np.ndarray, fa: np.ndarray, label: np.ndarray, in_fp: np.ndarray, outer: float) -> np.ndarray:
     """Reassign faces so that every building's cell is one piece where possible.
 
     For each building the connected group of faces holding most of its footprint (or, without
     footprint, the largest) stays; every other group of its faces goes to the neighbouring
-    building sharing the longest boundary with it.
+    building sharing the longest boundary with it.  ``in_fp`` marks the faces inside a
+    footprint; ``outer`` is the length of the faces' outer boundary (the community's).
     """
     nf = len(faces)
     if nf < 2:
         return label
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     from geo.partition.graph import shared_edges
 
-    # faces of one planar arrangement share their vertices: matching boundary segments gives
-    # the shared lengths (shared_edges falls back to intersections if they do not match)
-    pairs, shared = shared_edges(faces)
-    a, b = pairs[:, 0], pairs[:, 1]
+    # faces of one planar arrangement share their vertices (shared_edges checks it)
+    pairs, shared = shared_edges(faces, outer=outer)
     m = shared > 1e-9
-    a, b, shared = a[m], b[m], shared[m]
-    nbrs: list[list[tuple[int, float]]] = [[] for _ in range(nf)]
-    for i, j, s in zip(a.tolist(), b.tolist(), shared.tolist()):
-        nbrs[i].append((j, s))
-        nbrs[j].append((i, s))
-    # footprint area inside each face (faces are either inside a footprint or outside all)
-    in_fp = np.zeros(nf, dtype=bool)
-    reps = shapely.point_on_surface(faces)
-    ne = ~shapely.is_empty(clipped)
-    if ne.any():
-        t2 = shapely.STRtree(clipped)
-        qi, _ = t2.query(reps, predicate="within")
-        in_fp[qi] = True
+    a, b, shared = pairs[m, 0], pairs[m, 1], shared[m]
     label = label.copy()
+    fp_area = np.where(in_fp, fa, 0.0)
     for _round in range(50):
-        # connected components of same-label faces
-        comp = np.full(nf, -1, dtype=np.int64)
-        comps: list[list[int]] = []
-        for s in range(nf):
-            if comp[s] >= 0:
-                continue
-            cid = len(comps)
-            comp[s] = cid
-            stack, members = [s], [s]
-            while stack:
-                x = stack.pop()
-                for y, _ in nbrs[x]:
-                    if comp[y] < 0 and label[y] == label[x]:
-                        comp[y] = cid
-                        stack.append(y)
-                        members.append(y)
-            comps.append(members)
-        by_label: dict[int, list[int]] = defaultdict(list)
-        for cid, members in enumerate(comps):
-            by_label[int(label[members[0]])].append(cid)
-        orphan = np.zeros(len(comps), dtype=bool)
-        for lab in sorted(by_label):
-            cids = by_label[lab]
-            if len(cids) < 2:
-                continue
-            score = [
-                (float(fa[comps[c]][in_fp[comps[c]]].sum()), float(fa[comps[c]].sum()), -c)
-                for c in cids
-            ]
-            best = cids[max(range(len(cids)), key=lambda t: score[t])]
-            for c in cids:
-                if c != best:
-                    orphan[c] = True
-        if not orphan.any():
+        same = label[a] == label[b]
+        g = coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(nf, nf))
+        ncomp, comp = connected_components(g, directed=False)
+        # components per label: a label with several needs fixing
+        comp_label = np.empty(ncomp, dtype=np.int64)
+        comp_label[comp] = label
+        per_label = np.bincount(comp_label - comp_label.min())
+        multi = per_label[comp_label - comp_label.min()] > 1
+        if not multi.any():
             break
+        c_fp = np.bincount(comp, weights=fp_area, minlength=ncomp)
+        c_area = np.bincount(comp, weights=fa, minlength=ncomp)
+        cand = np.flatnonzero(multi)
+        # best component per label: most footprint area, then area, then lowest id
+        order = np.lexsort((cand, -c_area[cand], -c_fp[cand], comp_label[cand]))
+        cs = cand[order]
+        first = np.ones(len(cs), dtype=bool)
+        first[1:] = comp_label[cs[1:]] != comp_label[cs[:-1]]
+        orphan = np.zeros(ncomp, dtype=bool)
+        orphan[cs[~first]] = True
+        # each orphan face votes for its neighbours' labels (not orphans) by shared length
+        fo = orphan[comp]
         changed = False
-        for c in np.flatnonzero(orphan):
-            members = comps[c]
-            own = label[members[0]]
-            tally: dict[int, float] = defaultdict(float)
-            for x in members:
-                for y, s in nbrs[x]:
-                    if label[y] != own and not orphan[comp[y]]:
-                        tally[int(label[y])] += s
+        votes: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        for x, y, sl in ((a, b, shared), (b, a, shared)):
+            mm = fo[x] & ~fo[y] & (label[x] != label[y])
+            for cx, ly, s_ in zip(comp[x[mm]].tolist(), label[y[mm]].tolist(), sl[mm].tolist()):
+                votes[cx][ly] += s_
+        for c in np.flatnonzero(orphan).tolist():
+            tally = votes.get(c)
             if tally:
                 tgt = max(sorted(tally), key=lambda k: tally[k])
-                label[members] = tgt
+                label[comp == c] = tgt
                 changed = True
         if not changed:
             log.warning("cells: some building cells stay in several pieces (community in parts?)")

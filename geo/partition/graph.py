@@ -204,7 +204,7 @@ def _shared_by_segments(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
     return pairs[keep], tot[keep], unmatched
 
 
-def shared_edges(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def shared_edges(cells_m: np.ndarray, outer: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of cells sharing a boundary of positive length, and that length (metres).
 
     Fast path: matching identical boundary segments (cells stored as a valid coverage share
@@ -215,6 +215,9 @@ def shared_edges(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ----------
     cells_m:
         Cells in a metric CRS.
+    outer:
+        Length of the outer boundary of the cells' union when known (e.g. the community's
+        perimeter); computed otherwise.
 
     Returns
     -------
@@ -225,7 +228,8 @@ def shared_edges(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(cells_m) < 2:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     pairs, lens, unmatched = _shared_by_segments(cells_m)
-    outer = float(shapely.length(shapely.coverage_union_all(cells_m[~shapely.is_empty(cells_m)])))
+    if outer is None:
+        outer = float(shapely.length(shapely.coverage_union_all(cells_m[~shapely.is_empty(cells_m)])))
     if unmatched <= 1.001 * outer + 1.0:
         return pairs, lens
     log.debug("cells: boundaries do not match vertex for vertex; intersecting cell pairs")
