@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import shapely.ops
-from scipy.spatial import Voronoi, cKDTree
+from scipy.spatial import Delaunay, cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from geo.partition.errors import PartitionError
@@ -114,14 +114,7 @@ def _cells_metric(
     nreal = len(coords)
     if len(owners_present) > 1:
         pts = np.vstack([coords, frame])
-        vor = Voronoi(pts - [cx, cy])
-        rp = vor.ridge_points
-        rv = np.asarray(vor.ridge_vertices)
-        keep = (
-            (rp[:, 0] < nreal) & (rp[:, 1] < nreal) & (rv[:, 0] >= 0) & (rv[:, 1] >= 0)
-        )
-        keep &= owner[np.minimum(rp[:, 0], nreal - 1)] != owner[np.minimum(rp[:, 1], nreal - 1)]
-        seg = vor.vertices[rv[keep]] + [cx, cy]
+        seg = _voronoi_ridges(pts - [cx, cy], nreal, owner) + [cx, cy]
         if len(seg):
             lines.append(shapely.multilinestrings(shapely.linestrings(seg)))
     lines.append(shapely.boundary(community_m))
@@ -189,6 +182,48 @@ def _cells_metric(
 
     label = _fix_pieces(faces, fa, label, in_fp, float(shapely.length(community_m)))
     return _dissolve(faces, label, n)
+
+
+def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> np.ndarray:
+    """Voronoi ridges between points of different owners, as ``(m, 2, 2)`` segments.
+
+    Derived from the Delaunay triangulation: the ridge dual to an edge joins the circumcentres
+    of the two triangles sharing it.  Qhull's joggle (``QJ``) makes every triangle
+    non-degenerate, so every circumcentre is finite; cocircular points (common along straight
+    walls) then give ridges of (almost) zero length, which are snapped to none.  Each
+    circumcentre is computed once, so ridges meet exactly at shared end points.  This skips
+    building Voronoi regions and is about three times as fast as ``scipy.spatial.Voronoi``.
+    Only the first ``nreal`` points are real; the rest are a far frame.
+    """
+    tri = Delaunay(pts, qhull_options="Qbb QJ")
+    simp = tri.simplices
+    p = pts[simp]  # (t, 3, 2), original (not joggled) coordinates
+    ax, ay = p[:, 0, 0], p[:, 0, 1]
+    bx, by = p[:, 1, 0], p[:, 1, 1]
+    qx, qy = p[:, 2, 0], p[:, 2, 1]
+    d = 2.0 * (ax * (by - qy) + bx * (qy - ay) + qx * (ay - by))
+    a2, b2, q2 = ax * ax + ay * ay, bx * bx + by * by, qx * qx + qy * qy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ux = (a2 * (by - qy) + b2 * (qy - ay) + q2 * (ay - by)) / d
+        uy = (a2 * (qx - bx) + b2 * (ax - qx) + q2 * (bx - ax)) / d
+    # snapped to 10 µm: the circumcentres of cocircular points (equal in exact arithmetic)
+    # become identical, so their ridge has zero length and is dropped instead of leaving a
+    # sliver face
+    cc = np.round(np.stack([ux, uy], axis=1), 5)
+    nb = tri.neighbors  # nb[t, i]: the triangle opposite vertex i
+    t = np.repeat(np.arange(len(simp)), 3)
+    i = np.tile(np.arange(3), len(simp))
+    o = nb[t, i]
+    keep = o > t  # each interior edge once (hull edges have o == -1)
+    t, i, o = t[keep], i[keep], o[keep]
+    e0 = simp[t, (i + 1) % 3]
+    e1 = simp[t, (i + 2) % 3]
+    keep = (e0 < nreal) & (e1 < nreal)
+    t, o, e0, e1 = t[keep], o[keep], e0[keep], e1[keep]
+    keep = owner[e0] != owner[e1]
+    seg = np.stack([cc[t[keep]], cc[o[keep]]], axis=1)
+    ok = np.isfinite(seg).all(axis=(1, 2)) & (seg[:, 0] != seg[:, 1]).any(axis=1)
+    return seg[ok]
 
 
 def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:

@@ -20,6 +20,7 @@ coverage), with the pairwise intersection as a fallback (:func:`shared_edges`).
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -317,19 +318,22 @@ def is_connected(members: np.ndarray, pairs: np.ndarray) -> bool:
 
 
 def bridge_ties(
-    g: BuildingGraph, hh: np.ndarray, max_hh: float, fixed: np.ndarray | None = None, max_path: int = 40
+    g: BuildingGraph, hh: np.ndarray, max_hh: float, fixed: np.ndarray | None = None, max_rounds: int = 6
 ) -> list[tuple[int, int]]:
     """Ties that keep a stranded cluster together with a legal way into the rest.
 
-    A component ``Q`` of the search graph's intersection part (pairs in both rule graphs) that
-    is not the largest reaches the others only through pairs missing from one rule graph: its
-    footprint neighbours are not its cell neighbours.  Any grid holding ``Q`` legally must also
-    hold a footprint neighbour ``f`` and a chain of cells from ``Q`` to ``f``.  The shortest such
-    chain in the intersection graph, from a cell neighbour ``c`` of ``Q`` to ``f``, is connected
-    in both rule graphs, and so is ``Q`` with it (``Q``-``f`` is a footprint pair, ``Q``-``c`` a
-    cell pair); tying ``Q`` to that chain turns the joining edge into a legal unit, which the
-    search can then place freely.  A cluster is tied only when the tied group holds at most
-    half of ``max_hh`` households and the chain has at most ``max_path`` buildings.
+    *Legal groups* are the components of the pairs in both rule graphs together with the ties
+    made so far (a tied unit is connected in both graphs).  A legal group ``Q`` other than the
+    largest reaches the others only through pairs missing from one rule graph: its footprint
+    neighbours are not its cell neighbours.  Any grid holding ``Q`` legally must also hold a
+    footprint neighbour ``f`` and a chain of cells to it.  The cheapest chain (fewest
+    households, then fewest buildings) from a cell neighbour ``c`` of ``Q`` to a footprint
+    neighbour, through units (buildings or tied units, taken whole) joined by a footprint pair
+    and by a cell pair, is connected in both rule graphs, and so is ``Q`` with it (``Q``-``f`` is a footprint pair, ``Q``-``c``
+    a cell pair).  Tying ``Q`` to that chain turns the joining edge into a legal unit, which
+    the search can then place freely.  Rounds repeat while ties are added, since a cluster may
+    become reachable only through another tied one.  A cluster is tied only when the tied
+    group holds at most half of ``max_hh`` households and no ``fixed`` building.
 
     Parameters
     ----------
@@ -341,24 +345,24 @@ def bridge_ties(
         Band maximum.
     fixed:
         Buildings that must not be tied (e.g. in locked grids); boolean per building.
-    max_path:
-        Longest chain tied.
+    max_rounds:
+        Most rounds of tying.
 
     Returns
     -------
     list of (int, int)
         Pairs of buildings to tie (same unit).
     """
+    import heapq
+
     n = g.n
-    if n < 2:
+    if n < 2 or not len(g.cell_pairs):
         return []
     fk = set(_pairs_key(g.fp_pairs, n).tolist())
-    both = np.array([k in fk for k in _pairs_key(g.cell_pairs, n).tolist()], dtype=bool) if len(g.cell_pairs) else np.zeros(0, bool)
-    inter = g.cell_pairs[both] if len(g.cell_pairs) else np.zeros((0, 2), dtype=np.int64)
-    comp = _components(inter, n)
-    sizes = np.bincount(comp)
-    if len(sizes) <= 1:
-        return []
+    both = np.array([k in fk for k in _pairs_key(g.cell_pairs, n).tolist()], dtype=bool)
+    inter = g.cell_pairs[both]
+    hh = np.asarray(hh, dtype=float)
+    fixed = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
 
     def _adj(pairs: np.ndarray) -> list[list[int]]:
         out: list[list[int]] = [[] for _ in range(n)]
@@ -368,52 +372,96 @@ def bridge_ties(
         return out
 
     iadj, fadj, cadj = _adj(inter), _adj(g.fp_pairs), _adj(g.cell_pairs)
-    main = int(np.argmax(sizes))
+    parent = np.arange(n)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = int(parent[x])
+        return x
+
     ties: list[tuple[int, int]] = []
-    for c_id in sorted(range(len(sizes)), key=lambda c: (sizes[c], c)):
-        if c_id == main:
-            continue
-        Q = np.flatnonzero(comp == c_id)
-        qs = set(Q.tolist())
-        fn = {v for u in Q.tolist() for v in fadj[u] if v not in qs}
-        starts = sorted({v for u in Q.tolist() for v in cadj[u] if v not in qs})
-        if not fn or not starts:
-            continue
-        # breadth-first search in the intersection graph from the cell neighbours to a
-        # footprint neighbour (deterministic: sorted starts and neighbour lists)
-        parent = {s: -1 for s in starts}
-        frontier, hit = list(starts), None
-        for s in starts:
-            if s in fn:
-                hit = s
-                break
-        depth = 0
-        while hit is None and frontier and depth < max_path:
-            nxt = []
-            for x in frontier:
-                for y in iadj[x]:
-                    if y in parent or y in qs:
-                        continue
-                    parent[y] = x
-                    if y in fn:
-                        hit = y
-                        break
-                    nxt.append(y)
-                if hit is not None:
+    for _round in range(max_rounds):
+        tie_pairs = np.array([(i, find(i)) for i in range(n) if find(i) != i], dtype=np.int64).reshape(-1, 2)
+        legal = _components(np.concatenate([inter, tie_pairs]), n)
+        ng = int(legal.max()) + 1
+        if ng <= 1:
+            break
+        main = int(np.argmax(np.bincount(legal)))
+        # tied units (taken whole by a chain): households and members per root
+        root = np.array([find(i) for i in range(n)])
+        unit_hh = np.bincount(root, weights=hh, minlength=n)
+        unit_fixed = np.bincount(root, weights=fixed.astype(float), minlength=n) > 0
+        unit_members: dict[int, list[int]] = defaultdict(list)
+        for i, r in enumerate(root.tolist()):
+            unit_members[r].append(i)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, c in enumerate(legal.tolist()):
+            groups[c].append(i)
+        touched: set[int] = set()
+        added = 0
+        nb_cache: dict[int, set[int]] = {}
+
+        def _both(x: int) -> set[int]:
+            # units joined to unit x in both rule graphs (each unit is connected in both, so
+            # any footprint pair and any cell pair between two units make their union so)
+            if x not in nb_cache:
+                mem = unit_members[x]
+                f = {int(root[v]) for m in mem for v in fadj[m]}
+                c = {int(root[v]) for m in mem for v in cadj[m]}
+                nb_cache[x] = (f & c) - {x}
+            return nb_cache[x]
+
+        for q in sorted(groups, key=lambda c: (len(groups[c]), c)):
+            Q = groups[q]
+            if q == main or any(find(x) in touched for x in Q):
+                continue
+            qroots = {int(root[x]) for x in Q}
+            if any(unit_fixed[r] for r in qroots):
+                continue
+            qs = set(Q)
+            targets = {int(root[v]) for u in Q for v in fadj[u] if v not in qs}
+            starts = sorted({int(root[v]) for u in Q for v in cadj[u] if v not in qs})
+            if not targets or not starts:
+                continue
+            # cheapest chain of units (households, then buildings) through pairs in both graphs
+            limit = max_hh / 2 - float(hh[Q].sum())
+            dist = {s: (unit_hh[s], len(unit_members[s])) for s in starts if not unit_fixed[s] and find(s) not in touched}
+            prev: dict[int, int] = {s: -1 for s in dist}
+            heap = [(d[0], d[1], s) for s, d in dist.items()]
+            heapq.heapify(heap)
+            hit = None
+            while heap:
+                dh, dn, x = heapq.heappop(heap)
+                if (dh, dn) != dist.get(x) or dh > limit:
+                    continue
+                if x in targets:
+                    hit = x
                     break
-            frontier, depth = nxt, depth + 1
-        if hit is None:
-            continue
-        path = []
-        x = hit
-        while x != -1:
-            path.append(x)
-            x = parent[x]
-        if len(path) > max_path or float(hh[Q].sum() + hh[path].sum()) > max_hh / 2:
-            continue
-        if fixed is not None and (fixed[Q].any() or fixed[path].any()):
-            continue
-        anchor = int(Q[0])
-        ties.extend((anchor, int(v)) for v in Q[1:].tolist())
-        ties.extend((anchor, int(v)) for v in path)
+                for ry in _both(x):
+                    if True:
+                        if ry in qroots or unit_fixed[ry] or find(ry) in touched:
+                            continue
+                        nd = (dh + unit_hh[ry], dn + len(unit_members[ry]))
+                        if ry not in dist or nd < dist[ry]:
+                            dist[ry] = nd
+                            prev[ry] = x
+                            heapq.heappush(heap, (nd[0], nd[1], ry))
+            if hit is None:
+                continue
+            chain = []
+            x = hit
+            while x != -1:
+                chain.append(x)
+                x = prev[x]
+            anchor = Q[0]
+            for r in sorted(qroots | set(chain)):
+                for v in unit_members[r]:
+                    if find(v) != find(anchor):
+                        ties.append((anchor, v))
+                        parent[find(v)] = find(anchor)
+            touched.add(find(anchor))
+            added += 1
+        if not added:
+            break
     return ties

@@ -679,7 +679,63 @@ class State:
                     moved = True
             if not moved:
                 break
+        if left:
+            left = self._resplit_illegal()
         return left
+
+    def _resplit_illegal(self, ntrees: int = 48) -> int:
+        """Re-split each grid still cut off in a rule graph together with one neighbouring grid.
+
+        A piece whose footprint neighbours are not its cell neighbours cannot change grid on
+        its own.  The grid and a neighbouring grid (in either rule graph), when their union is
+        connected in both graphs, are cut in two along random spanning trees; cuts that break a
+        rule graph are skipped (:func:`tree_cuts` checks them), and the legal cut with the best
+        band score is kept.  Returns the number of grids still cut off.
+        """
+        U = self.U
+        rng = np.random.default_rng([self.k, U.n, 104729])
+
+        def illegal() -> list[int]:
+            return [g for g in range(self.k) if len(self.mem[g]) > 1 and not exact_ok(U, sorted(self.mem[g]))]
+
+        for g in illegal():
+            if exact_ok(U, sorted(self.mem[g])):
+                continue
+            nbrs = sorted({int(self.lab[v]) for u in self.mem[g] for v in (*U.fadj[u], *U.cadj[u])
+                           if self.lab[v] >= 0 and self.lab[v] != g})
+            nbrs.sort(key=lambda b: (abs(self.gh[g] + self.gh[b] - 2 * self.prm.target), b))
+            done = False
+            for B in nbrs:
+                nodes = sorted(self.mem[g] | self.mem[B])
+                if not exact_ok(U, nodes):
+                    continue
+                cuts = tree_cuts(U, nodes, 1, 1, self.prm, rng, ntrees, top=3)
+                if cuts:
+                    _, X, Y = cuts[0]
+                    self._set_grid(g, X)
+                    self._set_grid(B, Y)
+                    done = True
+                    break
+            if done:
+                continue
+            # no single neighbour will do: the grid with two of its neighbours, in three
+            for i, B in enumerate(nbrs[:6]):
+                for C in nbrs[i + 1: 6]:
+                    nodes = sorted(self.mem[g] | self.mem[B] | self.mem[C])
+                    if not exact_ok(U, nodes):
+                        continue
+                    for _ in range(4):
+                        parts = recursive_bisection(U, nodes, 3, self.prm, rng, ntrees // 2)
+                        if len(parts) == 3 and all(parts) and all(exact_ok(U, q) for q in parts):
+                            for x, q in zip((g, B, C), parts):
+                                self._set_grid(x, q)
+                            done = True
+                            break
+                    if done:
+                        break
+                if done:
+                    break
+        return len(illegal())
 
     def repair(self, rng: np.random.Generator, rounds: int = 2, ntrees: int = 8, tries: int = 2, max_size: int = 4, max_sets: int = 12) -> None:
         """Re-split a grid out of band together with 1-3 connected neighbouring grids.
