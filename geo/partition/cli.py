@@ -61,15 +61,21 @@ def run_rebalance_file(args: argparse.Namespace) -> int:
     """Handler of ``rebalance-file``; returns the process exit code."""
     t0 = time.perf_counter()
     import os
+    import threading
 
     import geopandas as gpd
     import numpy as np
     import pandas as pd
     import pyogrio
 
+    from geo.partition import kernels
     from geo.partition.cells import WGS84, utm_crs_for
     from geo.partition.engine import rebalance
     from geo.partition.errors import PartitionError
+
+    # load (or compile) the search kernels while the file is read and the cells are computed;
+    # the geometry work releases the GIL, so this mostly overlaps on a second core
+    threading.Thread(target=kernels.warm, name="warm-kernels", daemon=True).start()
 
     if not os.path.exists(args.input):
         return _fail(f"input file not found: {args.input}")
