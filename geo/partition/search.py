@@ -17,7 +17,8 @@ joining edges where that intersection is disconnected).  The search:
 3. merge-split steps (ReCom-like): two adjacent grids are merged and re-split by the best of
    several spanning-tree cuts when that improves the same key;
 4. on the full unit graph, exact polish: :meth:`State.legalize` hands pieces of a grid that are
-   cut off in a rule graph to an adjacent grid, moves are checked in both rule graphs
+   cut off in a rule graph to an adjacent grid (or, when no grid can take them, re-splits the
+   grid with one or two neighbouring grids), moves are checked in both rule graphs
    (articulation checks by bounded BFS), and when the band is still missed
    :meth:`State.repair` first balances with squared deviations (which moves households along
    chains of grids) and then re-splits a bad grid with 1-3 connected neighbours.
