@@ -431,7 +431,9 @@ class State:
 
     def key(self, E: float, D: float, M: float, S: int, P: float) -> tuple:
         cap = 0.0 if self.balance else DEV_CAP * self.k
-        return (round(E, 6), round(max(0.0, D - cap), 9), M, S, -P)
+        # quantised (E and the capped deviation are >= 0) so that float noise does not decide;
+        # int(x + 0.5) is several times faster than round(x, n) in this hot path
+        return (int(E * 1e6 + 0.5), int(max(0.0, D - cap) * 1e9 + 0.5), M, S, -P)
 
     def moved(self) -> float:
         if self.orig is None:
