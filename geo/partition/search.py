@@ -572,7 +572,7 @@ class State:
         a = float(U.area[Xa].sum())
         per = float(U.perim[Xa].sum()) - 2.0 * float(U.sl[mask[U.sa] & mask[U.sb]].sum())
         c = U.comp[Xa]
-        return h, a, per, set(np.unique(c[c >= 0]).tolist())
+        return h, a, per, set(c[c >= 0].tolist())
 
     def _set_grid(self, g: int, X: list[int]) -> None:
         U = self.U
@@ -908,13 +908,18 @@ def contract(U: Units, nodes: list[int], mapping: dict[int, int]) -> tuple[Units
     members: list[list[int]] = [[] for _ in range(m)]
     for u in nodes:
         members[grp[u]].append(u)
+    # compound of a group: its members' most frequent compound (ties: the smallest id)
     comp = np.full(m, -1, dtype=np.int64)
-    for i, mem in enumerate(members):
-        c = U.comp[mem]
-        c = c[c >= 0]
-        if len(c):
-            vals, cnt = np.unique(c, return_counts=True)
-            comp[i] = int(vals[np.argmax(cnt)])
+    cu = U.comp[idx]
+    sel = cu >= 0
+    if sel.any():
+        base = int(cu.max()) + 1
+        uk, cnt = np.unique(g[sel] * base + cu[sel], return_counts=True)
+        gg, cc = uk // base, uk % base
+        o = np.lexsort((cc, -cnt, gg))
+        first = np.ones(len(o), dtype=bool)
+        first[1:] = gg[o][1:] != gg[o][:-1]
+        comp[gg[o][first]] = cc[o][first]
     out = Units(m, hh, area, np.maximum(per, 0.0), xy, [sorted(s) for s in adjs], [dict(sorted(d.items())) for d in shared], comp, [np.asarray(x) for x in members]).finish()
     return out, grp
 
