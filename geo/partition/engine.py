@@ -470,7 +470,7 @@ def rebalance(
     fps_m = np.asarray(gpd.GeoSeries(buildings.geometry.values, crs=crs).to_crs(utm).values, dtype=object)
     cells_m = np.asarray(gpd.GeoSeries(cells.values, crs=cells.crs).to_crs(utm).values, dtype=object)
     com_m = gpd.GeoSeries([community], crs=crs).to_crs(utm).iloc[0]
-    G = build_graph(fps_m, cells_m)
+    G = build_graph(fps_m, cells_m, outer=float(com_m.length))
     # ties: a building with an empty cell goes with the building whose cell covers it
     ties = []
     empty = np.flatnonzero(shapely.is_empty(cells_m) | (G.area <= 0))

@@ -244,7 +244,9 @@ def shared_edges(cells_m: np.ndarray, outer: float | None = None) -> tuple[np.nd
     return cp[keep], ln[keep]
 
 
-def build_graph(fps_m: np.ndarray, cells_m: np.ndarray, max_gap: float = 30.0) -> BuildingGraph:
+def build_graph(
+    fps_m: np.ndarray, cells_m: np.ndarray, max_gap: float = 30.0, outer: float | None = None
+) -> BuildingGraph:
     """Build the footprint, cell and search graphs of one community.
 
     Parameters
@@ -255,6 +257,8 @@ def build_graph(fps_m: np.ndarray, cells_m: np.ndarray, max_gap: float = 30.0) -
         Cells in the same CRS (one per footprint; may be empty polygons).
     max_gap:
         Footprints at most this many metres apart are adjacent.
+    outer:
+        Perimeter of the cells' union when known (the community's), see :func:`shared_edges`.
 
     Returns
     -------
@@ -272,7 +276,7 @@ def build_graph(fps_m: np.ndarray, cells_m: np.ndarray, max_gap: float = 30.0) -
     tf = shapely.STRtree(fps_m)
     a, b = tf.query(fps_m, predicate="dwithin", distance=max_gap)
     near = _canon(a, b)
-    cp, ln = shared_edges(cells_m)
+    cp, ln = shared_edges(cells_m, outer=outer)
     kk = min(9, n)
     _, nn = cKDTree(xy).query(xy, k=kk)
     knn = _canon(np.repeat(np.arange(n), kk), nn.reshape(-1))

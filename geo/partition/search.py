@@ -190,33 +190,39 @@ def make_units(g: BuildingGraph, hh: np.ndarray, compound: np.ndarray, group: np
         [np.bincount(group, weights=g.xy[:, 0] * w, minlength=m), np.bincount(group, weights=g.xy[:, 1] * w, minlength=m)],
         axis=1,
     ) / np.bincount(group, weights=w, minlength=m)[:, None]
-    shared: list[dict[int, float]] = [defaultdict(float) for _ in range(m)]
-    for (i, j), ln in zip(g.cell_pairs.tolist(), g.cell_len.tolist()):
-        a, b = group[i], group[j]
-        if a == b:
-            up[a] -= 2.0 * ln
-        else:
-            shared[a][b] += ln
-            shared[b][a] += ln
-    adjs: list[set[int]] = [set() for _ in range(m)]
-    for i, j in g.search_pairs.tolist():
-        a, b = int(group[i]), int(group[j])
-        if a != b:
-            adjs[a].add(b)
-            adjs[b].add(a)
-    adj = [sorted(s) for s in adjs]
+    group = np.asarray(group, dtype=np.int64)
 
-    def _unit_adj(pairs: np.ndarray) -> list[list[int]]:
-        sets: list[set[int]] = [set() for _ in range(m)]
-        for i, j in pairs.tolist():
-            a, b = int(group[i]), int(group[j])
-            if a != b:
-                sets[a].add(b)
-                sets[b].add(a)
-        return [sorted(x) for x in sets]
+    def _unit_pairs(pairs: np.ndarray, weights: np.ndarray | None = None):
+        """Distinct unit pairs (both directions, sorted by source then target) and weights."""
+        if len(pairs) == 0:
+            e = np.zeros(0, dtype=np.int64)
+            return e, e, np.zeros(0)
+        a, b = group[pairs[:, 0]], group[pairs[:, 1]]
+        keep = a != b
+        lo, hi = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
+        uk, inv = np.unique(lo * m + hi, return_inverse=True)
+        w = np.bincount(inv.ravel(), weights=weights[keep], minlength=len(uk)) if weights is not None else np.zeros(len(uk))
+        lo, hi = uk // m, uk % m
+        src, dst, ww = np.concatenate([lo, hi]), np.concatenate([hi, lo]), np.concatenate([w, w])
+        o = np.lexsort((dst, src))
+        return src[o], dst[o], ww[o]
 
-    fadj = _unit_adj(g.fp_pairs)
-    cadj = _unit_adj(g.cell_pairs)
+    def _lists(src: np.ndarray, dst: np.ndarray) -> list[list[int]]:
+        bounds = np.searchsorted(src, np.arange(m + 1)).tolist()
+        dl = dst.tolist()
+        return [dl[bounds[u]: bounds[u + 1]] for u in range(m)]
+
+    cp, cl = g.cell_pairs, np.asarray(g.cell_len, dtype=float)
+    if len(cp):
+        same = group[cp[:, 0]] == group[cp[:, 1]]
+        up -= 2.0 * np.bincount(group[cp[same, 0]], weights=cl[same], minlength=m)
+    src, dst, ww = _unit_pairs(cp, cl)
+    bounds = np.searchsorted(src, np.arange(m + 1)).tolist()
+    dl, wl = dst.tolist(), ww.tolist()
+    shared: list[dict[int, float]] = [dict(zip(dl[bounds[u]: bounds[u + 1]], wl[bounds[u]: bounds[u + 1]])) for u in range(m)]
+    cadj = [list(d) for d in shared]
+    adj = _lists(*_unit_pairs(g.search_pairs)[:2])
+    fadj = _lists(*_unit_pairs(g.fp_pairs)[:2])
     order = np.argsort(group, kind="stable")
     cuts = np.flatnonzero(np.diff(group[order])) + 1
     members = np.split(order, cuts) if len(order) else []
@@ -226,7 +232,7 @@ def make_units(g: BuildingGraph, hh: np.ndarray, compound: np.ndarray, group: np
         c = c[c >= 0]
         if len(c):
             ucomp[u] = int(np.bincount(c).argmax()) if c.max() < 10_000_000 else int(c[0])
-    return Units(m, uh, ua, np.maximum(up, 0.0), uxy, adj, [dict(sorted(d.items())) for d in shared], ucomp, members, fadj, cadj).finish()
+    return Units(m, uh, ua, np.maximum(up, 0.0), uxy, adj, shared, ucomp, members, fadj, cadj).finish()
 
 
 @dataclass
