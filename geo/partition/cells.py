@@ -111,11 +111,12 @@ def _cells_metric(
          [cx, cy - r], [cx, cy + r], [cx - r, cy], [cx + r, cy]]
     )
     ridges = np.zeros(0, dtype=object)
+    approx = np.zeros(0, dtype=bool)
     nreal = len(coords)
     if len(owners_present) > 1:
         pts = np.vstack([coords, frame])
-        seg = _voronoi_ridges(pts - [cx, cy], nreal, owner) + [cx, cy]
-        ridges = shapely.linestrings(seg) if len(seg) else ridges
+        seg, approx = _voronoi_ridges(pts - [cx, cy], nreal, owner)
+        ridges = shapely.linestrings(seg + [cx, cy]) if len(seg) else ridges
     lines: list[BaseGeometry] = [shapely.boundary(community_m)]
     if (~empty).any():
         lines.append(shapely.union_all(bnd))
@@ -125,7 +126,7 @@ def _cells_metric(
         road_lines = road_lines[~shapely.is_empty(road_lines)]
         if len(road_lines):
             lines.append(shapely.union_all(road_lines))
-    faces = _faces(ridges, np.asarray(lines, dtype=object), community_m)
+    faces = _faces(ridges, approx, np.asarray(lines, dtype=object), community_m)
     if len(faces) == 0:
         raise PartitionError("The community polygon is empty or degenerate: cannot build cells.")
     reps = shapely.point_on_surface(faces)
@@ -182,21 +183,22 @@ def _cells_metric(
     return _dissolve(faces, label, n)
 
 
-def _faces(ridges: np.ndarray, lines: np.ndarray, community_m: BaseGeometry) -> np.ndarray:
+def _faces(ridges: np.ndarray, approx: np.ndarray, lines: np.ndarray, community_m: BaseGeometry) -> np.ndarray:
     """Faces of the planar arrangement of Voronoi ``ridges`` and other ``lines``.
 
-    Ridges meet only at their shared end points, so only those whose bounding box touches a
-    segment of the other lines (footprint, community and road boundaries) need noding; the
-    rest join the noded lines as they are.  This nodes a fraction of the ridges instead of
-    all of them.  If the faces inside the community do not add up to its area (a ridge
-    crossing another ridge, which rounding could cause), everything is noded together.
+    Voronoi ridges meet only at their shared end points, so only those whose bounding box
+    touches a segment of the other lines (footprint, community and road boundaries), and
+    those ending at a borrowed circumcentre (``approx``), need noding; the rest join the
+    noded lines as they are.  This nodes a fraction of the ridges instead of all of them.
+    As a safety net, if the faces inside the community do not add up to its area,
+    everything is noded together.
     """
     parts = shapely.get_parts(lines)
     if len(ridges):
         xy, idx = shapely.get_coordinates(parts, return_index=True)
         same = idx[:-1] == idx[1:]
         segs = shapely.linestrings(np.stack([xy[:-1][same], xy[1:][same]], axis=1))
-        hit = np.zeros(len(ridges), dtype=bool)
+        hit = np.asarray(approx, dtype=bool).copy()
         hit[shapely.STRtree(segs).query(ridges)[0]] = True
         noded = shapely.union_all(np.concatenate([ridges[hit], parts]))
         faces = shapely.get_parts(shapely.polygonize(np.concatenate([shapely.get_parts(noded), ridges[~hit]])))
@@ -210,8 +212,11 @@ def _faces(ridges: np.ndarray, lines: np.ndarray, community_m: BaseGeometry) -> 
     return np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
 
 
-def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> np.ndarray:
+def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Voronoi ridges between points of different owners, as ``(m, 2, 2)`` segments.
+
+    Also returns, per ridge, whether an end point is a borrowed circumcentre (see below);
+    such a ridge may cross a neighbouring one and must be noded.
 
     Derived from the Delaunay triangulation: the ridge dual to an edge joins the circumcentres
     of the two triangles sharing it.  This skips building Voronoi regions and is about twice as
@@ -257,6 +262,7 @@ def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> np.ndarra
         cc[src[ok]] = cc[tgt[ok]]
         cc[src[~ok]] = np.nan  # their ridges are dropped
     cc = np.round(cc, 5)
+    moved = flat  # triangles whose circumcentre was borrowed: their ridges get noded
     t = np.repeat(np.arange(len(simp)), 3)
     i = np.tile(np.arange(3), len(simp))
     o = nb[t, i]
@@ -268,8 +274,9 @@ def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> np.ndarra
     t, o, e0, e1 = t[keep], o[keep], e0[keep], e1[keep]
     keep = owner[e0] != owner[e1]
     seg = np.stack([cc[t[keep]], cc[o[keep]]], axis=1)
+    approx = moved[t[keep]] | moved[o[keep]]
     ok = np.isfinite(seg).all(axis=(1, 2)) & (seg[:, 0] != seg[:, 1]).any(axis=1)
-    return seg[ok]
+    return seg[ok], approx[ok]
 
 
 def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
