@@ -504,18 +504,21 @@ def run_forked(fn, ctx, limit):
     return pd.Series(val, index=ctx.b.index), secs, rss, None
 
 
-#: regions the prover attempts: at most this many buildings and grid counts
+#: regions the prover gives CP-SAT: at most this many units after pocket contraction, and
+#: this many grid counts
 PROVE_MAX_BUILDINGS = 400
 PROVE_MAX_COUNTS = 8
 
 
 def prove_regions(ctx: "Ctx", limit: float) -> tuple[list[dict], float]:
-    """Regions proven infeasible: by counting, or by the exact CP-SAT model within ``limit`` s.
+    """Regions proven infeasible: by counting, by pockets that must share one grid and hold
+    more than the maximum, or by the exact CP-SAT model (on the pocket-contracted graphs)
+    within ``limit`` s.
 
     A region is a maximal set of free buildings connected in both rule graphs (footprint and
     cell adjacency); a grid in band holds no oversized building, so it lies inside one region.
     """
-    from geo.partition.exact import region_graphs, solve_region
+    from geo.partition.exact import contract_graphs, must_merge, region_graphs, solve_region
 
     t0 = time.perf_counter()
     out = []
@@ -526,9 +529,18 @@ def prove_regions(ctx: "Ctx", limit: float) -> tuple[list[dict], float]:
         if kmin > kmax:
             out.append({"buildings": len(R), "households": H, "how": f"count: ceil(H/max)={kmin} > floor(H/min)={kmax}", "members": R})
             continue
-        if len(R) > PROVE_MAX_BUILDINGS or kmax - kmin + 1 > PROVE_MAX_COUNTS:
-            continue
         gs = region_graphs(R, [ctx.U.fadj, ctx.U.cadj])
+        # pockets that must share one grid (sound: see geo.partition.exact.must_merge)
+        groups, over = must_merge(ctx.hh[R], gs, ctx.prm.min_hh, ctx.prm.max_hh)
+        if over >= 0:
+            pk = groups == over
+            out.append({"buildings": len(R), "households": H, "how": f"pockets: {int(pk.sum())} buildings with {int(ctx.hh[R][pk].sum())} households must share one grid", "members": R})
+            continue
+        m = int(groups.max()) + 1
+        if m > PROVE_MAX_BUILDINGS or kmax - kmin + 1 > PROVE_MAX_COUNTS:
+            continue
+        hh_g = np.bincount(groups, weights=ctx.hh[R], minlength=m).round().astype(np.int64)
+        gs = contract_graphs(groups, gs)
         answers = []
         k0 = H / ctx.prm.target
         for k in sorted(range(kmin, kmax + 1), key=lambda x: (abs(x - k0), x)):
@@ -536,7 +548,7 @@ def prove_regions(ctx: "Ctx", limit: float) -> tuple[list[dict], float]:
             if left <= 1.0:
                 answers.append("UNKNOWN")
                 break
-            st, _ = solve_region(ctx.hh[R], k, ctx.prm.min_hh, ctx.prm.max_hh, gs, det_time=1e9, time_limit=min(left, 10.0), workers=2, seed=ctx.seed)
+            st, _ = solve_region(hh_g, k, ctx.prm.min_hh, ctx.prm.max_hh, gs, det_time=1e9, time_limit=min(left, 10.0), workers=2, seed=ctx.seed)
             answers.append(st)
             if st != "INFEASIBLE":
                 break

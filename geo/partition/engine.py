@@ -232,50 +232,83 @@ def _band_missed(U: Units, nodes: list[int], lab: np.ndarray, k: int, prm: Param
 
 
 def _exact_fallback(
-    U: Units, nodes: list[int], lab: np.ndarray, k: int, prm: Params, seed: int, fixed_k: bool = False
+    U: Units,
+    nodes: list[int],
+    lab: np.ndarray,
+    k: int,
+    prm: Params,
+    seed: int,
+    fixed_k: bool = False,
+    loose: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, dict[str, Any] | None]:
-    """Exact solve of a small region whose search missed the band.
+    """Pocket contraction, then an exact solve of a small region whose search missed the band.
 
-    Returns the labels and grid count to use and, when every feasible grid count was proved
-    impossible, the infeasibility record of the region (else ``None``).  With ``fixed_k`` (the
-    caller asked for a grid count) only ``k`` is tried and nothing is reported as proved.
+    Pockets (:func:`geo.partition.exact.must_merge`) that must share one grid are contracted
+    first: a pocket above the maximum proves the region infeasible at once, and the exact
+    model runs on the contracted graphs.  Returns the labels and grid count to use and, when
+    the region is proved infeasible, its record (else ``None``).  With ``fixed_k`` (the caller
+    asked for a grid count) only ``k`` is tried and only a pocket can prove anything.  Units
+    flagged ``loose`` (tied for the search's sake, not by a rule) make proofs unsound, so none
+    is reported for a region holding one.
     """
-    from geo.partition.exact import region_graphs, solve_region
+    from geo.partition.exact import contract_graphs, must_merge, region_graphs, solve_region
     from geo.partition.search import exact_ok
 
-    if len(nodes) > EXACT_MAX_UNITS:
-        return lab, k, None
     H = int(U.hh[nodes].sum())
     kmin, kmax = metrics.feasible_k(H, int(prm.min_hh), int(prm.max_hh))
-    ks = sorted(range(max(kmin, 1), min(kmax, len(nodes)) + 1), key=lambda x: (abs(x - k), x))
-    if fixed_k:
-        ks = [k] if k in ks else []
-    if not ks or len(ks) > 4:
-        return lab, k, None
-    gs = region_graphs(nodes, [U.fadj, U.cadj])
-    answers = []
-    for kk in ks:
-        st, sol = solve_region(U.hh[nodes], kk, prm.min_hh, prm.max_hh, gs, det_time=EXACT_DET_TIME, seed=seed)
-        answers.append((kk, st))
-        if st == "FEASIBLE" and sol is not None:
-            parts = [[u for u, g in zip(nodes, sol.tolist()) if g == j] for j in range(kk)]
-            if all(parts) and all(exact_ok(U, p) for p in parts):
-                new = lab.copy()
-                for j, p in enumerate(parts):
-                    new[p] = j
-                log.debug("exact: region of %d units solved with %d grids", len(nodes), kk)
-                return new, kk, None
-        if st in ("UNAVAILABLE",):
-            return lab, k, None
-    if not fixed_k and answers and all(st == "INFEASIBLE" for _, st in answers):
-        return lab, k, {
+    sound = loose is None or not bool(np.asarray(loose)[nodes].any())
+
+    def record(reason: str) -> dict[str, Any]:
+        return {
             "buildings": int(sum(len(U.members[u]) for u in nodes)),
             "households": H,
             "k_min": int(kmin),
             "k_max": int(kmax),
-            "reason": f"exact solver (CP-SAT) proved that no {kmin}..{kmax} grids in band, "
-            "connected in the footprint and cell graphs, cover the region",
+            "reason": reason,
         }
+
+    if not U.exact():
+        return lab, k, None
+    gs = region_graphs(nodes, [U.fadj, U.cadj])
+    groups, over = must_merge(U.hh[nodes], gs, prm.min_hh, prm.max_hh)
+    if over >= 0 and sound:
+        mem = [nodes[i] for i in np.flatnonzero(groups == over)]
+        nb = int(sum(len(U.members[u]) for u in mem))
+        return lab, k, record(
+            f"{nb} buildings with {int(U.hh[mem].sum())} households must share one grid: every part "
+            f"of the footprint or cell graph they hang from holds fewer than {prm.min_hh:g}, "
+            f"and together they hold more than {prm.max_hh:g}"
+        )
+    m = int(groups.max()) + 1
+    if m > EXACT_MAX_UNITS:
+        return lab, k, None
+    ks = sorted(range(max(kmin, 1), min(kmax, m) + 1), key=lambda x: (abs(x - k), x))
+    if fixed_k:
+        ks = [k] if k in ks else []
+    if not ks or len(ks) > 4:
+        return lab, k, None
+    hh_g = np.bincount(groups, weights=U.hh[nodes], minlength=m).round().astype(np.int64)
+    gs_g = contract_graphs(groups, gs)
+    answers = []
+    for kk in ks:
+        st, sol = solve_region(hh_g, kk, prm.min_hh, prm.max_hh, gs_g, det_time=EXACT_DET_TIME, seed=seed)
+        answers.append((kk, st))
+        if st == "FEASIBLE" and sol is not None:
+            per_node = sol[groups].tolist()
+            parts = [[u for u, g in zip(nodes, per_node) if g == j] for j in range(kk)]
+            if all(parts) and all(exact_ok(U, p) for p in parts):
+                new = lab.copy()
+                for j, p in enumerate(parts):
+                    new[p] = j
+                log.debug("exact: region of %d units (%d after pockets) solved with %d grids", len(nodes), m, kk)
+                return new, kk, None
+        if st in ("UNAVAILABLE",):
+            return lab, k, None
+    if not fixed_k and sound and answers and all(st == "INFEASIBLE" for _, st in answers):
+        return lab, k, record(
+            f"exact solver (CP-SAT) proved that no {kmin}..{kmax} grids in band, "
+            "connected in the footprint and cell graphs, cover the region"
+        )
     return lab, k, None
 
 
@@ -489,10 +522,16 @@ def rebalance(
             if ix not in pos_of:
                 raise PartitionError(f"Locked grid {code}: building {ix!r} is not in this community.")
             locked_code[pos_of[ix]] = str(code)
-    # stranded clusters go with a chain that connects them in both rule graphs
-    ties.extend(bridge_ties(G, hh, max_hh, fixed=(locked_code != None) | (hh > max_hh)))  # noqa: E711
+    # stranded clusters go with a chain that connects them in both rule graphs (a tie for the
+    # search's sake, not a rule: proofs are not claimed where such ties are)
+    bridges = bridge_ties(G, hh, max_hh, fixed=(locked_code != None) | (hh > max_hh))  # noqa: E711
+    ties.extend(bridges)
+    loose_b = np.zeros(n, dtype=bool)
+    for a_, b_ in bridges:
+        loose_b[[a_, b_]] = True
     group = _uf_groups(n, ties)
     U = make_units(G, hh, comp_ids, group)
+    loose = np.array([bool(loose_b[mem].any()) for mem in U.members], dtype=bool)
     unit_locked = np.full(U.n, None, dtype=object)
     for u, mem in enumerate(U.members):
         codes = [c for c in locked_code[mem] if c is not None]
@@ -603,7 +642,7 @@ def rebalance(
                         if e2 < best_e:
                             lab, k_c, best_e = lab2, k2, e2
             if not region_infeasible[ci] and _band_missed(U, cmp, lab, k_c, prm):
-                lab, k_c, proof = _exact_fallback(U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None)
+                lab, k_c, proof = _exact_fallback(U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None, loose=loose)
                 if proof is not None:
                     region_infeasible[ci] = True
                     infeasible_regions.append(proof)
@@ -640,7 +679,7 @@ def rebalance(
     labels = pd.Series(blab, index=buildings.index, name="grid", dtype=object)
     grids_gdf, rows, cov = _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs)
     totals = metrics.summarize(rows, target)
-    totals["feasible"] = bool(feasible_all)
+    totals["feasible"] = bool(feasible_all and not infeasible_regions)
     totals["infeasible_regions"] = infeasible_regions
     totals["coverage_valid"] = cov["valid"]
     totals["coverage_gap_m2"] = cov["gap_m2"]

@@ -164,3 +164,151 @@ def region_graphs(nodes: Sequence[int], adjs: Sequence[list[list[int]]]) -> list
                     eb.append(pos[v])
         out.append((np.asarray(ea, dtype=np.int64), np.asarray(eb, dtype=np.int64)))
     return out
+
+
+def _dfs_lowpoint(m: int, adj: list[list[int]], w: np.ndarray):
+    """Iterative depth-first search of a graph: preorder, discovery index, low point, parent,
+    subtree size and subtree weight per node (every component is searched)."""
+    disc = np.full(m, -1, dtype=np.int64)
+    low = np.zeros(m, dtype=np.int64)
+    parent = np.full(m, -1, dtype=np.int64)
+    size = np.ones(m, dtype=np.int64)
+    sub = np.asarray(w, dtype=float).copy()
+    order: list[int] = []
+    t = 0
+    for s in range(m):
+        if disc[s] >= 0:
+            continue
+        disc[s] = low[s] = t
+        t += 1
+        order.append(s)
+        stack = [(s, 0)]
+        while stack:
+            u, i = stack[-1]
+            if i < len(adj[u]):
+                stack[-1] = (u, i + 1)
+                v = adj[u][i]
+                if disc[v] < 0:
+                    parent[v] = u
+                    disc[v] = low[v] = t
+                    t += 1
+                    order.append(v)
+                    stack.append((v, 0))
+                elif v != parent[u]:
+                    low[u] = min(low[u], disc[v])
+            else:
+                stack.pop()
+                p = parent[u]
+                if p >= 0:
+                    low[p] = min(low[p], low[u])
+                    size[p] += size[u]
+                    sub[p] += sub[u]
+    return np.asarray(order, dtype=np.int64), disc, low, parent, size, sub
+
+
+def must_merge(
+    hh: np.ndarray, graphs: Sequence[tuple[np.ndarray, np.ndarray]], min_hh: float, max_hh: float, max_rounds: int = 50
+) -> tuple[np.ndarray, int]:
+    """Nodes that every partition into grids in band, connected in every graph, keeps together.
+
+    If removing a node ``a`` cuts a part ``C`` with fewer than ``min_hh`` households off a rule
+    graph, no grid fits inside ``C``: a grid meeting ``C`` must leave it, and can only do so
+    through ``a``.  Only one grid holds ``a``, so all of ``C`` shares ``a``'s grid.  The graphs
+    are contracted by these pockets and searched again until nothing changes.  A group with
+    more than ``max_hh`` households then proves that no partition exists, and the exact model
+    runs faster on the contracted graphs (a partition of the original is one of the
+    contracted graphs, so an infeasible contracted model is a proof too).
+
+    Parameters
+    ----------
+    hh:
+        Households per node.
+    graphs:
+        Edge lists on ``0..n-1`` (the region's rule graphs, each connected).
+    min_hh, max_hh:
+        The band.
+    max_rounds:
+        Most rounds of contraction.
+
+    Returns
+    -------
+    (numpy.ndarray, int)
+        Group per node (``0..m-1``, numbered by smallest node) and a group holding more than
+        ``max_hh`` households (no partition exists), or -1.
+    """
+    hh = np.asarray(hh, dtype=float)
+    n = len(hh)
+    par = np.arange(n)
+
+    def find(x: int) -> int:
+        while par[x] != x:
+            par[x] = par[par[x]]
+            x = int(par[x])
+        return x
+
+    for _round in range(max_rounds):
+        root = np.array([find(i) for i in range(n)], dtype=np.int64)
+        roots, gid = np.unique(root, return_inverse=True)
+        m = len(roots)
+        gh = np.bincount(gid, weights=hh, minlength=m)
+        if m <= 1:
+            break
+        merged = False
+        for a_arr, b_arr in graphs:
+            ga, gb = gid[a_arr], gid[b_arr]
+            keep = ga != gb
+            adj: list[list[int]] = [[] for _ in range(m)]
+            for x, y in set(zip(np.minimum(ga, gb)[keep].tolist(), np.maximum(ga, gb)[keep].tolist())):
+                adj[x].append(y)
+                adj[y].append(x)
+            for lst in adj:
+                lst.sort()
+            order, disc, low, parent, size, sub = _dfs_lowpoint(m, adj, gh)
+            pos_in = np.empty(m, dtype=np.int64)
+            pos_in[order] = np.arange(m)
+            total = float(gh.sum())
+            # children whose subtree only reaches the rest through their parent
+            sep: dict[int, list[int]] = {}
+            for v in range(m):
+                a = int(parent[v])
+                if a >= 0 and low[v] >= disc[a]:
+                    sep.setdefault(a, []).append(v)
+            for a, kids in sorted(sep.items()):
+                # removing a cuts off each such subtree and, unless a is the root, the rest
+                # (everything but a and those subtrees)
+                pockets = [order[pos_in[v]: pos_in[v] + size[v]] for v in kids if sub[v] < min_hh]
+                if parent[a] >= 0:
+                    rest = total - float(gh[a]) - float(sum(sub[v] for v in kids))
+                    if rest < min_hh:
+                        out_rest = np.zeros(m, dtype=bool)
+                        out_rest[a] = True
+                        for v in kids:
+                            out_rest[order[pos_in[v]: pos_in[v] + size[v]]] = True
+                        pockets.append(np.flatnonzero(~out_rest))
+                for pk in pockets:
+                    ra = find(int(roots[a]))
+                    for g in pk.tolist():
+                        rg = find(int(roots[g]))
+                        if rg != ra:
+                            par[rg] = ra
+                            merged = True
+        if not merged:
+            break
+    root = np.array([find(i) for i in range(n)], dtype=np.int64)
+    _, gid = np.unique(root, return_inverse=True)
+    gh = np.bincount(gid, weights=hh)
+    big = np.flatnonzero(gh > max_hh)
+    return gid.astype(np.int64), int(big[0]) if len(big) else -1
+
+
+def contract_graphs(
+    groups: np.ndarray, graphs: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The graphs between groups (an edge where any two members are joined)."""
+    out = []
+    for a, b in graphs:
+        ga, gb = groups[a], groups[b]
+        keep = ga != gb
+        pairs = np.unique(np.stack([np.minimum(ga, gb)[keep], np.maximum(ga, gb)[keep]], axis=1), axis=0) if keep.any() else np.zeros((0, 2), np.int64)
+        out.append((pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)))
+    return out

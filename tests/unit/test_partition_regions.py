@@ -130,3 +130,85 @@ def test_exact_model_agrees_with_brute_force(seed):
         parts = [np.flatnonzero(lab == j) for j in range(k)]
         assert all(len(p) for p in parts)
         assert all(300 <= hh[p].sum() <= 500 for p in parts)
+
+
+def _valid_labellings(hh, k, lo, hi, graphs):
+    """Every labelling into k grids in band, connected in every graph (small n only)."""
+    import itertools
+
+    n = len(hh)
+    adj = [[set() for _ in range(n)] for _ in graphs]
+    for gi, (a, b) in enumerate(graphs):
+        for x, y in zip(a.tolist(), b.tolist()):
+            adj[gi][x].add(y)
+            adj[gi][y].add(x)
+
+    def connected(mem, nb):
+        seen, stack = {mem[0]}, [mem[0]]
+        while stack:
+            x = stack.pop()
+            for y in nb[x]:
+                if y in mem and y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+        return len(seen) == len(mem)
+
+    for lab in itertools.product(range(k), repeat=n):
+        if lab[0] != 0:
+            continue
+        parts = [[i for i in range(n) if lab[i] == j] for j in range(k)]
+        if not all(parts) or not all(lo <= sum(hh[i] for i in p) <= hi for p in parts):
+            continue
+        if all(connected(p, nb) for p in parts for nb in adj):
+            yield lab
+
+
+def _sparse_connected(rng, n, extra):
+    """A random tree on n nodes plus ``extra`` random edges (articulation points are likely)."""
+    a, b = [], []
+    for v in range(1, n):
+        a.append(int(rng.integers(v)))
+        b.append(v)
+    for _ in range(extra):
+        x, y = sorted(rng.choice(n, 2, replace=False).tolist())
+        a.append(x)
+        b.append(y)
+    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_must_merge_groups_hold_in_every_valid_partition(seed):
+    """Pocket contraction is sound: every valid partition keeps each group in one grid, and a
+    group above the maximum means no valid partition exists (brute force, small graphs)."""
+    from geo.partition.exact import must_merge
+
+    rng = np.random.default_rng(1000 + seed)
+    n = int(rng.integers(4, 9))
+    hh = rng.choice([0, 60, 120, 180, 240], n).astype(np.int64)
+    while hh.sum() >= 1200:  # so that 1..3 grids are every count that could fit the band
+        hh = rng.choice([0, 60, 120, 180, 240], n).astype(np.int64)
+    graphs = [_sparse_connected(rng, n, int(rng.integers(0, 3))) for _ in range(2)]
+    groups, over = must_merge(hh, graphs, 300, 500)
+    any_valid = False
+    for k in range(1, 4):
+        for lab in _valid_labellings(hh.tolist(), k, 300, 500, graphs):
+            any_valid = True
+            for g in range(int(groups.max()) + 1):
+                assert len({lab[i] for i in np.flatnonzero(groups == g)}) == 1, (groups, lab)
+    if over >= 0:
+        assert hh[groups == over].sum() > 500
+        assert not any_valid
+
+
+def test_pocket_above_maximum_proves_region_infeasible():
+    # a row: the 120-household end blocks hang from 400-household blocks, so each must share
+    # its neighbour's grid (520 > 500) although counting alone allows 3 or 4 grids
+    b, com = blocks(6, 1, [120, 400, 120, 120, 400, 120])
+    plan = rebalance(b, com, seed=0)
+    tot = plan.report["totals"]
+    assert tot["feasible"] is False
+    [reg] = tot["infeasible_regions"]
+    assert (reg["k_min"], reg["k_max"]) == (3, 4)
+    assert "must share one grid" in reg["reason"] and "520 households" in reg["reason"]
+    assert all("infeasible_region" in r["flags"] for r in plan.report["grids"])
+    check_rules_1_to_3(b, com, plan)
