@@ -9,8 +9,10 @@ moved are minimised right after the rules.
 Buildings above the maximum (and locked grids) are set aside first.  What remains is split into
 *regions*: maximal groups of buildings connected in both rule graphs.  A grid in band holds no
 oversized building, so it lies inside one region; the grid count is chosen per region, and a
-region where no grid count fits the band (``ceil(H/max) > floor(H/min)``), or where the exact
-solver (:mod:`geo.partition.exact`, small regions only) proves that no partition exists, is
+region where no grid count fits the band (``ceil(H/max) > floor(H/min)``), where a pocket that
+must share one grid holds more than the maximum (:func:`geo.partition.exact.must_merge`), or
+where the exact solver (:mod:`geo.partition.exact`, small regions only) proves that no
+partition exists, is
 reported in ``report["totals"]["infeasible_regions"]`` with its numbers, and its grids carry the
 flag ``infeasible_region``.  Such a region still gets its own grid(s): a building above the
 maximum stays alone in its flagged grid (as :func:`evaluate` expects).
