@@ -236,15 +236,14 @@ def must_merge(
         Group per node (``0..m-1``, numbered by smallest node) and a group holding more than
         ``max_hh`` households (no partition exists), or -1.
     """
+    from geo.partition.graph import uf_find
+
     hh = np.asarray(hh, dtype=float)
     n = len(hh)
     par = np.arange(n)
 
     def find(x: int) -> int:
-        while par[x] != x:
-            par[x] = par[par[x]]
-            x = int(par[x])
-        return x
+        return uf_find(par, x)
 
     for _round in range(max_rounds):
         root = np.array([find(i) for i in range(n)], dtype=np.int64)

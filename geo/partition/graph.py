@@ -321,6 +321,14 @@ def is_connected(members: np.ndarray, pairs: np.ndarray) -> bool:
     return int(_components(np.stack([a, b], axis=1) if len(a) else np.zeros((0, 2), np.int64), len(members)).max()) == 0
 
 
+def uf_find(parent: np.ndarray, x: int) -> int:
+    """Root of ``x`` in the union-find forest ``parent`` (path halving)."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = int(parent[x])
+    return x
+
+
 def bridge_ties(
     g: BuildingGraph, hh: np.ndarray, max_hh: float, fixed: np.ndarray | None = None, max_rounds: int = 6
 ) -> list[tuple[int, int]]:
@@ -379,10 +387,7 @@ def bridge_ties(
     parent = np.arange(n)
 
     def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = int(parent[x])
-        return x
+        return uf_find(parent, x)
 
     ties: list[tuple[int, int]] = []
     for _round in range(max_rounds):
