@@ -158,12 +158,13 @@ def _search_component(
     restarts: int,
     init: np.ndarray | None,
     orig: np.ndarray | None = None,
+    pockets: np.ndarray | None = None,
 ) -> np.ndarray:
     """Best labelling (0..k-1 on ``nodes``, -1 elsewhere) over seeded restarts.
 
     Fresh mode searches a reduced graph (household-less buildings grouped with their nearest
-    building with households; optionally compounds contracted for the first cut), then
-    polishes on the full unit graph.
+    building with households, and ``pockets`` groups joined too when given; optionally
+    compounds contracted for the first cut), then polishes on the full unit graph.
     """
     if init is not None:
         rng = np.random.default_rng([seed, 7919, len(nodes)])
@@ -176,7 +177,7 @@ def _search_component(
         st.merge_split(rng, rounds=3, only_bad=True, ntrees=12)
         st.local_search(rng)
         return _finish(st, rng)
-    Z, zgrp = contract(U, nodes, zero_clusters(U, nodes))
+    Z, zgrp = contract(U, nodes, _with_pockets(nodes, zero_clusters(U, nodes), pockets))
     znodes = list(range(Z.n))
     Zc, cgrp = (None, None)
     if use_compounds and (Z.comp >= 0).any():
@@ -215,6 +216,41 @@ def _search_component(
     st.legalize()
     st.local_search(np.random.default_rng([seed, 31337]), max_passes=4)
     return _finish(st, np.random.default_rng([seed, 49979687]))
+
+
+def _region_pockets(U: Units, nodes: list[int], prm: Params) -> np.ndarray | None:
+    """Pocket group per node of a region (:func:`geo.partition.exact.must_merge`), or ``None``
+    when there is nothing to join or a pocket is above the maximum (the region is infeasible
+    whatever the search does, and the plain grouping comes closer to the band)."""
+    from geo.partition.exact import must_merge, region_graphs
+
+    if not U.exact() or len(nodes) < 2:
+        return None
+    groups, over = must_merge(U.hh[nodes], region_graphs(nodes, [U.fadj, U.cadj]), prm.min_hh, prm.max_hh)
+    if over >= 0 or int(groups.max()) + 1 == len(nodes):
+        return None
+    return groups
+
+
+def _with_pockets(nodes: list[int], mapping: dict[int, int], groups: np.ndarray | None) -> dict[int, int]:
+    """``mapping`` (unit -> group) with the region's pockets ``groups`` joined in as well.
+
+    Every valid partition keeps a pocket in one grid, so the coarse search then starts from
+    partitions that can be valid; the polish on the full unit graph checks the rules exactly
+    afterwards.
+    """
+    if groups is None:
+        return mapping
+    m = max(mapping.values()) + 1
+    a = np.array([mapping[u] for u in nodes], dtype=np.int64)
+    # union of the two groupings: components of (cluster, pocket) links
+    from scipy.sparse import coo_matrix as _coo
+
+    k = int(groups.max()) + 1
+    g = _coo((np.ones(len(nodes)), (a, m + groups)), shape=(m + k, m + k))
+    _, lab = connected_components(g, directed=False)
+    _, new = np.unique(lab[a], return_inverse=True)
+    return {u: int(x) for u, x in zip(nodes, new.tolist())}
 
 
 #: regions with at most this many units get the exact solver when the search misses the band
@@ -632,6 +668,14 @@ def rebalance(
                 names.append(c)
         else:
             lab = _search_component(U, cmp, k_c, prm, seed + ci, True, restarts, None)
+            pk = None
+            if not region_infeasible[ci] and _band_missed(U, cmp, lab, k_c, prm):
+                # pockets must share a grid in every valid partition: search again with them
+                pk = _region_pockets(U, cmp, prm)
+                if pk is not None:
+                    lab2 = _search_component(U, cmp, k_c, prm, seed + ci, True, restarts, None, pockets=pk)
+                    if _band_excess(U, cmp, lab2, k_c, prm) < _band_excess(U, cmp, lab, k_c, prm):
+                        lab = lab2
             if not region_infeasible[ci] and grids is None and _band_missed(U, cmp, lab, k_c, prm):
                 # lumpy households: another grid count in the feasible range may fit the band
                 H_c = int(U.hh[cmp].sum())
@@ -639,7 +683,7 @@ def rebalance(
                 best_e = _band_excess(U, cmp, lab, k_c, prm)
                 for k2 in (k_c - 1, k_c + 1):
                     if kmin_c <= k2 <= min(kmax_c, len(cmp)) and best_e > 0:
-                        lab2 = _search_component(U, cmp, k2, prm, seed + ci, True, 1, None)
+                        lab2 = _search_component(U, cmp, k2, prm, seed + ci, True, 1, None, pockets=pk)
                         e2 = _band_excess(U, cmp, lab2, k2, prm)
                         if e2 < best_e:
                             lab, k_c, best_e = lab2, k2, e2
