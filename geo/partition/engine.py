@@ -673,7 +673,7 @@ def rebalance(
                 # pockets must share a grid in every valid partition: search again with them
                 pk = _region_pockets(U, cmp, prm)
                 if pk is not None:
-                    lab2 = _search_component(U, cmp, k_c, prm, seed + ci, True, restarts, None, pockets=pk)
+                    lab2 = _search_component(U, cmp, k_c, prm, seed + ci, True, 1, None, pockets=pk)
                     if _band_excess(U, cmp, lab2, k_c, prm) < _band_excess(U, cmp, lab, k_c, prm):
                         lab = lab2
             if not region_infeasible[ci] and grids is None and _band_missed(U, cmp, lab, k_c, prm):
