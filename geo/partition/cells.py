@@ -70,7 +70,7 @@ def _cells_metric(
         cut = shapely.intersection(fps_m[crossing], community_m)
         # keep only the polygonal part of the clipped footprints
         clipped[crossing] = [
-            g if g.geom_type in ("Polygon", "MultiPolygon") else _polygonal(g) for g in cut
+            g if g.geom_type in ("Polygon", "MultiPolygon") else polygonal_part(g) for g in cut
         ]
     empty = shapely.is_empty(clipped) | (shapely.area(clipped) <= 1e-6)
 
@@ -296,7 +296,8 @@ def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
     return cells
 
 
-def _polygonal(g: BaseGeometry) -> BaseGeometry:
+def polygonal_part(g: BaseGeometry) -> BaseGeometry:
+    """The polygonal part of ``g`` (an empty Polygon when it has none)."""
     parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
     if not parts:
         return shapely.Polygon()

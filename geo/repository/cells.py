@@ -202,14 +202,14 @@ def _valid_polygonal(geoms: np.ndarray) -> tuple[np.ndarray, int]:
     fold a hair-thin sliver. The table refuses invalid geometry, so such a cell is repaired
     with ``make_valid`` and counted.
     """
+    from geo.partition.cells import polygonal_part
+
     out = geoms.copy()
     present = np.array([g is not None for g in out], dtype=bool)
     bad = np.flatnonzero(present)
     bad = bad[~shapely.is_valid(out[bad])] if len(bad) else bad
     for i in bad:
-        fixed = shapely.make_valid(out[i])
-        parts = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
-        out[i] = shapely.union_all(parts) if parts else shapely.Polygon()
+        out[i] = polygonal_part(shapely.make_valid(out[i]))
     if len(bad):
         log.warning("building cells: repaired %d cell(s) invalid after reprojection", len(bad))
     return out, len(bad)
