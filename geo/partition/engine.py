@@ -218,18 +218,30 @@ def _search_component(
     return _finish(st, np.random.default_rng([seed, 49979687]))
 
 
-def _region_pockets(U: Units, nodes: list[int], prm: Params) -> np.ndarray | None:
-    """Pocket group per node of a region (:func:`geo.partition.exact.must_merge`), or ``None``
-    when there is nothing to join or a pocket is above the maximum (the region is infeasible
-    whatever the search does, and the plain grouping comes closer to the band)."""
+@dataclass
+class Pockets:
+    """A region's rule graphs (``region_graphs``) and pockets (``must_merge``), computed once."""
+
+    graphs: list[tuple[np.ndarray, np.ndarray]]
+    groups: np.ndarray
+    over: int
+
+    def for_search(self) -> np.ndarray | None:
+        """Groups to join in the coarse search, or ``None`` when there is nothing to join or a
+        pocket is above the maximum (the region is infeasible whatever the search does, and
+        the plain grouping comes closer to the band)."""
+        if self.over >= 0 or int(self.groups.max()) + 1 == len(self.groups):
+            return None
+        return self.groups
+
+
+def _region_pockets(U: Units, nodes: list[int], prm: Params) -> Pockets:
+    """Pockets of a region (:func:`geo.partition.exact.must_merge`) on its rule graphs."""
     from geo.partition.exact import must_merge, region_graphs
 
-    if not U.exact() or len(nodes) < 2:
-        return None
-    groups, over = must_merge(U.hh[nodes], region_graphs(nodes, [U.fadj, U.cadj]), prm.min_hh, prm.max_hh)
-    if over >= 0 or int(groups.max()) + 1 == len(nodes):
-        return None
-    return groups
+    gs = region_graphs(nodes, [U.fadj, U.cadj])
+    groups, over = must_merge(U.hh[nodes], gs, prm.min_hh, prm.max_hh)
+    return Pockets(gs, groups, over)
 
 
 def _with_pockets(nodes: list[int], mapping: dict[int, int], groups: np.ndarray | None) -> dict[int, int]:
@@ -244,10 +256,8 @@ def _with_pockets(nodes: list[int], mapping: dict[int, int], groups: np.ndarray 
     m = max(mapping.values()) + 1
     a = np.array([mapping[u] for u in nodes], dtype=np.int64)
     # union of the two groupings: components of (cluster, pocket) links
-    from scipy.sparse import coo_matrix as _coo
-
     k = int(groups.max()) + 1
-    g = _coo((np.ones(len(nodes)), (a, m + groups)), shape=(m + k, m + k))
+    g = coo_matrix((np.ones(len(nodes)), (a, m + groups)), shape=(m + k, m + k))
     _, lab = connected_components(g, directed=False)
     _, new = np.unique(lab[a], return_inverse=True)
     return {u: int(x) for u, x in zip(nodes, new.tolist())}
@@ -278,6 +288,7 @@ def _exact_fallback(
     seed: int,
     fixed_k: bool = False,
     loose: np.ndarray | None = None,
+    pockets: Pockets | None = None,
 ) -> tuple[np.ndarray, int, dict[str, Any] | None]:
     """Pocket contraction, then an exact solve of a small region whose search missed the band.
 
@@ -287,9 +298,9 @@ def _exact_fallback(
     the region is proved infeasible, its record (else ``None``).  With ``fixed_k`` (the caller
     asked for a grid count) only ``k`` is tried and only a pocket can prove anything.  Units
     flagged ``loose`` (tied for the search's sake, not by a rule) make proofs unsound, so none
-    is reported for a region holding one.
+    is reported for a region holding one.  ``pockets`` are the region's, when already computed.
     """
-    from geo.partition.exact import contract_graphs, must_merge, region_graphs, solve_region
+    from geo.partition.exact import contract_graphs, solve_region
     from geo.partition.search import exact_ok
 
     H = int(U.hh[nodes].sum())
@@ -307,8 +318,8 @@ def _exact_fallback(
 
     if not U.exact():
         return lab, k, None
-    gs = region_graphs(nodes, [U.fadj, U.cadj])
-    groups, over = must_merge(U.hh[nodes], gs, prm.min_hh, prm.max_hh)
+    pk = pockets if pockets is not None else _region_pockets(U, nodes, prm)
+    gs, groups, over = pk.graphs, pk.groups, pk.over
     if over >= 0 and sound:
         mem = [nodes[i] for i in np.flatnonzero(groups == over)]
         nb = int(sum(len(U.members[u]) for u in mem))
@@ -668,10 +679,11 @@ def rebalance(
                 names.append(c)
         else:
             lab = _search_component(U, cmp, k_c, prm, seed + ci, True, restarts, None)
-            pk = None
-            if not region_infeasible[ci] and _band_missed(U, cmp, lab, k_c, prm):
+            pockets, pk = None, None
+            if not region_infeasible[ci] and U.exact() and _band_missed(U, cmp, lab, k_c, prm):
                 # pockets must share a grid in every valid partition: search again with them
-                pk = _region_pockets(U, cmp, prm)
+                pockets = _region_pockets(U, cmp, prm)
+                pk = pockets.for_search()
                 if pk is not None:
                     lab2 = _search_component(U, cmp, k_c, prm, seed + ci, True, 1, None, pockets=pk)
                     if _band_excess(U, cmp, lab2, k_c, prm) < _band_excess(U, cmp, lab, k_c, prm):
@@ -688,7 +700,7 @@ def rebalance(
                         if e2 < best_e:
                             lab, k_c, best_e = lab2, k2, e2
             if not region_infeasible[ci] and _band_missed(U, cmp, lab, k_c, prm):
-                lab, k_c, proof = _exact_fallback(U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None, loose=loose)
+                lab, k_c, proof = _exact_fallback(U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None, loose=loose, pockets=pockets)
                 if proof is not None:
                     region_infeasible[ci] = True
                     infeasible_regions.append(proof)
