@@ -693,13 +693,13 @@ class State:
         return left
 
     def _resplit_illegal(self, ntrees: int = 48) -> int:
-        """Re-split each grid still cut off in a rule graph together with one neighbouring grid.
+        """Re-split each grid still cut off in a rule graph with one or two neighbouring grids.
 
         A piece whose footprint neighbours are not its cell neighbours cannot change grid on
-        its own.  The grid and a neighbouring grid (in either rule graph), when their union is
-        connected in both graphs, are cut in two along random spanning trees; cuts that break a
-        rule graph are skipped (:func:`tree_cuts` checks them), and the legal cut with the best
-        band score is kept.  Returns the number of grids still cut off.
+        its own.  The grid and one neighbouring grid (in either rule graph), else two of its
+        nearest-to-target neighbours, whose union is connected in both graphs, are re-split by
+        spanning-tree cuts that are checked in both rule graphs (:func:`tree_cuts`); the first
+        legal re-split is kept.  Returns the number of grids still cut off.
         """
         U = self.U
         rng = np.random.default_rng([self.k, U.n, 104729])
@@ -709,40 +709,25 @@ class State:
 
         for g in illegal():
             if exact_ok(U, sorted(self.mem[g])):
-                continue
+                continue  # mended by an earlier re-split
             nbrs = sorted({int(self.lab[v]) for u in self.mem[g] for v in (*U.fadj[u], *U.cadj[u])
                            if self.lab[v] >= 0 and self.lab[v] != g})
             nbrs.sort(key=lambda b: (abs(self.gh[g] + self.gh[b] - 2 * self.prm.target), b))
-            done = False
-            for B in nbrs:
-                nodes = sorted(self.mem[g] | self.mem[B])
+            near = nbrs[:6]
+            groups = [(g, b) for b in nbrs] + [(g, b, c) for i, b in enumerate(near) for c in near[i + 1:]]
+            for grp in groups:
+                nodes = sorted(set().union(*(self.mem[x] for x in grp)))
                 if not exact_ok(U, nodes):
                     continue
-                cuts = tree_cuts(U, nodes, 1, 1, self.prm, rng, ntrees, top=3)
-                if cuts:
-                    _, X, Y = cuts[0]
-                    self._set_grid(g, X)
-                    self._set_grid(B, Y)
-                    done = True
-                    break
-            if done:
-                continue
-            # no single neighbour will do: the grid with two of its neighbours, in three
-            for i, B in enumerate(nbrs[:6]):
-                for C in nbrs[i + 1: 6]:
-                    nodes = sorted(self.mem[g] | self.mem[B] | self.mem[C])
-                    if not exact_ok(U, nodes):
-                        continue
-                    for _ in range(4):
-                        parts = recursive_bisection(U, nodes, 3, self.prm, rng, ntrees // 2)
-                        if len(parts) == 3 and all(parts) and all(exact_ok(U, q) for q in parts):
-                            for x, q in zip((g, B, C), parts):
-                                self._set_grid(x, q)
-                            done = True
-                            break
-                    if done:
+                parts = None
+                for _ in range(1 if len(grp) == 2 else 4):
+                    q = recursive_bisection(U, nodes, len(grp), self.prm, rng, ntrees if len(grp) == 2 else ntrees // 2)
+                    if len(q) == len(grp) and all(q) and all(exact_ok(U, x) for x in q):
+                        parts = q
                         break
-                if done:
+                if parts is not None:
+                    for x, q in zip(grp, parts):
+                        self._set_grid(x, q)
                     break
         return len(illegal())
 
