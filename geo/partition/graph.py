@@ -383,7 +383,7 @@ def bridge_ties(
             out[b].append(a)
         return out
 
-    iadj, fadj, cadj = _adj(inter), _adj(g.fp_pairs), _adj(g.cell_pairs)
+    fadj, cadj = _adj(g.fp_pairs), _adj(g.cell_pairs)
     parent = np.arange(n)
 
     def find(x: int) -> int:
@@ -433,7 +433,7 @@ def bridge_ties(
             starts = sorted({int(root[v]) for u in Q for v in cadj[u] if v not in qs})
             if not targets or not starts:
                 continue
-            # cheapest chain of units (households, then buildings) through pairs in both graphs
+            # cheapest chain of units (households, then buildings) joined in both graphs
             limit = max_hh / 2 - float(hh[Q].sum())
             dist = {s: (unit_hh[s], len(unit_members[s])) for s in starts if not unit_fixed[s] and find(s) not in touched}
             prev: dict[int, int] = {s: -1 for s in dist}
@@ -448,14 +448,13 @@ def bridge_ties(
                     hit = x
                     break
                 for ry in _both(x):
-                    if True:
-                        if ry in qroots or unit_fixed[ry] or find(ry) in touched:
-                            continue
-                        nd = (dh + unit_hh[ry], dn + len(unit_members[ry]))
-                        if ry not in dist or nd < dist[ry]:
-                            dist[ry] = nd
-                            prev[ry] = x
-                            heapq.heappush(heap, (nd[0], nd[1], ry))
+                    if ry in qroots or unit_fixed[ry] or find(ry) in touched:
+                        continue
+                    nd = (dh + unit_hh[ry], dn + len(unit_members[ry]))
+                    if ry not in dist or nd < dist[ry]:
+                        dist[ry] = nd
+                        prev[ry] = x
+                        heapq.heappush(heap, (nd[0], nd[1], ry))
             if hit is None:
                 continue
             chain = []
