@@ -126,12 +126,9 @@ def _cells_metric(
         road_lines = road_lines[~shapely.is_empty(road_lines)]
         if len(road_lines):
             lines.append(shapely.union_all(road_lines))
-    faces = _faces(ridges, approx, np.asarray(lines, dtype=object), community_m)
+    faces, reps = _faces(ridges, approx, np.asarray(lines, dtype=object), community_m)
     if len(faces) == 0:
         raise PartitionError("The community polygon is empty or degenerate: cannot build cells.")
-    reps = shapely.point_on_surface(faces)
-    inside = shapely.contains_properly(community_m, reps) | shapely.intersects(community_m, reps)
-    faces, reps = faces[inside], reps[inside]
     # drop zero-area faces
     fa = shapely.area(faces)
     ok = fa > 0
@@ -183,8 +180,11 @@ def _cells_metric(
     return _dissolve(faces, label, n)
 
 
-def _faces(ridges: np.ndarray, approx: np.ndarray, lines: np.ndarray, community_m: BaseGeometry) -> np.ndarray:
-    """Faces of the planar arrangement of Voronoi ``ridges`` and other ``lines``.
+def _faces(
+    ridges: np.ndarray, approx: np.ndarray, lines: np.ndarray, community_m: BaseGeometry
+) -> tuple[np.ndarray, np.ndarray]:
+    """Faces inside the community of the planar arrangement of Voronoi ``ridges`` and other
+    ``lines``, with a representative point of each.
 
     Voronoi ridges meet only at their shared end points, so only those whose bounding box
     touches a segment of the other lines (footprint, community and road boundaries), and
@@ -193,6 +193,13 @@ def _faces(ridges: np.ndarray, approx: np.ndarray, lines: np.ndarray, community_
     As a safety net, if the faces inside the community do not add up to its area,
     everything is noded together.
     """
+
+    def inside(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        faces = np.asarray(faces, dtype=object)
+        reps = shapely.point_on_surface(faces)
+        keep = shapely.intersects(community_m, reps)
+        return faces[keep], reps[keep]
+
     parts = shapely.get_parts(lines)
     if len(ridges):
         xy, idx = shapely.get_coordinates(parts, return_index=True)
@@ -201,15 +208,14 @@ def _faces(ridges: np.ndarray, approx: np.ndarray, lines: np.ndarray, community_
         hit = np.asarray(approx, dtype=bool).copy()
         hit[shapely.STRtree(segs).query(ridges)[0]] = True
         noded = shapely.union_all(np.concatenate([ridges[hit], parts]))
-        faces = shapely.get_parts(shapely.polygonize(np.concatenate([shapely.get_parts(noded), ridges[~hit]])))
-        reps = shapely.point_on_surface(faces)
-        inner = shapely.area(faces[shapely.intersects(community_m, reps)]).sum()
+        faces, reps = inside(shapely.get_parts(shapely.polygonize(np.concatenate([shapely.get_parts(noded), ridges[~hit]]))))
+        got = float(shapely.area(faces).sum())
         area = float(shapely.area(community_m))
-        if abs(float(inner) - area) <= 1e-7 * area + 1e-3:
-            return np.asarray(faces, dtype=object)
-        log.debug("cells: faces do not add up to the community (%.3f of %.3f m2); noding all ridges", inner, area)
+        if abs(got - area) <= 1e-7 * area + 1e-3:
+            return faces, reps
+        log.debug("cells: faces do not add up to the community (%.3f of %.3f m2); noding all ridges", got, area)
     noded = shapely.union_all(np.concatenate([ridges, parts]) if len(ridges) else parts)
-    return np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
+    return inside(shapely.get_parts(shapely.polygonize([noded])))
 
 
 def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
