@@ -30,6 +30,7 @@ then one JSON line last.
 from __future__ import annotations
 
 import argparse
+import warnings
 import json
 import logging
 import math
@@ -219,7 +220,9 @@ def m_metis(ctx: Ctx, limit: float) -> pd.Series:
         return ctx.labels_from_free(np.zeros(len(ctx.free), dtype=int))
     vw = [int(max(h, 0)) for h in ctx.hh[ctx.free]]
     opts = pymetis.Options(seed=ctx.seed, contig=1)
-    _, parts = pymetis.part_graph(ctx.k, xadj=xadj, adjncy=adjncy, vweights=vw, options=opts)
+    with warnings.catch_warnings():  # pymetis 2025 deprecates xadj/adjncy keywords, still supported
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _, parts = pymetis.part_graph(ctx.k, xadj=xadj, adjncy=adjncy, vweights=vw, options=opts)
     return ctx.labels_from_free(np.asarray(parts))
 
 

@@ -159,12 +159,15 @@ def _search_component(
     init: np.ndarray | None,
     orig: np.ndarray | None = None,
     pockets: np.ndarray | None = None,
+    coarse: dict | None = None,
 ) -> np.ndarray:
     """Best labelling (0..k-1 on ``nodes``, -1 elsewhere) over seeded restarts.
 
     Fresh mode searches a reduced graph (household-less buildings grouped with their nearest
     building with households, and ``pockets`` groups joined too when given; optionally
-    compounds contracted for the first cut), then polishes on the full unit graph.
+    compounds contracted for the first cut), then polishes on the full unit graph.  The
+    reduced graphs depend only on ``nodes`` and ``pockets``: a ``coarse`` dict given by the
+    caller keeps them for the region's next searches.
     """
     if init is not None:
         rng = np.random.default_rng([seed, 7919, len(nodes)])
@@ -177,11 +180,20 @@ def _search_component(
         st.merge_split(rng, rounds=3, only_bad=True, ntrees=12)
         st.local_search(rng)
         return _finish(st, rng)
-    Z, zgrp = contract(U, nodes, _with_pockets(nodes, zero_clusters(U, nodes), pockets))
+    ckey = (None if pockets is None else pockets.tobytes(), use_compounds)
+    if coarse is not None and ckey in coarse:
+        Z, Zc = coarse[ckey]
+    else:
+        if coarse is not None and "zero" not in coarse:
+            coarse["zero"] = zero_clusters(U, nodes)
+        zc = coarse["zero"] if coarse is not None else zero_clusters(U, nodes)
+        Z, _ = contract(U, nodes, _with_pockets(nodes, zc, pockets))
+        Zc = None
+        if use_compounds and (Z.comp >= 0).any():
+            Zc, _ = contract(Z, list(range(Z.n)), compound_groups(Z, list(range(Z.n)), prm.max_hh))
+        if coarse is not None:
+            coarse[ckey] = (Z, Zc)
     znodes = list(range(Z.n))
-    Zc, cgrp = (None, None)
-    if use_compounds and (Z.comp >= 0).any():
-        Zc, cgrp = contract(Z, znodes, compound_groups(Z, znodes, prm.max_hh))
     best = None
     # restarts are capped by a work budget (units x restarts), not by wall time, so that the
     # result does not depend on the machine load
@@ -416,7 +428,7 @@ def _minimal_init(U: Units, nodes: list[int], cur_unit: np.ndarray, k_target: in
         sizes = [(U.hh[[u for u in nodes if lab[u] == g]].sum(), -g) for g in range(k)]
         g = -max(sizes)[1]
         mem = [u for u in nodes if lab[u] == g]
-        cuts = tree_cuts(U, mem, 1, 1, prm, rng)
+        cuts = tree_cuts(U, mem, 1, 1, prm, rng, limit=1)
         if not cuts:
             break
         lab[cuts[0][2]] = k
@@ -678,24 +690,26 @@ def rebalance(
                     taken.add(c)
                 names.append(c)
         else:
-            lab = _search_component(U, cmp, k_c, prm, seed + ci, True, restarts, None)
+            coarse: dict = {}
+            lab = _search_component(U, cmp, k_c, prm, seed + ci, True, restarts, None, coarse=coarse)
             pockets, pk = None, None
             if not region_infeasible[ci] and U.exact() and _band_missed(U, cmp, lab, k_c, prm):
                 # pockets must share a grid in every valid partition: search again with them
                 pockets = _region_pockets(U, cmp, prm)
                 pk = pockets.for_search()
                 if pk is not None:
-                    lab2 = _search_component(U, cmp, k_c, prm, seed + ci, True, 1, None, pockets=pk)
+                    lab2 = _search_component(U, cmp, k_c, prm, seed + ci, True, 1, None, pockets=pk, coarse=coarse)
                     if _band_excess(U, cmp, lab2, k_c, prm) < _band_excess(U, cmp, lab, k_c, prm):
                         lab = lab2
-            if not region_infeasible[ci] and grids is None and _band_missed(U, cmp, lab, k_c, prm):
+            pocket_over = pockets is not None and pockets.over >= 0
+            if not region_infeasible[ci] and not pocket_over and grids is None and _band_missed(U, cmp, lab, k_c, prm):
                 # lumpy households: another grid count in the feasible range may fit the band
                 H_c = int(U.hh[cmp].sum())
                 kmin_c, kmax_c = metrics.feasible_k(H_c, int(min_hh), int(max_hh))
                 best_e = _band_excess(U, cmp, lab, k_c, prm)
                 for k2 in (k_c - 1, k_c + 1):
                     if kmin_c <= k2 <= min(kmax_c, len(cmp)) and best_e > 0:
-                        lab2 = _search_component(U, cmp, k2, prm, seed + ci, True, 1, None, pockets=pk)
+                        lab2 = _search_component(U, cmp, k2, prm, seed + ci, True, 1, None, pockets=pk, coarse=coarse)
                         e2 = _band_excess(U, cmp, lab2, k2, prm)
                         if e2 < best_e:
                             lab, k_c, best_e = lab2, k2, e2

@@ -265,7 +265,8 @@ def _induced_edges(U: Units, nodes: list[int], pos: dict[int, int]) -> tuple[np.
 
 
 def tree_cuts(
-    U: Units, nodes: list[int], k1: int, k2: int, prm: Params, rng: np.random.Generator, ntrees: int = 8, top: int = 3
+    U: Units, nodes: list[int], k1: int, k2: int, prm: Params, rng: np.random.Generator, ntrees: int = 8, top: int = 3,
+    limit: int | None = None,
 ) -> list[tuple[tuple, list[int], list[int]]]:
     """Candidate two-way cuts of ``nodes`` from random-weighted spanning trees.
 
@@ -288,6 +289,9 @@ def tree_cuts(
         Spanning trees tried.
     top:
         Best cuts kept per tree (by band excess then balance) for the cut-length tie-break.
+    limit:
+        Only the first ``limit`` cuts are wanted (the rest are not built; the first ones are
+        the same as without it).
 
     Returns
     -------
@@ -328,6 +332,7 @@ def tree_cuts(
     if not connected:
         return []  # not connected
     cand = kernels.tree_candidates(orders, subs, cnts, k1, k2, lo, hi, T, top, area, sa, sb, sl)
+    rows = []
     for row in cand.tolist():
         t, st0, c, exc_v, dev_v, cut, aX, below_k1, mn, sm = row
         t, st0, c = int(t), int(st0), int(c)
@@ -335,18 +340,31 @@ def tree_cuts(
         if key in seen:
             continue
         seen.add(key)
-        side = orders[t, st0: st0 + c]
-        inX = np.zeros(n, dtype=bool)
-        inX[side] = True
-        X = np.sort(idx[side])
-        Y = idx[~inX]
-        if needs_check and not (exact_ok(U, X) and exact_ok(U, Y)):
-            continue
         score = (exc_v, round(dev_v / (0.05 * T)), cut / math.sqrt(max(aX, 1.0)) + cut / math.sqrt(max(atot - aX, 1.0)))
-        Xl, Yl = X.tolist(), Y.tolist()
-        out.append((score, Xl, Yl) if below_k1 else (score, Yl, Xl))
-    out.sort(key=lambda t: (t[0], t[1][:1]))
-    return out
+        rows.append((score, t, st0, c, below_k1))
+    # sides are built in score order, a run of equal scores at a time (ties are ordered by the
+    # first unit of the k1 side), until ``limit`` cuts are out
+    rows.sort(key=lambda r: r[0])
+    i = 0
+    while i < len(rows) and (limit is None or len(out) < limit):
+        j = i + 1
+        while j < len(rows) and rows[j][0] == rows[i][0]:
+            j += 1
+        run = []
+        for score, t, st0, c, below_k1 in rows[i:j]:
+            side = orders[t, st0: st0 + c]
+            inX = np.zeros(n, dtype=bool)
+            inX[side] = True
+            X = np.sort(idx[side])
+            Y = idx[~inX]
+            if needs_check and not (exact_ok(U, X) and exact_ok(U, Y)):
+                continue
+            Xl, Yl = X.tolist(), Y.tolist()
+            run.append((score, Xl, Yl) if below_k1 else (score, Yl, Xl))
+        run.sort(key=lambda r: r[1][:1])
+        out.extend(run)
+        i = j
+    return out if limit is None else out[:limit]
 
 
 def recursive_bisection(U: Units, nodes: list[int], k: int, prm: Params, rng: np.random.Generator, ntrees: int = 8) -> list[list[int]]:
@@ -355,7 +373,7 @@ def recursive_bisection(U: Units, nodes: list[int], k: int, prm: Params, rng: np
         return [sorted(nodes)]
     k1 = k // 2
     k2 = k - k1
-    cuts = tree_cuts(U, nodes, k1, k2, prm, rng, ntrees)
+    cuts = tree_cuts(U, nodes, k1, k2, prm, rng, ntrees, limit=1)
     if not cuts:
         return [sorted(nodes)] + [[] for _ in range(k - 1)]
     _, X, Y = cuts[0]
@@ -548,7 +566,7 @@ class State:
             for h in sorted(range(self.k), key=lambda x: (-self.gh[x], -len(self.mem[x]), x)):
                 if len(self.mem[h]) < 2:
                     continue
-                cuts = tree_cuts(self.U, sorted(self.mem[h]), 1, 1, self.prm, rng, 6)
+                cuts = tree_cuts(self.U, sorted(self.mem[h]), 1, 1, self.prm, rng, 6, limit=1)
                 if cuts:
                     _, X, Y = cuts[0]
                     self._set_grid(h, X)
@@ -556,16 +574,13 @@ class State:
                     break
 
     def grid_pairs(self) -> list[tuple[int, int]]:
-        pairs = set()
-        for u in range(self.U.n):
-            a = self.lab[u]
-            if a < 0:
-                continue
-            for v in self.U.adj[u]:
-                b = self.lab[v]
-                if b >= 0 and b != a:
-                    pairs.add((int(min(a, b)), int(max(a, b))))
-        return sorted(pairs)
+        """Pairs ``(a, b)``, ``a < b``, of grids that touch in the search graph, sorted."""
+        la, lb = self.lab[self.U.ea], self.lab[self.U.eb]
+        m = (la >= 0) & (lb >= 0) & (la != lb)
+        if not m.any():
+            return []
+        pq = np.unique(np.stack([np.minimum(la[m], lb[m]), np.maximum(la[m], lb[m])], axis=1), axis=0)
+        return [(a, b) for a, b in pq.tolist()]
 
     def _stats(self, X: list[int]) -> tuple[float, float, float, set[int]]:
         U = self.U
@@ -616,7 +631,7 @@ class State:
                 E, D, M, S, P = self.totals()
                 cur = self.key(E, D, M, S, P)
                 nodes = sorted(self.mem[A] | self.mem[B])
-                cands = tree_cuts(U, nodes, 1, 1, p, rng, ntrees, top=2)
+                cands = tree_cuts(U, nodes, 1, 1, p, rng, ntrees, top=2, limit=6)
                 if not cands:
                     continue
                 compsAB = {c for c in (int(U.comp[u]) for u in nodes) if c >= 0}
