@@ -181,3 +181,28 @@ def test_pocket_above_maximum_proves_region_infeasible():
     assert "must share one grid" in reg["reason"] and "520 households" in reg["reason"]
     assert all("infeasible_region" in r["flags"] for r in plan.report["grids"])
     check_rules_1_to_3(b, com, plan)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, -1])
+def test_tree_cuts_limit_keeps_the_first_cuts(seed):
+    """Cuts asked with ``limit`` are the first ones of the full list, in the same order
+    (seed -1: equal households on a square lattice)."""
+    from geo.partition.cells import building_cells
+    from geo.partition.graph import build_graph
+    from geo.partition.search import Params, make_units, tree_cuts
+
+    rng = np.random.default_rng(abs(seed))
+    b, com = blocks(6, 6, 20) if seed < 0 else blocks(8, 6, rng.integers(0, 60, 48).tolist())
+    cells = building_cells(b.geometry, com)
+    utm = "EPSG:32650"
+    fps = np.asarray(b.geometry.to_crs(utm).values, dtype=object)
+    G = build_graph(fps, np.asarray(cells.to_crs(utm).values, dtype=object))
+    hh = b["households"].to_numpy(np.int64)
+    U = make_units(G, hh, np.full(len(b), -1), np.arange(len(b)))
+    prm = Params(400, 300, 500)
+    nodes = list(range(U.n))
+    for k1, k2, lim in ((1, 1, 1), (1, 1, 6), (2, 3, 1), (3, 2, 4)):
+        full = tree_cuts(U, nodes, k1, k2, prm, np.random.default_rng([abs(seed), k1, k2]))
+        some = tree_cuts(U, nodes, k1, k2, prm, np.random.default_rng([abs(seed), k1, k2]), limit=lim)
+        assert len(full) > lim
+        assert some == full[:lim]
