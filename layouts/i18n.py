@@ -123,6 +123,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "plan.bld_moved": ("调整楼栋", "Buildings moved"),
     "plan.grids_before_after": ("网格数（前→后）", "Grids (before→after)"),
     "plan.codes_kept": ("保留编码", "Codes kept"),
+    "grid_status.kept": ("保留", "kept"),
+    "grid_status.new": ("新增", "new"),
+    "grid_status.added": ("新增", "added"),
+    "grid_status.removed": ("撤销", "removed"),
+    "rule.inside_community": ("超出社区", "outside the community"),
+    "rule.whole_buildings": ("楼栋被拆分", "building split"),
+    "rule.contiguity": ("不连通", "not contiguous"),
+    "rule.one_piece": ("多块", "in pieces"),
+    "rule.coverage": ("覆盖有缝隙或重叠", "gaps or overlaps"),
+    "rule.band": ("户数超出区间", "households out of band"),
     "plan.accept_band": ("接受超出户数区间的网格", "Accept grids outside the band"),
     "plan.note": ("说明（可选）", "Note (optional)"),
     "plan.commit": ("提交新版本", "Commit new version"),
@@ -190,6 +200,24 @@ STRINGS: dict[str, tuple[str, str]] = {
     "state.returned": ("已退回", "returned"),
     "state.deferred": ("缓办", "deferred"),
 }
+
+
+def status_label(status: str | None, lang: str | None = None) -> str:
+    """A grid's status in a plan or a comparison (``kept``, ``new``...), else as given."""
+    key = f"grid_status.{status}"
+    return t(key, lang) if key in STRINGS else (status or "")
+
+
+def rule_label(rule: str, lang: str | None = None) -> str:
+    """A failed rule's name for people (``band`` -> 户数超出区间), else as given."""
+    key = f"rule.{rule}"
+    return t(key, lang) if key in STRINGS else rule
+
+
+def rules_text(rules, lang: str | None = None) -> str:
+    """Failed rules as one phrase (、 between them in Chinese)."""
+    sep = ", " if (lang or current_lang()) == "en" else "、"
+    return sep.join(rule_label(r, lang) for r in rules or [])
 
 
 def current_lang() -> str:

@@ -33,7 +33,7 @@ from geo.errors import GridAtlasError
 from layouts import ids, plan_store
 from layouts.auth import current_principal, secret_key
 from layouts.components import data_table, page_header
-from layouts.i18n import current_lang, fmt_datetime, t
+from layouts.i18n import current_lang, fmt_datetime, rule_label, rules_text, status_label, t
 from layouts.secure import secure_callback
 
 log = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ def _gate_view(proposal, lang: str):
     items = {}
     for g in gate:
         items.setdefault(g["rule"], []).append(g["code"])
-    return html.Ul([html.Li([html.Strong(rule), ": ", ", ".join(sorted(codes))],
+    return html.Ul([html.Li([html.Strong(rule_label(rule, lang)), ": ", ", ".join(sorted(codes))],
                             className=f"gate-{rule}") for rule, codes in sorted(items.items())],
                    className="ga-gate-list")
 
@@ -373,8 +373,8 @@ def show_proposal(plan_id, accept, hideout):
         ("col.deviation", lambda r: f"{r['deviation']:+.0%}" if r.get("deviation") is not None else ""),
         ("col.pp", lambda r: f"{r['pp']:.2f}" if r.get("pp") is not None else ""),
         ("col.moved", lambda r: r.get("households_moved", "")),
-        ("col.status", "status"),
-        ("col.rules", lambda r: ", ".join(r.get("failed_rules") or [])),
+        ("col.status", lambda r: status_label(r.get("status"), lang)),
+        ("col.rules", lambda r: rules_text(r.get("failed_rules"), lang)),
     ]
     table = data_table(sorted(rows, key=lambda r: r["code"]), columns, table_id="plan-grid-table",
                        row_class=lambda r: "bad" if r.get("failed_rules") else "")
@@ -596,7 +596,7 @@ def _compare_view(diff: dict, lang: str):
     def hh(v):
         return "–" if v is None else f"{v:,}"
 
-    columns = [("col.code", "code"), ("col.status", "status"),
+    columns = [("col.code", "code"), ("col.status", lambda r: status_label(r.get("status"), lang)),
                ("col.households", lambda r: f"{hh(r.get('households_a'))} → {hh(r.get('households_b'))}")]
     summary = html.P(
         f"{diff.get('a')} → {diff.get('b')} · "

@@ -46,6 +46,11 @@ def test_rebalance_commit_see_on_wall_and_restore(plan_app, demo_db, new_page):
     n_proposed = page.locator("#plan-grid-table tbody tr").count()
     assert n_proposed >= 2
     assert page.inner_text("#plan-gate")
+    # the Chinese UI names statuses and rules in Chinese, not with the engine's keys
+    cells = page.locator("#plan-grid-table tbody td").all_inner_texts()
+    assert {"保留", "新增"} & set(cells)
+    assert not {"kept", "new", "band", "contiguity", "one_piece"} & set(cells)
+    assert "band" not in page.inner_text("#plan-gate")
     screenshot(page, "plan-proposal")
     if page.locator("#plan-commit[disabled]").count():
         # grids outside the band block the commit until the planner accepts them
