@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 
 #: work budget of the fresh-mode restarts: at most ``RESTART_WORK // units`` restarts
 RESTART_WORK = 800
+#: a region a pocket above the maximum already proves infeasible gets other grid counts tried
+#: only up to this many units: there they seldom come closer to the band, and cost the most
+PROVEN_RETRY_UNITS = 1000
 
 
 @dataclass
@@ -701,8 +704,8 @@ def rebalance(
                     lab2 = _search_component(U, cmp, k_c, prm, seed + ci, True, 1, None, pockets=pk, coarse=coarse)
                     if _band_excess(U, cmp, lab2, k_c, prm) < _band_excess(U, cmp, lab, k_c, prm):
                         lab = lab2
-            pocket_over = pockets is not None and pockets.over >= 0
-            if not region_infeasible[ci] and not pocket_over and grids is None and _band_missed(U, cmp, lab, k_c, prm):
+            proven_big = pockets is not None and pockets.over >= 0 and len(cmp) > PROVEN_RETRY_UNITS
+            if not region_infeasible[ci] and not proven_big and grids is None and _band_missed(U, cmp, lab, k_c, prm):
                 # lumpy households: another grid count in the feasible range may fit the band
                 H_c = int(U.hh[cmp].sum())
                 kmin_c, kmax_c = metrics.feasible_k(H_c, int(min_hh), int(max_hh))
