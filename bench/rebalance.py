@@ -737,6 +737,7 @@ def run_method(meth, ctxs, prm, args) -> dict:
         "time_max_s": float(max(times)) if times else 0.0, "time_total_s": float(sum(times)),
         "time_median_s": float(np.median(times)) if times else 0.0,
         "communities_over_1s": int(sum(1 for x in times if x > 1.0)),
+        "over_1s": {ctx.code: round(x, 2) for ctx, x in zip(ctxs, times) if x > 1.0},
         "peak_rss_mb": float(max(rss)) if rss else 0.0, "failures": fails,
     }
 
@@ -757,6 +758,8 @@ def print_table(name: str, res: dict) -> None:
               f"{r['compounds_whole']:5.2f} {r['time_max_s']:7.2f} {r['time_median_s']:7.2f} {r['time_total_s']:7.2f} "
               f"{r['communities_over_1s']:4d} {r['peak_rss_mb']:6.0f} {len(r['failures'])}")
     for meth, r in res.items():
+        if 0 < len(r["over_1s"]) <= 6:
+            print(f"  {meth} over 1 s: " + ", ".join(f"{c} {x:.2f} s" for c, x in r["over_1s"].items()))
         for f in r["failures"][:6]:
             print(f"  {meth} failure: {f}")
         if len(r["failures"]) > 6:
