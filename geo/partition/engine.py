@@ -183,19 +183,7 @@ def _search_component(
         st.merge_split(rng, rounds=3, only_bad=True, ntrees=12)
         st.local_search(rng)
         return _finish(st, rng)
-    ckey = (None if pockets is None else pockets.tobytes(), use_compounds)
-    if coarse is not None and ckey in coarse:
-        Z, Zc = coarse[ckey]
-    else:
-        if coarse is not None and "zero" not in coarse:
-            coarse["zero"] = zero_clusters(U, nodes)
-        zc = coarse["zero"] if coarse is not None else zero_clusters(U, nodes)
-        Z, _ = contract(U, nodes, _with_pockets(nodes, zc, pockets))
-        Zc = None
-        if use_compounds and (Z.comp >= 0).any():
-            Zc, _ = contract(Z, list(range(Z.n)), compound_groups(Z, list(range(Z.n)), prm.max_hh))
-        if coarse is not None:
-            coarse[ckey] = (Z, Zc)
+    Z, Zc = _coarse_graphs(U, nodes, prm, use_compounds, pockets, {} if coarse is None else coarse)
     znodes = list(range(Z.n))
     best = None
     # restarts are capped by a work budget (units x restarts), not by wall time, so that the
@@ -231,6 +219,25 @@ def _search_component(
     st.legalize()
     st.local_search(np.random.default_rng([seed, 31337]), max_passes=4)
     return _finish(st, np.random.default_rng([seed, 49979687]))
+
+
+def _coarse_graphs(
+    U: Units, nodes: list[int], prm: Params, use_compounds: bool, pockets: np.ndarray | None, cache: dict
+) -> tuple[Units, Units | None]:
+    """The reduced graph of ``nodes`` (zero clusters and ``pockets`` contracted) and, when
+    compounds count, the same with compounds contracted too; kept in ``cache`` (one per
+    region) under the pockets, with the zero clusters they all start from."""
+    key = (None if pockets is None else pockets.tobytes(), use_compounds)
+    if key not in cache:
+        if "zero_clusters" not in cache:
+            cache["zero_clusters"] = zero_clusters(U, nodes)
+        Z, _ = contract(U, nodes, _with_pockets(nodes, cache["zero_clusters"], pockets))
+        Zc = None
+        if use_compounds and (Z.comp >= 0).any():
+            zn = list(range(Z.n))
+            Zc, _ = contract(Z, zn, compound_groups(Z, zn, prm.max_hh))
+        cache[key] = (Z, Zc)
+    return cache[key]
 
 
 @dataclass

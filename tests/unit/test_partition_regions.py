@@ -10,7 +10,7 @@ from geo.partition.engine import rebalance
 from geo.partition.exact import solve_region
 from geo.partition.graph import _canon, shared_edges
 
-from tests.unit.test_partition import blocks, check_rules_1_to_3
+from tests.unit.test_partition import UTM, blocks, check_rules_1_to_3
 
 
 def test_pocket_behind_oversized_building_is_a_named_infeasible_region():
@@ -194,9 +194,8 @@ def test_tree_cuts_limit_keeps_the_first_cuts(seed):
     rng = np.random.default_rng(abs(seed))
     b, com = blocks(6, 6, 20) if seed < 0 else blocks(8, 6, rng.integers(0, 60, 48).tolist())
     cells = building_cells(b.geometry, com)
-    utm = "EPSG:32650"
-    fps = np.asarray(b.geometry.to_crs(utm).values, dtype=object)
-    G = build_graph(fps, np.asarray(cells.to_crs(utm).values, dtype=object))
+    fps = np.asarray(b.geometry.to_crs(UTM).values, dtype=object)
+    G = build_graph(fps, np.asarray(cells.to_crs(UTM).values, dtype=object))
     hh = b["households"].to_numpy(np.int64)
     U = make_units(G, hh, np.full(len(b), -1), np.arange(len(b)))
     prm = Params(400, 300, 500)
