@@ -598,8 +598,13 @@ def _compare_view(diff: dict, lang: str):
 
     columns = [("col.code", "code"), ("col.status", lambda r: status_label(r.get("status"), lang)),
                ("col.households", lambda r: f"{hh(r.get('households_a'))} → {hh(r.get('households_b'))}")]
+    def side(label):
+        if (label or {}).get("kind") == "version":
+            return f"v{label['version_no']}"
+        return t("plan.view_proposal", lang)
+
     summary = html.P(
-        f"{diff.get('a')} → {diff.get('b')} · "
+        f"{side(diff.get('a'))} → {side(diff.get('b'))} · "
         f"{t('plan.hh_moved', lang)} {diff.get('households_moved', 0):,} · "
         f"{t('plan.bld_moved', lang)} {diff.get('buildings_moved', 0):,} · "
         f"+{len(diff.get('added', []))} / −{len(diff.get('removed', []))}")

@@ -83,6 +83,16 @@ def test_rebalance_commit_see_on_wall_and_restore(plan_app, demo_db, new_page):
         f"document.querySelector('#plan-commit-msg').innerText !== {committed_msg!r}",
         timeout=60000)
     screenshot(page, "plan-restored")
+
+    # compare the first and the committed version: statuses in Chinese
+    for sel, label in (("#plan-cmp-a", "v1"), ("#plan-cmp-b", "v2")):
+        page.click(sel)
+        page.get_by_role("option", name=label, exact=True).click()
+    page.wait_for_selector("#plan-compare-table", timeout=30000)
+    statuses = set(page.locator("#plan-compare-table tbody td:nth-child(2)").all_inner_texts())
+    assert statuses and statuses <= {"保留", "新增", "撤销"}
+    assert page.inner_text("#plan-compare p").startswith("v1 → v2 · ")
+    screenshot(page, "plan-compare")
     assert demo_db.scalar(
         "SELECT count(*) FROM grid_versions v JOIN communities c ON c.id = v.community_id "
         "WHERE c.code = %s", (code,)) == versions_before + 2
