@@ -16,6 +16,7 @@ import hmac
 import html
 import logging
 import secrets
+import threading
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -61,8 +62,32 @@ def install(app) -> None:
     server.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", _logout, methods=["GET", "POST"])
     server.add_url_rule("/healthz", "healthz", lambda: ("ok", 200))
+    _set_up_dash_once(app)
     server.before_request(_gate)
     server.extensions["gridatlas_dash_app"] = app
+
+
+def _set_up_dash_once(app) -> None:
+    """Run Dash's first-request setup under a lock, ahead of every other hook.
+
+    Dash moves its callbacks into ``callback_map`` on the first request, but it marks the
+    setup as done before it starts. Requests arriving meanwhile would reach the gate with
+    no callback registered and be refused. This happens after a restart, when a wall
+    screen's timers all fire at once. Dash's own hook stays in place and does nothing
+    after this one.
+    """
+    lock = threading.Lock()
+    ready = threading.Event()
+
+    def setup_once() -> None:
+        if ready.is_set():
+            return
+        with lock:
+            if not ready.is_set():
+                app._setup_server()
+                ready.set()
+
+    app.server.before_request_funcs.setdefault(None, []).insert(0, setup_once)
 
 
 # ----------------------------------------------------------------------------- principal
