@@ -1,5 +1,5 @@
 """``python -m geo``: the GridAtlas command line."""
 
-from geo.cli import main
+from geo.cli import run
 
-raise SystemExit(main())
+run()

@@ -11,7 +11,9 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import sys
+from typing import Callable, NoReturn
 
 from geo.errors import GridAtlasError
 
@@ -119,15 +121,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; a :class:`GridAtlasError` prints its message and exits 2."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return _dispatch(build_parser().parse_args(argv))
+
+
+def run(argv: list[str] | None = None) -> NoReturn:
+    """Entry of ``python -m geo``: run one command, then end the process.
+
+    A handler marked with :func:`fast_exit` has written and closed everything it produces
+    when it returns, so the process ends at once instead of tearing the interpreter down.
+    Teardown mostly unloads numba's compiled kernels; it takes about 0.3 s, a tenth of
+    ``rebalance-file``'s budget.
+    """
+    args = build_parser().parse_args(argv)
+    code = _dispatch(args)
+    if getattr(_handler(args), "fast_exit", False):
+        leave(code)
+    raise SystemExit(code)
+
+
+def fast_exit(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Mark a command handler whose process may end without interpreter teardown."""
+    handler.fast_exit = True  # type: ignore[attr-defined]
+    return handler
+
+
+def leave(code: int) -> NoReturn:
+    """End the process now, after flushing the standard streams and the log handlers."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
+    return getattr(args, "handler", None) or args.func
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        handler = getattr(args, "handler", None) or args.func
-        return int(handler(args) or 0)
+        return int(_handler(args)(args) or 0)
     except GridAtlasError as exc:
         print(f"error: {exc.user_msg}", file=sys.stderr)
         return 2

@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+from geo.cli import fast_exit, leave
+
 log = logging.getLogger(__name__)
 
 
@@ -57,25 +59,49 @@ def _fail(msg: str) -> int:
     return 2
 
 
+@fast_exit
 def run_rebalance_file(args: argparse.Namespace) -> int:
     """Handler of ``rebalance-file``; returns the process exit code."""
     t0 = time.perf_counter()
-    import os
+    import gc
     import threading
+
+    # Everything the main thread needs is imported before the loader thread starts, so
+    # the two never wait on each other's half-imported modules.
+    import geo.partition.cells  # noqa: F401 - geopandas, shapely, scipy.spatial
+    import pyogrio  # noqa: F401
+
+    # The search engine (numba and its compiled kernels) loads on the second thread while
+    # this one reads the file and computes the cells, whose heavy steps release the GIL.
+    engine_loader = threading.Thread(target=_load_engine, name="load-engine", daemon=True)
+    engine_loader.start()
+
+    # What is imported now lives until the process ends: keep it out of the collector's
+    # full passes, which would otherwise rescan it a few times per community.
+    gc.freeze()
+    try:
+        return _rebalance_file(args, t0, engine_loader)
+    finally:
+        gc.unfreeze()  # for callers in a long-lived process
+
+
+def _load_engine() -> None:
+    from geo.partition import engine, kernels  # noqa: F401 - loaded for the handler
+
+    kernels.warm()
+
+
+def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: Any) -> int:
+    import gc
+    import os
 
     import geopandas as gpd
     import numpy as np
     import pandas as pd
     import pyogrio
 
-    from geo.partition import kernels
-    from geo.partition.cells import WGS84, utm_crs_for
-    from geo.partition.engine import rebalance
+    from geo.partition.cells import WGS84, building_cells, utm_crs_for
     from geo.partition.errors import PartitionError
-
-    # load (or compile) the search kernels while the file is read and the cells are computed;
-    # the geometry work releases the GIL, so this mostly overlaps on a second core
-    threading.Thread(target=kernels.warm, name="warm-kernels", daemon=True).start()
 
     if not os.path.exists(args.input):
         return _fail(f"input file not found: {args.input}")
@@ -131,7 +157,7 @@ def run_rebalance_file(args: argparse.Namespace) -> int:
     labels = pd.Series(index=b.index, dtype=object)
     grid_frames = []
     try:
-        for code in sorted(work["community"].unique()):
+        for i, code in enumerate(sorted(work["community"].unique())):
             sub = work[work["community"] == code]
             poly = com_polys.get(code)
             if poly is None:
@@ -140,11 +166,22 @@ def run_rebalance_file(args: argparse.Namespace) -> int:
                 utm = utm_crs_for(sub.union_all(), WGS84)
                 hull = gpd.GeoSeries([sub.to_crs(utm).union_all().convex_hull.buffer(30)], crs=utm)
                 poly = hull.to_crs(WGS84).iloc[0]
+            t = time.perf_counter()
+            cells = building_cells(sub.geometry, poly, roads=roads)
+            cells_s = time.perf_counter() - t
+            if not i:  # the first community waits for the engine, then freezes it too
+                engine_loader.join()
+                gc.freeze()
+            from geo.partition.engine import rebalance
+
             plan = rebalance(
                 sub, poly, households="hh", compound="compound" if args.compound_field else None,
-                target=args.target, min_hh=args.min_hh, max_hh=args.max_hh, grids=args.grids,
-                seed=args.seed, code_prefix=f"{code}-" if code else "", roads=roads,
+                cells=cells, target=args.target, min_hh=args.min_hh, max_hh=args.max_hh,
+                grids=args.grids, seed=args.seed, code_prefix=f"{code}-" if code else "",
             )
+            # the engine took the cells ready-made: count their time as its own
+            plan.report["timings"]["cells_s"] = round(cells_s, 4)
+            plan.report["timings"]["total_s"] = round(plan.report["timings"]["total_s"] + cells_s, 4)
             labels.loc[sub.index] = plan.labels.values
             g = plan.grids.copy()
             g.insert(0, "community", code)
@@ -205,4 +242,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    leave(main())  # the handler has written everything: skip interpreter teardown

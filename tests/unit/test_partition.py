@@ -314,3 +314,24 @@ def test_road_bent_cells_of_a_real_community_give_contiguous_grids():
     bad = [r for r in plan.report["grids"] if {"contiguity", "one_piece"} & set(r["failed_rules"])]
     assert not bad, bad
     assert plan.report["totals"]["coverage_valid"]
+
+
+def test_rebalance_file_as_a_process_writes_everything_and_exits_with_its_code(tmp_path):
+    """``python -m geo rebalance-file`` ends without interpreter teardown: the report, the
+    output file and the exit code must all be complete when it does."""
+    from tests.conftest import run_cli
+
+    b, _ = blocks(3, 3, 150)
+    src, out = tmp_path / "in.gpkg", tmp_path / "out.gpkg"
+    b.to_file(src, layer="bld", driver="GPKG")
+    proc = run_cli("rebalance-file", str(src), "--layer", "bld", "--households-field",
+                   "households", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["totals"]["n_grids"] == 3 and rep["totals"]["n_valid"] == 3
+    assert len(gpd.read_file(out, layer="buildings")) == 9
+    assert len(gpd.read_file(out, layer="grids")) == 3
+    proc = run_cli("rebalance-file", str(src), "--layer", "bld", "--households-field", "nope",
+                   "--out", str(tmp_path / "never.gpkg"))
+    assert proc.returncode == 2
+    assert "field 'nope' not in layer 'bld'" in proc.stderr
