@@ -110,13 +110,13 @@ def _cells_metric(
         [[cx - r, cy - r], [cx + r, cy - r], [cx + r, cy + r], [cx - r, cy + r],
          [cx, cy - r], [cx, cy + r], [cx - r, cy], [cx + r, cy]]
     )
-    ridges = np.zeros(0, dtype=object)
+    seg = np.zeros((0, 2, 2))
     approx = np.zeros(0, dtype=bool)
     nreal = len(coords)
     if len(owners_present) > 1:
         pts = np.vstack([coords, frame])
         seg, approx = _voronoi_ridges(pts - [cx, cy], nreal, owner)
-        ridges = shapely.linestrings(seg + [cx, cy]) if len(seg) else ridges
+        seg = seg + [cx, cy]
     lines: list[BaseGeometry] = [shapely.boundary(community_m)]
     if (~empty).any():
         lines.append(shapely.union_all(bnd))
@@ -126,7 +126,7 @@ def _cells_metric(
         road_lines = road_lines[~shapely.is_empty(road_lines)]
         if len(road_lines):
             lines.append(shapely.union_all(road_lines))
-    faces, reps = _faces(ridges, approx, np.asarray(lines, dtype=object), community_m)
+    faces, reps = _faces(seg, approx, np.asarray(lines, dtype=object), community_m)
     if len(faces) == 0:
         raise PartitionError("The community polygon is empty or degenerate: cannot build cells.")
     # drop zero-area faces
@@ -181,17 +181,17 @@ def _cells_metric(
 
 
 def _faces(
-    ridges: np.ndarray, approx: np.ndarray, lines: np.ndarray, community_m: BaseGeometry
+    seg: np.ndarray, approx: np.ndarray, lines: np.ndarray, community_m: BaseGeometry
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Faces inside the community of the planar arrangement of Voronoi ``ridges`` and other
-    ``lines``, with a representative point of each.
+    """Faces inside the community of the planar arrangement of Voronoi ridges ``seg``
+    (``(m, 2, 2)`` segments) and other ``lines``, with a representative point of each.
 
     Voronoi ridges meet only at their shared end points, so only those whose bounding box
     touches a segment of the other lines (footprint, community and road boundaries), and
     those ending at a borrowed circumcentre (``approx``), need noding; the rest join the
-    noded lines as they are.  This nodes a fraction of the ridges instead of all of them.
-    As a safety net, if the faces inside the community do not add up to its area,
-    everything is noded together.
+    noded lines as they are, merged into chains (:func:`_chains`).  This nodes a fraction
+    of the ridges instead of all of them.  As a safety net, if the faces inside the
+    community do not add up to its area, everything is noded together.
     """
 
     def inside(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +201,7 @@ def _faces(
         return faces[keep], reps[keep]
 
     parts = shapely.get_parts(lines)
+    ridges = shapely.linestrings(seg) if len(seg) else np.zeros(0, dtype=object)
     if len(ridges):
         xy, idx = shapely.get_coordinates(parts, return_index=True)
         same = idx[:-1] == idx[1:]
@@ -208,7 +209,8 @@ def _faces(
         hit = np.asarray(approx, dtype=bool).copy()
         hit[shapely.STRtree(segs).query(ridges)[0]] = True
         noded = shapely.union_all(np.concatenate([ridges[hit], parts]))
-        faces, reps = inside(shapely.get_parts(shapely.polygonize(np.concatenate([shapely.get_parts(noded), ridges[~hit]]))))
+        free = _chains(seg, ~hit)
+        faces, reps = inside(shapely.get_parts(shapely.polygonize(np.concatenate([shapely.get_parts(noded), free]))))
         got = float(shapely.area(faces).sum())
         area = float(shapely.area(community_m))
         if abs(got - area) <= 1e-7 * area + 1e-3:
@@ -216,6 +218,74 @@ def _faces(
         log.debug("cells: faces do not add up to the community (%.3f of %.3f m2); noding all ridges", got, area)
     noded = shapely.union_all(np.concatenate([ridges, parts]) if len(ridges) else parts)
     return inside(shapely.get_parts(shapely.polygonize([noded])))
+
+
+def _chains(seg: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """The ridges ``seg[free]`` as line strings merged through their two-ridge nodes.
+
+    Polygonize builds a graph node at every line end, so 47,000 ridges of one community
+    cost it three times what the same ridges merged into chains do. A chain passes through
+    a point where exactly two ridges end, both free (a ridge that is noded elsewhere
+    keeps its end as a node). Ridges share end points exactly (see
+    :func:`_voronoi_ridges`), so the merged lines have the same vertices and the faces are
+    the same.
+    """
+    m = len(seg)
+    ends = np.ascontiguousarray(seg.reshape(2 * m, 2))
+    uniq_c, node = np.unique(ends.view(np.complex128).ravel(), return_inverse=True)
+    node = node.reshape(m, 2)
+    nn = len(uniq_c)
+    deg = np.bincount(node.ravel(), minlength=nn)
+    fi = np.flatnonzero(free)
+    fends = node[fi].ravel()
+    fdeg = np.bincount(fends, minlength=nn)
+    through = (deg == 2) & (fdeg == 2)
+    # the free ridges at each pass-through node (exactly two)
+    inc = np.full((nn, 2), -1, dtype=np.int64)
+    order = np.argsort(fends, kind="stable")
+    sv = fends[order]
+    start = np.flatnonzero(np.r_[True, sv[1:] != sv[:-1]])
+    rank = np.arange(len(sv)) - np.repeat(start, np.diff(np.r_[start, len(sv)]))
+    two = rank < 2
+    inc[sv[two], rank[two]] = np.repeat(fi, 2)[order][two]
+    inc_l = inc.ravel().tolist()  # flat lists: [2v], [2v + 1]
+    through_l = through.tolist()
+    node_l = node.ravel().tolist()
+    used_l = [False] * m
+    fi_l = fi.tolist()
+    chains: list[list[int]] = []  # node sequences
+
+    def walk(e: int, v: int) -> list[int]:
+        """Follow ridges from node ``v`` along ridge ``e`` until a node that is no pass."""
+        seq = [v]
+        while True:
+            used_l[e] = True
+            a = node_l[2 * e]
+            v = node_l[2 * e + 1] if a == v else a
+            seq.append(v)
+            if not through_l[v]:
+                return seq
+            e1 = inc_l[2 * v]
+            e = inc_l[2 * v + 1] if e1 == e else e1
+            if used_l[e]:  # closed loop
+                return seq
+
+    for e in fi_l:
+        if used_l[e]:
+            continue
+        if not through_l[node_l[2 * e]]:
+            chains.append(walk(e, node_l[2 * e]))
+        elif not through_l[node_l[2 * e + 1]]:
+            chains.append(walk(e, node_l[2 * e + 1]))
+    for e in fi_l:  # what is left are closed loops of pass-through nodes
+        if not used_l[e]:
+            chains.append(walk(e, node_l[2 * e]))
+    if not chains:
+        return np.zeros(0, dtype=object)
+    uniq = np.stack([uniq_c.real, uniq_c.imag], axis=1)
+    flat = np.fromiter((v for c in chains for v in c), dtype=np.int64)
+    which = np.repeat(np.arange(len(chains)), [len(c) for c in chains])
+    return shapely.linestrings(uniq[flat], indices=which)
 
 
 def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
