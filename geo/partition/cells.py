@@ -15,9 +15,10 @@ from collections import defaultdict
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 import shapely.ops
-from scipy.spatial import Delaunay, cKDTree
+from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from geo.partition.errors import PartitionError
@@ -297,7 +298,7 @@ def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> tuple[np.
     Derived from the Delaunay triangulation: the ridge dual to an edge joins the circumcentres
     of the two triangles sharing it.  This skips building Voronoi regions and is about twice as
     fast as ``scipy.spatial.Voronoi``.  Points sampled along straight walls are often
-    (nearly) cocircular; Qhull then triangulates a merged facet and may emit flat triangles,
+    (nearly) cocircular, and a triangulation of such points may hold flat triangles,
     whose circumcentre is meaningless.  A flat triangle takes the circumcentre of the triangle
     across its longest edge (the facet's centre, up to rounding), so its ridges shrink to
     nothing instead of shooting across the map.  Circumcentres are snapped to 10 µm so that
@@ -305,8 +306,7 @@ def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> tuple[np.
     computed once, so ridges meet exactly at shared end points.  Only the first ``nreal``
     points are real; the rest are a far frame.
     """
-    tri = Delaunay(pts)
-    simp = tri.simplices
+    simp, nb = _delaunay(pts)
     p = pts[simp]  # (t, 3, 2)
     ax, ay = p[:, 0, 0], p[:, 0, 1]
     bx, by = p[:, 1, 0], p[:, 1, 1]
@@ -321,7 +321,6 @@ def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> tuple[np.
         ux = (a2 * (by - qy) + b2 * (qy - ay) + q2 * (ay - by)) / d
         uy = (a2 * (qx - bx) + b2 * (ax - qx) + q2 * (bx - ax)) / d
     cc = np.stack([ux, uy], axis=1)
-    nb = tri.neighbors  # nb[t, i]: the triangle opposite vertex i
     if flat.any():
         across = nb[np.arange(len(simp)), el.argmax(axis=1)]
         src = np.flatnonzero(flat)
@@ -353,6 +352,35 @@ def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> tuple[np.
     approx = moved[t[keep]] | moved[o[keep]]
     ok = np.isfinite(seg).all(axis=(1, 2)) & (seg[:, 0] != seg[:, 1]).any(axis=1)
     return seg[ok], approx[ok]
+
+
+def _delaunay(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Delaunay triangulation of ``pts``: ``(t, 3)`` vertex indices and ``(t, 3)``
+    neighbours (``nb[t, i]``: the triangle across the edge opposite vertex ``i``, -1 on
+    the hull), as ``scipy.spatial.Delaunay`` gives them.
+
+    GEOS triangulates the demo's largest community (58,000 points) in 0.2 s against Qhull's
+    0.5 s; matching its corners back to the points and pairing the triangles on shared edges
+    costs less than the difference.
+    """
+    tri = shapely.get_parts(shapely.delaunay_triangles(shapely.multipoints(pts)))
+    xy = shapely.get_coordinates(tri).reshape(len(tri), 4, 2)[:, :3]
+    key = pd.Index(pts[:, 0] + 1j * pts[:, 1])
+    simp = key.get_indexer((xy[..., 0] + 1j * xy[..., 1]).ravel()).reshape(-1, 3)
+    if (simp < 0).any():
+        raise PartitionError("The sample points could not be triangulated: cannot build cells.")
+    t = len(simp)
+    # edge opposite vertex i joins vertices i+1 and i+2; a shared edge pairs two triangles
+    a = simp[:, [1, 2, 0]]
+    b = simp[:, [2, 0, 1]]
+    k = (np.minimum(a, b).astype(np.int64) * len(pts) + np.maximum(a, b)).ravel()
+    o = np.argsort(k, kind="stable")
+    ks = k[o]
+    nb = np.full(3 * t, -1, dtype=np.int64)
+    pair = np.flatnonzero(ks[:-1] == ks[1:])
+    nb[o[pair]] = o[pair + 1] // 3
+    nb[o[pair + 1]] = o[pair] // 3
+    return simp.astype(np.int64), nb.reshape(t, 3)
 
 
 def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Free Voronoi ridges are merged into chains before polygonize: same segments, same faces."""
+"""Steps of the cells: the GEOS triangulation and the chains of free Voronoi ridges."""
 
 from __future__ import annotations
 
@@ -50,3 +50,23 @@ def test_random_voronoi_ridges_give_the_same_segments_and_faces():
     a = sorted(np.round(shapely.area(plain), 9))
     b = sorted(np.round(shapely.area(chained), 9))
     assert a == b
+
+
+def test_delaunay_matches_scipy():
+    """The GEOS triangulation gives the triangles and neighbour table scipy's Qhull does."""
+    from scipy.spatial import Delaunay
+
+    from geo.partition.cells import _delaunay
+
+    pts = np.random.default_rng(3).uniform(0, 100, (300, 2))
+    simp, nb = _delaunay(pts)
+    ref = Delaunay(pts)
+    assert sorted(map(tuple, np.sort(simp, axis=1))) == sorted(map(tuple, np.sort(ref.simplices, axis=1)))
+    for t in range(len(simp)):
+        for i in range(3):
+            o = nb[t, i]
+            edge = set(simp[t]) - {simp[t, i]}
+            if o < 0:  # a hull edge: no other triangle holds it
+                assert sum(edge <= set(s) for s in simp) == 1
+            else:
+                assert edge <= set(simp[o]) and o != t
