@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import shapely
 import shapely.ops
-from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from geo.partition.errors import PartitionError
@@ -150,6 +149,8 @@ def _cells_metric(
         label[pi[firsts]] = gi[firsts]
     free = np.flatnonzero(label < 0)
     if len(free):
+        from scipy.spatial import cKDTree  # here: rebalance-file loads scipy on another thread
+
         kd = cKDTree(coords)
         rxy = shapely.get_coordinates(reps[free])
         if road_lines is not None and len(road_lines):

@@ -66,13 +66,14 @@ def run_rebalance_file(args: argparse.Namespace) -> int:
     import gc
     import threading
 
-    # Everything the main thread needs is imported before the loader thread starts, so
-    # the two never wait on each other's half-imported modules.
-    import geo.partition.cells  # noqa: F401 - geopandas, shapely, scipy.spatial
+    # The main thread imports only what reading the file needs. The search engine (scipy,
+    # numba and the compiled kernels) loads on a second thread meanwhile; the cells' heavy
+    # steps release the GIL, so the two overlap on two cores. Modules imported later by
+    # the main thread (scipy, inside the cells) wait for the loader at worst: the two
+    # threads never hold each other's half-imported modules.
+    import geo.partition.cells  # noqa: F401 - geopandas and shapely
     import pyogrio  # noqa: F401
 
-    # The search engine (numba and its compiled kernels) loads on the second thread while
-    # this one reads the file and computes the cells, whose heavy steps release the GIL.
     engine_loader = threading.Thread(target=_load_engine, name="load-engine", daemon=True)
     engine_loader.start()
 
