@@ -102,8 +102,12 @@ def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: Any) -> 
     import pyogrio
 
     from geo.partition.cells import WGS84, building_cells, utm_crs_for
-    from geo.partition.errors import PartitionError
+    from geo.partition.errors import PartitionError, check_band
 
+    try:  # before any work: the engine would only say so after the first cells
+        check_band(args.min_hh, args.target, args.max_hh)
+    except PartitionError as exc:
+        return _fail(exc.user_msg)
     if not os.path.exists(args.input):
         return _fail(f"input file not found: {args.input}")
     try:

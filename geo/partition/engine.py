@@ -36,7 +36,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.partition import metrics
 from geo.partition.cells import WGS84, building_cells, utm_crs_for
-from geo.partition.errors import PartitionError
+from geo.partition.errors import PartitionError, check_band
 from geo.partition.graph import BuildingGraph, bridge_ties, build_graph
 from geo.partition.search import (
     Params,
@@ -536,8 +536,7 @@ def rebalance(
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    if not (0 < min_hh <= target <= max_hh):
-        raise PartitionError(f"Band must satisfy 0 < min <= target <= max (got {min_hh}, {target}, {max_hh}).")
+    check_band(min_hh, target, max_hh)
     if mode not in ("fresh", "minimal"):
         raise PartitionError(f"Unknown mode {mode!r}: use 'fresh' or 'minimal'.")
     if mode == "minimal" and current is None:

@@ -13,3 +13,9 @@ class PartitionError(GridAtlasError):
     user_msg:
         What went wrong and, where possible, how to fix it.
     """
+
+
+def check_band(min_hh: float, target: float, max_hh: float) -> None:
+    """Raise :class:`PartitionError` unless ``0 < min_hh <= target <= max_hh``."""
+    if not (0 < min_hh <= target <= max_hh):
+        raise PartitionError(f"Band must satisfy 0 < min <= target <= max (got {min_hh}, {target}, {max_hh}).")

@@ -335,3 +335,8 @@ def test_rebalance_file_as_a_process_writes_everything_and_exits_with_its_code(t
                    "--out", str(tmp_path / "never.gpkg"))
     assert proc.returncode == 2
     assert "field 'nope' not in layer 'bld'" in proc.stderr
+    proc = run_cli("rebalance-file", str(src), "--layer", "bld", "--households-field",
+                   "households", "--min", "600", "--out", str(tmp_path / "never.gpkg"))
+    assert proc.returncode == 2
+    assert "Band must satisfy 0 < min <= target <= max" in proc.stderr
+    assert not (tmp_path / "never.gpkg").exists()
