@@ -68,11 +68,16 @@ def _pairs_key(p: np.ndarray, n: int) -> np.ndarray:
 
 
 def _canon(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    p = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1).astype(np.int64)
-    p = p[p[:, 0] != p[:, 1]]
-    if len(p) == 0:
-        return p.reshape(0, 2)
-    return np.unique(p, axis=0)
+    """Distinct pairs ``(min, max)`` of ``a``, ``b`` without loops, sorted."""
+    lo = np.minimum(a, b).astype(np.int64)
+    hi = np.maximum(a, b).astype(np.int64)
+    keep = lo != hi
+    if not keep.any():
+        return np.zeros((0, 2), dtype=np.int64)
+    lo, hi = lo[keep], hi[keep]
+    base = int(hi.max()) + 1
+    key = np.unique(lo * base + hi)  # one integer per pair: several times faster than rows
+    return np.stack([key // base, key % base], axis=1)
 
 
 def _components(pairs: np.ndarray, n: int) -> np.ndarray:
@@ -287,8 +292,17 @@ def build_graph(
     fk = set(_pairs_key(fp, n).tolist())
     in_fp = np.array([k in fk for k in _pairs_key(cp, n).tolist()], dtype=bool) if len(cp) else np.zeros(0, bool)
     h = cp[in_fp]
-    cp_d = shapely.distance(fps_m[cp[:, 0]], fps_m[cp[:, 1]]) if len(cp) else np.zeros(0)
-    fp_d = shapely.distance(fps_m[fp[:, 0]], fps_m[fp[:, 1]]) if len(fp) else np.zeros(0)
+    # distances of pairs already measured (cp and mst are candidates) are looked up
+    ckey = _pairs_key(cand, n)
+    cp_d = cand_d[np.searchsorted(ckey, _pairs_key(cp, n))] if len(cp) else np.zeros(0)
+    fp_d = np.zeros(len(fp))
+    if len(fp):
+        fkey = _pairs_key(fp, n)
+        pos = np.minimum(np.searchsorted(ckey, fkey), max(len(ckey) - 1, 0))
+        known = (ckey[pos] == fkey) if len(ckey) else np.zeros(len(fp), dtype=bool)
+        fp_d[known] = cand_d[pos[known]]
+        new = ~known
+        fp_d[new] = shapely.distance(fps_m[fp[new, 0]], fps_m[fp[new, 1]])
     extra = join_components(h, n, [(cp, cp_d), (fp, fp_d), (cand, cand_d)], xy)
     if len(extra):
         log.debug("search graph: %d joining edges", len(extra))
