@@ -385,18 +385,21 @@ def _delaunay(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
+    """The union of each building's faces (``label``), an empty polygon for a building
+    without any.  Groups of one size are united in one vectorised call."""
     cells = np.empty(n, dtype=object)
     cells[:] = shapely.Polygon()
     order = np.argsort(label, kind="stable")
     lab_sorted = label[order]
-    bounds = np.flatnonzero(np.diff(lab_sorted)) + 1
-    for grp in np.split(order, bounds):
-        if not len(grp):
-            continue
-        b = int(label[grp[0]])
-        u = shapely.coverage_union_all(faces[grp]) if len(grp) > 1 else faces[grp[0]]
-        if u.geom_type == "MultiPolygon" and len(u.geoms) == 1:
-            u = u.geoms[0]
+    start = np.flatnonzero(np.r_[True, lab_sorted[1:] != lab_sorted[:-1]]) if len(order) else np.zeros(0, dtype=np.int64)
+    size = np.diff(np.r_[start, len(order)])
+    for s in np.unique(size).tolist():
+        st = start[size == s]
+        idx = order[st[:, None] + np.arange(s)]  # (groups, s) faces, in face order
+        b = label[idx[:, 0]]
+        u = faces[idx[:, 0]] if s == 1 else shapely.coverage_union_all(faces[idx], axis=1)
+        single = (shapely.get_type_id(u) == 6) & (shapely.get_num_geometries(u) == 1)
+        u[single] = shapely.get_geometry(u[single], 0)
         cells[b] = u
     return cells
 
