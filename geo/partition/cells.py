@@ -368,8 +368,12 @@ def _delaunay(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     xy = shapely.get_coordinates(tri).reshape(len(tri), 4, 2)[:, :3]
     key = pd.Index(pts[:, 0] + 1j * pts[:, 1])
     simp = key.get_indexer((xy[..., 0] + 1j * xy[..., 1]).ravel()).reshape(-1, 3)
-    if (simp < 0).any():
-        raise PartitionError("The sample points could not be triangulated: cannot build cells.")
+    if len(simp) == 0 or (simp < 0).any():  # not expected; Qhull is the safe way back
+        from scipy.spatial import Delaunay
+
+        log.debug("cells: GEOS triangulation did not match the points; using Qhull")
+        tri = Delaunay(pts)
+        return tri.simplices.astype(np.int64), tri.neighbors.astype(np.int64)
     t = len(simp)
     # edge opposite vertex i joins vertices i+1 and i+2; a shared edge pairs two triangles
     a = simp[:, [1, 2, 0]]

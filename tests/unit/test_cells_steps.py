@@ -70,3 +70,18 @@ def test_delaunay_matches_scipy():
                 assert sum(edge <= set(s) for s in simp) == 1
             else:
                 assert edge <= set(simp[o]) and o != t
+
+
+def test_delaunay_falls_back_to_qhull_when_corners_do_not_match(monkeypatch):
+    """Should GEOS ever return a corner that is not one of the points, Qhull triangulates."""
+    from scipy.spatial import Delaunay
+
+    import geo.partition.cells as cells
+
+    pts = np.random.default_rng(4).uniform(0, 100, (50, 2))
+    real = shapely.delaunay_triangles
+    monkeypatch.setattr(cells.shapely, "delaunay_triangles",
+                        lambda g: shapely.affinity.translate(real(g), 1e-3, 0))
+    simp, nb = cells._delaunay(pts)
+    ref = Delaunay(pts)
+    assert (simp == ref.simplices).all() and (nb == ref.neighbors).all()
