@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -64,7 +65,6 @@ def run_rebalance_file(args: argparse.Namespace) -> int:
     """Handler of ``rebalance-file``; returns the process exit code."""
     t0 = time.perf_counter()
     import gc
-    import threading
 
     # The main thread imports only what reading the file needs. The search engine (scipy,
     # numba and the compiled kernels) loads on a second thread meanwhile; the cells' heavy
@@ -92,7 +92,7 @@ def _load_engine() -> None:
     kernels.warm()
 
 
-def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: Any) -> int:
+def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: threading.Thread) -> int:
     import gc
     import os
 
