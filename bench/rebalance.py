@@ -30,7 +30,6 @@ then one JSON line last.
 from __future__ import annotations
 
 import argparse
-import warnings
 import json
 import logging
 import math
@@ -39,6 +38,7 @@ import pickle
 import select
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import geopandas as gpd

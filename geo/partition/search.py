@@ -39,7 +39,7 @@ from scipy.sparse import coo_matrix
 
 
 from geo.partition import kernels
-from geo.partition.graph import BuildingGraph
+from geo.partition.graph import BuildingGraph, _canon
 
 log = logging.getLogger(__name__)
 
@@ -576,11 +576,8 @@ class State:
     def grid_pairs(self) -> list[tuple[int, int]]:
         """Pairs ``(a, b)``, ``a < b``, of grids that touch in the search graph, sorted."""
         la, lb = self.lab[self.U.ea], self.lab[self.U.eb]
-        m = (la >= 0) & (lb >= 0) & (la != lb)
-        if not m.any():
-            return []
-        pq = np.unique(np.stack([np.minimum(la[m], lb[m]), np.maximum(la[m], lb[m])], axis=1), axis=0)
-        return [(a, b) for a, b in pq.tolist()]
+        m = (la >= 0) & (lb >= 0)
+        return [(a, b) for a, b in _canon(la[m], lb[m]).tolist()]
 
     def _stats(self, X: list[int]) -> tuple[float, float, float, set[int]]:
         U = self.U
