@@ -289,6 +289,9 @@ def _with_pockets(nodes: list[int], mapping: dict[int, int], groups: np.ndarray 
 EXACT_MAX_UNITS = 400
 #: CP-SAT deterministic time per grid count tried (about a second of wall time here)
 EXACT_DET_TIME = 0.5
+#: most connected sets the cover relaxation (:func:`geo.partition.exact.cover_relaxation`)
+#: lists before it gives up (about 0.2 s)
+EXACT_COVER_SETS = 20_000
 
 
 def _band_excess(U: Units, nodes: list[int], lab: np.ndarray, k: int, prm: Params) -> float:
@@ -315,14 +318,17 @@ def _exact_fallback(
     """Pocket contraction, then an exact solve of a small region whose search missed the band.
 
     Pockets (:func:`geo.partition.exact.must_merge`) that must share one grid are contracted
-    first: a pocket above the maximum proves the region infeasible at once, and the exact
-    model runs on the contracted graphs.  Returns the labels and grid count to use and, when
+    first: a pocket above the maximum proves the region infeasible at once.  Then the cover
+    relaxation (:func:`geo.partition.exact.cover_relaxation`, which drops the household-less
+    units) may prove that no grid count works, and the exact model runs on the contracted
+    graphs.  Returns the labels and grid count to use and, when
     the region is proved infeasible, its record (else ``None``).  With ``fixed_k`` (the caller
-    asked for a grid count) only ``k`` is tried and only a pocket can prove anything.  Units
+    asked for a grid count) only ``k`` is tried and only a pocket or the cover relaxation (both
+    hold for every grid count) can prove anything.  Units
     flagged ``loose`` (tied for the search's sake, not by a rule) make proofs unsound, so none
     is reported for a region holding one.  ``pockets`` are the region's, when already computed.
     """
-    from geo.partition.exact import contract_graphs, solve_region
+    from geo.partition.exact import contract_graphs, cover_relaxation, solve_region
     from geo.partition.search import exact_ok
 
     H = int(U.hh[nodes].sum())
@@ -353,13 +359,19 @@ def _exact_fallback(
     m = int(groups.max()) + 1
     if m > EXACT_MAX_UNITS:
         return lab, k, None
+    hh_g = np.bincount(groups, weights=U.hh[nodes], minlength=m).round().astype(np.int64)
+    gs_g = contract_graphs(groups, gs)
+    if sound and cover_relaxation(hh_g, prm.min_hh, prm.max_hh, gs_g, max_subsets=EXACT_COVER_SETS, det_time=EXACT_DET_TIME) == "INFEASIBLE":
+        return lab, k, record(
+            f"no choice of sets in band ({prm.min_hh:g}..{prm.max_hh:g} households), each "
+            "connected in the footprint and cell graphs, covers the region's households, even "
+            "with household-less buildings free to join any grid"
+        )
     ks = sorted(range(max(kmin, 1), min(kmax, m) + 1), key=lambda x: (abs(x - k), x))
     if fixed_k:
         ks = [k] if k in ks else []
     if not ks or len(ks) > 4:
         return lab, k, None
-    hh_g = np.bincount(groups, weights=U.hh[nodes], minlength=m).round().astype(np.int64)
-    gs_g = contract_graphs(groups, gs)
     answers = []
     for kk in ks:
         st, sol = solve_region(hh_g, kk, prm.min_hh, prm.max_hh, gs_g, det_time=EXACT_DET_TIME, seed=seed)
@@ -640,7 +652,11 @@ def rebalance(
                 "households": H_c,
                 "k_min": int(kmin_c),
                 "k_max": int(kmax_c),
-                "reason": f"ceil({H_c}/{max_hh:g}) = {kmin_c} > floor({H_c}/{min_hh:g}) = {kmax_c}",
+                "reason": (
+                    f"ceil({H_c}/{max_hh:g}) = {kmin_c} > floor({H_c}/{min_hh:g}) = {kmax_c}"
+                    if H_c > 0
+                    else f"no households: a grid in band needs at least {min_hh:g}"
+                ),
             }
             infeasible_regions.append(info)
         big_comps.append(cmp)

@@ -205,3 +205,86 @@ def test_tree_cuts_limit_keeps_the_first_cuts(seed):
         some = tree_cuts(U, nodes, k1, k2, prm, np.random.default_rng([abs(seed), k1, k2]), limit=lim)
         assert len(full) > lim
         assert some == full[:lim]
+
+
+def _ring(n):
+    a = np.arange(n, dtype=np.int64)
+    return a, (a + 1) % n
+
+
+def test_cover_relaxation_proves_what_neither_count_nor_pockets_can():
+    """Three 250-household blocks on a ring with empty blocks between: 750 households allow
+    exactly 2 grids by counting, the ring has no cut node (no pockets), yet one grid would
+    hold a single 250-household block."""
+    from geo.partition.exact import cover_relaxation, must_merge
+
+    hh = np.array([250, 0, 250, 0, 250, 0])
+    graphs = [_ring(6), _ring(6)]
+    groups, over = must_merge(hh, graphs, 300, 500)
+    assert over == -1 and int(groups.max()) + 1 == 6
+    assert cover_relaxation(hh, 300, 500, graphs) == "INFEASIBLE"
+    assert not list(_valid_labellings(hh.tolist(), 2, 300, 500, graphs))
+    # four such blocks pair up: the relaxation has a cover and proves nothing
+    assert cover_relaxation(np.array([250, 0] * 4), 300, 500, [_ring(8), _ring(8)]) == "RELAXED"
+    # a limit reached is not a proof
+    assert cover_relaxation(hh, 300, 500, graphs, max_subsets=2) == "UNKNOWN"
+    with pytest.raises(ValueError):
+        cover_relaxation(hh, 0, 500, graphs)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_cover_relaxation_is_sound(seed):
+    """Brute force on small random graphs with household-less nodes: whenever a partition in
+    band, connected in both graphs, exists for some grid count, the relaxation proves nothing;
+    on the seeds where no partition exists it must prove infeasibility some of the time."""
+    from geo.partition.exact import cover_relaxation
+
+    rng = np.random.default_rng(2000 + seed)
+    n = int(rng.integers(4, 9))
+    hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
+    while hh.sum() >= 1500 or hh.sum() == 0:
+        hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
+    graphs = [_sparse_connected(rng, n, int(rng.integers(0, 3))) for _ in range(2)]
+    exists = any(next(iter(_valid_labellings(hh.tolist(), k, 300, 500, graphs)), None) is not None for k in range(1, 5))
+    got = cover_relaxation(hh, 300, 500, graphs)
+    assert got in ("INFEASIBLE", "RELAXED")
+    if exists:
+        assert got == "RELAXED", (hh, graphs)
+
+
+def test_cover_relaxation_decides_some_random_infeasible_cases():
+    """The soundness test above is not vacuous: over its seeds, some regions have no partition
+    and the relaxation proves it."""
+    from geo.partition.exact import cover_relaxation
+
+    proved = 0
+    for seed in range(40):
+        rng = np.random.default_rng(2000 + seed)
+        n = int(rng.integers(4, 9))
+        hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
+        while hh.sum() >= 1500 or hh.sum() == 0:
+            hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
+        graphs = [_sparse_connected(rng, n, int(rng.integers(0, 3))) for _ in range(2)]
+        proved += cover_relaxation(hh, 300, 500, graphs) == "INFEASIBLE"
+    assert proved >= 5
+
+
+def test_engine_names_a_region_the_cover_relaxation_proves_infeasible():
+    # three 250-household blocks among empty ones: 2 grids by counting, no pocket, but one
+    # grid would hold a single 250-household block
+    b, com = blocks(3, 3, [250, 0, 250, 0, 0, 0, 0, 250, 0])
+    plan = rebalance(b, com, seed=0)
+    tot = plan.report["totals"]
+    assert tot["feasible"] is False
+    [reg] = tot["infeasible_regions"]
+    assert (reg["households"], reg["k_min"], reg["k_max"]) == (750, 2, 2)
+    assert "household-less buildings free to join any grid" in reg["reason"]
+    assert all("infeasible_region" in r["flags"] for r in plan.report["grids"])
+    check_rules_1_to_3(b, com, plan)
+
+
+def test_region_without_households_is_named_plainly():
+    b, com = blocks(3, 1, [600, 0, 0])
+    plan = rebalance(b, com, seed=0)
+    regs = plan.report["totals"]["infeasible_regions"]
+    assert any(r["households"] == 0 and r["reason"].startswith("no households") for r in regs), regs
