@@ -743,11 +743,13 @@ class State:
                     break
         return len(illegal())
 
-    def repair(self, rng: np.random.Generator, rounds: int = 2, ntrees: int = 8, tries: int = 2, max_size: int = 4, max_sets: int = 12) -> None:
+    def repair(self, rng: np.random.Generator, rounds: int = 2, ntrees: int = 8, tries: int = 2, max_size: int = 4, max_sets: int = 24) -> None:
         """Re-split a grid out of band together with 1-3 connected neighbouring grids.
 
         Sets of grids are tried smallest first; a re-split is kept when every new grid is in
-        band, the rule graphs hold (the cuts check them) and the search key improves.
+        band, the rule graphs hold (the cuts check them) and the search key improves.  Up to
+        ``max_sets`` sets per bad grid: 12 left a grid of 990100003002 at 282 households, 24
+        mends it, and a region mended early skips the retries with other grid counts.
         """
         p = self.prm
         lo, hi = p.min_hh, p.max_hh

@@ -316,6 +316,37 @@ def test_road_bent_cells_of_a_real_community_give_contiguous_grids():
     assert plan.report["totals"]["coverage_valid"]
 
 
+def _demo_community(code):
+    from geo.demo.dataset import read_layer
+
+    bld = read_layer("buildings")
+    com = read_layer("communities")
+    return bld[bld["community_code"] == code], com.loc[com["code"] == code, "geometry"].iloc[0]
+
+
+def test_a_real_community_the_cover_relaxation_proves_infeasible():
+    """Regression: 990100002003 (5,020 households, 11..16 grids by counting, no pocket above
+    the maximum) has no partition in band: its 37 units with households cannot be covered by
+    connected sets in band even with the shops and schools free to join any grid."""
+    bld, poly = _demo_community("990100002003")
+    plan = rebalance(bld, poly, compound="compound_code", seed=0)
+    tot = plan.report["totals"]
+    assert tot["feasible"] is False
+    [reg] = tot["infeasible_regions"]
+    assert (reg["households"], reg["k_min"], reg["k_max"]) == (5020, 11, 16)
+    assert "household-less buildings free to join any grid" in reg["reason"]
+
+
+def test_band_repair_tries_enough_sets_of_grids_on_a_real_community():
+    """Regression: on 990100003002 (1,581 buildings, most with one or two households) one grid
+    stayed at 282 households until the repair tried more sets of neighbouring grids."""
+    bld, poly = _demo_community("990100003002")
+    plan = rebalance(bld, poly, compound="compound_code", seed=0)
+    bad = [(r["code"], r["households"], r["failed_rules"]) for r in plan.report["grids"] if not r["valid"]]
+    assert not bad, bad
+    assert plan.report["totals"]["feasible"] is True
+
+
 def test_rebalance_file_as_a_process_writes_everything_and_exits_with_its_code(tmp_path):
     """``python -m geo rebalance-file`` ends without interpreter teardown: the report, the
     output file and the exit code must all be complete when it does."""
