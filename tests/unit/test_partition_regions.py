@@ -232,6 +232,17 @@ def test_cover_relaxation_proves_what_neither_count_nor_pockets_can():
         cover_relaxation(hh, 0, 500, graphs)
 
 
+def _random_region(seed):
+    """Households (some zero, fewer than 1,500 in all) and two connected rule graphs on 4..8
+    nodes."""
+    rng = np.random.default_rng(2000 + seed)
+    n = int(rng.integers(4, 9))
+    hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
+    while hh.sum() >= 1500 or hh.sum() == 0:
+        hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
+    return hh, [_sparse_connected(rng, n, int(rng.integers(0, 3))) for _ in range(2)]
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_cover_relaxation_is_sound(seed):
     """Brute force on small random graphs with household-less nodes: whenever a partition in
@@ -239,12 +250,7 @@ def test_cover_relaxation_is_sound(seed):
     on the seeds where no partition exists it must prove infeasibility some of the time."""
     from geo.partition.exact import cover_relaxation
 
-    rng = np.random.default_rng(2000 + seed)
-    n = int(rng.integers(4, 9))
-    hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
-    while hh.sum() >= 1500 or hh.sum() == 0:
-        hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
-    graphs = [_sparse_connected(rng, n, int(rng.integers(0, 3))) for _ in range(2)]
+    hh, graphs = _random_region(seed)
     exists = any(next(iter(_valid_labellings(hh.tolist(), k, 300, 500, graphs)), None) is not None for k in range(1, 5))
     got = cover_relaxation(hh, 300, 500, graphs)
     assert got in ("INFEASIBLE", "RELAXED")
@@ -257,15 +263,8 @@ def test_cover_relaxation_decides_some_random_infeasible_cases():
     and the relaxation proves it."""
     from geo.partition.exact import cover_relaxation
 
-    proved = 0
-    for seed in range(40):
-        rng = np.random.default_rng(2000 + seed)
-        n = int(rng.integers(4, 9))
-        hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
-        while hh.sum() >= 1500 or hh.sum() == 0:
-            hh = rng.choice([0, 0, 150, 200, 250, 350], n).astype(np.int64)
-        graphs = [_sparse_connected(rng, n, int(rng.integers(0, 3))) for _ in range(2)]
-        proved += cover_relaxation(hh, 300, 500, graphs) == "INFEASIBLE"
+    regions = [_random_region(seed) for seed in range(40)]
+    proved = sum(cover_relaxation(hh, 300, 500, graphs) == "INFEASIBLE" for hh, graphs in regions)
     assert proved >= 5
 
 
