@@ -75,7 +75,8 @@ class Plan:
         ``flags`` (list), ``geometry`` (union of the grid's cells).
     report:
         JSON-serialisable dict: per-grid rows, ``totals`` (with ``feasible`` and
-        ``infeasible_regions``: buildings, households, ``k_min``, ``k_max``, ``reason``),
+        ``infeasible_regions``: buildings, households, ``k_min``, ``k_max``, ``proof`` (one of
+        ``count``, ``pockets``, ``cover``, ``exact``) and ``reason``),
         ``churn``, ``seed``, ``timings``...
     cells:
         The building cells used (``GeoSeries``, input CRS), e.g. to store them.
@@ -335,12 +336,13 @@ def _exact_fallback(
     kmin, kmax = metrics.feasible_k(H, int(prm.min_hh), int(prm.max_hh))
     sound = loose is None or not bool(np.asarray(loose)[nodes].any())
 
-    def record(reason: str) -> dict[str, Any]:
+    def record(proof: str, reason: str) -> dict[str, Any]:
         return {
             "buildings": int(sum(len(U.members[u]) for u in nodes)),
             "households": H,
             "k_min": int(kmin),
             "k_max": int(kmax),
+            "proof": proof,
             "reason": reason,
         }
 
@@ -352,6 +354,7 @@ def _exact_fallback(
         mem = [nodes[i] for i in np.flatnonzero(groups == over)]
         nb = int(sum(len(U.members[u]) for u in mem))
         return lab, k, record(
+            "pockets",
             f"{nb} buildings with {int(U.hh[mem].sum())} households must share one grid: every part "
             f"of the footprint or cell graph they hang from holds fewer than {prm.min_hh:g}, "
             f"and together they hold more than {prm.max_hh:g}"
@@ -363,6 +366,7 @@ def _exact_fallback(
     gs_g = contract_graphs(groups, gs)
     if sound and cover_relaxation(hh_g, prm.min_hh, prm.max_hh, gs_g, max_subsets=EXACT_COVER_SETS, det_time=EXACT_DET_TIME) == "INFEASIBLE":
         return lab, k, record(
+            "cover",
             f"no choice of sets in band ({prm.min_hh:g}..{prm.max_hh:g} households), each "
             "connected in the footprint and cell graphs, covers the region's households, even "
             "with household-less buildings free to join any grid"
@@ -389,6 +393,7 @@ def _exact_fallback(
             return lab, k, None
     if not fixed_k and sound and answers and all(st == "INFEASIBLE" for _, st in answers):
         return lab, k, record(
+            "exact",
             f"exact solver (CP-SAT) proved that no {kmin}..{kmax} grids in band, "
             "connected in the footprint and cell graphs, cover the region"
         )
@@ -652,6 +657,7 @@ def rebalance(
                 "households": H_c,
                 "k_min": int(kmin_c),
                 "k_max": int(kmax_c),
+                "proof": "count",
                 "reason": (
                     f"ceil({H_c}/{max_hh:g}) = {kmin_c} > floor({H_c}/{min_hh:g}) = {kmax_c}"
                     if H_c > 0

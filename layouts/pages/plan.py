@@ -321,6 +321,18 @@ def _load(plan_id):
     return Proposal.from_json(text) if text else None
 
 
+def _infeasible_view(proposal, lang: str):
+    """The regions the engine proved cannot be put in band, so the planner knows that no
+    adjustment will mend those grids (regions without households are left out)."""
+    regs = [r for r in (proposal.totals or {}).get("infeasible_regions") or [] if r.get("households")]
+    if not regs:
+        return None
+    items = [html.Li(t("plan.infeasible_region", lang).format(
+        buildings=r["buildings"], households=r["households"],
+        why=t(f"proof.{r.get('proof', 'other')}", lang))) for r in regs]
+    return html.Div([html.Div(t("plan.infeasible", lang)), html.Ul(items)], className="ga-gate-proof")
+
+
 def _gate_view(proposal, lang: str):
     gate = [g for g in proposal.gate if g["severity"] != "exempt"]
     if not gate:
@@ -328,9 +340,12 @@ def _gate_view(proposal, lang: str):
     items = {}
     for g in gate:
         items.setdefault(g["rule"], []).append(g["code"])
-    return html.Ul([html.Li([html.Strong(rule_label(rule, lang)), ": ", ", ".join(sorted(codes))],
-                            className=f"gate-{rule}") for rule, codes in sorted(items.items())],
-                   className="ga-gate-list")
+    return html.Div([
+        html.Ul([html.Li([html.Strong(rule_label(rule, lang)), ": ", ", ".join(sorted(codes))],
+                         className=f"gate-{rule}") for rule, codes in sorted(items.items())],
+                className="ga-gate-list"),
+        _infeasible_view(proposal, lang),
+    ])
 
 
 @secure_callback(

@@ -101,6 +101,24 @@ def test_rebalance_commit_see_on_wall_and_restore(plan_app, demo_db, new_page):
     assert console.errors == [] and wall_console.errors == []
 
 
+def test_gate_tells_the_planner_a_region_cannot_be_put_in_band(plan_app, new_page):
+    """990100002003 has no partition in band (the engine proves it): the gate says so in
+    Chinese, with the region's numbers, so the planner does not chase the red grids."""
+    page, console = new_page()
+    login(page, plan_app.url, "p_planner", PW, "/plan?community=990100002003")
+    page.wait_for_selector("#plan-run:not([disabled])", timeout=30000)
+    page.click("#plan-run")
+    page.wait_for_selector("#plan-grid-table", timeout=120000)
+    page.wait_for_selector("#plan-gate .ga-gate-proof", timeout=30000)
+    gate = page.inner_text("#plan-gate")
+    assert "户数超出区间" in gate
+    assert "已证明无法全部满足户数区间" in gate
+    assert "114 栋楼、5020 户：任何连通的楼栋组合都无法全部落在区间内" in gate
+    assert "cover" not in gate and "household" not in gate
+    screenshot(page, "plan-proven-infeasible")
+    assert console.errors == []
+
+
 def test_leader_sees_plans_read_only(plan_app, demo_db, new_page):
     code = _smallest_community(demo_db)
     page, console = new_page()
