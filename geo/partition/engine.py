@@ -322,12 +322,12 @@ def _exact_fallback(
     first: a pocket above the maximum proves the region infeasible at once.  Then the cover
     relaxation (:func:`geo.partition.exact.cover_relaxation`, which drops the household-less
     units) may prove that no grid count works, and the exact model runs on the contracted
-    graphs.  Returns the labels and grid count to use and, when
-    the region is proved infeasible, its record (else ``None``).  With ``fixed_k`` (the caller
-    asked for a grid count) only ``k`` is tried and only a pocket or the cover relaxation (both
-    hold for every grid count) can prove anything.  Units
-    flagged ``loose`` (tied for the search's sake, not by a rule) make proofs unsound, so none
-    is reported for a region holding one.  ``pockets`` are the region's, when already computed.
+    graphs.  Returns the labels and grid count to use and, when the region is proved
+    infeasible, its record (else ``None``).  With ``fixed_k`` (the caller asked for a grid
+    count) only ``k`` is tried and only a pocket or the cover relaxation (both hold for every
+    grid count) can prove anything.  Units flagged ``loose`` (tied for the search's sake, not
+    by a rule) make proofs unsound, so none is reported for a region holding one.
+    ``pockets`` are the region's, when already computed.
     """
     from geo.partition.exact import contract_graphs, cover_relaxation, solve_region
     from geo.partition.search import exact_ok
