@@ -103,11 +103,7 @@ def solve_region(
     # connectivity, per rule graph: every node but a root has exactly one parent among its
     # neighbours in the same grid, at a smaller depth (so each grid is a tree from its root)
     for ga, gb in graphs:
-        nb: list[list[int]] = [[] for _ in range(n)]
-        for x, y in zip(np.asarray(ga).tolist(), np.asarray(gb).tolist()):
-            if x != y and y not in nb[x]:
-                nb[x].append(y)
-                nb[y].append(x)
+        nb = _neighbours(n, (ga, gb))
         depth = [m.NewIntVar(0, n - 1, f"d{i}") for i in range(n)]
         for i in range(n):
             arcs = []
@@ -304,13 +300,23 @@ def contract_graphs(
     groups: np.ndarray, graphs: Sequence[tuple[np.ndarray, np.ndarray]]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The graphs between groups (an edge where any two members are joined)."""
+    from geo.partition.graph import canon_pairs
+
     out = []
     for a, b in graphs:
-        ga, gb = groups[a], groups[b]
-        keep = ga != gb
-        pairs = np.unique(np.stack([np.minimum(ga, gb)[keep], np.maximum(ga, gb)[keep]], axis=1), axis=0) if keep.any() else np.zeros((0, 2), np.int64)
-        out.append((pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)))
+        pairs = canon_pairs(groups[np.asarray(a, dtype=np.int64)], groups[np.asarray(b, dtype=np.int64)])
+        out.append((pairs[:, 0], pairs[:, 1]))
     return out
+
+
+def _neighbours(n: int, graph: tuple[np.ndarray, np.ndarray]) -> list[list[int]]:
+    """Neighbour lists of an edge list on ``0..n-1`` (no loops, no repeats, in edge order)."""
+    nb: list[list[int]] = [[] for _ in range(n)]
+    for x, y in zip(np.asarray(graph[0]).tolist(), np.asarray(graph[1]).tolist()):
+        if x != y and y not in nb[x]:
+            nb[x].append(y)
+            nb[y].append(x)
+    return nb
 
 
 def _joined_through_empty(hh: np.ndarray, graph: tuple[np.ndarray, np.ndarray]) -> list[int]:
@@ -318,11 +324,7 @@ def _joined_through_empty(hh: np.ndarray, graph: tuple[np.ndarray, np.ndarray]) 
     path through household-less nodes joins them (node ``i`` of the result is the ``i``-th
     node with households)."""
     n = len(hh)
-    nb: list[list[int]] = [[] for _ in range(n)]
-    for x, y in zip(np.asarray(graph[0]).tolist(), np.asarray(graph[1]).tolist()):
-        if x != y:
-            nb[x].append(y)
-            nb[y].append(x)
+    nb = _neighbours(n, graph)
     full = np.flatnonzero(hh > 0).tolist()
     idx = {u: i for i, u in enumerate(full)}
     out = [0] * len(full)

@@ -67,7 +67,7 @@ def _pairs_key(p: np.ndarray, n: int) -> np.ndarray:
     return p[:, 0].astype(np.int64) * (n + 1) + p[:, 1]
 
 
-def _canon(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def canon_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distinct pairs ``(min, max)`` of ``a``, ``b`` without loops, sorted."""
     lo = np.minimum(a, b).astype(np.int64)
     hi = np.maximum(a, b).astype(np.int64)
@@ -150,7 +150,7 @@ def join_components(
         comp = _components(cur, n)
     if not added:
         return np.zeros((0, 2), dtype=np.int64)
-    return _canon(np.vstack(added)[:, 0], np.vstack(added)[:, 1])
+    return canon_pairs(np.vstack(added)[:, 0], np.vstack(added)[:, 1])
 
 
 def _shared_by_segments(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -241,7 +241,7 @@ def shared_edges(cells_m: np.ndarray, outer: float | None = None) -> tuple[np.nd
     log.debug("cells: boundaries do not match vertex for vertex; intersecting cell pairs")
     tc = shapely.STRtree(cells_m)
     a, b = tc.query(cells_m, predicate="intersects")
-    cp = _canon(a, b)
+    cp = canon_pairs(a, b)
     if not len(cp):
         return cp, np.zeros(0)
     ln = shapely.length(shapely.intersection(cells_m[cp[:, 0]], cells_m[cp[:, 1]]))
@@ -280,15 +280,15 @@ def build_graph(
         return BuildingGraph(n, area, perim, xy, empty2, np.zeros(0), empty2, empty2, empty2)
     tf = shapely.STRtree(fps_m)
     a, b = tf.query(fps_m, predicate="dwithin", distance=max_gap)
-    near = _canon(a, b)
+    near = canon_pairs(a, b)
     cp, ln = shared_edges(cells_m, outer=outer)
     kk = min(9, n)
     _, nn = cKDTree(xy).query(xy, k=kk)
-    knn = _canon(np.repeat(np.arange(n), kk), nn.reshape(-1))
-    cand = _canon(np.concatenate([cp[:, 0], knn[:, 0]]), np.concatenate([cp[:, 1], knn[:, 1]]))
+    knn = canon_pairs(np.repeat(np.arange(n), kk), nn.reshape(-1))
+    cand = canon_pairs(np.concatenate([cp[:, 0], knn[:, 0]]), np.concatenate([cp[:, 1], knn[:, 1]]))
     cand_d = shapely.distance(fps_m[cand[:, 0]], fps_m[cand[:, 1]])
     mst = join_components(near, n, [(cand, cand_d)], xy)
-    fp = _canon(np.concatenate([near[:, 0], mst[:, 0]]), np.concatenate([near[:, 1], mst[:, 1]]))
+    fp = canon_pairs(np.concatenate([near[:, 0], mst[:, 0]]), np.concatenate([near[:, 1], mst[:, 1]]))
     fk = set(_pairs_key(fp, n).tolist())
     in_fp = np.array([k in fk for k in _pairs_key(cp, n).tolist()], dtype=bool) if len(cp) else np.zeros(0, bool)
     h = cp[in_fp]
@@ -306,7 +306,7 @@ def build_graph(
     extra = join_components(h, n, [(cp, cp_d), (fp, fp_d), (cand, cand_d)], xy)
     if len(extra):
         log.debug("search graph: %d joining edges", len(extra))
-    h = _canon(np.concatenate([h[:, 0], extra[:, 0]]), np.concatenate([h[:, 1], extra[:, 1]]))
+    h = canon_pairs(np.concatenate([h[:, 0], extra[:, 0]]), np.concatenate([h[:, 1], extra[:, 1]]))
     return BuildingGraph(n, area, perim, xy, cp, ln, fp, mst, h)
 
 

@@ -39,7 +39,7 @@ from scipy.sparse import coo_matrix
 
 
 from geo.partition import kernels
-from geo.partition.graph import BuildingGraph, _canon
+from geo.partition.graph import BuildingGraph, canon_pairs
 
 log = logging.getLogger(__name__)
 
@@ -579,7 +579,7 @@ class State:
         """Pairs ``(a, b)``, ``a < b``, of grids that touch in the search graph, sorted."""
         la, lb = self.lab[self.U.ea], self.lab[self.U.eb]
         m = (la >= 0) & (lb >= 0)
-        return [(a, b) for a, b in _canon(la[m], lb[m]).tolist()]
+        return [(a, b) for a, b in canon_pairs(la[m], lb[m]).tolist()]
 
     def _stats(self, X: list[int]) -> tuple[float, float, float, set[int]]:
         U = self.U

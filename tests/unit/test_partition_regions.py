@@ -8,7 +8,7 @@ import shapely
 
 from geo.partition.engine import rebalance
 from geo.partition.exact import solve_region
-from geo.partition.graph import _canon, shared_edges
+from geo.partition.graph import canon_pairs, shared_edges
 
 from tests.unit.test_partition import UTM, blocks, check_rules_1_to_3
 
@@ -67,7 +67,7 @@ def test_shared_edges_match_pairwise_intersection(nx, ny):
     pairs, lens = shared_edges(cells)
     tree = shapely.STRtree(cells)
     a, b = tree.query(cells, predicate="intersects")
-    cp = _canon(a, b)
+    cp = canon_pairs(a, b)
     ln = shapely.length(shapely.intersection(cells[cp[:, 0]], cells[cp[:, 1]]))
     ref = {tuple(p): l for p, l in zip(cp.tolist(), ln) if l > 1e-6}
     got = {tuple(p): l for p, l in zip(pairs.tolist(), lens)}
