@@ -38,6 +38,7 @@ from geo.partition import metrics
 from geo.partition.cells import WGS84, building_cells, utm_crs_for
 from geo.partition.errors import PartitionError, check_band
 from geo.partition.graph import BuildingGraph, bridge_ties, build_graph
+from geo.partition.mend import mend_band
 from geo.partition.search import (
     Params,
     State,
@@ -749,6 +750,9 @@ def rebalance(
                 if proof is not None:
                     region_infeasible[ci] = True
                     infeasible_regions.append(proof)
+                elif _band_missed(U, cmp, lab, k_c, prm):
+                    # a local change of grid count may fit: re-solve a few grids exactly
+                    lab, k_c = mend_band(U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None)
             names = [None] * k_c
         for g in range(k_c):
             for u in cmp:

@@ -35,6 +35,7 @@ def solve_region(
     seed: int = 0,
     workers: int = 1,
     time_limit: float | None = None,
+    stats: dict | None = None,
 ) -> tuple[str, np.ndarray | None]:
     """Partition ``n`` nodes into ``k`` grids in ``[min_hh, max_hh]``, connected in every graph.
 
@@ -56,6 +57,8 @@ def solve_region(
         Solver workers (1 keeps the answer deterministic).
     time_limit:
         Optional wall-clock limit in seconds as well (the bench uses it).
+    stats:
+        If given, ``stats["det_time"]`` is set to the deterministic time the solver used.
 
     Returns
     -------
@@ -127,6 +130,8 @@ def solve_region(
     # no LP relaxation: on these small lumpy models it costs about twice the time per proof
     solver.parameters.linearization_level = 0
     st = solver.Solve(m)
+    if stats is not None:
+        stats["det_time"] = float(solver.ResponseProto().deterministic_time)
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         lab = np.array([solver.Value(v) for v in g], dtype=np.int64)
         return "FEASIBLE", lab
