@@ -31,10 +31,12 @@ log = logging.getLogger(__name__)
 MAX_GRIDS = 4
 #: most units (after pocket contraction) in a set of grids solved together
 MAX_UNITS = 120
+#: keep each grid's household-less blobs whole in the re-solve
+BLOBS = True
 #: CP-SAT deterministic time per set and grid count tried
 DET_TIME = 0.1
 #: CP-SAT deterministic time in all, per region
-BUDGET = 0.3
+BUDGET = 0.2
 
 
 def _grid_adjacency(U: "Units", nodes: list[int], lab: np.ndarray) -> dict[int, set[int]]:
@@ -52,6 +54,27 @@ def _grid_adjacency(U: "Units", nodes: list[int], lab: np.ndarray) -> dict[int, 
             adj[x].add(y)
             adj[y].add(x)
     return adj
+
+
+def _blobs(hh: np.ndarray, lab: np.ndarray, graphs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Group per node: household-less nodes of one grid joined by pairs present in every
+    rule graph share a group (connected in each graph, so any grid holding the group whole
+    stays connected); every other node is its own group.  Numbered ``0..m-1``."""
+    from geo.partition.graph import canon_pairs, uf_find
+
+    n = len(hh)
+    common = None
+    for a, b in graphs:
+        pairs = {tuple(p) for p in canon_pairs(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)).tolist()}
+        common = pairs if common is None else common & pairs
+    par = np.arange(n)
+    for a, b in sorted(common or ()):
+        if hh[a] == 0 and hh[b] == 0 and lab[a] == lab[b]:
+            ra, rb = uf_find(par, a), uf_find(par, b)
+            if ra != rb:
+                par[max(ra, rb)] = min(ra, rb)
+    root = np.array([uf_find(par, i) for i in range(n)], dtype=np.int64)
+    return np.unique(root, return_inverse=True)[1].astype(np.int64)
 
 
 def _grid_sets(start: int, adj: dict[int, set[int]], most: int) -> list[tuple[int, ...]]:
@@ -142,7 +165,14 @@ def mend_band(
                 members = set(T)
                 sub = [u for u in nodes if int(lab[u]) in members]
                 gs = region_graphs(sub, [U.fadj, U.cadj])
-                prepared[T] = (sub, gs, *must_merge(U.hh[sub], gs, lo, hi))
+                groups, over = must_merge(U.hh[sub], gs, lo, hi)
+                if BLOBS and over < 0 and int(groups.max()) + 1 > MAX_UNITS:
+                    # too many units: keep each grid's household-less blobs whole as well (a
+                    # restriction, so an answer is still a valid partition)
+                    g0 = _blobs(U.hh[sub], lab[sub], gs)
+                    g1, over = must_merge(np.bincount(g0, weights=U.hh[sub]), contract_graphs(g0, gs), lo, hi)
+                    groups = g1[g0]
+                prepared[T] = (sub, gs, groups, over)
             sub, gs, groups, over = prepared[T]
             m = int(groups.max()) + 1
             if over >= 0 or m > MAX_UNITS or m < kk:
