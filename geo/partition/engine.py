@@ -750,8 +750,9 @@ def rebalance(
                 if proof is not None:
                     region_infeasible[ci] = True
                     infeasible_regions.append(proof)
-                elif _band_missed(U, cmp, lab, k_c, prm):
-                    # a local change of grid count may fit: re-solve a few grids exactly
+                elif _band_missed(U, cmp, lab, k_c, prm) and not (pockets is not None and pockets.over >= 0):
+                    # a local change of grid count may fit: re-solve a few grids exactly (not
+                    # where a pocket above the maximum shows no partition of the units fits)
                     lab, k_c = mend_band(U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None)
             names = [None] * k_c
         for g in range(k_c):
