@@ -1,8 +1,9 @@
 """Band repair by the exact model on a few neighbouring grids at a time.
 
 The search mends a grid out of band by splitting it again with one to three neighbours, at
-the same grid count.  Some misses need a different count locally: five grids at the end of
-a long corridor may only fit the band as four, while a grid elsewhere must split in two.
+the same grid count.  Some misses need a different count locally: four grids at the end of a
+long corridor may only fit the band as three, while a grid elsewhere fits only as four grids
+with two of its neighbours.
 :func:`mend_band` takes a grid out of band together with neighbouring grids (sets of up to
 :data:`MAX_GRIDS` grids connected through shared edges, each set small enough after pocket
 contraction) and asks the exact CP-SAT model (:func:`geo.partition.exact.solve_region`) for
