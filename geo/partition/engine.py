@@ -331,7 +331,7 @@ def _exact_fallback(
     ``pockets`` are the region's, when already computed.
     """
     from geo.partition.exact import contract_graphs, cover_relaxation, solve_region
-    from geo.partition.search import exact_ok
+    from geo.partition.search import exact_parts
 
     H = int(U.hh[nodes].sum())
     kmin, kmax = metrics.feasible_k(H, int(prm.min_hh), int(prm.max_hh))
@@ -382,9 +382,8 @@ def _exact_fallback(
         st, sol = solve_region(hh_g, kk, prm.min_hh, prm.max_hh, gs_g, det_time=EXACT_DET_TIME, seed=seed)
         answers.append((kk, st))
         if st == "FEASIBLE" and sol is not None:
-            per_node = sol[groups].tolist()
-            parts = [[u for u, g in zip(nodes, per_node) if g == j] for j in range(kk)]
-            if all(parts) and all(exact_ok(U, p) for p in parts):
+            parts = exact_parts(U, nodes, sol[groups], kk)
+            if parts is not None:
                 new = lab.copy()
                 for j, p in enumerate(parts):
                     new[p] = j

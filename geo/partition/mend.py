@@ -128,7 +128,7 @@ def mend_band(
         band and connected.
     """
     from geo.partition.exact import contract_graphs, must_merge, region_graphs, solve_region
-    from geo.partition.search import exact_ok
+    from geo.partition.search import exact_parts
 
     if not U.exact() or not nodes:
         return lab, k
@@ -186,9 +186,8 @@ def mend_band(
             if st != "FEASIBLE" or sol is None:
                 failed.add((T, kk))
                 continue
-            per = sol[groups]
-            parts = [[u for u, g in zip(sub, per.tolist()) if g == j] for j in range(kk)]
-            if not all(parts) or not all(exact_ok(U, p) for p in parts):
+            parts = exact_parts(U, sub, sol[groups], kk)
+            if parts is None:
                 failed.add((T, kk))
                 continue
             # the set's labels go to the new grids; one more takes label k, one fewer frees

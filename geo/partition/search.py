@@ -165,6 +165,17 @@ def exact_ok(U: "Units", X: "list[int] | np.ndarray") -> bool:
     return induced_connected(U.n, mask, U.fa, U.fb) and induced_connected(U.n, mask, U.ca, U.cb)
 
 
+def exact_parts(U: "Units", nodes: list[int], labels: np.ndarray, k: int) -> "list[list[int]] | None":
+    """The ``k`` groups of ``nodes`` by ``labels`` (a grid ``0..k-1`` per node, e.g. an exact
+    solution expanded from contracted groups), or ``None`` unless every group is non-empty
+    and passes :func:`exact_ok`."""
+    per = np.asarray(labels).tolist()
+    parts = [[u for u, g in zip(nodes, per) if g == j] for j in range(k)]
+    if all(parts) and all(exact_ok(U, p) for p in parts):
+        return parts
+    return None
+
+
 def make_units(g: BuildingGraph, hh: np.ndarray, compound: np.ndarray, group: np.ndarray) -> Units:
     """Contract buildings into units.
 
