@@ -40,6 +40,7 @@ from geo.partition.errors import PartitionError, check_band
 from geo.partition.graph import BuildingGraph, bridge_ties, build_graph
 from geo.partition.mend import mend_band
 from geo.partition.search import (
+    DEV_CAP,
     Params,
     State,
     Units,
@@ -296,6 +297,48 @@ EXACT_DET_TIME = 0.5
 EXACT_COVER_SETS = 20_000
 
 
+#: lift search nodes the cover and lift (:func:`geo.partition.lift.cover_lift`) may spend
+LIFT_NODES = 20_000
+#: answers the cover and lift looks for (the most compact after the local moves is kept)
+LIFT_SOLUTIONS = 3
+
+
+def _polish(U: Units, nodes: list[int], answers: list[list[list[int]]], lab: np.ndarray, k: int, prm: Params, seed: int) -> np.ndarray:
+    """The best of exact answers (each a list of ``k`` valid grids), each also moved on by the
+    search's local moves: a moved answer counts only if every grid stays in band and
+    connected in both rule graphs; the search's own objective picks."""
+    from geo.partition.search import exact_ok
+
+    best = None
+    for parts in answers:
+        new = lab.copy()
+        for j, p in enumerate(parts):
+            new[p] = j
+        moved = _search_component(U, nodes, k, prm, seed, True, 1, new)
+        for cand, tie in ((new, 1), (moved, 0)):
+            if tie == 0:
+                if _band_missed(U, nodes, cand, k, prm):
+                    continue
+                groups = [[u for u in nodes if cand[u] == j] for j in range(k)]
+                if not all(g and exact_ok(U, g) for g in groups):
+                    continue
+            region = np.full(U.n, -1, dtype=np.int64)
+            region[nodes] = cand[nodes]
+            st = State(U, prm, region, k)
+            st.rebuild()
+            key = (st.key(*st.totals()), tie)
+            if best is None or key < best[0]:
+                best = (key, cand)
+    return best[1]
+
+
+def _group_xy(U: Units, nodes: list[int], groups: np.ndarray, m: int) -> np.ndarray:
+    """Centre of each group of ``nodes`` (mean unit position)."""
+    xy = U.xy[nodes]
+    cnt = np.bincount(groups, minlength=m).astype(float)
+    return np.stack([np.bincount(groups, weights=xy[:, i], minlength=m) for i in range(2)], axis=1) / cnt[:, None]
+
+
 def _band_excess(U: Units, nodes: list[int], lab: np.ndarray, k: int, prm: Params) -> float:
     h = np.bincount(lab[nodes], weights=U.hh[nodes], minlength=k)
     return float(np.maximum(prm.min_hh - h, 0).sum() + np.maximum(h - prm.max_hh, 0).sum())
@@ -321,9 +364,10 @@ def _exact_fallback(
 
     Pockets (:func:`geo.partition.exact.must_merge`) that must share one grid are contracted
     first: a pocket above the maximum proves the region infeasible at once.  Then the cover
-    relaxation (:func:`geo.partition.exact.cover_relaxation`, which drops the household-less
-    units) may prove that no grid count works, and the exact model runs on the contracted
-    graphs.  Returns the labels and grid count to use and, when the region is proved
+    and lift (:func:`geo.partition.lift.cover_lift`: sets of units with households in band,
+    then the household-less units shared out) finds a partition or proves that no grid count
+    works; if its budget runs out, the tree model (:func:`geo.partition.exact.solve_region`)
+    runs on the contracted graphs.  Exact answers are polished by the search's local moves.  Returns the labels and grid count to use and, when the region is proved
     infeasible, its record (else ``None``).  With ``fixed_k`` (the caller asked for a grid
     count) only ``k`` is tried and only a pocket or the cover relaxation (both hold for every
     grid count) can prove anything.  Units flagged ``loose`` (tied for the search's sake, not
@@ -331,6 +375,7 @@ def _exact_fallback(
     ``pockets`` are the region's, when already computed.
     """
     from geo.partition.exact import contract_graphs, cover_relaxation, solve_region
+    from geo.partition.lift import cover_lift
     from geo.partition.search import exact_parts
 
     H = int(U.hh[nodes].sum())
@@ -365,13 +410,34 @@ def _exact_fallback(
         return lab, k, None
     hh_g = np.bincount(groups, weights=U.hh[nodes], minlength=m).round().astype(np.int64)
     gs_g = contract_graphs(groups, gs)
-    if sound and cover_relaxation(hh_g, prm.min_hh, prm.max_hh, gs_g, max_subsets=EXACT_COVER_SETS, det_time=EXACT_DET_TIME) == "INFEASIBLE":
-        return lab, k, record(
-            "cover",
-            f"no choice of sets in band ({prm.min_hh:g}..{prm.max_hh:g} households), each "
-            "connected in the footprint and cell graphs, covers the region's households, even "
-            "with household-less buildings free to join any grid"
+    cover_proof = record(
+        "cover",
+        f"no choice of sets in band ({prm.min_hh:g}..{prm.max_hh:g} households), each "
+        "connected in the footprint and cell graphs, covers the region's households, even "
+        "with household-less buildings free to join any grid",
+    )
+    if fixed_k and sound and cover_relaxation(hh_g, prm.min_hh, prm.max_hh, gs_g, max_subsets=EXACT_COVER_SETS, det_time=EXACT_DET_TIME) == "INFEASIBLE":
+        return lab, k, cover_proof
+    # cover and lift: sets of units with households, then the household-less units
+    cl: dict[str, int] = {}
+    st, sols = cover_lift(hh_g, prm.min_hh, prm.max_hh, gs_g, target=prm.target, k=k if fixed_k else None,
+                          max_subsets=EXACT_COVER_SETS, det_time=EXACT_DET_TIME, lift_nodes=LIFT_NODES,
+                          xy=_group_xy(U, nodes, groups, m), dev_cap=DEV_CAP, solutions=LIFT_SOLUTIONS, stats=cl)
+    if st == "INFEASIBLE" and sound and not fixed_k:
+        if not cl.get("cuts"):
+            return lab, k, cover_proof  # the cover alone decided
+        cover_proof["reason"] = (
+            f"no choice of sets in band ({prm.min_hh:g}..{prm.max_hh:g} households) covers the "
+            "region's households with its household-less buildings shared out so that every "
+            "grid is connected in the footprint and cell graphs (cover and lift, exact)"
         )
+        return lab, k, cover_proof
+    if st == "FEASIBLE":
+        kk = int(sols[0].max()) + 1
+        answers = [p for p in (exact_parts(U, nodes, sol[groups], kk) for sol in sols) if p is not None]
+        if answers:
+            log.debug("cover and lift: region of %d units (%d after pockets) solved with %d grids", len(nodes), m, kk)
+            return _polish(U, nodes, answers, lab, kk, prm, seed), kk, None
     ks = sorted(range(max(kmin, 1), min(kmax, m) + 1), key=lambda x: (abs(x - k), x))
     if fixed_k:
         ks = [k] if k in ks else []
@@ -384,11 +450,8 @@ def _exact_fallback(
         if st == "FEASIBLE" and sol is not None:
             parts = exact_parts(U, nodes, sol[groups], kk)
             if parts is not None:
-                new = lab.copy()
-                for j, p in enumerate(parts):
-                    new[p] = j
                 log.debug("exact: region of %d units (%d after pockets) solved with %d grids", len(nodes), m, kk)
-                return new, kk, None
+                return _polish(U, nodes, [parts], lab, kk, prm, seed), kk, None
         if st in ("UNAVAILABLE",):
             return lab, k, None
     if not fixed_k and sound and answers and all(st == "INFEASIBLE" for _, st in answers):

@@ -376,6 +376,59 @@ def _connected(mask: int, adj: list[int]) -> bool:
     return reach == mask
 
 
+def band_sets(
+    hh: np.ndarray, lo: int, hi: int, graphs: Sequence[tuple[np.ndarray, np.ndarray]], max_subsets: int
+) -> list[int] | None:
+    """Every set of nodes with households holding ``lo..hi`` households and connected in each
+    graph once household-less nodes count as free joints (two nodes with households are
+    adjacent when an edge or a path through household-less nodes joins them).
+
+    Sets grow by the ESU scheme in the sparsest graph, pruned at ``hi`` (households are never
+    negative), and are checked in the others at the end.  A set is a bitmask over the nodes
+    with households, bit ``i`` standing for the ``i``-th of them.  ``None`` once more than
+    ``max_subsets`` sets were visited.
+    """
+    adjs = [_joined_through_empty(hh, g) for g in graphs]
+    w = hh[hh > 0].tolist()
+    n = len(w)
+    if not adjs:
+        return None
+    order = sorted(range(len(adjs)), key=lambda i: sum(x.bit_count() for x in adjs[i]))
+    grow, checks = adjs[order[0]], [adjs[i] for i in order[1:]]
+    cols: list[int] = []
+    visited = 0
+
+    class _Limit(Exception):
+        pass
+
+    def extend(mask: int, load: int, ext: int, seen: int, above: int) -> None:
+        nonlocal visited
+        visited += 1
+        if visited > max_subsets:
+            raise _Limit
+        if load >= lo and all(_connected(mask, a) for a in checks):
+            cols.append(mask)
+        while ext:
+            low = ext & -ext
+            ext ^= low
+            v = low.bit_length() - 1
+            if load + w[v] > hi:
+                continue
+            new = grow[v] & above & ~seen
+            extend(mask | low, load + w[v], ext | new, seen | new, above)
+
+    try:
+        for r in range(n):
+            if w[r] > hi:
+                continue
+            above = ~((1 << (r + 1)) - 1)
+            first = grow[r] & above
+            extend(1 << r, w[r], first, first | (1 << r), above)
+    except _Limit:
+        return None
+    return cols
+
+
 def cover_relaxation(
     hh: np.ndarray,
     min_hh: float,
@@ -423,46 +476,13 @@ def cover_relaxation(
     lo, hi = int(math.ceil(min_hh)), int(math.floor(max_hh))
     if lo <= 0:
         raise ValueError("the relaxation needs a minimum above 0")
-    adjs = [_joined_through_empty(hh, g) for g in graphs]
-    if not adjs:
-        return "UNKNOWN"
-    w = hh[hh > 0].tolist()
-    n = len(w)
+    n = int((hh > 0).sum())
     if n == 0:
         return "INFEASIBLE" if len(hh) else "RELAXED"
-    # grow sets in the sparsest graph, check the others at the end
-    order = sorted(range(len(adjs)), key=lambda i: sum(x.bit_count() for x in adjs[i]))
-    grow, checks = adjs[order[0]], [adjs[i] for i in order[1:]]
-    cols: list[int] = []
-    visited = 0
-
-    class _Limit(Exception):
-        pass
-
-    def extend(mask: int, load: int, ext: int, seen: int, above: int) -> None:
-        nonlocal visited
-        visited += 1
-        if visited > max_subsets:
-            raise _Limit
-        if load >= lo and all(_connected(mask, a) for a in checks):
-            cols.append(mask)
-        while ext:
-            low = ext & -ext
-            ext ^= low
-            v = low.bit_length() - 1
-            if load + w[v] > hi:
-                continue
-            new = grow[v] & above & ~seen
-            extend(mask | low, load + w[v], ext | new, seen | new, above)
-
-    try:
-        for r in range(n):
-            if w[r] > hi:
-                return "INFEASIBLE"
-            above = ~((1 << (r + 1)) - 1)
-            first = grow[r] & above
-            extend(1 << r, w[r], first, first | (1 << r), above)
-    except _Limit:
+    if int(hh.max()) > hi:
+        return "INFEASIBLE"
+    cols = band_sets(hh, lo, hi, graphs, max_subsets)
+    if cols is None:
         return "UNKNOWN"
     covered = 0
     for c in cols:
