@@ -360,10 +360,10 @@ def _joined_through_empty(hh: np.ndarray, graph: tuple[np.ndarray, np.ndarray]) 
     return out
 
 
-def _connected(mask: int, adj: list[int]) -> bool:
-    """Whether the nodes of bitset ``mask`` are connected in the bitset adjacency ``adj``."""
-    reach = mask & -mask
-    front = reach
+def bit_reach(adj: list[int], start: int, within: int) -> int:
+    """Nodes of bitset ``within`` reached from bitset ``start`` in the bitset adjacency
+    ``adj`` (``start`` included) through nodes of ``within``."""
+    reach = front = start
     while front:
         nxt = 0
         f = front
@@ -371,9 +371,14 @@ def _connected(mask: int, adj: list[int]) -> bool:
             low = f & -f
             nxt |= adj[low.bit_length() - 1]
             f ^= low
-        front = nxt & mask & ~reach
+        front = nxt & within & ~reach
         reach |= front
-    return reach == mask
+    return reach
+
+
+def _connected(mask: int, adj: list[int]) -> bool:
+    """Whether the nodes of bitset ``mask`` are connected in the bitset adjacency ``adj``."""
+    return bit_reach(adj, mask & -mask, mask) == mask
 
 
 def band_sets(

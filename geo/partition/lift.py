@@ -35,7 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
-from geo.partition.exact import _neighbours, band_sets
+from geo.partition.exact import _neighbours, band_sets, bit_reach
 
 
 def _bits(mask: int) -> list[int]:
@@ -74,20 +74,6 @@ class Lifter:
         self.nodes = 0
         self.budget = 0
         self.solution: list[int] | None = None
-
-    def _reach(self, g: int, start: int, within: int) -> int:
-        adj = self.adj[g]
-        reach = front = start
-        while front:
-            nxt = 0
-            f = front
-            while f:
-                low = f & -f
-                nxt |= adj[low.bit_length() - 1]
-                f ^= low
-            front = nxt & within & ~reach
-            reach |= front
-        return reach
 
     def _cut_nodes(self, g: int, req: int, within: int) -> int:
         """Nodes of ``within`` outside ``req`` without which ``req`` (connected inside
@@ -138,7 +124,7 @@ class Lifter:
                     within = fixed[j] | allowed[j]
                     start = fixed[j] & -fixed[j]
                     for g in range(ng):
-                        r = self._reach(g, start, within)
+                        r = bit_reach(self.adj[g], start, within)
                         if fixed[j] & ~r:
                             return False
                         within &= r
