@@ -307,7 +307,7 @@ def _polish(U: Units, nodes: list[int], answers: list[list[list[int]]], lab: np.
     """The best of exact answers (each a list of ``k`` valid grids), each also moved on by the
     search's local moves: a moved answer counts only if every grid stays in band and
     connected in both rule graphs; the search's own objective picks."""
-    from geo.partition.search import exact_ok
+    from geo.partition.search import exact_parts
 
     best = None
     for parts in answers:
@@ -316,12 +316,8 @@ def _polish(U: Units, nodes: list[int], answers: list[list[list[int]]], lab: np.
             new[p] = j
         moved = _search_component(U, nodes, k, prm, seed, True, 1, new)
         for cand, tie in ((new, 1), (moved, 0)):
-            if tie == 0:
-                if _band_missed(U, nodes, cand, k, prm):
-                    continue
-                groups = [[u for u in nodes if cand[u] == j] for j in range(k)]
-                if not all(g and exact_ok(U, g) for g in groups):
-                    continue
+            if tie == 0 and (_band_missed(U, nodes, cand, k, prm) or exact_parts(U, nodes, cand[nodes], k) is None):
+                continue
             region = np.full(U.n, -1, dtype=np.int64)
             region[nodes] = cand[nodes]
             st = State(U, prm, region, k)
@@ -367,8 +363,9 @@ def _exact_fallback(
     and lift (:func:`geo.partition.lift.cover_lift`: sets of units with households in band,
     then the household-less units shared out) finds a partition or proves that no grid count
     works; if its budget runs out, the tree model (:func:`geo.partition.exact.solve_region`)
-    runs on the contracted graphs.  Exact answers are polished by the search's local moves.  Returns the labels and grid count to use and, when the region is proved
-    infeasible, its record (else ``None``).  With ``fixed_k`` (the caller asked for a grid
+    runs on the contracted graphs.  Exact answers are polished by the search's local moves.
+    Returns the labels and grid count to use and, when the region is proved infeasible, its
+    record (else ``None``).  With ``fixed_k`` (the caller asked for a grid
     count) only ``k`` is tried and only a pocket or the cover relaxation (both hold for every
     grid count) can prove anything.  Units flagged ``loose`` (tied for the search's sake, not
     by a rule) make proofs unsound, so none is reported for a region holding one.

@@ -253,8 +253,8 @@ def cover_lift(
     graphs:
         Edge lists on ``0..m-1``.
     target:
-        Households a grid should hold (the cover minimises the total ``|h - target|``);
-        the middle of the band when ``None``.
+        Households a grid should hold (the master minimises the total ``|h - target|``
+        above ``dev_cap``); the middle of the band when ``None``.
     k:
         Number of grids (any when ``None``).
     max_subsets:
@@ -308,11 +308,11 @@ def cover_lift(
     L = Lifter(hh, graphs, xy)
     left = lift_nodes
     unsure = False
-    keep = list(range(len(cols)))
+    ids = range(len(cols))  # every listed set is a column of the master
     model = cp_model.CpModel()
-    x = {i: model.NewBoolVar("") for i in keep}
+    x = {i: model.NewBoolVar("") for i in ids}
     by_node: list[list] = [[] for _ in range(n)]
-    for i in keep:
+    for i in ids:
         for u in _bits(cols[i]):
             by_node[u].append(x[i])
     for lits in by_node:
@@ -322,20 +322,20 @@ def cover_lift(
     if k is not None:
         model.Add(sum(x.values()) == int(k))
     # objective: total deviation above the cap first, then the spread of each set
-    dev = {i: int(round(abs(sum(w[u] for u in _bits(cols[i])) - tgt))) for i in keep}
+    dev = {i: int(round(abs(sum(w[u] for u in _bits(cols[i])) - tgt))) for i in ids}
     cap = int(round(dev_cap * tgt))
     if xy is not None:
         P = np.asarray(xy, dtype=float)
         second = {}
-        for i in keep:
+        for i in ids:
             pts = P[pos[_bits(cols[i])]]
             second[i] = int(round(float(((pts - pts.mean(axis=0)) ** 2).sum()) / 100.0))
     else:
         second = dev
     excess = model.NewIntVar(0, max(sum(dev.values()), 0), "")
-    model.Add(excess >= sum((dev[i] - cap) * x[i] for i in keep))
+    model.Add(excess >= sum((dev[i] - cap) * x[i] for i in ids))
     big = 1 + sum(second.values())
-    model.Minimize(big * excess + sum(second[i] * x[i] for i in keep))
+    model.Minimize(big * excess + sum(second[i] * x[i] for i in ids))
     det_left = float(det_time)
     found: list[np.ndarray] = []
     if stats is not None:
@@ -356,7 +356,7 @@ def cover_lift(
             return done("UNKNOWN" if unsure else "INFEASIBLE")
         if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return done("UNKNOWN")
-        chosen = [i for i in keep if solver.Value(x[i])]
+        chosen = [i for i in ids if solver.Value(x[i])]
         sets = [masks[i] for i in chosen]
         r = L.lift(sets, True, left)
         left -= L.nodes
