@@ -13,7 +13,8 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run   - the app at http://127.0.0.1:8050 on the embedded PostGIS, demo loaded"
-	@echo "make test  - the whole test suite (unit, PostGIS, browser)"
+	@echo "make test  - lint, then the whole test suite (unit, PostGIS, browser)"
+	@echo "make lint  - ruff with the project's configuration (ruff.toml)"
 
 # Debian packages: installed only when missing (root, or passwordless sudo).
 system-deps:
@@ -51,12 +52,16 @@ run: venv
 	$(PY) app.py
 
 # Starts the embedded cluster if it was down and stops it afterwards, pass or fail.
-test: dev-venv
+test: lint
 	@if [ -z "$$DATABASE_URL" ] && ! $(PY) -m geo db status >/dev/null 2>&1; then \
 	  started=1; $(PY) -m geo db up >/dev/null || exit 1; else started=0; fi; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$started = 1 ]; then $(PY) -m geo db down >/dev/null; fi; \
 	exit $$rc
+
+# The project's own ruff configuration (ruff.toml), with the ruff pinned in requirements-dev.txt.
+lint: dev-venv
+	$(VENV)/bin/ruff check .
 
 db-up: venv
 	$(PY) -m geo db up

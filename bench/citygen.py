@@ -348,7 +348,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
     rows = []
     for k in range(spec.copies):
         for code, name, name_en, g in zip(s_df["code"], s_df["name"], s_df["name_en"],
-                                          _ewkb(shift(s_df.geometry.values, k))):
+                                          _ewkb(shift(s_df.geometry.values, k)), strict=False):
             nc = street_code(code, k)
             street_id[nc] = len(street_id) + 1
             rows.append(f"{street_id[nc]}\t1\t{nc}\t{_esc(name + (f'{k + 1}' if k else ''))}\t"
@@ -359,7 +359,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
         for code, sc, name, name_en, th, mn, mx, g in zip(
                 c_df["code"], c_df["street_code"], c_df["name"], c_df["name_en"],
                 c_df["target_households"], c_df["min_households"], c_df["max_households"],
-                _ewkb(shift(c_df.geometry.values, k))):
+                _ewkb(shift(c_df.geometry.values, k)), strict=False):
             nc = recode(code, k)
             comm_id[nc] = len(comm_id) + 1
             rows.append(f"{comm_id[nc]}\t{street_id[street_code(sc, k)]}\t1\t{nc}\t"
@@ -373,7 +373,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
     for k in range(spec.copies):
         for code, cc, name, name_en, g in zip(k_df["code"], k_df["community_code"], k_df["name"],
                                               k_df["name_en"],
-                                              _ewkb(shift(k_df.geometry.values, k))):
+                                              _ewkb(shift(k_df.geometry.values, k)), strict=False):
             nc = recode(code, k)
             comp_id[nc] = len(comp_id) + 1
             rows.append(f"{comp_id[nc]}\t{comm_id[recode(cc, k)]}\t{_esc(nc)}\t{_esc(name)}\t"
@@ -424,7 +424,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
     for k in range(spec.copies):
         for code, cc, seq, kind, name, g in zip(g_codes, g_df["community_code"], g_df["seq"],
                                                 g_df["kind"], g_df["name"],
-                                                _ewkb(shift(g_geoms, k))):
+                                                _ewkb(shift(g_geoms, k)), strict=False):
             nc = recode(code, k)
             ncc = recode(cc, k)
             grid_id[nc] = len(grid_id) + 1
@@ -462,7 +462,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
     dep_id = {c: i + 1 for i, c in enumerate(dep["code"])}
     _copy(cur, "departments", ["id", "code", "name", "name_en", "phone", "source"],
           [f"{dep_id[c]}\t{c}\t{_esc(n)}\t{_esc(ne)}\t{_esc(p)}\tsynthetic\n"
-           for c, n, ne, p in zip(dep["code"], dep["name"], dep["name_en"], dep["phone"])])
+           for c, n, ne, p in zip(dep["code"], dep["name"], dep["name_en"], dep["phone"], strict=False)])
     cat = L["incident_categories"]
     cat_id = {c: i + 1 for i, c in enumerate(cat["code"])}
     # parents first is not needed: FKs are checked per statement only outside replica mode,
@@ -472,7 +472,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
           [f"{cat_id[c]}\t{c}\t{cat_id[p] if p else chr(92) + 'N'}\t{cl}\t{_esc(n)}\t{_esc(ne)}\t"
            f"{dep_id[d] if d else chr(92) + 'N'}\tsynthetic\n"
            for c, p, cl, n, ne, d in zip(cat["code"], cat["parent_code"], cat["class"],
-                                         cat["name"], cat["name_en"], cat["department_code"])])
+                                         cat["name"], cat["name_en"], cat["department_code"], strict=False)])
 
     # police rooms (one per community) and grid workers (one per grid)
     pr = L["police_rooms"]
@@ -480,7 +480,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
     for k in range(spec.copies):
         for code, n, ne, a, p, cc, g in zip(pr["code"], pr["name"], pr["name_en"], pr["address"],
                                             pr["phone"], pr["community_code"],
-                                            _ewkb(shift(pr.geometry.values, k))):
+                                            _ewkb(shift(pr.geometry.values, k)), strict=False):
             ncc = recode(cc, k) if cc else None
             rows.append(f"{_esc(code + f'-{k:02d}')}\t{_esc(n)}\t{_esc(ne)}\t{_esc(a)}\t{_esc(p)}\t"
                         f"{comm_id[ncc] if ncc else chr(92) + 'N'}\t{g}\tsynthetic\n")
@@ -489,7 +489,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
     gw = L["grid_workers"]
     rows = []
     for k in range(spec.copies):
-        for code, gc, n, p in zip(gw["code"], gw["grid_code"], gw["name"], gw["phone"]):
+        for code, gc, n, p in zip(gw["code"], gw["grid_code"], gw["name"], gw["phone"], strict=False):
             gid = grid_id.get(recode(gc, k)) if gc else None
             rows.append(f"{_esc(code + f'-{k:02d}')}\t{_esc(n)}\t{_esc(p)}\t"
                         f"{gid if gid else chr(92) + 'N'}\ttrue\tsynthetic\n")
@@ -592,7 +592,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
     def place_of(city_idx: np.ndarray):
         """(grid id or None, community id, street id) of city buildings."""
         out = []
-        for bi, k in zip(city_base[city_idx], city_copy[city_idx]):
+        for bi, k in zip(city_base[city_idx], city_copy[city_idx], strict=False):
             gc = b_grid[bi]
             cid = comm_id[recode(b_comm[bi], int(k))]
             out.append((grid_id[recode(gc, int(k))] if gc else None, cid, street_of_comm[cid]))
@@ -600,7 +600,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
 
     ref = pd.Timestamp(meta["reference_time"])
     ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref.tz_convert("UTC")
-    clock = pd.Timestamp(now or dt.datetime.now(dt.timezone.utc))
+    clock = pd.Timestamp(now or dt.datetime.now(dt.UTC))
     clock = clock.tz_localize("UTC") if clock.tzinfo is None else clock.tz_convert("UTC")
     delta = clock - ref
 

@@ -332,7 +332,7 @@ def m_recom(ctx: Ctx, limit: float) -> pd.Series:
     return ctx.labels_from_free(best)
 
 
-def _zero_groups(ctx: "Ctx") -> tuple[np.ndarray, int]:
+def _zero_groups(ctx: Ctx) -> tuple[np.ndarray, int]:
     """Group household-less free buildings with the nearest (BFS) building with households."""
     nf = len(ctx.free)
     _, _, nb = ctx.csr()
@@ -515,7 +515,7 @@ PROVE_MAX_COUNTS = 8
 PROVE_COVER_SETS = 300_000
 
 
-def prove_regions(ctx: "Ctx", limit: float) -> tuple[list[dict], float]:
+def prove_regions(ctx: Ctx, limit: float) -> tuple[list[dict], float]:
     """Regions proven infeasible: by counting, by pockets that must share one grid and hold
     more than the maximum, by the cover relaxation (household-less buildings free to join any
     grid) or by the exact CP-SAT model (both on the pocket-contracted graphs) within ``limit`` s.
@@ -605,7 +605,7 @@ def main(argv=None) -> int:
     codes = sorted(set(b["community"]) & set(c["community"]))
     if args.communities:
         codes = codes[: args.communities]
-    polys = dict(zip(c["community"], c.geometry))
+    polys = dict(zip(c["community"], c.geometry, strict=False))
     roads = load_roads(args)
     cell_sets = [x for x in args.cells.split(",") if x]
     if "roads" in cell_sets and roads is None:
@@ -641,7 +641,7 @@ def load_roads(args) -> gpd.GeoSeries | None:
     return r.geometry
 
 
-def ctx_for(code, b, polys, prm, seed, roads) -> "Ctx":
+def ctx_for(code, b, polys, prm, seed, roads) -> Ctx:
     """One community prepared with its cells (plain, or bent to ``roads``)."""
     sub = b[b["community"] == code]
     poly = polys[code]
@@ -743,7 +743,7 @@ def run_method(meth, ctxs, prm, args) -> dict:
         "time_max_s": float(max(times)) if times else 0.0, "time_total_s": float(sum(times)),
         "time_median_s": float(np.median(times)) if times else 0.0,
         "communities_over_1s": int(sum(1 for x in times if x > 1.0)),
-        "over_1s": {ctx.code: round(x, 2) for ctx, x in zip(ctxs, times) if x > 1.0},
+        "over_1s": {ctx.code: round(x, 2) for ctx, x in zip(ctxs, times, strict=False) if x > 1.0},
         "peak_rss_mb": float(max(rss)) if rss else 0.0, "failures": fails,
     }
 
@@ -793,7 +793,7 @@ def print_ratios(res: dict, base: str) -> dict:
     return ratios
 
 
-def _failed_rows(ctx: "Ctx") -> list[dict]:
+def _failed_rows(ctx: Ctx) -> list[dict]:
     """Rows for a community a method failed on: every grid it owed counts as failed."""
     return [{"households": 0, "deviation": 1.0, "pp": 0.0, "valid": False, "failed_rules": ["timeout_or_error"],
              "flags": [], "in_proven_infeasible": False} for _ in range(ctx.k)] + \

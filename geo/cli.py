@@ -13,7 +13,8 @@ import json
 import logging
 import os
 import sys
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 from geo.errors import GridAtlasError
 

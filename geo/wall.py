@@ -312,7 +312,7 @@ def incidents_in_view(filters: Filters, bbox: list[float], now: datetime,
 def incident_counts(filters: Filters, now: datetime, level: str = "grid") -> dict:
     """Open and overdue incident counts per grid or per community, at its label point
     (``code`` is the grid's or community's code)."""
-    place = {"grid": "g", "community": "c"}[level]
+    {"grid": "g", "community": "c"}[level]
     rows = db.fetch_all(
         f"""
         SELECT p.code, t.n, t.overdue, ST_AsGeoJSON(p.label_pt, 6) AS gj FROM (

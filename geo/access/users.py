@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -146,7 +146,7 @@ def authenticate(username: str, password: str) -> User:
         exists, except for a locked or disabled account).
     """
     settings = get_settings()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     wrong = "用户名或密码错误 / wrong user name or password"
     locked_msg = "账号已锁定，请稍后再试 / account locked after repeated failures; try again later"
     refusal = None

@@ -35,7 +35,7 @@ import time
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +288,7 @@ def adjacency(polys: np.ndarray, min_shared_m: float = 1.0) -> nx.Graph:
         shared = shapely.length(
             shapely.intersection(shapely.boundary(polys[left]), shapely.boundary(polys[right]))
         )
-        for a, b, s in zip(left, right, shared):
+        for a, b, s in zip(left, right, shared, strict=False):
             if s >= min_shared_m:
                 g.add_edge(int(a), int(b), shared=float(s))
     return g
@@ -746,7 +746,7 @@ def derive_places(src: Source, seed: int = 0) -> dict[str, Any]:
 
 def _addresses(b: gpd.GeoDataFrame) -> list[str | None]:
     out = []
-    for street, num in zip(b["addr_street"], b["addr_housenumber"]):
+    for street, num in zip(b["addr_street"], b["addr_housenumber"], strict=False):
         s = street if isinstance(street, str) and street else None
         n = num if isinstance(num, str) and num else None
         out.append(" ".join(x for x in (s, n) if x) or None)
@@ -963,7 +963,7 @@ def build_demo(
 
     t0 = time.perf_counter()
     if reference_time is None:
-        reference_time = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        reference_time = datetime.now(UTC).replace(second=0, microsecond=0)
     src = read_source(Path(source_gpkg))
     layers = derive_places(src, seed=seed)
     blocks = layers.pop("_blocks")

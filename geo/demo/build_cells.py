@@ -48,7 +48,7 @@ def cell_adjacency(footprints: np.ndarray, community: shapely.Geometry) -> nx.Gr
         shared = shapely.length(
             shapely.intersection(shapely.boundary(c[a]), shapely.boundary(c[b]))
         )
-        for i, j, s in zip(a, b, shared):
+        for i, j, s in zip(a, b, shared, strict=False):
             if s > 0.05:
                 g.add_edge(int(i), int(j))
     _link_components(g, shapely.get_coordinates(

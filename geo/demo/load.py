@@ -256,7 +256,7 @@ def _write_all(
     district_ids = ids(insert_rows(
         cur, "districts", ["code", "name", "name_en", "geom", "source"],
         zip(_col(d, "code"), _col(d, "name"), _col(d, "name_en"), to_hex_wkb(_geo(d)),
-            ["derived"] * len(d)),
+            ["derived"] * len(d), strict=False),
         geom={"geom": "multi"}, returning=("id", "code"),
     ))
     district_id = district_ids[report.district_code]
@@ -264,11 +264,11 @@ def _write_all(
     street_ids = ids(insert_rows(
         cur, "streets", ["district_id", "code", "name", "name_en", "geom", "source"],
         zip([district_ids[c] for c in _col(s, "district_code")], _col(s, "code"),
-            _col(s, "name"), _col(s, "name_en"), to_hex_wkb(_geo(s)), ["derived"] * len(s)),
+            _col(s, "name"), _col(s, "name_en"), to_hex_wkb(_geo(s)), ["derived"] * len(s), strict=False),
         geom={"geom": "multi"}, returning=("id", "code"),
     ))
     c = layers["communities"]
-    street_district = dict(zip(_col(s, "code"), _col(s, "district_code")))
+    street_district = dict(zip(_col(s, "code"), _col(s, "district_code"), strict=False))
     comm_ids = ids(insert_rows(
         cur, "communities",
         ["street_id", "district_id", "code", "name", "name_en", "target_households",
@@ -280,14 +280,14 @@ def _write_all(
             [_int_or_none(v) if _int_or_none(v) is not None else 300
              for v in _col(c, "min_households")],
             [_int_or_none(v) or 500 for v in _col(c, "max_households")],
-            to_hex_wkb(_geo(c)), ["derived"] * len(c)),
+            to_hex_wkb(_geo(c)), ["derived"] * len(c), strict=False),
         geom={"geom": "multi"}, returning=("id", "code"),
     ))
     k = layers["compounds"]
     comp_ids = ids(insert_rows(
         cur, "compounds", ["community_id", "code", "name", "name_en", "geom", "source"],
         zip([comm_ids[x] for x in _col(k, "community_code")], _col(k, "code"),
-            _col(k, "name"), _col(k, "name_en"), to_hex_wkb(_geo(k)), ["derived"] * len(k)),
+            _col(k, "name"), _col(k, "name_en"), to_hex_wkb(_geo(k)), ["derived"] * len(k), strict=False),
         geom={"geom": "multi"}, returning=("id", "code"),
     ))
     counts.update(districts=len(district_ids), streets=len(street_ids),
@@ -308,7 +308,7 @@ def _write_all(
                 b_codes, b["osm_id"].tolist() if "osm_id" in b else [None] * len(b),
                 _col(b, "name"), _col(b, "address"), b["households"].tolist(),
                 b["floors"].tolist() if "floors" in b else [None] * len(b), _col(b, "use"),
-                _col(b, "community_code"), _col(b, "compound_code"), b_hex,
+                _col(b, "community_code"), _col(b, "compound_code"), b_hex, strict=False,
             )
         ],
         geom={"geom": "multi", "pt": "pos"}, returning=("id", "code"),
@@ -323,7 +323,7 @@ def _write_all(
     insert_rows(
         cur, "building_cells", ["building_id", "community_id", "method", "geom", "source"],
         [(b_ids[b_codes[i]], comm_ids[b_comm[i]], "voronoi", h, "derived")
-         for i, h in zip(keep, to_hex_wkb([cells[i] for i in keep]))],
+         for i, h in zip(keep, to_hex_wkb([cells[i] for i in keep]), strict=False)],
         geom={"geom": "multi"},
     )
     counts["building_cells"] = len(keep)
@@ -334,11 +334,11 @@ def _write_all(
     grid_ids: dict[str, int] = {}
     by_comm: dict[str, list[GridSpec]] = {}
     for code, cc, seq, kind, name in zip(_col(g, "code"), _col(g, "community_code"),
-                                         g["seq"].tolist(), _col(g, "kind"), _col(g, "name")):
+                                         g["seq"].tolist(), _col(g, "kind"), _col(g, "name"), strict=False):
         by_comm.setdefault(cc, []).append(GridSpec(code=code, seq=int(seq),
                                                    kind=kind or "basic", name=name))
     assign: dict[str, dict[int, str]] = {}
-    for code, cc, gc in zip(b_codes, b_comm, b_grid):
+    for code, cc, gc in zip(b_codes, b_comm, b_grid, strict=False):
         if gc is not None:
             assign.setdefault(cc, {})[b_ids[code]] = gc
     for cc, specs in sorted(by_comm.items()):
@@ -357,14 +357,14 @@ def _write_all(
 
     ref = pd.Timestamp(meta["reference_time"])
     ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref.tz_convert("UTC")
-    clock = pd.Timestamp(now or dt.datetime.now(dt.timezone.utc))
+    clock = pd.Timestamp(now or dt.datetime.now(dt.UTC))
     clock = clock.tz_localize("UTC") if clock.tzinfo is None else clock.tz_convert("UTC")
     delta = (clock - ref).to_pytimedelta()
     dep = layers["departments"]
     dep_ids = ids(insert_rows(
         cur, "departments", ["code", "name", "name_en", "phone", "source"],
         zip(_col(dep, "code"), _col(dep, "name"), _col(dep, "name_en"), _col(dep, "phone"),
-            ["synthetic"] * len(dep)),
+            ["synthetic"] * len(dep), strict=False),
         returning=("id", "code"),
     ))
     cat = layers["incident_categories"]
@@ -373,11 +373,11 @@ def _write_all(
         ["code", "class", "name", "name_en", "department_id", "source"],
         zip(_col(cat, "code"), _col(cat, "class"), _col(cat, "name"), _col(cat, "name_en"),
             [dep_ids.get(x) if x else None for x in _col(cat, "department_code")],
-            ["synthetic"] * len(cat)),
+            ["synthetic"] * len(cat), strict=False),
         returning=("id", "code"),
     ))
     parents = [(cat_ids[ch], cat_ids[p]) for ch, p in zip(_col(cat, "code"),
-                                                          _col(cat, "parent_code")) if p]
+                                                          _col(cat, "parent_code"), strict=False) if p]
     if parents:
         cur.execute(
             """UPDATE incident_categories c SET parent_id = u.parent
@@ -389,7 +389,7 @@ def _write_all(
         cur, "grid_workers", ["code", "name", "phone", "grid_id", "source"],
         zip(_col(w, "code"), _col(w, "name"), _col(w, "phone"),
             [grid_ids.get(x) if x else None for x in _col(w, "grid_code")],
-            ["synthetic"] * len(w)),
+            ["synthetic"] * len(w), strict=False),
     )
     cam = layers["cameras"]
     heartbeat = _shift(cam["last_heartbeat"].tolist(), delta) if "last_heartbeat" in cam \
@@ -401,7 +401,7 @@ def _write_all(
         zip(_col(cam, "code"), _col(cam, "name"),
             [x or "fixed" for x in _col(cam, "type")], _col(cam, "status"), _col(cam, "owner"),
             heartbeat, _col(cam, "stream_url"), [district_id] * len(cam),
-            to_hex_wkb(_geo(cam)), ["synthetic"] * len(cam)),
+            to_hex_wkb(_geo(cam)), ["synthetic"] * len(cam), strict=False),
         geom={"geom": "point"}, returning=("id",),
     )
     cur.execute(
@@ -418,7 +418,7 @@ def _write_all(
         ["code", "name", "name_en", "address", "phone", "community_id", "geom", "source"],
         zip(_col(pr, "code"), _col(pr, "name"), _col(pr, "name_en"), _col(pr, "address"),
             _col(pr, "phone"), [comm_ids.get(x) if x else None for x in _col(pr, "community_code")],
-            to_hex_wkb(_geo(pr)), ["synthetic"] * len(pr)),
+            to_hex_wkb(_geo(pr)), ["synthetic"] * len(pr), strict=False),
         geom={"geom": "point"},
     )
     counts.update(departments=len(dep_ids), incident_categories=len(cat_ids),
@@ -440,7 +440,7 @@ def _write_all(
             _col(inc, "closed_level"),
             [dep_ids.get(x) if x else None for x in _col(inc, "department_code")],
             [district_id] * len(inc), _col(inc, "reporter_name"), _col(inc, "reporter_phone"),
-            to_hex_wkb(_geo(inc)), ["synthetic"] * len(inc)),
+            to_hex_wkb(_geo(inc)), ["synthetic"] * len(inc), strict=False),
         geom={"geom": "point"}, returning=("id", "code"),
     )
     inc_ids = ids(inc_rows)
@@ -463,7 +463,7 @@ def _write_all(
         ["incident_id", "at", "from_state", "to_state", "level", "actor", "note", "source"],
         zip([inc_ids[x] for x in _col(ev, "incident_code")], _shift(ev["at"].tolist(), delta),
             _col(ev, "from_state"), _col(ev, "to_state"), _col(ev, "level"), _col(ev, "actor"),
-            _col(ev, "note"), ["synthetic"] * len(ev)),
+            _col(ev, "note"), ["synthetic"] * len(ev), strict=False),
     )
     counts.update(incidents=len(inc_ids), incident_events=len(ev))
     lap("incidents")
@@ -513,12 +513,12 @@ def _cells(
     out: list = [None] * len(buildings)
     codes = buildings["community_code"].astype(str).to_numpy()
     geoms = buildings.geometry
-    for ccode, cgeom in zip(communities["code"].astype(str), communities.geometry):
+    for ccode, cgeom in zip(communities["code"].astype(str), communities.geometry, strict=False):
         idx = np.flatnonzero(codes == ccode)
         if not len(idx):
             continue
         fps = gpd.GeoSeries(geoms.iloc[idx].values, crs="EPSG:4326")
         cells = cells_fn(fps, cgeom)
-        for i, cell in zip(idx, cells.values):
+        for i, cell in zip(idx, cells.values, strict=False):
             out[i] = cell
     return out

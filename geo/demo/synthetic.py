@@ -256,7 +256,7 @@ def _thin(pts: list, labels: list, min_m: float) -> tuple[list, list]:
             continue
         near = tree.query(arr[i], predicate="dwithin", distance=min_m)
         keep[near[near > i]] = False
-    return [p for p, k in zip(pts, keep) if k], [lab for lab, k in zip(labels, keep) if k]
+    return [p for p, k in zip(pts, keep, strict=False) if k], [lab for lab, k in zip(labels, keep, strict=False) if k]
 
 
 def _police_rooms(places: dict[str, pd.DataFrame], utm: CRS) -> gpd.GeoDataFrame:
@@ -296,7 +296,7 @@ def _cameras(
     lines = shapely.intersection(lines, district)
     names_of = main["name"].to_numpy()
     pts, labels = [], []
-    for line, nm in zip(lines, names_of):
+    for line, nm in zip(lines, names_of, strict=False):
         length = shapely.length(line)
         if length < 50:
             continue
@@ -313,7 +313,7 @@ def _cameras(
     estates = comp[comp["code"].map(comp_hh).fillna(0).to_numpy() >= 300]
     egeoms = gpd.GeoSeries(estates.geometry.values, crs=WGS84).to_crs(utm).values
     all_lines = shapely.union_all(lines[~shapely.is_empty(lines)])
-    for g, nm in zip(egeoms, estates["name"]):
+    for g, nm in zip(egeoms, estates["name"], strict=False):
         inner = shapely.buffer(g, -GATE_INSET_M)
         ring = shapely.boundary(inner if not inner.is_empty else g)
         gate = shapely.get_point(shapely.shortest_line(ring, all_lines), 0)
@@ -322,7 +322,7 @@ def _cameras(
     pts_arr = np.array(pts, dtype=object)
     inside = _clear_of_boundaries(pts_arr, places, utm)
     pts_arr = pts_arr[inside]
-    labels = [lab for lab, ok in zip(labels, inside) if ok]
+    labels = [lab for lab, ok in zip(labels, inside, strict=False) if ok]
     n = len(pts_arr)
     tcode = rng.choice(len(CAMERA_TYPES), size=n, p=[t[2] for t in CAMERA_TYPES])
     status = rng.choice(["online", "offline", "fault"], size=n, p=[0.9, 0.06, 0.04])
@@ -413,8 +413,8 @@ def _incidents(
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     b = places["buildings"]
     district = places["districts"].geometry.iat[0]
-    comp_name = dict(zip(places["compounds"]["code"], places["compounds"]["name"]))
-    comm_name = dict(zip(places["communities"]["code"], places["communities"]["name"]))
+    comp_name = dict(zip(places["compounds"]["code"], places["compounds"]["name"], strict=False))
+    comm_name = dict(zip(places["communities"]["code"], places["communities"]["name"], strict=False))
     bpts = shapely.point_on_surface(b.geometry.values)
     road_pts = _road_points(places, utm, rng, 4000)
     w = b["households"].to_numpy().astype(float) + 3.0

@@ -106,7 +106,7 @@ def fit_grids(
     shapely.prepare(snug)
     out_m: list[shapely.Geometry] = []
     trimmed = 0
-    for g, name in zip(geoms, names):
+    for g, name in zip(geoms, names, strict=False):
         g_m = fwd(g)
         if not wide.covers(g_m):
             outside = g_m.difference(com_m).area

@@ -126,7 +126,7 @@ def _check_prefix(
         ([int(i) for i in parent_ids if i is not None],),
     )
     code_of = {int(r["id"]): r["code"] for r in cur.fetchall()}
-    for pos, (code, pid) in enumerate(zip(_codes(checked), parent_ids)):
+    for pos, (code, pid) in enumerate(zip(_codes(checked), parent_ids, strict=False)):
         if code is None or pid is None:
             continue
         if not str(code).startswith(code_of[pid]):
@@ -153,7 +153,7 @@ def write_districts(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
     ids = insert_rows(
         cur, "districts", ["code", "name", "name_en", "geom", "source"],
         zip(_codes(checked), _v(checked, "name"), _v(checked, "name_en"), hexes,
-            [ctx.source] * len(checked)),
+            [ctx.source] * len(checked), strict=False),
         geom={"geom": "multi"}, returning=("id",),
     )
     return {"districts": len(ids)}
@@ -165,12 +165,12 @@ def write_streets(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
     district_ids, _ = _parent_ids(
         cur, checked, ctx, level="district", table="districts", code_field="district_code"
     )
-    district_ids = [d if d is not None else p for d, p in zip(district_ids, by_pos)]
+    district_ids = [d if d is not None else p for d, p in zip(district_ids, by_pos, strict=False)]
     _check_prefix(cur, checked, ctx, "districts", district_ids)
     ids = insert_rows(
         cur, "streets", ["district_id", "code", "name", "name_en", "geom", "source"],
         zip(district_ids, _codes(checked), _v(checked, "name"), _v(checked, "name_en"),
-            to_hex_wkb(checked.geometry), [ctx.source] * len(checked)),
+            to_hex_wkb(checked.geometry), [ctx.source] * len(checked), strict=False),
         geom={"geom": "multi"}, returning=("id",),
     )
     return {"streets": len(ids)}
@@ -188,7 +188,7 @@ def write_communities(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict
     target = _or(_v(checked, "target_households"), 400)
     low = _or(_v(checked, "min_households"), 300)
     high = _or(_v(checked, "max_households"), 500)
-    for pos, (t, lo, hi) in enumerate(zip(target, low, high)):
+    for pos, (t, lo, hi) in enumerate(zip(target, low, high, strict=False)):
         if not lo <= t <= hi:
             raise GridAtlasError(
                 f"{ctx.label}: {feature_name(pos, _codes(checked)[pos])}, field "
@@ -200,7 +200,7 @@ def write_communities(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict
          "min_households", "max_households", "geom", "source"],
         zip(street_ids, [district_of[s] for s in street_ids], _codes(checked),
             _v(checked, "name"), _v(checked, "name_en"), target, low, high,
-            to_hex_wkb(checked.geometry), [ctx.source] * len(checked)),
+            to_hex_wkb(checked.geometry), [ctx.source] * len(checked), strict=False),
         geom={"geom": "multi"}, returning=("id",),
     )
     return {"communities": len(ids)}
@@ -215,7 +215,7 @@ def write_compounds(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
     ids = insert_rows(
         cur, "compounds", ["community_id", "code", "name", "name_en", "geom", "source"],
         zip(comm_ids, _codes(checked), _v(checked, "name"), _v(checked, "name_en"),
-            to_hex_wkb(checked.geometry), [ctx.source] * len(checked)),
+            to_hex_wkb(checked.geometry), [ctx.source] * len(checked), strict=False),
         geom={"geom": "multi"}, returning=("id",),
     )
     return {"compounds": len(ids)}
@@ -243,7 +243,7 @@ def write_buildings(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
             for c, o, nm, a, hh, fl, u, cm, cp, h in zip(
                 codes, _v(checked, "osm_id"), _v(checked, "name"), _v(checked, "address"),
                 _v(checked, "households"), _v(checked, "floors"), _v(checked, "use"),
-                comm_ids, comp_ids, to_hex_wkb(checked.geometry),
+                comm_ids, comp_ids, to_hex_wkb(checked.geometry), strict=False,
             )
         ],
         geom={"geom": "multi", "pt": "pos"}, returning=("id",),
@@ -305,7 +305,7 @@ def _mint_building_codes(cur: Cursor, codes: list, comm_ids: list) -> list:
     counter = defaultdict(int, {int(r["community_id"]): int(r["n"]) for r in cur.fetchall()})
     taken = set(c for c in codes if c is not None)
     out = []
-    for code, cid in zip(codes, comm_ids):
+    for code, cid in zip(codes, comm_ids, strict=False):
         while code is None:
             counter[cid] += 1
             cand = f"{comm_code[cid]}B{counter[cid]:05d}"
@@ -342,7 +342,7 @@ def write_grids(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
             [geoms[p] for p in members], communities.geometry.loc[cid], label=ctx.label,
             names=[feature_name(p, codes[p]) for p in members], community_code=comm_code[cid],
         )
-        for p, g in zip(members, fit.geoms):
+        for p, g in zip(members, fit.geoms, strict=False):
             geoms[p] = g
         trimmed += fit.trimmed
         filled += fit.filled
@@ -357,7 +357,7 @@ def write_grids(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
         cc = comm_code[cid]
         minted = _reading_order([geoms[p] for p in members])
         specs = []
-        for rank, pos in zip(minted, members):
+        for rank, pos in zip(minted, members, strict=False):
             code, seq = codes[pos], seqs[pos]
             if code is None:
                 seq = seq or rank
@@ -420,7 +420,7 @@ def write_cameras(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
         zip(_codes(checked), _v(checked, "name"), _or(_v(checked, "type"), "fixed"),
             _or(_v(checked, "status"), "online"), _v(checked, "owner"),
             _v(checked, "last_heartbeat"), _v(checked, "stream_url"), district_ids, grid_ids,
-            to_hex_wkb(checked.geometry), [ctx.source] * len(checked)),
+            to_hex_wkb(checked.geometry), [ctx.source] * len(checked), strict=False),
         geom={"geom": "point"},
     )
     return {"cameras": len(checked), "in_grids": sum(g is not None for g in grid_ids)}
@@ -438,7 +438,7 @@ def write_police_rooms(cur: Cursor, checked: Checked, ctx: ImportContext) -> dic
         ["code", "name", "name_en", "address", "phone", "community_id", "geom", "source"],
         zip(_codes(checked), _v(checked, "name"), _v(checked, "name_en"),
             _v(checked, "address"), _v(checked, "phone"), comm_ids,
-            to_hex_wkb(checked.geometry), [ctx.source] * len(checked)),
+            to_hex_wkb(checked.geometry), [ctx.source] * len(checked), strict=False),
         geom={"geom": "point"},
     )
     return {"police_rooms": len(checked)}
@@ -449,7 +449,7 @@ def write_departments(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict
     insert_rows(
         cur, "departments", ["code", "name", "name_en", "phone", "source"],
         zip(_codes(checked), _v(checked, "name"), _v(checked, "name_en"),
-            _v(checked, "phone"), [ctx.source] * len(checked)),
+            _v(checked, "phone"), [ctx.source] * len(checked), strict=False),
     )
     return {"departments": len(checked)}
 
@@ -474,7 +474,7 @@ def write_incidents(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
     cat = {r["code"]: (int(r["id"]), r["name"]) for r in cur.fetchall()}
     deps = _v(checked, "department_code")
     dep = lookup.ids_by_code(cur, "departments", [d for d in deps if d is not None])
-    for pos, (c, d) in enumerate(zip(cats, deps)):
+    for pos, (c, d) in enumerate(zip(cats, deps, strict=False)):
         if c not in cat:
             raise GridAtlasError(
                 f"{ctx.label}: {feature_name(pos, codes[pos])}, field 'category': no incident"
@@ -491,7 +491,7 @@ def write_incidents(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
         b = lookup.boundaries(cur, level)
         w = lookup.locate(checked.geometry, b)
         located[level] = [int(b.id.iloc[i]) if i >= 0 else None for i in w]
-    titles = [t if t is not None else cat[c][1] for t, c in zip(_v(checked, "title"), cats)]
+    titles = [t if t is not None else cat[c][1] for t, c in zip(_v(checked, "title"), cats, strict=False)]
     insert_rows(
         cur, "incidents",
         ["code", "category_id", "title", "description", "severity", "state", "level",
@@ -506,7 +506,7 @@ def write_incidents(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
             [dep.get(d) if d is not None else None for d in deps], district_ids,
             located["street"], located["community"], located["grid"],
             _v(checked, "reporter_name"), _v(checked, "reporter_phone"),
-            to_hex_wkb(checked.geometry), [ctx.source] * len(checked)),
+            to_hex_wkb(checked.geometry), [ctx.source] * len(checked), strict=False),
         geom={"geom": "point"},
     )
     return {"incidents": len(checked)}
@@ -518,14 +518,14 @@ def write_households(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
     keys_addr = _v(checked, "address")
     ids: list[int] = []
     by_code = lookup.ids_by_code(cur, "buildings", [c for c in keys_code if c is not None])
-    addrs = [a for a, c in zip(keys_addr, keys_code) if c is None and a is not None]
+    addrs = [a for a, c in zip(keys_addr, keys_code, strict=False) if c is None and a is not None]
     by_addr: dict[str, list[int]] = defaultdict(list)
     if addrs:
         cur.execute("SELECT id, address FROM buildings WHERE address = ANY(%s) ORDER BY id",
                     (addrs,))
         for r in cur.fetchall():
             by_addr[r["address"]].append(int(r["id"]))
-    for pos, (c, a) in enumerate(zip(keys_code, keys_addr)):
+    for pos, (c, a) in enumerate(zip(keys_code, keys_addr, strict=False)):
         if c is not None:
             if c not in by_code:
                 raise GridAtlasError(

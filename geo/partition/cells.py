@@ -465,7 +465,7 @@ def _fix_pieces(faces: np.ndarray, fa: np.ndarray, label: np.ndarray, in_fp: np.
         votes: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         for x, y, sl in ((a, b, shared), (b, a, shared)):
             mm = fo[x] & ~fo[y] & (label[x] != label[y])
-            for cx, ly, s_ in zip(comp[x[mm]].tolist(), label[y[mm]].tolist(), sl[mm].tolist()):
+            for cx, ly, s_ in zip(comp[x[mm]].tolist(), label[y[mm]].tolist(), sl[mm].tolist(), strict=False):
                 votes[cx][ly] += s_
         for c in np.flatnonzero(orphan).tolist():
             tally = votes.get(c)

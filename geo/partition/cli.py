@@ -18,7 +18,7 @@ from geo.cli import fast_exit, leave
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``rebalance-file`` subcommand.
 
     Parameters
@@ -66,13 +66,14 @@ def run_rebalance_file(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     import gc
 
+    import pyogrio  # noqa: F401
+
     # The main thread imports only what reading the file needs. The search engine (scipy,
     # numba and the compiled kernels) loads on a second thread meanwhile; the cells' heavy
     # steps release the GIL, so the two overlap on two cores. Modules imported later by
     # the main thread (scipy, inside the cells) wait for the loader at worst: the two
     # threads never hold each other's half-imported modules.
     import geo.partition.cells  # noqa: F401 - geopandas and shapely
-    import pyogrio  # noqa: F401
 
     engine_loader = threading.Thread(target=_load_engine, name="load-engine", daemon=True)
     engine_loader.start()
@@ -146,7 +147,7 @@ def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: threadin
         key = args.community_field if args.community_field in cl.columns else "code"
         if key not in cl.columns:
             return _fail(f"community layer needs a {args.community_field!r} or 'code' field")
-        for k, g in zip(cl[key].astype(str), cl.geometry):
+        for k, g in zip(cl[key].astype(str), cl.geometry, strict=False):
             com_polys[k] = g
     roads = None
     if args.roads_layer:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -124,7 +125,7 @@ def _join_parts(U: Units, parts: list[list[int]]) -> list[tuple[int, int]]:
     t = minimum_spanning_tree(g).tocoo()
     lut = {k: best[k] for k in keys}
     out = []
-    for a, b in sorted(zip(t.row.tolist(), t.col.tolist())):
+    for a, b in sorted(zip(t.row.tolist(), t.col.tolist(), strict=False)):
         _, u, v = lut[(min(a, b), max(a, b))]
         out.append((u, v))
     return out
@@ -285,7 +286,7 @@ def _with_pockets(nodes: list[int], mapping: dict[int, int], groups: np.ndarray 
     g = coo_matrix((np.ones(len(nodes)), (a, m + groups)), shape=(m + k, m + k))
     _, lab = connected_components(g, directed=False)
     _, new = np.unique(lab[a], return_inverse=True)
-    return {u: int(x) for u, x in zip(nodes, new.tolist())}
+    return {u: int(x) for u, x in zip(nodes, new.tolist(), strict=False)}
 
 
 #: regions with at most this many units get the exact solver when the search misses the band
@@ -659,7 +660,7 @@ def rebalance(
         tree = shapely.STRtree(cells_m[ne])
         pts = shapely.points(G.xy[empty])
         host = tree.query_nearest(pts, return_distance=False, all_matches=False)
-        for e, h in zip(host[0].tolist(), host[1].tolist()):
+        for e, h in zip(host[0].tolist(), host[1].tolist(), strict=False):
             ties.append((int(empty[e]), int(ne[h])))
     # locked buildings
     pos_of = {ix: i for i, ix in enumerate(buildings.index)}
@@ -766,7 +767,7 @@ def rebalance(
     taken = {str(c) for c in final if c is not None}
     if cur_codes is not None:
         taken |= {c for c in cur_codes if c is not None}
-    for ci, (cmp, k_c) in enumerate(zip(big_comps, ks)):
+    for ci, (cmp, k_c) in enumerate(zip(big_comps, ks, strict=False)):
         if mode == "minimal":
             lab0, codes, k_c, orig = _minimal_init(U, cmp, cur_unit, ks[ci] if grids is not None else None, prm, seed)
             lab = _search_component(U, cmp, k_c, prm, seed + ci, False, 1, lab0, orig)
@@ -833,7 +834,7 @@ def rebalance(
             for u in range(U.n):
                 if final[u] == tkey:
                     final[u] = c
-    for cmp, bad in zip(big_comps, region_infeasible):
+    for cmp, bad in zip(big_comps, region_infeasible, strict=False):
         if bad:
             for code in sorted({str(final[u]) for u in cmp}):
                 flags[code] = sorted(set(flags.get(code, [])) | {"infeasible_region"})
@@ -884,7 +885,7 @@ def _apportion(K: int, weights: list[int], caps: list[int]) -> list[int]:
     while sum(ks) > K:
         i = max(range(m), key=lambda j: (ks[j] - raw[j] if ks[j] > 1 else -1e9, -j))
         ks[i] -= 1
-    return [min(k, c) for k, c in zip(ks, caps)]
+    return [min(k, c) for k, c in zip(ks, caps, strict=False)]
 
 
 def _compound_ids(col: pd.Series) -> np.ndarray:
@@ -954,7 +955,7 @@ def _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs
     gap = float(shapely.symmetric_difference(union, com_m).area)
     if not cov_valid or gap > 1.0:
         bad = shapely.coverage_invalid_edges(parr)
-        for r, e in zip(rows, bad):
+        for r, e in zip(rows, bad, strict=False):
             if not shapely.is_empty(e) or gap > 1.0:
                 r["failed_rules"].append("coverage")
     for r in rows:
@@ -1002,7 +1003,7 @@ def _churn(labels: pd.Series, cur: np.ndarray, hh: np.ndarray) -> dict[str, int]
     moved = had & (new != cur)
     old_sets: dict[str, set[int]] = {}
     new_sets: dict[str, set[int]] = {}
-    for i, (a, b) in enumerate(zip(cur.tolist(), new.tolist())):
+    for i, (a, b) in enumerate(zip(cur.tolist(), new.tolist(), strict=False)):
         if a is not None:
             old_sets.setdefault(a, set()).add(i)
         new_sets.setdefault(b, set()).add(i)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -258,7 +258,7 @@ def must_merge(
             ga, gb = gid[a_arr], gid[b_arr]
             keep = ga != gb
             adj: list[list[int]] = [[] for _ in range(m)]
-            for x, y in set(zip(np.minimum(ga, gb)[keep].tolist(), np.maximum(ga, gb)[keep].tolist())):
+            for x, y in set(zip(np.minimum(ga, gb)[keep].tolist(), np.maximum(ga, gb)[keep].tolist(), strict=False)):
                 adj[x].append(y)
                 adj[y].append(x)
             for lst in adj:
@@ -317,7 +317,7 @@ def contract_graphs(
 def _neighbours(n: int, graph: tuple[np.ndarray, np.ndarray]) -> list[list[int]]:
     """Neighbour lists of an edge list on ``0..n-1`` (no loops, no repeats, in edge order)."""
     nb: list[list[int]] = [[] for _ in range(n)]
-    for x, y in zip(np.asarray(graph[0]).tolist(), np.asarray(graph[1]).tolist()):
+    for x, y in zip(np.asarray(graph[0]).tolist(), np.asarray(graph[1]).tolist(), strict=False):
         if x != y and y not in nb[x]:
             nb[x].append(y)
             nb[y].append(x)

@@ -132,8 +132,8 @@ def join_components(
         w = d2[sel] + 1e-6 + np.arange(len(sel)) * 1e-12
         g = coo_matrix((w, (np.minimum(ca, cb)[sel], np.maximum(ca, cb)[sel])), shape=(ncomp, ncomp))
         t = minimum_spanning_tree(g).tocoo()
-        lut = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(np.minimum(ca, cb)[sel], np.maximum(ca, cb)[sel]))}
-        pick = sorted(lut[(min(int(a), int(b)), max(int(a), int(b)))] for a, b in zip(t.row, t.col))
+        lut = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(np.minimum(ca, cb)[sel], np.maximum(ca, cb)[sel], strict=False))}
+        pick = sorted(lut[(min(int(a), int(b)), max(int(a), int(b)))] for a, b in zip(t.row, t.col, strict=False))
         new = c2[sel[pick]]
         added.append(new)
         cur = np.vstack([cur, new])

@@ -31,7 +31,7 @@ the answer does not depend on the machine or its load.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -190,7 +190,7 @@ class Lifter:
             z = best[1]
         else:
             if not mult:  # no node wanted by two grids: each takes what it may
-                self.solution = [f | a for f, a in zip(fixed, allowed)]
+                self.solution = [f | a for f, a in zip(fixed, allowed, strict=False)]
                 return True
             z = (mult & -mult).bit_length() - 1
         bit = 1 << z

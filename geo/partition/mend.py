@@ -40,7 +40,7 @@ DET_TIME = 0.1
 BUDGET = 0.2
 
 
-def _grid_adjacency(U: "Units", nodes: list[int], lab: np.ndarray) -> dict[int, set[int]]:
+def _grid_adjacency(U: Units, nodes: list[int], lab: np.ndarray) -> dict[int, set[int]]:
     """Grids of a region that share an edge of the footprint or cell graph."""
     inreg = np.zeros(U.n, dtype=bool)
     inreg[nodes] = True
@@ -51,7 +51,7 @@ def _grid_adjacency(U: "Units", nodes: list[int], lab: np.ndarray) -> dict[int, 
         keep = inreg[a] & inreg[b]
         la, lb = lab[a[keep]], lab[b[keep]]
         diff = la != lb
-        for x, y in zip(la[diff].tolist(), lb[diff].tolist()):
+        for x, y in zip(la[diff].tolist(), lb[diff].tolist(), strict=False):
             adj[x].add(y)
             adj[y].add(x)
     return adj
@@ -94,11 +94,11 @@ def _grid_sets(start: int, adj: dict[int, set[int]], most: int) -> list[tuple[in
 
 
 def mend_band(
-    U: "Units",
+    U: Units,
     nodes: list[int],
     lab: np.ndarray,
     k: int,
-    prm: "Params",
+    prm: Params,
     seed: int,
     fixed_k: bool = False,
 ) -> tuple[np.ndarray, int]:

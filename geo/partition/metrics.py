@@ -8,7 +8,7 @@ the names of the rules a grid breaks: ``"inside_community"``, ``"one_piece"``,
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import shapely

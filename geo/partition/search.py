@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse import coo_matrix
 
-
 from geo.partition import kernels
 from geo.partition.graph import BuildingGraph, canon_pairs
 
@@ -81,7 +80,7 @@ class Units:
     bad_a: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     bad_b: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
-    def finish(self) -> "Units":
+    def finish(self) -> Units:
         """Fill the edge arrays from ``adj``/``shared`` (and ``fadj``/``cadj`` when exact)."""
         self.ea, self.eb = _edge_arrays(self.adj)
         sa, sb, sl = [], [], []
@@ -97,9 +96,9 @@ class Units:
         if self.fadj is not None and self.cadj is not None:
             self.fa, self.fb = _edge_arrays(self.fadj)
             self.ca, self.cb = _edge_arrays(self.cadj)
-            fset = set(zip(self.fa.tolist(), self.fb.tolist()))
-            cset = set(zip(self.ca.tolist(), self.cb.tolist()))
-            bad = [(a, b) for a, b in zip(self.ea.tolist(), self.eb.tolist()) if (a, b) not in fset or (a, b) not in cset]
+            fset = set(zip(self.fa.tolist(), self.fb.tolist(), strict=False))
+            cset = set(zip(self.ca.tolist(), self.cb.tolist(), strict=False))
+            bad = [(a, b) for a, b in zip(self.ea.tolist(), self.eb.tolist(), strict=False) if (a, b) not in fset or (a, b) not in cset]
             self.bad_a = np.asarray([a for a, _ in bad], dtype=np.int64)
             self.bad_b = np.asarray([b for _, b in bad], dtype=np.int64)
         return self
@@ -146,7 +145,7 @@ def induced_connected(n: int, mask: np.ndarray, a: np.ndarray, b: np.ndarray) ->
     return bool(kernels.induced_connected(n, mask, a, b))
 
 
-def exact_ok(U: "Units", X: "list[int] | np.ndarray") -> bool:
+def exact_ok(U: Units, X: list[int] | np.ndarray) -> bool:
     """Rule check of one group of units: connected in the footprint and in the cell graph.
 
     Parameters
@@ -167,12 +166,12 @@ def exact_ok(U: "Units", X: "list[int] | np.ndarray") -> bool:
     return induced_connected(U.n, mask, U.fa, U.fb) and induced_connected(U.n, mask, U.ca, U.cb)
 
 
-def exact_parts(U: "Units", nodes: list[int], labels: np.ndarray, k: int) -> "list[list[int]] | None":
+def exact_parts(U: Units, nodes: list[int], labels: np.ndarray, k: int) -> list[list[int]] | None:
     """The ``k`` groups of ``nodes`` by ``labels`` (a grid ``0..k-1`` per node, e.g. an exact
     solution expanded from contracted groups), or ``None`` unless every group is non-empty
     and passes :func:`exact_ok`."""
     per = np.asarray(labels).tolist()
-    parts = [[u for u, g in zip(nodes, per) if g == j] for j in range(k)]
+    parts = [[u for u, g in zip(nodes, per, strict=False) if g == j] for j in range(k)]
     if all(parts) and all(exact_ok(U, p) for p in parts):
         return parts
     return None
@@ -234,7 +233,7 @@ def make_units(g: BuildingGraph, hh: np.ndarray, compound: np.ndarray, group: np
     src, dst, ww = _unit_pairs(cp, cl)
     bounds = np.searchsorted(src, np.arange(m + 1)).tolist()
     dl, wl = dst.tolist(), ww.tolist()
-    shared: list[dict[int, float]] = [dict(zip(dl[bounds[u]: bounds[u + 1]], wl[bounds[u]: bounds[u + 1]])) for u in range(m)]
+    shared: list[dict[int, float]] = [dict(zip(dl[bounds[u]: bounds[u + 1]], wl[bounds[u]: bounds[u + 1]], strict=False)) for u in range(m)]
     cadj = [list(d) for d in shared]
     adj = _lists(*_unit_pairs(g.search_pairs)[:2])
     fadj = _lists(*_unit_pairs(g.fp_pairs)[:2])
@@ -332,7 +331,7 @@ def tree_cuts(
     sa, sb, sl = pos[U.sa[ms]], pos[U.sb[ms]], U.sl[ms]
     hh = U.hh[idx].astype(float)
     area = U.area[idx]
-    tot = hh.sum()
+    hh.sum()
     atot = area.sum()
     d = np.hypot(*(U.xy[idx[ea]] - U.xy[idx[eb]]).T) + 1.0
     T, lo, hi = prm.target, prm.min_hh, prm.max_hh
@@ -465,7 +464,7 @@ class State:
         D = sum(self._dt(h) for h in self.gh)
         M = self.moved()
         S = sum(max(0, sum(1 for c in d.values() if c > 0) - 1) for d in self.cc.values())
-        P = sum(_pp(a, q) for a, q in zip(self.ga, self.gp))
+        P = sum(_pp(a, q) for a, q in zip(self.ga, self.gp, strict=False))
         return E, D, M, S, P
 
     def key(self, E: float, D: float, M: float, S: int, P: float) -> tuple:
@@ -505,7 +504,7 @@ class State:
 
     def local_search(self, rng: np.random.Generator, max_passes: int = 12) -> None:
         U, p = self.U, self.prm
-        lo, hi, T = p.min_hh, p.max_hh, p.target
+        lo, hi, _T = p.min_hh, p.max_hh, p.target
         E, D, M, S, P = self.totals()
         for _ in range(max_passes):
             improved = 0
@@ -753,7 +752,7 @@ class State:
                         parts = q
                         break
                 if parts is not None:
-                    for x, q in zip(grp, parts):
+                    for x, q in zip(grp, parts, strict=False):
                         self._set_grid(x, q)
                     break
         return len(illegal())
@@ -792,13 +791,13 @@ class State:
                     if kk * lo > H or kk * hi < H:
                         continue
                     old = {x: sorted(self.mem[x]) for x in grp}
-                    for t in range(tries):
+                    for _t in range(tries):
                         parts = recursive_bisection(U, nodes, kk, p, rng, ntrees)
                         if len(parts) != kk or any(len(q) == 0 for q in parts):
                             continue
                         if any(_exc(float(U.hh[q].sum()), lo, hi) > 0 for q in parts):
                             continue
-                        for x, q in zip(grp, parts):
+                        for x, q in zip(grp, parts, strict=False):
                             self._set_grid(x, q)
                         nk = self.key(*self.totals())
                         if nk < cur:

@@ -21,7 +21,8 @@ from geo import db
 from geo.access import permissions
 from geo.access.roles import Principal
 from geo.errors import GridAtlasError
-from geo.planning import data, plan as plan_mod, versions
+from geo.planning import data, versions
+from geo.planning import plan as plan_mod
 from geo.planning.model import CommitResult, PlanConflict, PlanRejected, Proposal
 
 log = logging.getLogger(__name__)

@@ -177,7 +177,7 @@ def store_cells(
                 cur, "building_cells",
                 ["building_id", "community_id", "method", "geom", "source"],
                 [(ids[i], cid, method, h, "derived")
-                 for i, h in zip(keep, to_hex_wkb(geoms[keep]))],
+                 for i, h in zip(keep, to_hex_wkb(geoms[keep]), strict=False)],
                 geom={"geom": "multi"},
             )
             stored = len(keep)

@@ -55,7 +55,7 @@ def boundaries(cur: psycopg2.extensions.cursor, level: str) -> gpd.GeoDataFrame:
         In EPSG:4326, ordered by code.
     """
     cur.execute(_BOUNDARY_SQL[level])
-    rows = [r if isinstance(r, dict) else dict(zip(("id", "code", "parent_id", "wkb"), r))
+    rows = [r if isinstance(r, dict) else dict(zip(("id", "code", "parent_id", "wkb"), r, strict=False))
             for r in cur.fetchall()]
     geoms = shapely.from_wkb([bytes(r["wkb"]) for r in rows]) if rows else []
     return gpd.GeoDataFrame(

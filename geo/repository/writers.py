@@ -56,7 +56,7 @@ def to_hex_wkb(geoms: Sequence | np.ndarray) -> list[str | None]:
         flat = shapely.force_2d(arr[ok])
         empty = shapely.is_empty(flat)
         hexes = shapely.to_wkb(flat, hex=True)
-        for i, h, e in zip(ok, hexes, empty):
+        for i, h, e in zip(ok, hexes, empty, strict=False):
             out[i] = None if e else h
     return out
 
@@ -138,7 +138,7 @@ def insert_rows(
     )
     if not returning:
         return []
-    return [dict(r) if isinstance(r, Mapping) else dict(zip(returning, r)) for r in result]
+    return [dict(r) if isinstance(r, Mapping) else dict(zip(returning, r, strict=False)) for r in result]
 
 
 def audit(
@@ -340,7 +340,7 @@ def write_grid_version(
             ["version_id", "community_id", "code", "seq", "kind", "name", "geom", "source"],
             [
                 (version_id, community_id, g.code, g.seq, g.kind, g.name, h, source)
-                for g, h in zip(grids, to_hex_wkb([g.geometry for g in grids]))
+                for g, h in zip(grids, to_hex_wkb([g.geometry for g in grids]), strict=False)
             ],
             geom={"geom": "multi"}, returning=("id", "code"),
         )
@@ -459,7 +459,7 @@ def _row(row: object, names: Sequence[str]) -> dict:
         return {}
     if isinstance(row, Mapping):
         return dict(row)
-    return dict(zip(names, row))
+    return dict(zip(names, row, strict=False))
 
 
 def _rows(rows: Iterable[object], names: Sequence[str]) -> list[dict]:

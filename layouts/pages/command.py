@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dash
 import dash_leaflet as dl
@@ -480,7 +480,7 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last, overlays):
     map never redraws and a changed incident restyles on the next tick.
     """
     lang = current_lang()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     n_out = 11 + len(_KPI_IDS)  # every Output of this callback
     density_on = t("layer.density", lang) in (overlays or [])
     try:
@@ -735,7 +735,7 @@ def show_panel(grid_click, cam_click, inc_click, police_click, _close, stored, h
             d = wall.camera_detail(code, f)
             return (_camera_panel(d, lang) if d else None), dash.no_update, dash.no_update
         if trig == ids.CMD_INCIDENTS:
-            d = wall.incident_timeline(code, f, datetime.now(timezone.utc))
+            d = wall.incident_timeline(code, f, datetime.now(UTC))
             return (_incident_panel(d, lang) if d else None), dash.no_update, dash.no_update
         return _police_panel(props, lang), dash.no_update, dash.no_update
     except GridAtlasError as exc:

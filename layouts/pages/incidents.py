@@ -10,8 +10,8 @@ from geo.errors import GridAtlasError
 from layouts import ids
 from layouts.auth import current_principal
 from layouts.components import data_table, page_header
-from layouts.secure import secure_callback
 from layouts.i18n import current_lang, fmt_datetime, t
+from layouts.secure import secure_callback
 
 dash.register_page(__name__, path="/incidents", title="GridAtlas · 事件", name="incidents")
 

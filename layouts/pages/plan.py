@@ -17,19 +17,19 @@ import dash_leaflet as dl
 from dash import ALL, Input, Output, State, ctx, dcc, html
 from dash_extensions.javascript import Namespace
 
+import geo.partition.engine  # noqa: F401,E402  (the same reason: loaded before any fork)
+import geo.partition.graph  # noqa: F401,E402
+import geo.partition.kernels  # noqa: E402
+import geo.planning.codes  # noqa: F401,E402
 from geo import db, queries, wall
 from geo.access.permissions import allowed, check
+from geo.errors import GridAtlasError
 
 # Imported here, at start-up: a background job is a fork of a busy web process, and a
 # module being imported by another thread at that moment would stay locked in the child.
 from geo.planning import api as planning
 from geo.planning.export import export as export_plan
 from geo.planning.model import Proposal
-import geo.partition.engine  # noqa: F401,E402  (the same reason: loaded before any fork)
-import geo.partition.graph  # noqa: F401,E402
-import geo.partition.kernels  # noqa: E402
-import geo.planning.codes  # noqa: F401,E402
-from geo.errors import GridAtlasError
 from layouts import ids, plan_store
 from layouts.auth import current_principal, secret_key
 from layouts.components import data_table, page_header

@@ -12,8 +12,8 @@ from geo.errors import GridAtlasError
 from layouts import ids
 from layouts.auth import current_principal
 from layouts.components import data_table, page_header
-from layouts.secure import secure_callback
 from layouts.i18n import current_lang, t
+from layouts.secure import secure_callback
 
 dash.register_page(__name__, path="/review", title="GridAtlas · 领导审阅", name="review")
 

@@ -75,9 +75,8 @@ def test_gauss_kruger_communities_land_within_a_metre(empty_db, base):
     worst = empty_db.scalar(
         """SELECT max(ST_HausdorffDistance(ST_Transform(c.geom, 32651),
                       ST_Transform(ST_MakeEnvelope(x0, y0, x1, y1, 4326), 32651)))
-             FROM communities c JOIN (VALUES %s) AS v(code, x0, y0, x1, y1) USING (code)"""
-        % ", ".join(f"('{c}', {b[0]}, {b[1]}, {b[2]}, {b[3]})"
-                    for c, (_, b) in make_fixtures.COMMUNITIES.items()))
+             FROM communities c JOIN (VALUES {}) AS v(code, x0, y0, x1, y1) USING (code)""".format(", ".join(f"('{c}', {b[0]}, {b[1]}, {b[2]}, {b[3]})"
+                    for c, (_, b) in make_fixtures.COMMUNITIES.items())))
     assert worst < 1.0
 
 

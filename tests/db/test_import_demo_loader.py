@@ -15,7 +15,7 @@ from geo.errors import GridAtlasError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import demo_mini  # noqa: E402
 
-NOW = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)  # one day after the reference time
+NOW = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)  # one day after the reference time
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,9 @@ def test_sources_and_parents(empty_db, loaded):
 
 def test_synthetic_times_are_shifted_to_now(empty_db, loaded):
     assert empty_db.scalar("SELECT reported_at = %s FROM incidents",
-                           (dt.datetime(2026, 1, 1, 20, tzinfo=dt.timezone.utc),))
+                           (dt.datetime(2026, 1, 1, 20, tzinfo=dt.UTC),))
     assert empty_db.scalar("SELECT min(at) = %s FROM incident_events",
-                           (dt.datetime(2026, 1, 1, 20, tzinfo=dt.timezone.utc),))
+                           (dt.datetime(2026, 1, 1, 20, tzinfo=dt.UTC),))
 
 
 def test_same_demo_again_changes_nothing(empty_db, loaded):

@@ -76,7 +76,7 @@ def _body(key: str, inputs: list[dict], state: list | None = None) -> dict:
     """A well-formed /_dash-update-component body for the callback ``key``."""
     clean = key.split("@")[0] if "@" in key and not key.startswith("..") else key
     parts = clean[2:-2].split("...") if clean.startswith("..") else [clean]
-    outputs = [dict(zip(("id", "property"), p.split("@")[0].rsplit(".", 1))) for p in parts]
+    outputs = [dict(zip(("id", "property"), p.split("@")[0].rsplit(".", 1), strict=False)) for p in parts]
     return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
             "inputs": inputs, "state": state or [], "changedPropIds": []}
 

@@ -106,7 +106,7 @@ def test_commit_writes_one_complete_version(demo_db):
     assert rows(demo_db, """SELECT count(*) FROM buildings b JOIN grids g ON g.id = b.grid_id
                              WHERE b.community_id = %s AND NOT ST_Intersects(g.geom, b.pt)""",
                 (before["cid"],))[0][0] == 0
-    planned = dict(zip(prop.grids["code"], prop.grids["households"]))
+    planned = dict(zip(prop.grids["code"], prop.grids["households"], strict=False))
     assert {c: v[1] for c, v in after["grids"].items()} == planned
 
     # validity period: old grids end when the new ones start
@@ -179,7 +179,7 @@ def test_minimal_mode_keeps_locked_and_unchanged_grids(demo_db):
     prop = api.propose(ADMIN, COMM, mode="minimal", locked_codes=[locked])
     g = prop.grids.set_index("code")
     assert g.at[locked, "status"] == "kept" and bool(g.at[locked, "locked"])
-    for code, st in zip(prop.grids["code"], prop.grids["status"]):
+    for code, st in zip(prop.grids["code"], prop.grids["status"], strict=False):
         if st == "new":
             assert int(code[-3:]) > max(before["seqs"])
         else:

@@ -13,7 +13,7 @@ def _segments(lines) -> list[tuple]:
     out = []
     for line in lines:
         xy = shapely.get_coordinates(line)
-        out.extend(tuple(sorted((tuple(p), tuple(q)))) for p, q in zip(xy[:-1], xy[1:]))
+        out.extend(tuple(sorted((tuple(p), tuple(q)))) for p, q in zip(xy[:-1], xy[1:], strict=False))
     return sorted(out)
 
 

@@ -208,7 +208,7 @@ def _shared_edges(polys: np.ndarray) -> list[shapely.Geometry]:
     tree = shapely.STRtree(polys)
     a, b = tree.query(polys, predicate="intersects")
     out = []
-    for i, j in zip(a, b):
+    for i, j in zip(a, b, strict=False):
         if i < j:
             edge = shapely.intersection(shapely.boundary(polys[i]), shapely.boundary(polys[j]))
             if shapely.length(edge) > 1.0:

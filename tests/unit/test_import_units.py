@@ -13,9 +13,9 @@ from shapely.geometry import Polygon, box
 from geo.errors import GridAtlasError
 from geo.importers.crs import to_wgs84
 from geo.importers.fields import KINDS, Field, parse_field_options, resolve_columns
+from geo.importers.gridfit import fill_slivers, fit_grids
 from geo.importers.readers import read_source
 from geo.importers.validate import check_features, check_geometry, convert
-from geo.importers.gridfit import fill_slivers, fit_grids
 from geo.importers.writers import _reading_order
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))

@@ -20,7 +20,7 @@ UTM = "EPSG:32650"  # Beijing area, metres
 
 def blocks(nx: int, ny: int, hh, size: float = 20.0, gap: float = 10.0, compound=None, x0: float = 450000.0):
     """``nx`` x ``ny`` square buildings (row-major from south-west) and a community around them."""
-    geoms, rows = [], []
+    geoms, _rows = [], []
     step = size + gap
     for j in range(ny):
         for i in range(nx):
@@ -52,8 +52,8 @@ def check_rules_1_to_3(b, com, plan):
         assert not {"inside_community", "contiguity", "one_piece", "coverage"} & set(r["failed_rules"]), r
     # every footprint lies within its grid polygon
     fm = _metric(b.geometry)
-    poly = dict(zip(plan.grids["code"], g.values))
-    for geom, lab in zip(fm.values, plan.labels):
+    poly = dict(zip(plan.grids["code"], g.values, strict=False))
+    for geom, lab in zip(fm.values, plan.labels, strict=False):
         assert shapely.area(shapely.difference(shapely.intersection(geom, cm), poly[lab])) < 0.5
 
 

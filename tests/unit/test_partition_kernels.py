@@ -37,7 +37,7 @@ def test_spanning_trees_are_minimum_with_exact_subtree_sums(seed):
         # every subtree is a contiguous preorder slice: rebuild the tree from the slices
         where = np.empty(n, dtype=np.int64)
         where[order] = np.arange(n)
-        weight = {(min(a, b), max(a, b)): w for a, b, w in zip(ea.tolist(), eb.tolist(), W[t].tolist())}
+        weight = {(min(a, b), max(a, b)): w for a, b, w in zip(ea.tolist(), eb.tolist(), W[t].tolist(), strict=False)}
         total = 0.0
         for v in order[1:].tolist():
             # parent = the nearest earlier vertex whose slice holds v

@@ -15,7 +15,7 @@ from tests.unit.test_partition_regions import _random_region, _valid_labellings
 def _connected(nodes, graph):
     nodes = set(nodes)
     adj = {u: set() for u in nodes}
-    for a, b in zip(*graph):
+    for a, b in zip(*graph, strict=False):
         if int(a) in nodes and int(b) in nodes:
             adj[int(a)].add(int(b))
             adj[int(b)].add(int(a))

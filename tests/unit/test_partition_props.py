@@ -22,7 +22,7 @@ def communities(draw):
     rng = np.random.default_rng(seed)
     spread = draw(st.sampled_from([60.0, 150.0, 400.0]))
     pts = rng.uniform(0, spread, size=(n, 2))
-    geoms, keep = [], []
+    geoms, _keep = [], []
     for x, y in pts:
         w, h = rng.uniform(6, 25, 2)
         g = shapely.box(x, y, x + w, y + h)

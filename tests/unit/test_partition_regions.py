@@ -9,7 +9,6 @@ import shapely
 from geo.partition.engine import rebalance
 from geo.partition.exact import solve_region
 from geo.partition.graph import canon_pairs, shared_edges
-
 from tests.unit.test_partition import UTM, blocks, check_rules_1_to_3
 
 
@@ -69,8 +68,8 @@ def test_shared_edges_match_pairwise_intersection(nx, ny):
     a, b = tree.query(cells, predicate="intersects")
     cp = canon_pairs(a, b)
     ln = shapely.length(shapely.intersection(cells[cp[:, 0]], cells[cp[:, 1]]))
-    ref = {tuple(p): l for p, l in zip(cp.tolist(), ln) if l > 1e-6}
-    got = {tuple(p): l for p, l in zip(pairs.tolist(), lens)}
+    ref = {tuple(p): l for p, l in zip(cp.tolist(), ln, strict=False) if l > 1e-6}
+    got = {tuple(p): l for p, l in zip(pairs.tolist(), lens, strict=False)}
     assert set(got) == set(ref)
     assert max(abs(got[k] - ref[k]) for k in ref) < 1e-6
 
@@ -82,7 +81,7 @@ def _valid_labellings(hh, k, lo, hi, graphs):
     n = len(hh)
     adj = [[set() for _ in range(n)] for _ in graphs]
     for gi, (a, b) in enumerate(graphs):
-        for x, y in zip(a.tolist(), b.tolist()):
+        for x, y in zip(a.tolist(), b.tolist(), strict=False):
             adj[gi][x].add(y)
             adj[gi][y].add(x)
 

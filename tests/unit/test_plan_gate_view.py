@@ -9,7 +9,6 @@ import pytest
 
 from geo.partition.engine import rebalance
 from geo.settings import get_settings
-
 from tests.unit.test_partition import blocks
 
 

@@ -139,7 +139,7 @@ def test_unchanged_grids_keep_their_codes():
 
 def test_redrawn_grids_get_new_codes_west_to_east():
     prop, _ = proposal(COLS)
-    by_code = dict(zip(prop.grids["code"], prop.grids["n_buildings"]))
+    by_code = dict(zip(prop.grids["code"], prop.grids["n_buildings"], strict=False))
     assert sorted(by_code) == [code(4), code(5), code(6)]
     # the west column is 004, the east one 006
     assert prop.labels[101] == code(4) and prop.labels[103] == code(6)
@@ -166,7 +166,7 @@ def test_json_round_trip_keeps_everything():
     assert back.labels == prop.labels and back.base_labels == prop.base_labels
     assert back.grid_codes() == prop.grid_codes()
     assert back.churn == prop.churn and back.params == prop.params
-    for g1, g2 in zip(back.grids.geometry, prop.grids.geometry):
+    for g1, g2 in zip(back.grids.geometry, prop.grids.geometry, strict=False):
         assert g1.equals(g2)
     assert back.to_json() == text
     with pytest.raises(GridAtlasError, match="format"):
@@ -198,7 +198,7 @@ def test_move_warns_on_band_recodes_and_moving_back_restores_codes():
     ctx = move_context(ci)
     moved = apply_move(prop, ctx, 103, code(2))  # south-east corner joins the middle row
     assert prop.labels[103] == code(3)  # the input is untouched
-    hh = dict(zip(moved.grids["code"], moved.grids["households"]))
+    hh = dict(zip(moved.grids["code"], moved.grids["households"], strict=False))
     assert sorted(hh.values()) == [260, 390, 520]
     assert code(1) in hh  # the north row did not change
     assert {code(4), code(5)} <= set(hh)  # the two changed grids got new numbers
@@ -219,7 +219,7 @@ def test_commit_does_not_trust_rules_written_in_the_proposal():
     forged.labels[102] = code(2)  # splits the south row; the grids table still says valid
     forged.grids["locked"] = True  # and claims every grid is kept as it is
     checked = revalidate(forged, move_context(ci))
-    rules = dict(zip(checked.grids["code"], checked.grids["failed_rules"]))
+    rules = dict(zip(checked.grids["code"], checked.grids["failed_rules"], strict=False))
     assert "contiguity" in rules[code(3)]
     assert not checked.grids.set_index("code").at[code(3), "locked"]
     assert "contiguity" in checked.failed_rules

@@ -24,7 +24,7 @@ def test_every_point_lies_in_its_hexagon():
     centres, counts = hex_counts(x, y, 80.0)
     assert counts.sum() == 300
     hexes = [Polygon(hex_ring(cx, cy, 80.0)) for cx, cy in centres]
-    for px, py in zip(x, y):
+    for px, py in zip(x, y, strict=False):
         assert sum(h.buffer(1e-6).contains(Point(px, py)) for h in hexes) >= 1
 
 
