@@ -532,9 +532,8 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
         dx, dy = offsets[k]
         # per coordinate: x' = (x - cx) * sx + ox + dx
         ncoord = shapely.get_num_coordinates(geoms0[idx])
-        rep = lambda a: np.repeat(a, ncoord)  # noqa: E731
-        ax, ay = rep(sx), rep(sy)
-        bxr, byr = rep(ox - bcx[idx] * sx + dx), rep(oy - bcy[idx] * sy + dy)
+        ax, ay = np.repeat(sx, ncoord), np.repeat(sy, ncoord)
+        bxr, byr = np.repeat(ox - bcx[idx] * sx + dx, ncoord), np.repeat(oy - bcy[idx] * sy + dy, ncoord)
 
         def tf(c, ax=ax, ay=ay, bxr=bxr, byr=byr):
             out = np.empty_like(c)
@@ -706,7 +705,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
 
     # ---- indexes back, sequences, audit, statistics
     cur.execute("SET session_replication_role = origin" if superuser else "SELECT 1")
-    for name, ddl in dropped:
+    for _name, ddl in dropped:
         cur.execute(ddl)
     conn.commit()
     lap(f"rebuild {len(dropped)} indexes")

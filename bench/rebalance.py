@@ -23,8 +23,8 @@ within about 30 minutes: ``--time-limit`` per community and method (default 60 s
 ``--prove-limit`` per community for the prover (default 10 s).
 
 Prints a table, ratios against a baseline (--baseline, METIS by default) measured in the same run, the
-regions proven infeasible (by counting, pockets, the cover relaxation or the exact CP-SAT model), the load average at start,
-then one JSON line last.
+regions proven infeasible (by counting, pockets, the cover relaxation or the exact CP-SAT model), the load
+average at start, then one JSON line last.
 """
 
 from __future__ import annotations
@@ -111,7 +111,10 @@ def cut_communities(b: gpd.GeoDataFrame, k: int):
         j = min(int(np.searchsorted(cw, cw[-1] * k1 / k)), len(o) - 2)
         cut = (c[o][j] + c[o][j + 1]) / 2
         L, R = idx[c <= cut], idx[c > cut]
-        bl, br = ((minx, miny, cut, maxy), (cut, miny, maxx, maxy)) if ax == 0 else ((minx, miny, maxx, cut), (minx, cut, maxx, maxy))
+        if ax == 0:
+            bl, br = (minx, miny, cut, maxy), (cut, miny, maxx, maxy)
+        else:
+            bl, br = (minx, miny, maxx, cut), (minx, cut, maxx, maxy)
         return rcb(L, bl, k1) + rcb(R, br, k - k1)
 
     res = np.flatnonzero(w > 0)
@@ -254,7 +257,8 @@ def m_maxp(ctx: Ctx, limit: float) -> pd.Series:
     from spopt.region import MaxPHeuristic
 
     np.random.seed(ctx.seed)  # spopt uses the global numpy state (baseline only)
-    model = MaxPHeuristic(_gdf(ctx), _w(ctx), ["x", "y"], "hh", 300, top_n=2, max_iterations_construction=20, max_iterations_sa=5)
+    model = MaxPHeuristic(_gdf(ctx), _w(ctx), ["x", "y"], "hh", 300, top_n=2,
+                          max_iterations_construction=20, max_iterations_sa=5)
     model.solve()
     return ctx.labels_from_free(np.asarray(model.labels_))
 
@@ -372,7 +376,8 @@ def m_cpsat(ctx: Ctx, limit: float) -> pd.Series:
     grp, m = _zero_groups(ctx)
     hh = np.bincount(grp, weights=ctx.hh[ctx.free], minlength=m).astype(np.int64)
     w8 = np.maximum(np.bincount(grp, minlength=m), 1)
-    xy = np.stack([np.bincount(grp, weights=ctx.xy[:, 0], minlength=m), np.bincount(grp, weights=ctx.xy[:, 1], minlength=m)], 1) / w8[:, None]
+    xy = np.stack([np.bincount(grp, weights=ctx.xy[:, 0], minlength=m),
+                   np.bincount(grp, weights=ctx.xy[:, 1], minlength=m)], 1) / w8[:, None]
     e = ctx.edges
     ga, gb = grp[e[:, 0]], grp[e[:, 1]]
     keep = ga != gb
@@ -451,7 +456,8 @@ def m_cpsat(ctx: Ctx, limit: float) -> pd.Series:
     solver.parameters.random_seed = ctx.seed
     st = solver.Solve(model)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise RuntimeError(f"cp-sat: {solver.StatusName(st)} ({m} units, {len(centres)} centres, {len(x)} assignment variables)")
+        raise RuntimeError(f"cp-sat: {solver.StatusName(st)} ({m} units, {len(centres)} centres, "
+                           f"{len(x)} assignment variables)")
     zl = np.zeros(m, dtype=np.int64)
     for (i, ci), v in x.items():
         if solver.Value(v):
@@ -532,21 +538,28 @@ def prove_regions(ctx: Ctx, limit: float) -> tuple[list[dict], float]:
         kmin = math.ceil(H / ctx.prm.max_hh) if H > 0 else 1
         kmax = int(H // ctx.prm.min_hh)
         if kmin > kmax:
-            out.append({"buildings": len(R), "households": H, "how": f"count: ceil(H/max)={kmin} > floor(H/min)={kmax}", "members": R})
+            out.append({"buildings": len(R), "households": H,
+                        "how": f"count: ceil(H/max)={kmin} > floor(H/min)={kmax}", "members": R})
             continue
         gs = region_graphs(R, [ctx.U.fadj, ctx.U.cadj])
         # pockets that must share one grid (sound: see geo.partition.exact.must_merge)
         groups, over = must_merge(ctx.hh[R], gs, ctx.prm.min_hh, ctx.prm.max_hh)
         if over >= 0:
             pk = groups == over
-            out.append({"buildings": len(R), "households": H, "how": f"pockets: {int(pk.sum())} buildings with {int(ctx.hh[R][pk].sum())} households must share one grid", "members": R})
+            out.append({"buildings": len(R), "households": H,
+                        "how": f"pockets: {int(pk.sum())} buildings with {int(ctx.hh[R][pk].sum())} households "
+                               "must share one grid",
+                        "members": R})
             continue
         m = int(groups.max()) + 1
         hh_g = np.bincount(groups, weights=ctx.hh[R], minlength=m).round().astype(np.int64)
         gs = contract_graphs(groups, gs)
         left = limit - (time.perf_counter() - t0)
-        if left > 1.0 and cover_relaxation(hh_g, ctx.prm.min_hh, ctx.prm.max_hh, gs, max_subsets=PROVE_COVER_SETS, det_time=1e9, time_limit=left) == "INFEASIBLE":
-            out.append({"buildings": len(R), "households": H, "how": "cover: no sets in band, connected with household-less buildings free, cover it", "members": R})
+        if left > 1.0 and cover_relaxation(hh_g, ctx.prm.min_hh, ctx.prm.max_hh, gs, max_subsets=PROVE_COVER_SETS,
+                                           det_time=1e9, time_limit=left) == "INFEASIBLE":
+            out.append({"buildings": len(R), "households": H,
+                        "how": "cover: no sets in band, connected with household-less buildings free, cover it",
+                        "members": R})
             continue
         if m > PROVE_MAX_BUILDINGS or kmax - kmin + 1 > PROVE_MAX_COUNTS:
             continue
@@ -557,12 +570,14 @@ def prove_regions(ctx: Ctx, limit: float) -> tuple[list[dict], float]:
             if left <= 1.0:
                 answers.append("UNKNOWN")
                 break
-            st, _ = solve_region(hh_g, k, ctx.prm.min_hh, ctx.prm.max_hh, gs, det_time=1e9, time_limit=min(left, 10.0), workers=2, seed=ctx.seed)
+            st, _ = solve_region(hh_g, k, ctx.prm.min_hh, ctx.prm.max_hh, gs, det_time=1e9,
+                                 time_limit=min(left, 10.0), workers=2, seed=ctx.seed)
             answers.append(st)
             if st != "INFEASIBLE":
                 break
         if answers and all(a == "INFEASIBLE" for a in answers):
-            out.append({"buildings": len(R), "households": H, "how": f"CP-SAT: no {kmin}..{kmax} grids in band and connected", "members": R})
+            out.append({"buildings": len(R), "households": H,
+                        "how": f"CP-SAT: no {kmin}..{kmax} grids in band and connected", "members": R})
     return out, time.perf_counter() - t0
 
 
@@ -577,10 +592,12 @@ def main(argv=None) -> int:
     ap.add_argument("--cut", type=int, default=0, help="cut the file into N communities (RCB by households)")
     ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
     ap.add_argument("--baseline", default="metis", help="method the ratios are measured against (same run)")
-    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per community and method (a timeout is a failure)")
+    ap.add_argument("--time-limit", type=float, default=60.0,
+                    help="seconds per community and method (a timeout is a failure)")
     ap.add_argument("--method-budget", type=float, default=300.0,
                     help="seconds per method over all communities; communities left after it count as failures")
-    ap.add_argument("--prove-limit", type=float, default=10.0, help="seconds per community for the infeasibility prover")
+    ap.add_argument("--prove-limit", type=float, default=10.0,
+                    help="seconds per community for the infeasibility prover")
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats for ours/rcb/metis/kahip (median)")
     ap.add_argument("--communities", type=int, default=0, help="only the first N communities (quick run)")
     ap.add_argument("--target", type=float, default=400)
@@ -657,7 +674,8 @@ def run_cell_set(name, codes, b, polys, roads, prm, methods, args) -> dict:
     ctxs = [ctx_for(code, b, polys, prm, args.seed, roads) for code in codes]
     t_cells = time.perf_counter() - t
     print(f"\n=== cells: {name} ({'Voronoi cells bent to roads' if roads is not None else 'plain Voronoi cells'})")
-    print(f"communities: {len(ctxs)}, buildings: {sum(x.n for x in ctxs)}, households: {int(sum(x.hh.sum() for x in ctxs))}, "
+    print(f"communities: {len(ctxs)}, buildings: {sum(x.n for x in ctxs)}, "
+          f"households: {int(sum(x.hh.sum() for x in ctxs))}, "
           f"full tessellation: {t_cells:.1f} s (goal <= 60 s; excluded from the timings below)")
     # regions proven infeasible (same for every method)
     t = time.perf_counter()
@@ -669,14 +687,16 @@ def run_cell_set(name, codes, b, polys, roads, prm, methods, args) -> dict:
             ctx.proven |= set(int(i) for i in p["members"])
             proven_all.append({"community": ctx.code, **{k: v for k, v in p.items() if k != "members"}})
     t_prove = time.perf_counter() - t
-    print(f"regions proven infeasible: {len(proven_all)} ({sum(p['households'] for p in proven_all)} households) in {t_prove:.1f} s:")
+    print(f"regions proven infeasible: {len(proven_all)} "
+          f"({sum(p['households'] for p in proven_all)} households) in {t_prove:.1f} s:")
     for p in proven_all:
         print(f"  {p['community']}: {p['buildings']} buildings, {p['households']} households; {p['how']}")
     res: dict[str, dict] = {}
     for meth in methods:
         res[meth] = run_method(meth, ctxs, prm, args)
         r = res[meth]
-        print(f"  done {meth:7s} valid={r['valid']:.3f} pp={r['mean_pp']:.3f} total={r['time_total_s']:.1f}s fails={len(r['failures'])}", flush=True)
+        print(f"  done {meth:7s} valid={r['valid']:.3f} pp={r['mean_pp']:.3f} total={r['time_total_s']:.1f}s "
+              f"fails={len(r['failures'])}", flush=True)
     print_table(name, res)
     ratios = print_ratios(res, args.baseline)
     return {"tessellation_s": round(t_cells, 2), "prove_s": round(t_prove, 2), "proven_infeasible": proven_all,
@@ -754,13 +774,14 @@ def print_table(name: str, res: dict) -> None:
           "\nfrom the shares; 'valid*', 'mdev*' leave out grids touching a region proven infeasible (listed above)."
           "\nTimes: median of repeats (ours/rcb/metis/kahip), per community, cells excluded; a timeout or error"
           "\nfails all grids the method owed.")
-    hdr = (f"{'method':8s} {'grids':>5s} {'inband':>6s} {'contig':>6s} {'1piece':>6s} {'valid':>6s} {'valid*':>6s} {'maxdev':>6s} "
-           f"{'meandev':>7s} {'mdev*':>6s} {'meanPP':>6s} {'minPP':>6s} {'cmpd':>5s} {'tmax_s':>7s} {'tmed_s':>7s} {'ttot_s':>7s} {'>1s':>4s} {'rssMB':>6s} fails")
+    hdr = (f"{'method':8s} {'grids':>5s} {'inband':>6s} {'contig':>6s} {'1piece':>6s} {'valid':>6s} "
+           f"{'valid*':>6s} {'maxdev':>6s} {'meandev':>7s} {'mdev*':>6s} {'meanPP':>6s} {'minPP':>6s} "
+           f"{'cmpd':>5s} {'tmax_s':>7s} {'tmed_s':>7s} {'ttot_s':>7s} {'>1s':>4s} {'rssMB':>6s} fails")
     print(hdr)
     for meth, r in res.items():
-        print(f"{meth:8s} {r['grids']:5d} {r['in_band']:6.3f} {r['contiguous']:6.3f} {r['one_piece']:6.3f} {r['valid']:6.3f} "
-              f"{r['valid_outside_proven']:6.3f} {r['max_dev']:6.3f} {r['mean_dev']:7.3f} {r['mean_dev_outside_proven']:6.3f} "
-              f"{r['mean_pp']:6.3f} {r['min_pp']:6.3f} "
+        print(f"{meth:8s} {r['grids']:5d} {r['in_band']:6.3f} {r['contiguous']:6.3f} {r['one_piece']:6.3f} "
+              f"{r['valid']:6.3f} {r['valid_outside_proven']:6.3f} {r['max_dev']:6.3f} {r['mean_dev']:7.3f} "
+              f"{r['mean_dev_outside_proven']:6.3f} {r['mean_pp']:6.3f} {r['min_pp']:6.3f} "
               f"{r['compounds_whole']:5.2f} {r['time_max_s']:7.2f} {r['time_median_s']:7.2f} {r['time_total_s']:7.2f} "
               f"{r['communities_over_1s']:4d} {r['peak_rss_mb']:6.0f} {len(r['failures'])}")
     for meth, r in res.items():
@@ -789,7 +810,8 @@ def print_ratios(res: dict, base: str) -> dict:
         }
     print(f"\nratios vs {base} (same run):")
     for meth, q in ratios.items():
-        print(f"  {meth:8s} time_total {q['time_total']:.2f}x  mean_pp {q['mean_pp']:.2f}x  valid {q['valid']:.2f}x  mean_dev {q['mean_dev']:.2f}x")
+        print(f"  {meth:8s} time_total {q['time_total']:.2f}x  mean_pp {q['mean_pp']:.2f}x  "
+              f"valid {q['valid']:.2f}x  mean_dev {q['mean_dev']:.2f}x")
     return ratios
 
 

@@ -229,9 +229,11 @@ def main() -> int:
         print(f"per community: max {max_s:.2f} s ({worst['code']}), median {median_s:.2f} s vs goal {GOAL_S:.1f} s: "
               + ("met" if met else f"NOT met (max over by {max_s - GOAL_S:+.2f} s"
                  f"{', failures: ' + ', '.join(failed) if failed else ''})"))
-        print(f"worst {worst['code']}: wall {worst['median_s']:.2f} = outside handler {worst['median_s'] - (worst['handler_s'] or 0):.2f}"
+        print(f"worst {worst['code']}: wall {worst['median_s']:.2f}"
+              f" = outside handler {worst['median_s'] - (worst['handler_s'] or 0):.2f}"
               f" + imports/read/write {(worst['handler_s'] or 0) - (worst['engine_s'] or 0):.2f}"
-              f" + engine {worst['engine_s'] or 0:.2f} (cells {worst['cells_s'] or 0:.2f}, graph {worst['graph_s'] or 0:.2f},"
+              f" + engine {worst['engine_s'] or 0:.2f} (cells {worst['cells_s'] or 0:.2f},"
+              f" graph {worst['graph_s'] or 0:.2f},"
               f" search {worst['search_s'] or 0:.2f}, report {worst['report_s'] or 0:.2f})")
         print(f"cold first run: {cold['wall_s']:.2f} s ({cold['wall_s'] / warm['wall_s']:.1f}x the warm run)")
         print(f"baseline (python + geopandas/shapely/numpy/pandas/pyogrio imports): {base_s:.2f} s; "
@@ -248,8 +250,9 @@ def main() -> int:
         print(json.dumps({
             "load_avg_start": [round(x, 2) for x in load0], "cores": cores, "repeats": args.repeats,
             "per_community": rows, "max_s": round(max_s, 3), "median_s": round(median_s, 3), "goal_s": GOAL_S,
-            "met": met, "failed": failed, "cold_first_s": round(cold["wall_s"], 3), "warm_first_s": round(warm["wall_s"], 3),
-            "baseline_start_s": round(base_s, 3), "baseline_imports_s": round(full_s, 3), "district_file_s": dist["median_s"],
+            "met": met, "failed": failed, "cold_first_s": round(cold["wall_s"], 3),
+            "warm_first_s": round(warm["wall_s"], 3), "baseline_start_s": round(base_s, 3),
+            "baseline_imports_s": round(full_s, 3), "district_file_s": dist["median_s"],
             "district_engine_s": dist["engine_s"], "prepare_s": round(prepare_s, 3),
         }))
         return 1 if failed else 0

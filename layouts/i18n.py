@@ -153,10 +153,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "plan.restore": ("恢复", "Restore"),
     "plan.compare": ("比较两个版本", "Compare two versions"),
     "plan.move": ("移动楼栋", "Move a building"),
-    "plan.move_hint": ("点击地图上的楼栋，将其移入相邻网格。", "Click a building on the map to move it into a neighbouring grid."),
+    "plan.move_hint": (
+        "点击地图上的楼栋，将其移入相邻网格。",
+        "Click a building on the map to move it into a neighbouring grid.",
+    ),
     "plan.move_to": ("移入网格", "Move to grid"),
     "plan.move_do": ("移动", "Move"),
-    "plan.readonly": ("只读：领导可查看方案与版本，不能修改。", "Read-only: leaders may view plans and versions, not change them."),
+    "plan.readonly": (
+        "只读：领导可查看方案与版本，不能修改。",
+        "Read-only: leaders may view plans and versions, not change them.",
+    ),
     "plan.pick": ("请选择社区", "Choose a community"),
     "col.deviation": ("偏差", "Deviation"),
     "col.pp": ("紧凑度", "Compactness"),

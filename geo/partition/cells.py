@@ -395,7 +395,10 @@ def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
     cells[:] = shapely.Polygon()
     order = np.argsort(label, kind="stable")
     lab_sorted = label[order]
-    start = np.flatnonzero(np.r_[True, lab_sorted[1:] != lab_sorted[:-1]]) if len(order) else np.zeros(0, dtype=np.int64)
+    if len(order):
+        start = np.flatnonzero(np.r_[True, lab_sorted[1:] != lab_sorted[:-1]])
+    else:
+        start = np.zeros(0, dtype=np.int64)
     size = np.diff(np.r_[start, len(order)])
     for s in np.unique(size).tolist():
         st = start[size == s]

@@ -193,7 +193,10 @@ def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: threadin
             g.insert(0, "community", code)
             grid_frames.append(g)
             rep = plan.report
-            report["communities"].append({"community": code, "totals": rep["totals"], "churn": rep["churn"], "timings": rep["timings"], "households": rep["households"], "n_buildings": rep["n_buildings"]})
+            report["communities"].append({
+                "community": code, "totals": rep["totals"], "churn": rep["churn"], "timings": rep["timings"],
+                "households": rep["households"], "n_buildings": rep["n_buildings"],
+            })
             report["grids"].extend({"community": code, **r} for r in rep["grids"])
     except PartitionError as exc:
         return _fail(exc.user_msg)
@@ -217,7 +220,10 @@ def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: threadin
         "share_valid": float(np.mean([r["valid"] for r in rows])) if n else 1.0,
         "mean_deviation": float(np.mean([r["deviation"] for r in rows])) if n else 0.0,
         "mean_pp": float(np.mean([r["pp"] for r in rows])) if n else 0.0,
-        "failed": [{"community": r["community"], "code": r["code"], "failed_rules": r["failed_rules"]} for r in rows if not r["valid"]],
+        "failed": [
+            {"community": r["community"], "code": r["code"], "failed_rules": r["failed_rules"]}
+            for r in rows if not r["valid"]
+        ],
     }
     report["churn"] = None
     report["timings"] = {"total_s": round(time.perf_counter() - t0, 3)}

@@ -304,7 +304,9 @@ LIFT_NODES = 20_000
 LIFT_SOLUTIONS = 3
 
 
-def _polish(U: Units, nodes: list[int], answers: list[list[list[int]]], lab: np.ndarray, k: int, prm: Params, seed: int) -> np.ndarray:
+def _polish(
+    U: Units, nodes: list[int], answers: list[list[list[int]]], lab: np.ndarray, k: int, prm: Params, seed: int
+) -> np.ndarray:
     """The best of exact answers (each a list of ``k`` valid grids), each also moved on by the
     search's local moves: a moved answer counts only if every grid stays in band and
     connected in both rule graphs; the search's own objective picks."""
@@ -414,7 +416,9 @@ def _exact_fallback(
         "connected in the footprint and cell graphs, covers the region's households, even "
         "with household-less buildings free to join any grid",
     )
-    if fixed_k and sound and cover_relaxation(hh_g, prm.min_hh, prm.max_hh, gs_g, max_subsets=EXACT_COVER_SETS, det_time=EXACT_DET_TIME) == "INFEASIBLE":
+    if fixed_k and sound and cover_relaxation(
+        hh_g, prm.min_hh, prm.max_hh, gs_g, max_subsets=EXACT_COVER_SETS, det_time=EXACT_DET_TIME
+    ) == "INFEASIBLE":
         return lab, k, cover_proof
     # cover and lift: sets of units with households, then the household-less units
     cl: dict[str, int] = {}
@@ -474,7 +478,9 @@ def _finish(st: State, rng: np.random.Generator) -> np.ndarray:
     return st.lab
 
 
-def _minimal_init(U: Units, nodes: list[int], cur_unit: np.ndarray, k_target: int | None, prm: Params, seed: int) -> tuple[np.ndarray, list[Any], int, np.ndarray]:
+def _minimal_init(
+    U: Units, nodes: list[int], cur_unit: np.ndarray, k_target: int | None, prm: Params, seed: int
+) -> tuple[np.ndarray, list[Any], int, np.ndarray]:
     """Initial labels from the current assignment, repaired to connected grids."""
     codes = sorted({c for c in (cur_unit[u] for u in nodes) if c is not None})
     idx = {c: i for i, c in enumerate(codes)}
@@ -757,7 +763,10 @@ def rebalance(
     cur_codes: np.ndarray | None = None
     if current is not None:
         cur = current.reindex(buildings.index)
-        cur_codes = np.array([None if (v is None or (isinstance(v, float) and math.isnan(v)) or v == "") else str(v) for v in cur], dtype=object)
+        cur_codes = np.array(
+            [None if (v is None or (isinstance(v, float) and math.isnan(v)) or v == "") else str(v) for v in cur],
+            dtype=object,
+        )
         cur_unit = np.full(U.n, None, dtype=object)
         for u, mem in enumerate(U.members):
             vals = [c for c in cur_codes[mem] if c is not None]
@@ -806,7 +815,9 @@ def rebalance(
                         if e2 < best_e:
                             lab, k_c, best_e = lab2, k2, e2
             if not region_infeasible[ci] and _band_missed(U, cmp, lab, k_c, prm):
-                lab, k_c, proof = _exact_fallback(U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None, loose=loose, pockets=pockets)
+                lab, k_c, proof = _exact_fallback(
+                    U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None, loose=loose, pockets=pockets
+                )
                 if proof is not None:
                     region_infeasible[ci] = True
                     infeasible_regions.append(proof)
@@ -927,7 +938,10 @@ def _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs
         poly_m = shapely.coverage_union_all(cells_m[mem]) if len(mem) > 1 else cells_m[mem[0]]
         poly_m = _single(poly_m)
         polys_m.append(poly_m)
-        poly = shapely.coverage_union_all(np.asarray(cells.values, dtype=object)[mem]) if len(mem) > 1 else cells.values[mem[0]]
+        if len(mem) > 1:
+            poly = shapely.coverage_union_all(np.asarray(cells.values, dtype=object)[mem])
+        else:
+            poly = cells.values[mem[0]]
         geoms.append(_single(poly))
         h = int(hh[mem].sum())
         failed = []
@@ -1065,7 +1079,9 @@ def evaluate(
     for code, grp in pd.Series(hh, index=buildings.index).groupby(labels):
         if len(grp) == 1 and grp.iloc[0] > max_hh:
             flags[str(code)] = ["oversized_building"]
-    _, rows, cov = _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, graph, Params(target, min_hh, max_hh), flags, crs)
+    _, rows, cov = _grid_report(
+        labels, hh, comp_ids, cells, cells_m, com_m, graph, Params(target, min_hh, max_hh), flags, crs
+    )
     totals = metrics.summarize(rows, target)
     totals["coverage_valid"] = cov["valid"]
     totals["compounds"], totals["compounds_whole"] = _compound_stats(labels, comp_ids)

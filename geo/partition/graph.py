@@ -132,7 +132,8 @@ def join_components(
         w = d2[sel] + 1e-6 + np.arange(len(sel)) * 1e-12
         g = coo_matrix((w, (np.minimum(ca, cb)[sel], np.maximum(ca, cb)[sel])), shape=(ncomp, ncomp))
         t = minimum_spanning_tree(g).tocoo()
-        lut = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(np.minimum(ca, cb)[sel], np.maximum(ca, cb)[sel], strict=False))}
+        sel_lo, sel_hi = np.minimum(ca, cb)[sel], np.maximum(ca, cb)[sel]
+        lut = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(sel_lo, sel_hi, strict=False))}
         pick = sorted(lut[(min(int(a), int(b)), max(int(a), int(b)))] for a, b in zip(t.row, t.col, strict=False))
         new = c2[sel[pick]]
         added.append(new)
@@ -355,8 +356,8 @@ def bridge_ties(
     footprint neighbour ``f`` and a chain of cells to it.  The cheapest chain (fewest
     households, then fewest buildings) from a cell neighbour ``c`` of ``Q`` to a footprint
     neighbour, through units (buildings or tied units, taken whole) joined by a footprint pair
-    and by a cell pair, is connected in both rule graphs, and so is ``Q`` with it (``Q``-``f`` is a footprint pair, ``Q``-``c``
-    a cell pair).  Tying ``Q`` to that chain turns the joining edge into a legal unit, which
+    and by a cell pair, is connected in both rule graphs, and so is ``Q`` with it (``Q``-``f`` is a
+    footprint pair, ``Q``-``c`` a cell pair).  Tying ``Q`` to that chain turns the joining edge into a legal unit, which
     the search can then place freely.  Rounds repeat while ties are added, since a cluster may
     become reachable only through another tied one.  A cluster is tied only when the tied
     group holds at most half of ``max_hh`` households and no ``fixed`` building.
@@ -425,7 +426,13 @@ def bridge_ties(
         added = 0
         nb_cache: dict[int, set[int]] = {}
 
-        def _both(x: int) -> set[int]:
+        # bind this round's root, members and cache (the helper is called only within the round)
+        def _both(
+            x: int,
+            nb_cache: dict[int, set[int]] = nb_cache,
+            unit_members: dict[int, list[int]] = unit_members,
+            root: np.ndarray = root,
+        ) -> set[int]:
             # units joined to unit x in both rule graphs (each unit is connected in both, so
             # any footprint pair and any cell pair between two units make their union so)
             if x not in nb_cache:
@@ -449,7 +456,9 @@ def bridge_ties(
                 continue
             # cheapest chain of units (households, then buildings) joined in both graphs
             limit = max_hh / 2 - float(hh[Q].sum())
-            dist = {s: (unit_hh[s], len(unit_members[s])) for s in starts if not unit_fixed[s] and find(s) not in touched}
+            dist = {
+                s: (unit_hh[s], len(unit_members[s])) for s in starts if not unit_fixed[s] and find(s) not in touched
+            }
             prev: dict[int, int] = {s: -1 for s in dist}
             heap = [(d[0], d[1], s) for s, d in dist.items()]
             heapq.heapify(heap)

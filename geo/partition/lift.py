@@ -64,7 +64,9 @@ class Lifter:
         Optional node positions (``m x 2``): a node tries the nearest grids first.
     """
 
-    def __init__(self, hh: np.ndarray, graphs: Sequence[tuple[np.ndarray, np.ndarray]], xy: np.ndarray | None = None) -> None:
+    def __init__(
+        self, hh: np.ndarray, graphs: Sequence[tuple[np.ndarray, np.ndarray]], xy: np.ndarray | None = None
+    ) -> None:
         hh = np.asarray(hh)
         self.xy = None if xy is None else np.asarray(xy, dtype=float)
         self.centres: np.ndarray | None = None

@@ -181,7 +181,9 @@ def mend_band(
                 continue
             hh_g = np.bincount(groups, weights=U.hh[sub], minlength=m).round().astype(np.int64)
             stats: dict = {}
-            st, sol = solve_region(hh_g, kk, lo, hi, contract_graphs(groups, gs), det_time=DET_TIME, seed=seed, stats=stats)
+            st, sol = solve_region(
+                hh_g, kk, lo, hi, contract_graphs(groups, gs), det_time=DET_TIME, seed=seed, stats=stats
+            )
             spent += stats.get("det_time", 0.0)
             if st != "FEASIBLE" or sol is None:
                 failed.add((T, kk))

@@ -98,7 +98,10 @@ class Units:
             self.ca, self.cb = _edge_arrays(self.cadj)
             fset = set(zip(self.fa.tolist(), self.fb.tolist(), strict=False))
             cset = set(zip(self.ca.tolist(), self.cb.tolist(), strict=False))
-            bad = [(a, b) for a, b in zip(self.ea.tolist(), self.eb.tolist(), strict=False) if (a, b) not in fset or (a, b) not in cset]
+            bad = [
+                (a, b) for a, b in zip(self.ea.tolist(), self.eb.tolist(), strict=False)
+                if (a, b) not in fset or (a, b) not in cset
+            ]
             self.bad_a = np.asarray([a for a, _ in bad], dtype=np.int64)
             self.bad_b = np.asarray([b for _, b in bad], dtype=np.int64)
         return self
@@ -201,7 +204,10 @@ def make_units(g: BuildingGraph, hh: np.ndarray, compound: np.ndarray, group: np
     up = np.bincount(group, weights=g.perim, minlength=m)
     w = np.maximum(g.area, 1e-6)
     uxy = np.stack(
-        [np.bincount(group, weights=g.xy[:, 0] * w, minlength=m), np.bincount(group, weights=g.xy[:, 1] * w, minlength=m)],
+        [
+            np.bincount(group, weights=g.xy[:, 0] * w, minlength=m),
+            np.bincount(group, weights=g.xy[:, 1] * w, minlength=m),
+        ],
         axis=1,
     ) / np.bincount(group, weights=w, minlength=m)[:, None]
     group = np.asarray(group, dtype=np.int64)
@@ -215,7 +221,10 @@ def make_units(g: BuildingGraph, hh: np.ndarray, compound: np.ndarray, group: np
         keep = a != b
         lo, hi = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
         uk, inv = np.unique(lo * m + hi, return_inverse=True)
-        w = np.bincount(inv.ravel(), weights=weights[keep], minlength=len(uk)) if weights is not None else np.zeros(len(uk))
+        if weights is not None:
+            w = np.bincount(inv.ravel(), weights=weights[keep], minlength=len(uk))
+        else:
+            w = np.zeros(len(uk))
         lo, hi = uk // m, uk % m
         src, dst, ww = np.concatenate([lo, hi]), np.concatenate([hi, lo]), np.concatenate([w, w])
         o = np.lexsort((dst, src))
@@ -233,7 +242,9 @@ def make_units(g: BuildingGraph, hh: np.ndarray, compound: np.ndarray, group: np
     src, dst, ww = _unit_pairs(cp, cl)
     bounds = np.searchsorted(src, np.arange(m + 1)).tolist()
     dl, wl = dst.tolist(), ww.tolist()
-    shared: list[dict[int, float]] = [dict(zip(dl[bounds[u]: bounds[u + 1]], wl[bounds[u]: bounds[u + 1]], strict=False)) for u in range(m)]
+    shared: list[dict[int, float]] = [
+        dict(zip(dl[bounds[u]: bounds[u + 1]], wl[bounds[u]: bounds[u + 1]], strict=False)) for u in range(m)
+    ]
     cadj = [list(d) for d in shared]
     adj = _lists(*_unit_pairs(g.search_pairs)[:2])
     fadj = _lists(*_unit_pairs(g.fp_pairs)[:2])
@@ -381,7 +392,9 @@ def tree_cuts(
     return out if limit is None else out[:limit]
 
 
-def recursive_bisection(U: Units, nodes: list[int], k: int, prm: Params, rng: np.random.Generator, ntrees: int = 8) -> list[list[int]]:
+def recursive_bisection(
+    U: Units, nodes: list[int], k: int, prm: Params, rng: np.random.Generator, ntrees: int = 8
+) -> list[list[int]]:
     """Split ``nodes`` into ``k`` connected parts by recursive spanning-tree bisection."""
     if k <= 1 or len(nodes) <= 1:
         return [sorted(nodes)]
@@ -708,7 +721,10 @@ class State:
                         left += 1
                         continue
                     hP = float(U.hh[P].sum())
-                    B = min(opts, key=lambda b: (_exc(self.gh[b] + hP, p.min_hh, p.max_hh), abs(self.gh[b] + hP - p.target), b))
+                    B = min(
+                        opts,
+                        key=lambda b: (_exc(self.gh[b] + hP, p.min_hh, p.max_hh), abs(self.gh[b] + hP - p.target), b),
+                    )
                     self._set_grid(g, sorted(set(self.mem[g]) - set(P)))
                     self._set_grid(B, sorted(self.mem[B] | set(P)))
                     moved = True
@@ -757,7 +773,10 @@ class State:
                     break
         return len(illegal())
 
-    def repair(self, rng: np.random.Generator, rounds: int = 2, ntrees: int = 8, tries: int = 2, max_size: int = 4, max_sets: int = 24) -> None:
+    def repair(
+        self, rng: np.random.Generator, rounds: int = 2, ntrees: int = 8, tries: int = 2, max_size: int = 4,
+        max_sets: int = 24,
+    ) -> None:
         """Re-split a grid out of band together with 1-3 connected neighbouring grids.
 
         Sets of grids are tried smallest first; a re-split is kept when every new grid is in
@@ -906,7 +925,10 @@ def contract(U: Units, nodes: list[int], mapping: dict[int, int]) -> tuple[Units
     area = np.bincount(g, weights=U.area[idx], minlength=m)
     per = np.bincount(g, weights=U.perim[idx], minlength=m)
     w = np.maximum(U.area[idx], 1e-6)
-    xy = np.stack([np.bincount(g, weights=U.xy[idx, 0] * w, minlength=m), np.bincount(g, weights=U.xy[idx, 1] * w, minlength=m)], axis=1)
+    xy = np.stack(
+        [np.bincount(g, weights=U.xy[idx, 0] * w, minlength=m), np.bincount(g, weights=U.xy[idx, 1] * w, minlength=m)],
+        axis=1,
+    )
     xy /= np.bincount(g, weights=w, minlength=m)[:, None]
     shared: list[dict[int, float]] = [defaultdict(float) for _ in range(m)]
     adjs: list[set[int]] = [set() for _ in range(m)]
@@ -939,7 +961,10 @@ def contract(U: Units, nodes: list[int], mapping: dict[int, int]) -> tuple[Units
         first = np.ones(len(o), dtype=bool)
         first[1:] = gg[o][1:] != gg[o][:-1]
         comp[gg[o][first]] = cc[o][first]
-    out = Units(m, hh, area, np.maximum(per, 0.0), xy, [sorted(s) for s in adjs], [dict(sorted(d.items())) for d in shared], comp, [np.asarray(x) for x in members]).finish()
+    out = Units(
+        m, hh, area, np.maximum(per, 0.0), xy, [sorted(s) for s in adjs], [dict(sorted(d.items())) for d in shared],
+        comp, [np.asarray(x) for x in members],
+    ).finish()
     return out, grp
 
 
@@ -959,7 +984,8 @@ def zero_clusters(U: Units, nodes: list[int]) -> dict[int, int]:
     idx = np.asarray(nodes)
     d = np.hypot(*(U.xy[idx[ea]] - U.xy[idx[eb]]).T) + 1e-3
     n = len(nodes)
-    mat = coo_matrix((np.concatenate([d, d]), (np.concatenate([ea, eb]), np.concatenate([eb, ea]))), shape=(n, n)).tocsr()
+    ij = (np.concatenate([ea, eb]), np.concatenate([eb, ea]))
+    mat = coo_matrix((np.concatenate([d, d]), ij), shape=(n, n)).tocsr()
     _, _, sources = dijkstra(mat, directed=True, indices=src, min_only=True, return_predecessors=True)
     rank = {s: i for i, s in enumerate(src)}
     out = {}

@@ -72,11 +72,12 @@ def test_gbk_names_are_stored_as_chinese(empty_db, base):
 
 def test_gauss_kruger_communities_land_within_a_metre(empty_db, base):
     assert any("EPSG:4549" in n for n in base["communities"].notes)
+    values = ", ".join(f"('{c}', {b[0]}, {b[1]}, {b[2]}, {b[3]})"
+                       for c, (_, b) in make_fixtures.COMMUNITIES.items())
     worst = empty_db.scalar(
-        """SELECT max(ST_HausdorffDistance(ST_Transform(c.geom, 32651),
+        f"""SELECT max(ST_HausdorffDistance(ST_Transform(c.geom, 32651),
                       ST_Transform(ST_MakeEnvelope(x0, y0, x1, y1, 4326), 32651)))
-             FROM communities c JOIN (VALUES {}) AS v(code, x0, y0, x1, y1) USING (code)""".format(", ".join(f"('{c}', {b[0]}, {b[1]}, {b[2]}, {b[3]})"
-                    for c, (_, b) in make_fixtures.COMMUNITIES.items())))
+             FROM communities c JOIN (VALUES {values}) AS v(code, x0, y0, x1, y1) USING (code)""")
     assert worst < 1.0
 
 

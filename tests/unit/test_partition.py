@@ -32,7 +32,8 @@ def blocks(nx: int, ny: int, hh, size: float = 20.0, gap: float = 10.0, compound
     if compound is not None:
         data["compound"] = compound
     b = gpd.GeoDataFrame(data, geometry=geoms, crs=UTM).to_crs(4326)
-    com = gpd.GeoSeries([shapely.box(x0 - gap, 4420000.0 - gap, x0 + nx * step, 4420000.0 + ny * step)], crs=UTM).to_crs(4326).iloc[0]
+    outline = shapely.box(x0 - gap, 4420000.0 - gap, x0 + nx * step, 4420000.0 + ny * step)
+    com = gpd.GeoSeries([outline], crs=UTM).to_crs(4326).iloc[0]
     return b, com
 
 
@@ -235,7 +236,10 @@ def test_cli_rebalance_file(tmp_path, capsys):
     assert ob.crs == b.crs
     # bad input: unknown field -> non-zero
     assert main(["rebalance-file", str(src), "--layer", "bld", "--households-field", "nope", "--out", str(out)]) != 0
-    assert main(["rebalance-file", str(tmp_path / "missing.gpkg"), "--layer", "bld", "--households-field", "households", "--out", str(out)]) != 0
+    missing = tmp_path / "missing.gpkg"
+    assert main(
+        ["rebalance-file", str(missing), "--layer", "bld", "--households-field", "households", "--out", str(out)]
+    ) != 0
 
 
 def _road_between_columns(nx: int = 3, ny: int = 3, size: float = 20.0, gap: float = 10.0, x0: float = 450000.0):
@@ -268,7 +272,8 @@ def test_cli_rebalance_file_with_roads(tmp_path, capsys):
     b, _ = blocks(3, 3, 150)
     src, out = tmp_path / "in.gpkg", tmp_path / "out.gpkg"
     b.to_file(src, layer="bld", driver="GPKG")
-    gpd.GeoDataFrame({"name": ["r1"]}, geometry=_road_between_columns().values, crs=4326).to_file(src, layer="roads", driver="GPKG")
+    road_layer = gpd.GeoDataFrame({"name": ["r1"]}, geometry=_road_between_columns().values, crs=4326)
+    road_layer.to_file(src, layer="roads", driver="GPKG")
     args = ["rebalance-file", str(src), "--layer", "bld", "--households-field", "households", "--out", str(out)]
     assert main(args + ["--roads-layer", "roads"]) == 0
     rep = json.loads(capsys.readouterr().out)
@@ -290,7 +295,9 @@ def test_bridge_ties_keep_a_stranded_building_with_a_legal_chain():
     cell = np.array(line + [(0, 5)], dtype=np.int64)
     fp = np.array(line + [(3, 5)], dtype=np.int64)
     n = 6
-    g = BuildingGraph(n, np.ones(n), np.ones(n), np.zeros((n, 2)), cell, np.ones(len(cell)), fp, np.zeros((0, 2), np.int64), cell[:4])
+    g = BuildingGraph(
+        n, np.ones(n), np.ones(n), np.zeros((n, 2)), cell, np.ones(len(cell)), fp, np.zeros((0, 2), np.int64), cell[:4]
+    )
     hh = np.array([10, 10, 10, 10, 10, 0])
     ties = bridge_ties(g, hh, 500)
     assert sorted({v for t in ties for v in t}) == [0, 1, 2, 3, 5]

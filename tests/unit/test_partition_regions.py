@@ -61,15 +61,16 @@ def test_exact_solver_counts():
 def test_shared_edges_match_pairwise_intersection(nx, ny):
     rng = np.random.default_rng(nx * 10 + ny)
     pts = rng.uniform(0, 100, size=(nx * ny * 3, 2))
-    cells = np.asarray(shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=shapely.box(0, 0, 100, 100))), dtype=object)
+    vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=shapely.box(0, 0, 100, 100))
+    cells = np.asarray(shapely.get_parts(vor), dtype=object)
     cells = shapely.intersection(cells, shapely.box(0, 0, 100, 100))
     pairs, lens = shared_edges(cells)
     tree = shapely.STRtree(cells)
     a, b = tree.query(cells, predicate="intersects")
     cp = canon_pairs(a, b)
     ln = shapely.length(shapely.intersection(cells[cp[:, 0]], cells[cp[:, 1]]))
-    ref = {tuple(p): l for p, l in zip(cp.tolist(), ln, strict=False) if l > 1e-6}
-    got = {tuple(p): l for p, l in zip(pairs.tolist(), lens, strict=False)}
+    ref = {tuple(p): length for p, length in zip(cp.tolist(), ln, strict=False) if length > 1e-6}
+    got = {tuple(p): length for p, length in zip(pairs.tolist(), lens, strict=False)}
     assert set(got) == set(ref)
     assert max(abs(got[k] - ref[k]) for k in ref) < 1e-6
 

@@ -23,7 +23,8 @@ def _make_input(path: Path) -> None:
         geoms.append(shapely.box(x, y, x + rng.uniform(10, 20), y + rng.uniform(10, 20)))
         hh.append(int(rng.integers(0, 160)))
         comp.append(f"K{i // 6}" if i % 3 else None)
-    gdf = gpd.GeoDataFrame({"hh": hh, "compound": comp, "com": ["A"] * 20 + ["B"] * 20}, geometry=geoms, crs="EPSG:32650")
+    data = {"hh": hh, "compound": comp, "com": ["A"] * 20 + ["B"] * 20}
+    gdf = gpd.GeoDataFrame(data, geometry=geoms, crs="EPSG:32650")
     gdf.to_crs(4326).to_file(path, layer="b", driver="GPKG")
 
 

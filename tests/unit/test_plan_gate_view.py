@@ -39,7 +39,9 @@ def _proposal():
     # partition in band exists, so both grids fail the band whatever the planner does
     b, com = blocks(3, 3, [250, 0, 250, 0, 0, 0, 0, 250, 0])
     plan = rebalance(b, com, seed=0)
-    gate = [{"code": str(r["code"]), "rule": "band", "severity": "band"} for r in plan.report["grids"] if r["failed_rules"]]
+    gate = [
+        {"code": str(r["code"]), "rule": "band", "severity": "band"} for r in plan.report["grids"] if r["failed_rules"]
+    ]
     return SimpleNamespace(gate=gate, totals=plan.report["totals"])
 
 
