@@ -28,6 +28,7 @@ _FEATURE_CLIS = (
     "geo.planning.cli",
     "geo.access.cli",
     "geo.repository.cells_cli",
+    "geo.incidents.cli",
 )
 
 

@@ -77,6 +77,13 @@ class Settings:
     login_max_failures: int = 5
     login_lock_seconds: int = 15 * 60
     anonymous_wall: bool = False
+    # incidents: the SLA clock (limits per severity, calendar or working hours), photos,
+    # duplicates (see geo/incidents/sla.py)
+    incident_limits: dict = field(default_factory=dict)
+    incident_clock: str = "calendar"
+    incident_work_hours: str = "09:00-18:00"
+    incident_photo_max_bytes: int = 5 * 1024 * 1024
+    incident_duplicate_radius_m: int = 50
 
 
 def load_settings() -> Settings:
@@ -109,6 +116,18 @@ def load_settings() -> Settings:
         login_max_failures=_int("LOGIN_MAX_FAILURES", 5, 1, 100),
         login_lock_seconds=_int("LOGIN_LOCK_SECONDS", 15 * 60, 1, 7 * 86400),
         anonymous_wall=_bool("ANONYMOUS_WALL", False),
+        # incidents (validated in geo/incidents/sla.py)
+        **_incident_settings(),
+    )
+
+
+def _incident_settings() -> dict:
+    from geo.incidents.sla import settings_from_env
+
+    return settings_from_env(
+        os.environ,
+        photo_max_bytes=_int("INCIDENT_PHOTO_MAX_BYTES", 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+        duplicate_radius_m=_int("INCIDENT_DUPLICATE_RADIUS_M", 50, 1, 1000),
     )
 
 

@@ -32,8 +32,17 @@ def _cmd_add(args: argparse.Namespace) -> int:
     else:
         print("error: give --password or --password-stdin", file=sys.stderr)
         return 2
+    if args.department:  # checked before the user is written: nothing half-made
+        from geo.incidents import service
+
+        if args.role != "department":
+            print("error: --department goes with --role department", file=sys.stderr)
+            return 2
+        service.check_department(args.department)
     user = users.add_user(_cli_actor(), args.name, args.role, password, args.scope,
                           args.display_name)
+    if args.department:
+        service.tie_user_to_department(_cli_actor(), user.username, args.department)
     print(f"added {user.username} ({user.role}, scope {user.scope_code or 'all'})")
     return 0
 
@@ -127,6 +136,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--password")
     a.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     a.add_argument("--display-name")
+    a.add_argument("--department", help="department code (role department: ties the account to it)")
     a.set_defaults(handler=_cmd_add)
 
     usub.add_parser("list", help="list users").set_defaults(handler=_cmd_list)

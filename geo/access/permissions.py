@@ -32,6 +32,24 @@ ACTIONS: dict[str, tuple[frozenset[str], bool, str]] = {
     "users.manage": (frozenset({"admin"}), True, "add or disable users"),
     "apikey.manage": (frozenset({"admin"}), True, "create API keys"),
     "session": (_ALL, False, "sign in and out"),
+    # the incident loop (geo/incidents/service.py): one key per kind of step
+    "incident.local": (frozenset({"admin", "grid_worker", "community_staff", "street_operator"}),
+                       True, "resolve on the spot or escalate a case at your own level"),
+    "incident.dispatch": (frozenset({"admin", "operator"}), True, "file and dispatch a case"),
+    "incident.work": (frozenset({"admin", "department"}), True,
+                      "accept and handle a case dispatched to your department"),
+    "incident.verify": (frozenset({"admin", "operator"}), True,
+                        "verify, return for rework or close a handled case"),
+    "incident.evaluate": (frozenset({"admin", "operator"}), True, "record the evaluation of a case"),
+    "incident.defer.request": (frozenset({"admin", "department"}), True, "request a deferral"),
+    "incident.defer.decide": (frozenset({"admin", "operator"}), True,
+                              "approve or reject a deferral, or end one"),
+    "incident.urge": (frozenset({"admin", "operator", "street_operator", "leader"}), True,
+                      "urge (督办) a case"),
+    "incident.comment": (_FIELD | {"leader"}, True, "comment on a case"),
+    "incident.photo": (_FIELD, True, "attach a photo to a case"),
+    "incident.merge": (frozenset({"admin", "operator"}), True, "merge duplicate cases"),
+    "incident.route": (frozenset({"admin"}), True, "edit the routing of categories to departments"),
 }
 
 # Pages and the action that lets a principal open them.

@@ -7,12 +7,14 @@ district a case is **filed** and follows the dispatch loop::
 
     filed > dispatched > accepted > handled > verified > closed > evaluated
 
-with two detours:
+with two detours and one side exit:
 
 * **returned** (rework): the verification of a *handled* case fails, the case is returned
   to the department and goes back to *handled* when reworked;
 * **deferred** (缓办 / 挂账): a *dispatched* or *accepted* case can be put on hold and later
-  resumes to the state it was deferred from.
+  resumes to the state it was deferred from;
+* **duplicate** (重复件): any open case merged into another one is closed as a duplicate
+  at the level it is at (``closed_level`` = that level); it is left out of the KPIs.
 
 Design choices
 --------------
@@ -56,6 +58,7 @@ STATES: tuple[str, ...] = (
     "evaluated",
     "returned",
     "deferred",
+    "duplicate",
 )
 """Every state an incident can be in (the values of ``incidents.state``)."""
 
@@ -63,10 +66,10 @@ SEVERITIES: tuple[str, ...] = ("ordinary", "major", "complex")
 
 INITIAL_STATE = "reported"
 
-CLOSED_STATES: frozenset[str] = frozenset({"resolved", "closed", "evaluated"})
+CLOSED_STATES: frozenset[str] = frozenset({"resolved", "closed", "evaluated", "duplicate"})
 """States in which a case is closed (``closed_at`` and ``closed_level`` are set)."""
 
-TERMINAL_STATES: frozenset[str] = frozenset({"resolved", "evaluated"})
+TERMINAL_STATES: frozenset[str] = frozenset({"resolved", "evaluated", "duplicate"})
 """States with no way out."""
 
 LOWER_LEVELS: frozenset[str] = frozenset(LEVELS[:-1])
@@ -94,6 +97,7 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     "closed": {"evaluated": DISTRICT},
     "resolved": {},
     "evaluated": {},
+    "duplicate": {},
 }
 """Legal moves: ``TRANSITIONS[from_state][to_state]`` is the set of levels where the case
 may be when the move happens (for ``escalated``: the level it is escalated **from**)."""
@@ -103,8 +107,17 @@ STATE_LEVELS: dict[str, frozenset[str]] = {
     "reported": frozenset(LEVELS),
     "escalated": frozenset(LEVELS[1:]),
     "resolved": LOWER_LEVELS,
-    **{s: DISTRICT for s in STATES if s not in ("reported", "escalated", "resolved")},
+    "duplicate": frozenset(LEVELS),
+    **{s: DISTRICT for s in STATES if s not in ("reported", "escalated", "resolved", "duplicate")},
 }
+
+# A side exit: an open case merged into another one is closed as a duplicate at whatever
+# level it is (it is linked to the case kept and left out of the KPIs).
+DUPLICATE = "duplicate"
+for _state, _levels in STATE_LEVELS.items():
+    if _state not in CLOSED_STATES:
+        TRANSITIONS[_state][DUPLICATE] = _levels
+del _state, _levels
 
 DEFAULT_LIMITS: dict[str, timedelta] = {
     "ordinary": timedelta(hours=1),
@@ -238,7 +251,8 @@ def explain_transition(from_state: str | None, to_state: str, level: str) -> str
             f"a case cannot be {from_state!r} at {level} level "
             f"(only at {', '.join(sorted(STATE_LEVELS[from_state], key=LEVELS.index))})"
         )
-    allowed = sorted(t for t, lv in TRANSITIONS[from_state].items() if level in lv)
+    allowed = sorted(t for t, lv in TRANSITIONS[from_state].items()
+                     if level in lv and t != DUPLICATE)
     if not allowed:
         return f"{from_state!r} is final: no move to {to_state!r} is allowed"
     return (
@@ -467,7 +481,7 @@ def legal_paths(start_level: str = "grid", max_loops: int = 1) -> list[list[Even
     -------
     list of list of Event
         Histories ending in a terminal or closed state (``resolved``, ``closed``,
-        ``evaluated``).
+        ``evaluated``); the ``duplicate`` side exit is left out.
     """
     _check_level(start_level)
     paths: list[list[Event]] = []
@@ -479,8 +493,8 @@ def legal_paths(start_level: str = "grid", max_loops: int = 1) -> list[list[Even
             if state in TERMINAL_STATES:
                 return
         for to_state, levels in TRANSITIONS[state].items():
-            if level not in levels:
-                continue
+            if level not in levels or to_state == DUPLICATE:
+                continue  # the duplicate exit is a merge, not a path of work
             if state == "deferred" and to_state != deferred_from:
                 continue
             if to_state in ("returned", "deferred") and loops.get(to_state, 0) >= max_loops:
