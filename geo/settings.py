@@ -7,6 +7,7 @@ deployment overrides them through environment variables.
 from __future__ import annotations
 
 import os
+import re
 import zoneinfo
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,6 +29,15 @@ def _int(name: str, default: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _header_name(name: str) -> str | None:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", raw):
+        raise ConfigError(f"{name} must be an HTTP header name such as X-Forwarded-For, got {raw!r}")
+    return raw
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -77,6 +87,10 @@ class Settings:
     login_max_failures: int = 5
     login_lock_seconds: int = 15 * 60
     anonymous_wall: bool = False
+    # sign-in and sessions: HTTPS-only cookie, per-address throttle, proxy header
+    session_cookie_secure: bool = False
+    login_max_failures_per_address: int = 30
+    trusted_proxy_header: str | None = None
     # incidents: the SLA clock (limits per severity, calendar or working hours), photos,
     # duplicates (see geo/incidents/sla.py)
     incident_limits: dict = field(default_factory=dict)
@@ -116,6 +130,10 @@ def load_settings() -> Settings:
         login_max_failures=_int("LOGIN_MAX_FAILURES", 5, 1, 100),
         login_lock_seconds=_int("LOGIN_LOCK_SECONDS", 15 * 60, 1, 7 * 86400),
         anonymous_wall=_bool("ANONYMOUS_WALL", False),
+        # sign-in and sessions
+        session_cookie_secure=_bool("SESSION_COOKIE_SECURE", False),
+        login_max_failures_per_address=_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 30, 1, 10000),
+        trusted_proxy_header=_header_name("TRUSTED_PROXY_HEADER"),
         # incidents (validated in geo/incidents/sla.py)
         **_incident_settings(),
     )

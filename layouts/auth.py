@@ -1,39 +1,59 @@
 """Sign-in, sessions and the server-side permission gate in front of every route.
 
 * ``/login``: a plain HTML form (``username``, ``password``) with a CSRF token, POSTed,
-  redirecting to ``next`` (same-site paths only).
-* Sessions: HttpOnly, SameSite=Lax cookies; idle timeout and absolute lifetime from the
-  settings; the signed-in principal is re-read from the database at most once a minute,
-  so a disabled account loses access within a minute.
+  redirecting to ``next`` (same-site paths only); attempts are throttled per typed name
+  and client address, and per address (:func:`geo.access.users.authenticate`).
+* Sessions: a signed, HttpOnly, SameSite=Lax cookie (``Secure`` with
+  ``SESSION_COOKIE_SECURE=1``) carrying a random session id and the principal. Every
+  request checks the id against the ``sessions`` table (one indexed query): sign-out,
+  disabling the user or a password reset refuse the cookie at once, in every process.
+  When that check cannot reach the database, the cookie's principal is kept for reading
+  (a wall keeps its stale view) and every write is refused.
 * Every request passes :func:`_gate`: static files and ``/login`` are open; a page needs
   its page action; a Dash callback needs the action its function was registered with
-  (:func:`layouts.secure.secure_callback`); anything unregistered is refused.
+  (:func:`layouts.secure.secure_callback`); Dash's page router needs the action of the
+  page Dash will render; anything unregistered is refused, a malformed callback is 400.
+* Every response carries security headers (:func:`_security_headers`): a
+  Content-Security-Policy allowing scripts from this site and Dash's own inline scripts
+  by hash, no framing, ``nosniff`` and a same-origin referrer policy.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import html
+import ipaddress
 import logging
 import secrets
 import threading
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+import dash
 import flask
+from dash import _pages
+from dash.exceptions import CallbackException
 from flask import Flask, redirect, request, session
 
 from geo.access import permissions, users
 from geo.access.roles import WALL, Principal
-from geo.errors import GridAtlasError
+from geo.errors import DatabaseUnavailable, GridAtlasError
 from geo.settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger(__name__)
 
-_REVALIDATE_SECONDS = 60
 # Dash's own page router: guarded by the action of the page it is asked to render.
 _ROUTER_OUTPUT = "_pages_content.children"
+_ENDED = "会话已结束，请重新登录 / your session has ended; please sign in again"
+_DB_DOWN_WRITE = ("数据库暂时无法连接，更改未保存 / the database cannot be reached: "
+                  "changes are refused until it returns")
+
+
+class MalformedCallback(GridAtlasError):
+    """A Dash callback request whose body Dash could not run: answered 400."""
 
 
 def secret_key() -> str:
@@ -57,13 +77,18 @@ def install(app) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="gridatlas_session",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_max_seconds),
     )
     server.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", _logout, methods=["GET", "POST"])
     server.add_url_rule("/healthz", "healthz", lambda: ("ok", 200))
+    from layouts import account  # its page uses this module's helpers
+
+    account.register(server)
     _set_up_dash_once(app)
     server.before_request(_gate)
+    server.after_request(_security_headers)
     server.extensions["gridatlas_dash_app"] = app
 
 
@@ -108,20 +133,26 @@ def current_principal() -> Principal | None:
     return None
 
 
-def _start_session(principal: Principal) -> None:
+def _start_session(principal: Principal, session_id: str) -> None:
     session.clear()
     session.permanent = True
     now = time.time()
-    session["principal"] = {
-        "username": principal.username,
-        "role": principal.role,
-        "scope_code": principal.scope_code,
-        "display_name": principal.display_name,
-    }
+    session["sid"] = session_id
+    session["principal"] = _principal_data(principal)
     session["login_at"] = now
     session["seen_at"] = now
-    session["checked_at"] = now
     session["csrf"] = secrets.token_urlsafe(24)
+
+
+def _principal_data(principal: Principal) -> dict:
+    return {"username": principal.username, "role": principal.role,
+            "scope_code": principal.scope_code, "display_name": principal.display_name}
+
+
+def session_id() -> str | None:
+    """The current request's server-side session id (None: no signed-in session)."""
+    sid = session.get("sid")
+    return sid if isinstance(sid, str) and sid else None
 
 
 def _session_expired() -> str | None:
@@ -134,23 +165,41 @@ def _session_expired() -> str | None:
     return None
 
 
-def _revalidate() -> None:
-    """Re-read the user at most once a minute: disabled or changed accounts lose access."""
-    if time.time() - session.get("checked_at", 0) < _REVALIDATE_SECONDS:
-        return
-    name = session["principal"]["username"]
-    try:
-        user = users.get_user(name)
-    except GridAtlasError:
-        return  # database down: keep the session; the pages say the data is stale
-    if user is None or user.disabled:
+def _check_session():
+    """Check the signed-in session against the database; a refusal, or None to go on.
+
+    The session row must exist, be unexpired and belong to an enabled user; the principal
+    is refreshed from that row (a changed role or scope applies at once). When the
+    database cannot be reached, the cookie's principal is kept and ``g.gridatlas_db_down``
+    marks the request read-only: an outage signs nobody out and writes nothing.
+    """
+    expired = _session_expired()
+    if expired:
         session.clear()
-        return
-    session["principal"] = {
-        "username": user.username, "role": user.role, "scope_code": user.scope_code,
-        "display_name": user.display_name,
-    }
-    session["checked_at"] = time.time()
+        flask.g.gridatlas_expired = expired
+        return _signed_out(expired)
+    sid = session_id()
+    try:
+        user = users.session_user(sid) if sid else None
+    except DatabaseUnavailable as exc:
+        log.warning("session check: database unreachable, read-only: %s", exc.user_msg)
+        flask.g.gridatlas_db_down = True
+        session["seen_at"] = time.time()
+        return None
+    if user is None:
+        session.clear()
+        return _signed_out(_ENDED)
+    data = _principal_data(user.principal())
+    if session.get("principal") != data:
+        session["principal"] = data
+    session["seen_at"] = time.time()
+    return None
+
+
+def _signed_out(message: str):
+    if _wants_json():
+        return flask.jsonify({"error": message}), 401
+    return redirect("/login?expired=1&next=" + _quote(request.path))
 
 
 # ----------------------------------------------------------------------------- the gate
@@ -174,8 +223,6 @@ def _refuse(status: int, message: str):
 
 
 def _quote(path: str) -> str:
-    from urllib.parse import quote
-
     return quote(path, safe="/")
 
 
@@ -185,21 +232,18 @@ def _gate():
         return None
     settings = get_settings()
     if session.get("principal"):
-        expired = _session_expired()
-        if expired:
-            session.clear()
-            flask.g.gridatlas_expired = expired
-            if _wants_json():
-                return flask.jsonify({"error": expired}), 401
-            return redirect("/login?expired=1&next=" + _quote(path))
-        session["seen_at"] = time.time()
-        _revalidate()
+        refused = _check_session()
+        if refused is not None:
+            return refused
     elif settings.anonymous_wall and path == "/" and request.args.get("kiosk") == "1":
         session["wall"] = True  # read-only wall screen, this page only
     principal = current_principal()
     if principal is None:
         return _refuse(401, "请先登录 / please sign in")
-    action = _action_for_request()
+    try:
+        action = _action_for_request()
+    except MalformedCallback as exc:
+        return _refuse(400, exc.user_msg)
     if action is None:
         log.warning("refused unregistered route %s %s", request.method, path)
         return _refuse(403, f"{path} is not a registered action: refused")
@@ -213,8 +257,21 @@ def _gate():
         permissions.check(principal, action)
     except permissions.PermissionDenied as exc:
         return _refuse(403, exc.user_msg)
+    if getattr(flask.g, "gridatlas_db_down", False) and _writes(action):
+        return _refuse(503, _DB_DOWN_WRITE)
+    if _route_kind() == "callback":
+        try:
+            _check_callback_shape(request.get_json(silent=True))
+        except MalformedCallback as exc:
+            return _refuse(400, exc.user_msg)
     flask.g.gridatlas_action = action
     return None
+
+
+def _writes(action: str) -> bool:
+    """True when the request may change data: a mutating action, not a plain page read."""
+    mutates = permissions.ACTIONS.get(action, (None, True))[1]
+    return mutates and (request.method not in ("GET", "HEAD") or _route_kind() == "callback")
 
 
 # Every Flask route and what guards it. A route missing here is refused (and the
@@ -232,6 +289,7 @@ ROUTES: dict[str, str] = {
     "/_dash-dependencies": "dash.dependencies",
     "/_reload-hash": "dash.reload",
     "/logout": "session",
+    "/account/password": "account.password",
     "/_dash-update-component": "callback",
     "/": "page",
     "/<path:path>": "page",
@@ -247,30 +305,95 @@ def _action_for_request() -> str | None:
     """The registered action of this request, or None when nothing registers it."""
     kind = _route_kind()
     if kind == "callback":
-        return callback_action(request.get_json(silent=True) or {})
+        return callback_action(request.get_json(silent=True))
     if kind == "page":
         return permissions.page_action(request.path) if request.method == "GET" else None
     return kind
 
 
-def callback_action(body: dict, app=None) -> str | None:
-    """The action a Dash callback request performs (from the callback's registration)."""
+_MALFORMED = "回调请求格式错误 / malformed callback request"
+
+
+def callback_action(body, app=None) -> str | None:
+    """The action a Dash callback request performs (from the callback's registration).
+
+    Dash's page router takes the action of the page Dash will render: Dash hands the
+    router its inputs by position, whatever ids the request gives them, so the pathname
+    is read at the position the router was registered with, and resolved to a page by
+    Dash's own lookup.
+
+    Raises
+    ------
+    MalformedCallback
+        The body is not a JSON object, ``output`` is not a string, or inputs or state
+        are not lists.
+    """
     app = app or flask.current_app.extensions["gridatlas_dash_app"]
-    output = body.get("output", "")
-    if _ROUTER_OUTPUT in output:
-        pathname = next(
-            (i.get("value") for i in body.get("inputs", [])
-             if i.get("id") == "_pages_location" and i.get("property") == "pathname"),
-            None,
-        )
-        return permissions.page_action(pathname or "/")
+    if not isinstance(body, dict):
+        raise MalformedCallback(_MALFORMED + ": the body must be a JSON object")
+    output = body.get("output")
+    if not isinstance(output, str) or not output:
+        raise MalformedCallback(_MALFORMED + ": output must be a string")
+    for part in ("inputs", "state"):
+        if not isinstance(body.get(part, []), list):
+            raise MalformedCallback(f"{_MALFORMED}: {part} must be a list")
     entry = app.callback_map.get(output)
     if entry is None or "callback" not in entry:  # unknown, or browser-only (clientside)
         return None
+    if _ROUTER_OUTPUT in output:  # a registered key: Dash's page router
+        return _router_action(app, entry, body.get("inputs", []))
     action = getattr(entry["callback"], "gridatlas_action", None)
     if action is None:
         action = _cancel_action(app, entry)
     return action
+
+
+def _router_action(app, entry: dict, inputs: list) -> str | None:
+    position = _pathname_position(entry)
+    if position is None:
+        return None
+    if position >= len(inputs) or not isinstance(inputs[position], dict):
+        raise MalformedCallback(_MALFORMED + ": the page router's inputs are missing")
+    pathname = inputs[position].get("value")
+    if not isinstance(pathname, str):
+        raise MalformedCallback(_MALFORMED + ": the pathname must be a string")
+    # the very lookup the router performs (dash.Dash.enable_pages' update())
+    page, _ = _pages._path_to_page(app.strip_relative_path(pathname))
+    return permissions.page_action(page["path"]) if page else None
+
+
+def _pathname_position(entry: dict) -> int | None:
+    """Where the router's ``pathname_`` argument sits among the inputs Dash receives."""
+    indices = entry.get("inputs_state_indices")
+    if isinstance(indices, dict) and isinstance(indices.get("pathname_"), int):
+        return indices["pathname_"]
+    for i, spec in enumerate(entry.get("inputs", [])):
+        if spec.get("id") == "_pages_location" and spec.get("property") == "pathname":
+            return i
+    return None
+
+
+def _check_callback_shape(body) -> None:
+    """Refuse (400) a callback body Dash would fail on: one value per registered input and
+    state, each an object (or a list of objects for a pattern-matching id)."""
+    entry = flask.current_app.extensions["gridatlas_dash_app"].callback_map[body["output"]]
+    for part in ("inputs", "state"):
+        values = body.get(part, [])
+        if len(values) != len(entry.get(part, [])):
+            raise MalformedCallback(f"{_MALFORMED}: {part} must have {len(entry.get(part, []))} values")
+        for value in values:
+            items = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, dict) for v in items):
+                raise MalformedCallback(f"{_MALFORMED}: each of {part} must be an object")
+    if "changedPropIds" in body and not isinstance(body["changedPropIds"], list):
+        raise MalformedCallback(f"{_MALFORMED}: changedPropIds must be a list")
+    registered = entry.get("output")
+    if registered is not None and registered != [] and not entry.get("no_output"):
+        try:  # Dash's own check, which it would otherwise fail on with a 500
+            dash._validate.validate_output_spec(registered, body.get("outputs", []), dash.Output)
+        except (CallbackException, LookupError, TypeError, AttributeError):
+            raise MalformedCallback(
+                f"{_MALFORMED}: outputs do not match the callback's outputs") from None
 
 
 def _cancel_action(app, entry: dict) -> str | None:
@@ -320,19 +443,41 @@ def _login():
         return _login_form(nxt, "表单已失效，请重试 / the form expired (CSRF check); try again", 400)
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
+    address = client_address()
     try:
-        user = users.authenticate(username, password)
+        user = users.authenticate(username, password, address)
+        sid = users.start_session(user, address, get_settings().session_max_seconds)
     except users.AuthError as exc:
-        return _login_form(nxt, exc.user_msg, 401, username)
+        return _login_form(nxt, exc.user_msg, exc.status, username)
     except GridAtlasError as exc:
         return _login_form(nxt, exc.user_msg, 503, username)
-    _start_session(user.principal())
+    _start_session(user.principal(), sid)
     return redirect(nxt)
 
 
 def _logout():
+    sid = session_id()
+    if sid:
+        try:
+            users.end_session(sid)
+        except DatabaseUnavailable as exc:
+            # the browser forgets the cookie; the row ends at its expiry
+            log.warning("sign-out while the database is unreachable: %s", exc.user_msg)
     session.clear()
     return redirect("/login")
+
+
+def client_address() -> str:
+    """The client's address: the socket peer, or, with ``TRUSTED_PROXY_HEADER`` set, the
+    last address in that header (the one the trusted proxy itself wrote)."""
+    header = get_settings().trusted_proxy_header
+    if header:
+        last = request.headers.get(header, "").split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            pass
+    return request.remote_addr or "-"
 
 
 def _login_form(nxt: str, message: str, status: int, username: str = ""):
@@ -366,3 +511,62 @@ def _page(title: str, body: str, status: int):
     resp.headers["Content-Type"] = "text/html; charset=utf-8"
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+# ----------------------------------------------------------------------------- headers
+
+_script_hashes: dict[int, list[str]] = {}
+
+
+def _csp() -> str:
+    """The Content-Security-Policy: this site only, Dash's inline scripts by hash."""
+    app = flask.current_app.extensions["gridatlas_dash_app"]
+    count = len(app._inline_scripts) + len(dash._callback.GLOBAL_INLINE_SCRIPTS)
+    if count not in _script_hashes:  # inline scripts only grow, at start-up
+        _script_hashes.clear()
+        _script_hashes[count] = [_hash(script) for script in app._inline_scripts
+                                 + dash._callback.GLOBAL_INLINE_SCRIPTS + [app.renderer]]
+    images = ["'self'", "data:", "blob:"]
+    tiles = _basemap_origin(get_settings().basemap_url)
+    if tiles:
+        images.append(tiles)
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self' " + " ".join(_script_hashes[count]),
+        # Dash components and plotly set styles at run time
+        "style-src 'self' 'unsafe-inline'",
+        "img-src " + " ".join(images),
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def _hash(script: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+
+
+def _basemap_origin(url: str | None) -> str | None:
+    """The basemap's origin for img-src; a ``{s}`` subdomain becomes a wildcard."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    host = ".".join("*" if "{" in label else label for label in parts.netloc.split("."))
+    return f"{parts.scheme}://{host}"
+
+
+def _security_headers(response: flask.Response) -> flask.Response:
+    """Security headers on every response."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", _csp())
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if get_settings().session_cookie_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response

@@ -24,6 +24,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "nav.incidents": ("事件", "Incidents"),
     "nav.audit": ("审计日志", "Audit log"),
     "nav.logout": ("退出", "Sign out"),
+    "nav.password": ("修改密码", "Password"),
     "audit.title": ("审计日志", "Audit log"),
     "audit.intro": ("谁在何时、何地做了什么（只增不改，保留至少180天）。",
                     "Who did what, when and where (append-only, kept at least 180 days)."),

@@ -40,6 +40,7 @@ def _user_badge(principal: Principal | None, lang: str):
         children=[
             html.Span(principal.display_name or principal.username, className="ga-user-name"),
             html.Span(zh if lang == "zh" else en, className="ga-user-role"),
+            html.A(t("nav.password", lang), href="/account/password", className="ga-logout ga-account"),
             html.A(t("nav.logout", lang), href="/logout", className="ga-logout"),
         ],
     )

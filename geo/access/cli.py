@@ -22,14 +22,18 @@ def _cli_actor() -> Principal:
     return Principal(f"cli:{who}", "admin", None)
 
 
+def _password_arg(args: argparse.Namespace) -> str | None:
+    """The password from --password-stdin (first line) or --password; None: neither given."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return args.password or None
+
+
 def _cmd_add(args: argparse.Namespace) -> int:
     from geo.access import users
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif args.password:
-        password = args.password
-    else:
+    password = _password_arg(args)
+    if password is None:
         print("error: give --password or --password-stdin", file=sys.stderr)
         return 2
     if args.department:  # checked before the user is written: nothing half-made
@@ -51,8 +55,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from geo.access import users
 
     for u in users.list_users():
-        state = "disabled" if u.disabled else ("locked" if u.locked_until else "active")
+        state = "disabled" if u.disabled else "active"
         print(f"{u.username:<24} {u.role:<16} {u.scope_code or '-':<16} {state}")
+    return 0
+
+
+def _cmd_passwd(args: argparse.Namespace) -> int:
+    from geo.access import users
+
+    password = _password_arg(args)
+    if password is None:
+        print("error: give --password-stdin (or --password)", file=sys.stderr)
+        return 2
+    ended = users.reset_password(_cli_actor(), args.name, password)
+    print(f"password of {args.name} reset; {ended} session(s) signed out")
     return 0
 
 
@@ -140,6 +156,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(handler=_cmd_add)
 
     usub.add_parser("list", help="list users").set_defaults(handler=_cmd_list)
+
+    pw = usub.add_parser("passwd", help="reset a user's password (signs the user out everywhere)")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    pw.add_argument("--password", help="the new password (visible in the process list: prefer stdin)")
+    pw.set_defaults(handler=_cmd_passwd)
 
     d = usub.add_parser("disable", help="disable a user (or --enable again)")
     d.add_argument("name")

@@ -32,6 +32,7 @@ ACTIONS: dict[str, tuple[frozenset[str], bool, str]] = {
     "users.manage": (frozenset({"admin"}), True, "add or disable users"),
     "apikey.manage": (frozenset({"admin"}), True, "create API keys"),
     "session": (_ALL, False, "sign in and out"),
+    "account.password": (_ALL, True, "change one's own password"),
     # the incident loop (geo/incidents/service.py): one key per kind of step
     "incident.local": (frozenset({"admin", "grid_worker", "community_staff", "street_operator"}),
                        True, "resolve on the spot or escalate a case at your own level"),

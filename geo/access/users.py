@@ -1,10 +1,22 @@
-"""Users: creation, listing, disabling, and password sign-in with lock-out."""
+"""Users: creation, listing, disabling, passwords, sign-in with a throttle, and sessions.
+
+* Passwords follow one rule (:func:`check_password_policy`): at least 8 characters from at
+  least 3 of upper-case, lower-case, digits and symbols.
+* Sign-in (:func:`authenticate`) is throttled in the database, per typed name and client
+  address, and per client address; a name that does not exist is answered exactly like
+  one that does (same message, status and work), so the user list cannot be enumerated,
+  and nobody can lock an account out for anyone else's address.
+* Sessions are rows of ``sessions`` keyed by the hash of a random id the cookie carries:
+  signing out, disabling the user or resetting the password deletes them, which every app
+  process sees on its next request.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -14,13 +26,29 @@ from geo.access.roles import ROLES, Principal, scope_level
 from geo.errors import GridAtlasError
 from geo.settings import get_settings
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_CLASSES = 3
+MAX_PASSWORD_LENGTH = 1024  # hashing a megabyte per guess would be a denial of service
+MAX_USERNAME_LENGTH = 150
+_THROTTLE_LOCK = 727_002  # advisory lock class: one sign-in check per client address at a time
 # A hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("not-a-real-password-" + secrets.token_hex(8))
 
 
 class AuthError(GridAtlasError):
-    """Sign-in refused (wrong credentials, locked or disabled)."""
+    """Sign-in refused (wrong credentials, locked or disabled).
+
+    ``status`` is the HTTP status to answer with: 401, or 429 while locked or throttled.
+    """
+
+    def __init__(self, user_msg: str, status: int = 401) -> None:
+        super().__init__(user_msg)
+        self.status = status
+
+
+WRONG = "用户名或密码错误 / wrong user name or password"
+LOCKED = ("尝试次数过多，请稍后再试 / too many failed sign-ins from this address; "
+          "account locked, try again later")
 
 
 @dataclass(frozen=True)
@@ -39,11 +67,32 @@ class User:
         return Principal(self.username, self.role, self.scope_code, self.display_name)
 
 
+def password_classes(password: str) -> int:
+    """How many of the four classes (upper, lower, digit, symbol) the password uses.
+
+    Letters and digits count only in ASCII; any other character counts as a symbol.
+    """
+    upper = any("A" <= c <= "Z" for c in password)
+    lower = any("a" <= c <= "z" for c in password)
+    digit = any("0" <= c <= "9" for c in password)
+    symbol = any(not (c.isascii() and c.isalnum()) for c in password)
+    return upper + lower + digit + symbol
+
+
 def check_password_policy(password: str) -> None:
-    """Refuse passwords shorter than ten characters."""
-    if len(password) < MIN_PASSWORD_LENGTH:
+    """Refuse a password shorter than 8 characters or from fewer than 3 classes.
+
+    Raises
+    ------
+    GridAtlasError
+        Saying the rule, in Chinese and English.
+    """
+    if (len(password) < MIN_PASSWORD_LENGTH or len(password) > MAX_PASSWORD_LENGTH
+            or password_classes(password) < MIN_PASSWORD_CLASSES):
         raise GridAtlasError(
-            f"password too short: at least {MIN_PASSWORD_LENGTH} characters are required"
+            f"密码至少{MIN_PASSWORD_LENGTH}位，且含大写字母、小写字母、数字、符号中的至少三类 / "
+            f"a password needs at least {MIN_PASSWORD_LENGTH} characters from at least "
+            "3 of: upper-case letters, lower-case letters, digits, symbols"
         )
 
 
@@ -121,7 +170,7 @@ def get_user(username: str) -> User | None:
 
 
 def set_disabled(actor: Principal, username: str, disabled: bool = True) -> User:
-    """Disable (or re-enable) a user; audited."""
+    """Disable (or re-enable) a user; audited. Disabling ends the user's sessions at once."""
     with db.transaction() as cur:
         cur.execute(
             """UPDATE users SET disabled = %s WHERE username = %s
@@ -131,67 +180,145 @@ def set_disabled(actor: Principal, username: str, disabled: bool = True) -> User
         row = cur.fetchone()
         if not row:
             raise GridAtlasError(f"no user {username!r}")
+        ended = _end_user_sessions(cur, row["id"]) if disabled else 0
         audit.record(cur, actor, "user.disable" if disabled else "user.enable",
-                     target=username, scope_code=row["scope_code"], before_ids=[row["id"]])
+                     target=username, scope_code=row["scope_code"], before_ids=[row["id"]],
+                     detail={"sessions_ended": ended} if disabled else None)
     return User(**row)
 
 
-def authenticate(username: str, password: str) -> User:
-    """Check a password; count failures and lock the account after too many.
+# ----------------------------------------------------------------------------- passwords
+
+
+def reset_password(actor: Principal, username: str, new_password: str) -> int:
+    """An administrator sets a user's password (audited); returns the sessions ended.
+
+    Every session of the user ends, and the user's sign-in failures are forgotten.
+    """
+    check_password_policy(new_password)
+    with db.transaction() as cur:
+        cur.execute(
+            """UPDATE users SET password_hash = %s, password_changed_at = now(),
+                                failed_logins = 0, locked_until = NULL
+                WHERE username = %s RETURNING id, scope_code""",
+            (generate_password_hash(new_password), username),
+        )
+        row = cur.fetchone()
+        if not row:
+            raise GridAtlasError(f"no user {username!r}")
+        ended = _end_user_sessions(cur, row["id"])
+        cur.execute("DELETE FROM login_failures WHERE username = %s", (username,))
+        audit.record(cur, actor, "user.password_reset", target=username,
+                     scope_code=row["scope_code"], before_ids=[row["id"]],
+                     detail={"sessions_ended": ended})
+    return ended
+
+
+def change_password(username: str, old_password: str, new_password: str, client_addr: str,
+                    keep_session: str | None = None) -> int:
+    """A user changes their own password (audited); returns the other sessions ended.
+
+    The old password is checked like a sign-in (same throttle), so the form cannot be used
+    to guess it. The session ``keep_session`` (the one making the change) stays signed in.
 
     Raises
     ------
     AuthError
-        With a message fit for the sign-in form (it does not reveal whether the user
-        exists, except for a locked or disabled account).
+        The old password is wrong (or the address is throttled).
+    GridAtlasError
+        The new password breaks the rule or equals the old one.
     """
-    settings = get_settings()
-    now = datetime.now(UTC)
-    wrong = "用户名或密码错误 / wrong user name or password"
-    locked_msg = "账号已锁定，请稍后再试 / account locked after repeated failures; try again later"
-    refusal = None
-    # Failures are counted in a transaction that commits; the refusal is raised after it.
+    check_password_policy(new_password)
+    if new_password == old_password:
+        raise GridAtlasError("新密码不能与旧密码相同 / the new password must differ from the old one")
+    user = _verify(username, old_password, client_addr)
     with db.transaction() as cur:
         cur.execute(
-            """SELECT id, username, role, scope_code, display_name, disabled, locked_until,
-                      password_hash, failed_logins
-                 FROM users WHERE username = %s FOR UPDATE""",
-            (username,),
+            "UPDATE users SET password_hash = %s, password_changed_at = now() WHERE id = %s",
+            (generate_password_hash(new_password), user.id),
         )
-        row = cur.fetchone()
-        if row is None:
-            check_password_hash(_DUMMY_HASH, password)
-            refusal = wrong
-        elif row["disabled"]:
-            refusal = "账号已停用 / this account is disabled"
-        elif row["locked_until"] and row["locked_until"] > now:
-            refusal = locked_msg
-        elif not check_password_hash(row["password_hash"], password):
-            failures = row["failed_logins"] + 1
-            locked = None
-            refusal = wrong
-            if failures >= settings.login_max_failures:
-                locked = now + timedelta(seconds=settings.login_lock_seconds)
-                failures = 0
-                refusal = locked_msg
-                audit.record(cur, Principal(username, row["role"], row["scope_code"]),
-                             "user.locked", target=username)
-            cur.execute(
-                "UPDATE users SET failed_logins = %s, locked_until = %s WHERE id = %s",
-                (failures, locked, row["id"]),
-            )
-        else:
-            cur.execute(
-                """UPDATE users SET failed_logins = 0, locked_until = NULL,
-                                    last_login_at = now()
-                    WHERE id = %s""",
-                (row["id"],),
-            )
-    if refusal:
-        raise AuthError(refusal)
-    fields = {k: row[k] for k in ("id", "username", "role", "scope_code", "display_name",
-                                  "disabled", "locked_until")}
-    return User(**fields)
+        ended = _end_user_sessions(cur, user.id, keep=keep_session)
+        audit.record(cur, user.principal(), "user.password", target=username,
+                     before_ids=[user.id], detail={"sessions_ended": ended})
+    return ended
+
+
+# ----------------------------------------------------------------------------- sign-in
+
+
+def authenticate(username: str, password: str, client_addr: str = "-") -> User:
+    """Check a password, behind the sign-in throttle; the user on success.
+
+    Every attempt is first written down as a failure for (typed name, client address),
+    in a short transaction serialised per address; a success deletes that pair's rows.
+    While the pair has ``LOGIN_MAX_FAILURES`` rows, or the address
+    ``LOGIN_MAX_FAILURES_PER_ADDRESS``, within ``LOGIN_LOCK_SECONDS``, attempts are refused
+    unchecked. Names that exist and names that do not take the same path: a password hash
+    is checked either way (a dummy one for unknown names).
+
+    Raises
+    ------
+    AuthError
+        With a message fit for the sign-in form and its status; whether the user exists
+        is never told (a disabled account is named only to whoever knows its password).
+    """
+    user = _verify(username, password, client_addr)
+    with db.transaction() as cur:
+        cur.execute("UPDATE users SET last_login_at = now() WHERE id = %s", (user.id,))
+    return user
+
+
+def _verify(username: str, password: str, client_addr: str) -> User:
+    settings = get_settings()
+    name = username[:MAX_USERNAME_LENGTH]
+    window = settings.login_lock_seconds
+    with db.transaction() as cur:
+        # one address at a time: the count and the new row cannot interleave
+        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_THROTTLE_LOCK, client_addr))
+        cur.execute(
+            """SELECT count(*) AS from_addr,
+                      count(*) FILTER (WHERE username = %s) AS for_name
+                 FROM login_failures
+                WHERE client_addr = %s AND at > now() - make_interval(secs => %s)""",
+            (name, client_addr, window),
+        )
+        counts = cur.fetchone()
+        blocked = (counts["for_name"] >= settings.login_max_failures
+                   or counts["from_addr"] >= settings.login_max_failures_per_address)
+        if not blocked:
+            cur.execute("DELETE FROM login_failures WHERE at < now() - make_interval(secs => %s)",
+                        (window,))
+            cur.execute("INSERT INTO login_failures (username, client_addr) VALUES (%s, %s)",
+                        (name, client_addr))
+    if blocked:
+        raise AuthError(LOCKED, 429)
+    row = None
+    if len(password) <= MAX_PASSWORD_LENGTH:
+        row = db.fetch_one(
+            """SELECT id, username, role, scope_code, display_name, disabled, locked_until,
+                      password_hash
+                 FROM users WHERE username = %s""",
+            (name,),
+        )
+    if row is None:
+        check_password_hash(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+        ok = False
+    else:
+        ok = check_password_hash(row.pop("password_hash"), password)
+    if ok and not row["disabled"]:
+        with db.transaction() as cur:
+            cur.execute("DELETE FROM login_failures WHERE username = %s AND client_addr = %s",
+                        (name, client_addr))
+        return User(**row)
+    if ok:
+        raise AuthError("账号已停用 / this account is disabled")
+    if counts["for_name"] + 1 >= settings.login_max_failures:
+        actor = Principal(name, row["role"] if row else "unknown", row["scope_code"] if row else None)
+        with db.transaction() as cur:
+            audit.record(cur, actor, "user.locked", target=name,
+                         detail={"client_addr": client_addr, "seconds": window})
+        raise AuthError(LOCKED, 429)
+    raise AuthError(WRONG)
 
 
 def ensure_admin(password: str | None = None) -> tuple[bool, str | None]:
@@ -204,8 +331,61 @@ def ensure_admin(password: str | None = None) -> tuple[bool, str | None]:
     if row and row["n"]:
         return False, None
     generated = password is None
-    pw = password or secrets.token_urlsafe(12)
+    pw = password
+    while pw is None or (generated and password_classes(pw) < MIN_PASSWORD_CLASSES):
+        pw = secrets.token_urlsafe(12)
     from geo.access.roles import SYSTEM
 
     add_user(SYSTEM, "admin", "admin", pw, None, "系统管理员")
     return True, pw if generated else None
+
+
+# ----------------------------------------------------------------------------- sessions
+
+
+def _session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def start_session(user: User, client_addr: str | None, lifetime_seconds: int) -> str:
+    """Record a new session for ``user``; returns its random id (for the cookie only).
+
+    Sessions past their lifetime are deleted on the way.
+    """
+    session_id = secrets.token_urlsafe(32)
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM sessions WHERE expires_at < now()")
+        cur.execute(
+            """INSERT INTO sessions (id_hash, user_id, expires_at, client_addr)
+               VALUES (%s, %s, now() + make_interval(secs => %s), %s)""",
+            (_session_hash(session_id), user.id, lifetime_seconds, client_addr),
+        )
+    return session_id
+
+
+def session_user(session_id: str) -> User | None:
+    """The user of a live session (None: ended, expired, or the user is disabled).
+
+    One indexed query; raises :class:`geo.errors.DatabaseUnavailable` when the database
+    cannot be reached (the caller decides what an outage allows).
+    """
+    row = db.fetch_one(
+        """SELECT u.id, u.username, u.role, u.scope_code, u.display_name, u.disabled,
+                  u.locked_until
+             FROM sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.id_hash = %s AND s.expires_at > now() AND NOT u.disabled""",
+        (_session_hash(session_id),),
+    )
+    return User(**row) if row else None
+
+
+def end_session(session_id: str) -> None:
+    """Sign one session out (its cookie is refused from now on, by every process)."""
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM sessions WHERE id_hash = %s", (_session_hash(session_id),))
+
+
+def _end_user_sessions(cur, user_id: int, keep: str | None = None) -> int:
+    keep_hash = _session_hash(keep) if keep else ""
+    cur.execute("DELETE FROM sessions WHERE user_id = %s AND id_hash <> %s", (user_id, keep_hash))
+    return cur.rowcount

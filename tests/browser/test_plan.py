@@ -9,7 +9,7 @@ from geo.access import users
 from geo.access.roles import SYSTEM
 from tests.browser.conftest import AppServer, login, screenshot
 
-PW = "plan-planner-pw"
+PW = "plan-planner-pw1"
 
 
 @pytest.fixture(scope="module")

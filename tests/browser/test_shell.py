@@ -8,7 +8,7 @@ from geo.access import users
 from geo.access.roles import SYSTEM
 from tests.browser.conftest import AppServer, login, screenshot
 
-ADMIN_PW = "shell-admin-pass"
+ADMIN_PW = "shell-admin-pass1"
 
 
 @pytest.fixture(scope="module")

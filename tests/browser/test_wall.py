@@ -8,7 +8,7 @@ from geo.access import users
 from geo.access.roles import SYSTEM
 from tests.browser.conftest import AppServer, login, screenshot
 
-PW = "wall-operator-pw"
+PW = "wall-operator-pw1"
 
 
 @pytest.fixture(scope="module")

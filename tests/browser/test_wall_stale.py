@@ -12,7 +12,7 @@ from geo import localdb
 from tests.browser.conftest import AppServer, login, screenshot
 from tests.conftest import TestDB, create_tiny_place, run_cli
 
-PW = "stale-operator-pw"
+PW = "stale-operator-pw1"
 SERVER_AWAY = ("ERR_CONNECTION_REFUSED", "ERR_CONNECTION_RESET", "ERR_EMPTY_RESPONSE",
                "did not respond")
 

@@ -14,7 +14,7 @@ from geo.errors import GridAtlasError
 from geo.settings import get_settings
 from tests.conftest import create_tiny_place, run_cli
 
-PW = "correct-horse-battery"
+PW = "correct-horse-battery-1"
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_cli_adds_lists_and_disables_users(empty_db, place):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--role", "planner", "--scope", "990100001", "--password", "short"], "at least 10"),
+    (["--role", "planner", "--scope", "990100001", "--password", "short"], "at least 8"),
     (["--role", "planner", "--password", PW], "needs a --scope"),
     (["--role", "planner", "--scope", "123", "--password", PW], "not a place code"),
     (["--role", "planner", "--scope", "990999001", "--password", PW], "names no district"),

@@ -32,6 +32,7 @@ MATRIX: dict[str, set[str]] = {
     "users.manage": {"admin"},
     "apikey.manage": {"admin"},
     "session": ALL,
+    "account.password": ALL,
 }
 
 
