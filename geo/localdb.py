@@ -6,16 +6,27 @@ able to traverse to its folders; when it cannot (a checkout inside a 0700 tempor
 or a home folder) the cluster lives in a folder under ``/var/tmp`` keyed by the checkout
 path instead, and :func:`describe` says where. The port is derived from the checkout path
 so that two checkouts on one machine never clash.
+
+Who may log in (rewritten on every :func:`up`, so clusters made by older versions are fixed
+too): the superuser only over the unix socket, by peer authentication, and only for the
+server's OS user, root and the checkout's owner (``pg_ident.conf`` map ``gridatlas``); the
+app role only with its password. The socket folder admits the server's OS user, root and,
+through its private group, the checkout's owner; nobody else. Every folder and file is
+created or checked without following symbolic links, and a path that belongs to another
+user is refused, because ``/tmp`` and ``/var/tmp`` are shared with every local user.
 """
 
 from __future__ import annotations
 
+import errno
+import grp
 import hashlib
 import logging
 import os
+import pwd
 import re
 import secrets
-import shutil
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -30,7 +41,10 @@ log = logging.getLogger(__name__)
 DB_NAME = "gridatlas"
 APP_ROLE = "gridatlas_app"
 SUPERUSER = "postgres"
+IDENT_MAP = "gridatlas"
 _SOCKET_MAX = 100  # libpq's limit is ~107 bytes including ".s.PGSQL.NNNNN"
+# OS user names written into pg_ident.conf (anything else is left out, never quoted in).
+_OS_USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class Layout:
     port: int
     run_as: str | None  # OS user to run the server as, None for the current user
     fallback: bool
+    owner: str | None = None  # OS user owning the checkout (None when unknown)
 
     @property
     def app_url(self) -> str:
@@ -56,6 +71,11 @@ class Layout:
         """libpq URI for the superuser over the private unix socket."""
         host = quote(str(self.socket_dir), safe="")
         return f"postgresql://{SUPERUSER}@/{dbname}?host={host}&port={self.port}"
+
+    @property
+    def server_user(self) -> str:
+        """The OS user the server runs as."""
+        return self.run_as or _user_name(os.geteuid()) or str(os.geteuid())
 
 
 def checkout_key(root: Path = PROJECT_ROOT) -> str:
@@ -69,6 +89,20 @@ def _default_port(key: str) -> int:
 
 def _is_root() -> bool:
     return os.geteuid() == 0
+
+
+def _user_name(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def _checkout_owner(root: Path) -> str | None:
+    try:
+        return _user_name(os.stat(root).st_uid)
+    except OSError:
+        return None
 
 
 def _user_can_reach(user: str, path: Path) -> bool:
@@ -123,6 +157,7 @@ def layout(root: Path = PROJECT_ROOT) -> Layout:
         port=port,
         run_as=run_as,
         fallback=fallback,
+        owner=_checkout_owner(root),
     )
 
 
@@ -139,12 +174,6 @@ def _run(lay: Layout, args: list[str], check: bool = True) -> subprocess.Complet
     return proc
 
 
-def _chown(lay: Layout, *paths: Path) -> None:
-    if lay.run_as:
-        for p in paths:
-            shutil.chown(p, user=lay.run_as, group=lay.run_as)
-
-
 def status(lay: Layout | None = None) -> bool:
     """True when the embedded server is running."""
     lay = lay or layout()
@@ -154,15 +183,58 @@ def status(lay: Layout | None = None) -> bool:
     return proc.returncode == 0
 
 
-def _write_conf(lay: Layout) -> None:
-    tz = os.environ.get("TIMEZONE") or "Asia/Shanghai"
-    conf = "\n".join(
+# ----------------------------------------------------------------------------- who may log in
+
+
+def _hba_text() -> str:
+    """``pg_hba.conf``: the superuser by peer over the socket, the app role by password."""
+    return "\n".join(
         [
-            "# Written by GridAtlas on every start; edit geo/localdb.py instead.",
+            "# Written by GridAtlas on every `db up`; edit geo/localdb.py instead.",
+            "# TYPE  DATABASE  USER  ADDRESS  METHOD",
+            f"local   all  {SUPERUSER}  peer map={IDENT_MAP}",
+            f"local   all  {APP_ROLE}  scram-sha-256",
+            f"host    all  {APP_ROLE}  127.0.0.1/32  scram-sha-256",
+            f"host    all  {APP_ROLE}  ::1/128  scram-sha-256",
+            "",
+        ]
+    )
+
+
+def superuser_os_users(lay: Layout) -> list[str]:
+    """OS users that may log in as the superuser: the server's user, root, the checkout's owner."""
+    names: list[str] = []
+    for name in (lay.server_user, "root", lay.owner):
+        if not name or name in names:
+            continue
+        if not _OS_USER_NAME.fullmatch(name):
+            log.warning("OS user name %r is not written into pg_ident.conf", name)
+            continue
+        names.append(name)
+    return names
+
+
+def _ident_text(lay: Layout) -> str:
+    lines = [
+        "# Written by GridAtlas on every `db up`; edit geo/localdb.py instead.",
+        "# OS users that may log in as the superuser over the unix socket (peer).",
+        "# MAPNAME  SYSTEM-USERNAME  PG-USERNAME",
+    ]
+    lines += [f"{IDENT_MAP}  {name}  {SUPERUSER}" for name in superuser_os_users(lay)]
+    return "\n".join(lines) + "\n"
+
+
+def _conf_text(lay: Layout) -> str:
+    tz = os.environ.get("TIMEZONE") or "Asia/Shanghai"
+    return "\n".join(
+        [
+            "# Written by GridAtlas on every `db up`; edit geo/localdb.py instead.",
             f"port = {lay.port}",
             "listen_addresses = '127.0.0.1'",
             f"unix_socket_directories = '{lay.socket_dir}'",
-            "unix_socket_permissions = 0777",
+            # The socket folder is the gate (see _socket_group); the socket's group is the
+            # folder's (setgid), since the server may not chgrp to a group it is not in.
+            "unix_socket_permissions = 0770",
             # Parallel query costs far more than it saves on 2 cores for tile-like queries.
             "max_parallel_workers_per_gather = 0",
             f"timezone = '{tz}'",
@@ -176,28 +248,208 @@ def _write_conf(lay: Layout) -> None:
             "",
         ]
     )
-    target = lay.data / "gridatlas.conf"
-    target.write_text(conf)
-    _chown(lay, target)
+
+
+# ----------------------------------------------------------------------------- safe files
+
+
+def _refuse(path: Path, why: str) -> GridAtlasError:
+    return GridAtlasError(
+        f"refusing to use {path}: {why}. The embedded cluster creates its folders itself and "
+        "never follows links or adopts another user's files; remove that path (after checking "
+        "who made it) and run `python -m geo db up` again."
+    )
+
+
+def _names(uids: set[int]) -> str:
+    return " or ".join(sorted(_user_name(u) or str(u) for u in uids))
+
+
+def _secure_dir(path: Path, uid: int, gid: int, mode: int) -> None:
+    """Create the folder ``path`` or check an existing one, then set its owner and mode.
+
+    An existing path must be a real folder (not a symbolic link) owned by the current user
+    or by ``uid``; owner and mode are set through a descriptor opened with ``O_NOFOLLOW``, so a
+    link swapped in meanwhile is never followed.
+    """
+    allowed = {os.geteuid(), uid}
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise GridAtlasError(f"cannot create {path}: {exc.strerror}") from exc
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise _refuse(path, f"it is a symbolic link (to {os.readlink(path)!r})")
+    if not stat.S_ISDIR(st.st_mode):
+        raise _refuse(path, "it is not a folder")
+    if st.st_uid not in allowed:
+        raise _refuse(path, f"it belongs to {_names({st.st_uid})}, not to {_names(allowed)}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise _refuse(path, f"it changed while being checked ({exc.strerror})") from exc
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or now.st_uid not in allowed:
+            raise _refuse(path, "it changed while being checked")
+        if _is_root():
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _read_private(path: Path) -> str | None:
+    """Text of a regular file, read without following a link; None when absent or not one."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP):
+            return None
+        raise
+    with os.fdopen(fd, encoding="utf-8") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read()
+
+
+def _write_private(path: Path, text: str, uid: int, gid: int, mode: int = 0o600) -> bool:
+    """Replace ``path`` by a new file holding ``text``; False when it already did.
+
+    The new file is made under a fresh name (``O_EXCL | O_NOFOLLOW``) and renamed over the
+    old one, so whatever stood at ``path`` (a link included) is replaced, never written through.
+    """
+    if _read_private(path) == text:
+        return False
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    tmp = f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=dfd)
+        try:
+            os.write(fd, text.encode("utf-8"))
+            os.fchmod(fd, mode)
+            if _is_root():
+                os.fchown(fd, uid, gid)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except OSError:
+            pass
+        raise
+    finally:
+        os.close(dfd)
+    return True
+
+
+def _ids(user: str) -> tuple[int, int]:
+    pw = pwd.getpwnam(user)
+    return pw.pw_uid, pw.pw_gid
+
+
+def _socket_group(lay: Layout) -> int | None:
+    """The group that lets the checkout's owner reach the socket, when one is needed.
+
+    Needed only when root runs the server as ``postgres`` for a checkout owned by a third,
+    non-root user. That user's primary group is used only when it is private to them (no
+    other member, no other user's primary group); otherwise the owner goes through root.
+    """
+    owner = lay.owner
+    if not _is_root() or owner in (None, "root", lay.server_user):
+        return None
+    try:
+        gid = pwd.getpwnam(owner).pw_gid
+        members = set(grp.getgrgid(gid).gr_mem)
+    except KeyError:
+        return None
+    members |= {p.pw_name for p in pwd.getpwall() if p.pw_gid == gid}
+    if members - {owner}:
+        log.warning(
+            "the primary group of %s is shared (%s): only root and %s reach the socket folder",
+            owner, ", ".join(sorted(members - {owner})), lay.server_user,
+        )
+        return None
+    return gid
+
+
+def _prepare(lay: Layout) -> None:
+    """Create or check every folder and the app password, with owners and modes.
+
+    Base folder: the invoking user's; 0700 when the server runs as the invoking user, else
+    0710 with the server's group, or 0711 when the checkout's owner must pass too (to the
+    socket folder and the app password, which is then 0640 with the owner's private group;
+    everything else inside is private). Data and log: the server's, 0700. Socket
+    folder: the server's, 0700, or 2710 with the checkout owner's private group.
+    """
+    me_uid, me_gid = os.geteuid(), os.getegid()
+    srv_uid, srv_gid = _ids(lay.run_as) if lay.run_as else (me_uid, me_gid)
+    group = _socket_group(lay)
+    sock_gid, sock_mode = (srv_gid, 0o700) if group is None else (group, 0o2710)
+    if lay.socket_dir.parent != lay.base:  # in /tmp: checked before anything is made
+        _secure_dir(lay.socket_dir, srv_uid, sock_gid, sock_mode)
+    if srv_uid == me_uid:
+        _secure_dir(lay.base, me_uid, me_gid, 0o700)
+    elif group is not None:
+        _secure_dir(lay.base, me_uid, me_gid, 0o711)
+    else:
+        _secure_dir(lay.base, me_uid, srv_gid, 0o710)
+    _secure_dir(lay.base / "log", srv_uid, srv_gid, 0o700)
+    _secure_dir(lay.data, srv_uid, srv_gid, 0o700)
+    if lay.socket_dir.parent == lay.base:
+        _secure_dir(lay.socket_dir, srv_uid, sock_gid, sock_mode)
+    if group is None:
+        _ensure_password(lay.password_file, me_gid, 0o600)
+    else:
+        _ensure_password(lay.password_file, group, 0o640)
+
+
+def _ensure_password(path: Path, gid: int, mode: int) -> None:
+    """Create the app role's password file, or check the existing one; set group and mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise _refuse(path, "it is not a regular file") from None
+        if st.st_uid != os.geteuid():
+            raise _refuse(path, f"it belongs to {_names({st.st_uid})}") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    else:
+        os.write(fd, (secrets.token_urlsafe(18) + "\n").encode())
+    try:
+        if _is_root():
+            os.fchown(fd, -1, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _write_conf(lay: Layout) -> bool:
+    """Write gridatlas.conf, pg_hba.conf and pg_ident.conf; True when anything changed."""
+    uid, gid = _ids(lay.run_as) if lay.run_as else (os.geteuid(), os.getegid())
+    changed = False
+    for name, text in (
+        ("gridatlas.conf", _conf_text(lay)),
+        ("pg_hba.conf", _hba_text()),
+        ("pg_ident.conf", _ident_text(lay)),
+    ):
+        changed |= _write_private(lay.data / name, text, uid, gid)
     main = lay.data / "postgresql.conf"
-    text = main.read_text()
+    text = _read_private(main)
+    if text is None:
+        raise GridAtlasError(f"{main} is missing or not a regular file: the cluster is damaged")
     if "include_if_exists = 'gridatlas.conf'" not in text:
-        main.write_text(text + "\ninclude_if_exists = 'gridatlas.conf'\n")
+        changed |= _write_private(main, text + "\ninclude_if_exists = 'gridatlas.conf'\n", uid, gid)
+    return changed
 
 
 def _init(lay: Layout) -> None:
-    for d in (lay.base, lay.base / "log", lay.socket_dir):
-        d.mkdir(parents=True, exist_ok=True)
-        os.chmod(d, 0o755 if d != lay.base else 0o711)
-    _chown(lay, lay.base / "log", lay.socket_dir)
-    if not lay.password_file.exists():
-        lay.password_file.write_text(secrets.token_urlsafe(18) + "\n")
-        os.chmod(lay.password_file, 0o600)
     if (lay.data / "PG_VERSION").exists():
         return
-    lay.data.mkdir(parents=True, exist_ok=True)
-    os.chmod(lay.data, 0o700)
-    _chown(lay, lay.data)
     _run(
         lay,
         [
@@ -206,7 +458,7 @@ def _init(lay: Layout) -> None:
             "-U", SUPERUSER,
             "-E", "UTF8",
             "--no-locale",
-            "--auth-local=trust",
+            "--auth-local=peer",
             "--auth-host=scram-sha-256",
         ],
     )
@@ -215,7 +467,8 @@ def _init(lay: Layout) -> None:
 def up(lay: Layout | None = None) -> Layout:
     """Create (first time) and start the cluster, then make the database current.
 
-    Idempotent: a second call while the server runs only checks the schema.
+    Idempotent: a second call while the server runs rewrites the access rules (reloading
+    the server when they changed) and checks the schema.
     """
     lay = lay or layout()
     if lay.fallback:
@@ -223,13 +476,15 @@ def up(lay: Layout | None = None) -> Layout:
             "checkout not reachable by the postgres user; embedded cluster lives in %s",
             lay.base,
         )
-    if not status(lay):
+    _prepare(lay)
+    running = status(lay)
+    if not running:
         _init(lay)
-        _write_conf(lay)
-        lay.socket_dir.mkdir(parents=True, exist_ok=True)
-        _chown(lay, lay.socket_dir)
-        lay.log_file.touch(exist_ok=True)
-        _chown(lay, lay.log_file)
+    changed = _write_conf(lay)
+    if running:
+        if changed:
+            _run(lay, [str(bindir() / "pg_ctl"), "reload", "-D", str(lay.data)])
+    else:
         _run(
             lay,
             [
@@ -280,7 +535,15 @@ def _bootstrap(lay: Layout) -> None:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
         if not cur.fetchone():
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
+        cur.execute("SELECT name FROM pg_settings WHERE pending_restart ORDER BY name")
+        pending = [name for (name,) in cur.fetchall()]
     conn.close()
+    if pending:
+        log.warning(
+            "the embedded server runs with old values of %s: restart it "
+            "(python -m geo db down && python -m geo db up) to apply them",
+            ", ".join(pending),
+        )
     db.migrate(lay.admin_url())
 
 
