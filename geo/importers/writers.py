@@ -23,6 +23,7 @@ from geo import coarse
 from geo.errors import GridAtlasError
 from geo.importers.gridfit import GRID_SNAP_M, SLIVER_M2, SLIVER_WIDTH_M, fit_grids
 from geo.importers.validate import Checked, check_in_district, feature_name
+from geo.planning.band import DEFAULT as BAND_DEFAULT
 from geo.repository import lookup
 from geo.repository.cells import CellsError, store_cells
 from geo.repository.writers import (
@@ -185,9 +186,9 @@ def write_communities(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict
     _check_prefix(cur, checked, ctx, "streets", street_ids)
     cur.execute("SELECT id, district_id FROM streets WHERE id = ANY(%s)", (street_ids,))
     district_of = {int(r["id"]): int(r["district_id"]) for r in cur.fetchall()}
-    target = _or(_v(checked, "target_households"), 400)
-    low = _or(_v(checked, "min_households"), 300)
-    high = _or(_v(checked, "max_households"), 500)
+    target = _or(_v(checked, "target_households"), BAND_DEFAULT.target)
+    low = _or(_v(checked, "min_households"), BAND_DEFAULT.min)
+    high = _or(_v(checked, "max_households"), BAND_DEFAULT.max)
     for pos, (t, lo, hi) in enumerate(zip(target, low, high, strict=False)):
         if not lo <= t <= hi:
             raise GridAtlasError(

@@ -552,6 +552,62 @@ def _minimal_init(
     return lab, codes, k, orig
 
 
+def _minimal_region(
+    U: Units, nodes: list[int], cur_unit: np.ndarray, prm: Params, seed: int, infeasible: bool
+) -> tuple[np.ndarray, int]:
+    """Minimal-change labels of one region (:func:`geo.partition.minimal.repair`); grids it
+    leaves out of band are mended with a few neighbours (:func:`mend_band`), and only if
+    that still misses the band does the search's repair from those labels get a chance,
+    kept only when it comes strictly closer to the band."""
+    from geo.partition.minimal import repair
+
+    lab, k, _ = repair(U, nodes, cur_unit, prm, seed)
+    if infeasible or not _band_missed(U, nodes, lab, k, prm):
+        return lab, k
+    if U.exact():
+        lab, k = mend_band(U, nodes, lab, k, prm, seed)
+        if not _band_missed(U, nodes, lab, k, prm):
+            return lab, k
+    orig = np.full(U.n, -1, dtype=np.int64)
+    orig[nodes] = lab[nodes]
+    lab2 = _search_component(U, nodes, k, prm, seed, False, 1, lab, orig)
+    if _band_excess(U, nodes, lab2, k, prm) < _band_excess(U, nodes, lab, k, prm):
+        return lab2, k
+    return lab, k
+
+
+def _successor_names(U: Units, nodes: list[int], lab: np.ndarray, k: int, cur_unit: np.ndarray) -> list[Any]:
+    """Per grid ``0..k-1`` of a region, the current code it succeeds, or ``None``.
+
+    A grid succeeds a current grid when it holds more than half of that grid's households
+    in the region (of its buildings, for a grid without households); pairs are taken
+    greedily by shared households, so each code goes to at most one grid
+    (:func:`geo.planning.codes.successors` states the same rule for whole communities).
+    """
+    flow: dict[tuple[str, int], list[float]] = {}
+    tot: dict[str, list[float]] = {}
+    for u in nodes:
+        c = cur_unit[u]
+        if c is None:
+            continue
+        f = flow.setdefault((c, int(lab[u])), [0.0, 0.0])
+        f[0] += float(U.hh[u])
+        f[1] += len(U.members[u])
+        t = tot.setdefault(c, [0.0, 0.0])
+        t[0] += float(U.hh[u])
+        t[1] += len(U.members[u])
+    names: list[Any] = [None] * k
+    done: set[str] = set()
+    for (c, g), (h, nb) in sorted(flow.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0])):
+        if c in done or names[g] is not None:
+            continue
+        th, tb = tot[c]
+        if (th > 0 and h * 2 > th) or (th == 0 and nb * 2 > tb):
+            names[g] = c
+            done.add(c)
+    return names
+
+
 def rebalance(
     buildings: gpd.GeoDataFrame,
     community: BaseGeometry,
@@ -678,7 +734,8 @@ def rebalance(
             locked_code[pos_of[ix]] = str(code)
     # stranded clusters go with a chain that connects them in both rule graphs (a tie for the
     # search's sake, not a rule: proofs are not claimed where such ties are)
-    bridges = bridge_ties(G, hh, max_hh, fixed=(locked_code != None) | (hh > max_hh))  # noqa: E711
+    # (minimal mode starts from the current grids, which such a tie could cut across)
+    bridges = [] if mode == "minimal" else bridge_ties(G, hh, max_hh, fixed=(locked_code != None) | (hh > max_hh))  # noqa: E711
     ties.extend(bridges)
     loose_b = np.zeros(n, dtype=bool)
     for a_, b_ in bridges:
@@ -776,8 +833,21 @@ def rebalance(
     taken = {str(c) for c in final if c is not None}
     if cur_codes is not None:
         taken |= {c for c in cur_codes if c is not None}
+    taken_minimal: set[str] = set()
     for ci, (cmp, k_c) in enumerate(zip(big_comps, ks, strict=False)):
-        if mode == "minimal":
+        if mode == "minimal" and grids is None:
+            lab, k_c = _minimal_region(U, cmp, cur_unit, prm, seed + ci, region_infeasible[ci])
+            names = []
+            for c in _successor_names(U, cmp, lab, k_c, cur_unit):
+                if c is None or c in taken_minimal or c in {str(x) for x in final if x is not None}:
+                    new_idx += 1
+                    while f"{code_prefix}N{new_idx:02d}" in taken:
+                        new_idx += 1
+                    c = f"{code_prefix}N{new_idx:02d}"
+                    taken.add(c)
+                taken_minimal.add(c)
+                names.append(c)
+        elif mode == "minimal":
             lab0, codes, k_c, orig = _minimal_init(U, cmp, cur_unit, ks[ci] if grids is not None else None, prm, seed)
             lab = _search_component(U, cmp, k_c, prm, seed + ci, False, 1, lab0, orig)
             names = []

@@ -40,9 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--community", help="12-digit community code")
     where.add_argument("--street", help="9-digit street code: every community of the street")
     p.add_argument("--target", type=float, default=None,
-                   help="households per grid (default: the community's setting, usually 400)")
-    p.add_argument("--min", dest="min_hh", type=float, default=None, help="band minimum")
-    p.add_argument("--max", dest="max_hh", type=float, default=None, help="band maximum")
+                   help="households per grid (default: each community's own band, "
+                   "communities.target_households)")
+    p.add_argument("--min", dest="min_hh", type=float, default=None,
+                   help="band minimum (default: the community's min_households)")
+    p.add_argument("--max", dest="max_hh", type=float, default=None,
+                   help="band maximum (default: the community's max_households)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grids", type=int, default=None, help="number of grids")
     p.add_argument("--mode", choices=["fresh", "minimal"], default="fresh")
@@ -111,8 +114,9 @@ def _cmd_rebalance(args: argparse.Namespace) -> int:
         )
         rep = prop.report
         entry = {k: rep[k] for k in ("community", "base_version_id", "base_version_no",
-                                     "households", "n_buildings", "totals", "churn", "gate",
-                                     "failed_rules", "timings")}
+                                     "households", "n_buildings", "band", "totals", "churn",
+                                     "gate", "failed_rules", "timings")}
+        entry["applied"] = None  # the committed version, when one was
         if args.apply:
             try:
                 res = api.commit(who, prop, note=args.note,

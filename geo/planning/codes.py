@@ -2,9 +2,14 @@
 
 * Codes follow DESIGN.md: community code (12 digits) + 3-digit sequence, new sequences
   numbered in reading order (rows from north to south, west to east within a row).
-* A proposed grid whose building set equals a grid of the base version keeps that grid's
-  code (in both modes: an unchanged grid is the same grid); any other grid gets a sequence
-  number never used before in the community (above every number ever used there).
+* **Code keeping (one rule for plans, manual moves and the commit check):** a proposed grid
+  keeps the code of a base grid when it holds *more than half of that grid's households*
+  (of its buildings, for a grid without households) and is that grid's match
+  (:func:`match`: one-to-one, greedy by shared households), so a code goes to at most one
+  grid and a grid keeps at most one code (:func:`successors`). An unchanged grid always
+  keeps its code. Any other grid gets a sequence number never used before in the
+  community (above every number ever used there), so a retired code never comes back
+  with other buildings.
 * Matching old grids to new ones is one-to-one, greedy by shared households (then shared
   buildings, then codes): it names each new grid's predecessor and defines churn.
 """
@@ -59,9 +64,43 @@ def reading_order(xy: Mapping[Hashable, tuple[float, float]], row_height: float)
     return [k for row in rows for k in sorted(row, key=lambda k: (xy[k][0], -xy[k][1], str(k)))]
 
 
+def successors(
+    a: Mapping[int, str | None], b: Mapping[int, Hashable | None], households: Mapping[int, int]
+) -> dict[str, Hashable]:
+    """Old grid code -> the new grid that keeps it (see the module docstring).
+
+    Parameters
+    ----------
+    a, b:
+        Building id -> old grid code, and -> new grid label (any hashable).
+    households:
+        Building id -> households.
+
+    Returns
+    -------
+    dict
+        Only the old grids with a successor: more than half of their households (of their
+        buildings, when they have none) in one new grid, which is also their :func:`match`.
+    """
+    flow = flows(a, b, households)
+    tot: dict[str, list[int]] = {}
+    for (ca, _), (h, nb) in flow.items():
+        t = tot.setdefault(ca, [0, 0])
+        t[0] += h
+        t[1] += nb
+    out = {}
+    for ca, cb in match(flow).items():
+        h, nb = flow[(ca, cb)]
+        th, tb = tot[ca]
+        if (th > 0 and 2 * h > th) or (th == 0 and 2 * nb > tb):
+            out[ca] = cb
+    return out
+
+
 @dataclass(frozen=True)
 class CodedGrid:
-    """A proposed grid's final code: ``status`` is ``kept`` (a base grid unchanged) or ``new``."""
+    """A proposed grid's final code: ``status`` is ``kept`` (the code of the base grid it
+    succeeds, :func:`successors`) or ``new`` (a number never used in the community)."""
 
     code: str
     seq: int
@@ -76,8 +115,9 @@ def assign_codes(
     used_seqs: Iterable[int],
     xy: Mapping[Hashable, tuple[float, float]],
     row_height: float,
+    households: Mapping[int, int] | None = None,
 ) -> dict[Hashable, CodedGrid]:
-    """Final codes for proposed grids.
+    """Final codes for proposed grids: successors keep their base grid's code.
 
     Parameters
     ----------
@@ -85,6 +125,8 @@ def assign_codes(
         Proposed grid (any label) -> its set of building ids.
     base:
         Base-version grid code -> its set of building ids.
+    households:
+        Building id -> households (``None``: every building counts 1).
     community_code:
         12-digit community code.
     used_seqs:
@@ -97,11 +139,14 @@ def assign_codes(
     dict
         Label -> :class:`CodedGrid`.
     """
-    by_set = {members: code for code, members in base.items() if members}
+    a = {b: code for code, members in base.items() for b in members}
+    lb = {b: label for label, members in groups.items() for b in members}
+    hh = households if households is not None else {b: 1 for b in a}
+    kept = {label: code for code, label in successors(a, lb, hh).items()}
     out: dict[Hashable, CodedGrid] = {}
     fresh = []
-    for label, members in groups.items():
-        code = by_set.get(frozenset(members))
+    for label in groups:
+        code = kept.get(label)
         if code is not None:
             out[label] = CodedGrid(code, int(code[-3:]), "kept")
         else:

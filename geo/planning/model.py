@@ -261,6 +261,10 @@ class CommitResult:
         The audit log entry.
     seconds:
         Time spent in the transaction.
+    accounts:
+        ``{"username", "role", "from", "to"}``: accounts scoped to a grid that left the
+        version, moved to its successor (the grid holding most of its households); each has
+        its own ``users.scope_follow`` audit entry.
     """
 
     version_id: int
@@ -277,6 +281,7 @@ class CommitResult:
     relocated: dict[str, int]
     audit_id: int
     seconds: float = 0.0
+    accounts: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""

@@ -75,13 +75,13 @@ def build_proposal(
     pts = metric.representative_point()
     xy = {lab: (float(pts[lab].x), float(pts[lab].y)) for lab in groups}
     row_h = 0.5 * codes_mod.typical_size(metric.area.to_numpy())
+    households = {int(b): int(h) for b, h in ci.buildings["households"].items()}
     coded = codes_mod.assign_codes(
         groups, base_groups, community_code=ci.code, used_seqs=ci.used_seqs, xy=xy,
-        row_height=row_h,
+        row_height=row_h, households=households,
     )
     labels = {int(b): coded[lab].code for b, lab in eng_labels.items()}
     base_labels = {int(b): (None if c is None else str(c)) for b, c in ci.current.items()}
-    households = {int(b): int(h) for b, h in ci.buildings["households"].items()}
     kinds = ci.kinds
     names = dict(zip(ci.grids["code"], ci.grids["name"], strict=True))
     keep = set(locked_codes) | set(dedicated_codes)
@@ -92,7 +92,7 @@ def build_proposal(
         kind = "dedicated" if cg.code in dedicated_codes else (kinds.get(cg.code, "basic")
                                                               if kept else "basic")
         flags = list(r["flags"])
-        locked = kept and cg.code in keep
+        locked = kept and cg.code in keep and groups[lab] == base_groups.get(cg.code)
         if locked and "locked" not in flags:
             flags.append("locked")
         rows.append({
@@ -144,10 +144,14 @@ def _refresh_churn(prop: Proposal) -> None:
 
 def _report(prop: Proposal, engine_report: dict) -> dict:
     """The JSON report of ``python -m geo rebalance`` for one community."""
+    target = float(prop.params.get("target") or 0)
     rows = []
     for r in prop.grids.itertuples(index=False):
         rows.append({
             "code": r.code, "households": int(r.households), "deviation": float(r.deviation),
+            # signed (346 of 400: -0.135); ``deviation`` stays absolute for the benchmarks
+            "deviation_signed": round((int(r.households) - target) / target, 6) if target
+            else 0.0,
             "pp": float(r.pp), "n_buildings": int(r.n_buildings), "valid": bool(r.valid),
             "failed_rules": list(r.failed_rules), "flags": list(r.flags),
             "status": r.status,
@@ -163,6 +167,8 @@ def _report(prop: Proposal, engine_report: dict) -> dict:
         "target": prop.params.get("target"),
         "min": prop.params.get("min_hh"),
         "max": prop.params.get("max_hh"),
+        "band": {"target": prop.params.get("target"), "min": prop.params.get("min_hh"),
+                 "max": prop.params.get("max_hh")},
         "households": int(sum(prop.households.values())),
         "n_buildings": len(prop.labels),
         "grids": rows,
@@ -251,16 +257,20 @@ def revalidate(prop: Proposal, ctx: MoveContext) -> Proposal:
     after = {r["code"]: r for r in ev["grids"]}
     base = _groups(ci.current)
     groups = _groups(prop.labels)
+    households = {int(b): int(h) for b, h in ci.buildings["households"].items()}
+    succ = codes_mod.successors(
+        {int(b): (None if c is None else str(c)) for b, c in ci.current.items()}, prop.labels,
+        households)
     out = Proposal.from_json(prop.to_json())
     g = out.grids
     for i, code in zip(g.index, g["code"], strict=True):
         row = after[code]
-        kept = base.get(code) == groups[code]
+        kept = succ.get(code) == code
         for col in ("households", "deviation", "pp", "n_buildings", "valid"):
             g.at[i, col] = row[col]
         g.at[i, "failed_rules"] = list(row["failed_rules"])
         g.at[i, "status"] = "kept" if kept else "new"
-        g.at[i, "locked"] = bool(g.at[i, "locked"]) and kept
+        g.at[i, "locked"] = bool(g.at[i, "locked"]) and base.get(code) == groups[code]
     out.households = {int(b): int(h) for b, h in ci.buildings["households"].items()}
     out.base_labels = {int(b): (None if c is None else str(c)) for b, c in ci.current.items()}
     _set_flags(out, after)
@@ -422,24 +432,24 @@ def _union(cells: gpd.GeoSeries, members: list[int]) -> BaseGeometry:
 
 
 def _recode(prop: Proposal, ci: CommunityInputs, affected: list[str]) -> dict[str, str]:
-    """After a move: a grid equal to a base grid takes its code back; a kept grid that
-    changed gets a fresh sequence number; a new grid keeps its number."""
-    base = _groups(prop.base_labels)
-    by_set = {m: c for c, m in base.items()}
-    groups = _groups(prop.labels)
-    status = dict(zip(prop.grids["code"], prop.grids["status"], strict=True))
+    """After a move: codes follow :func:`geo.planning.codes.successors` again. A grid that
+    now succeeds a base grid takes (or keeps) its code; a grid holding a base code it no
+    longer succeeds gets a fresh sequence number; other new grids keep their number.
+    ``affected`` is kept for the callers; every grid is checked, since a move can hand a
+    base grid's majority from one grid to another."""
+    del affected
+    succ = codes_mod.successors(prop.base_labels, prop.labels, prop.households)
+    want = {grid: base for base, grid in succ.items()}  # current label -> base code it keeps
+    base_codes = {c for c in prop.base_labels.values() if c is not None}
     kinds = ci.kinds
     names = dict(zip(ci.grids["code"], ci.grids["name"], strict=True))
     used = set(prop.used_seqs)
     mapping: dict[str, tuple[str, str]] = {}
-    for code in affected:
-        members = groups.get(code)
-        if not members:
-            continue
-        match = by_set.get(members)
-        if match is not None:
-            mapping[code] = (match, "kept")
-        elif status.get(code) == "kept":
+    for code in sorted(set(prop.labels.values())):
+        if code in want:
+            if want[code] != code:
+                mapping[code] = (want[code], "kept")
+        elif code in base_codes:
             seq = max(used | {0}) + 1
             used.add(seq)
             mapping[code] = (codes_mod.make_code(prop.community_code, seq), "new")
@@ -448,8 +458,9 @@ def _recode(prop: Proposal, ci: CommunityInputs, affected: list[str]) -> dict[st
     prop.used_seqs = sorted(used)
     prop.labels = {b: mapping.get(c, (c, None))[0] for b, c in prop.labels.items()}
     g = prop.grids
+    rows = {old: g.index[g["code"] == old][0] for old in mapping}
     for old, (new, st) in mapping.items():
-        i = g.index[g["code"] == old][0]
+        i = rows[old]
         seq = int(new[-3:])
         g.at[i, "code"] = new
         g.at[i, "seq"] = seq

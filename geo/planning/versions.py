@@ -29,6 +29,8 @@ import shapely
 from geo.access import audit
 from geo.access.roles import Principal
 from geo.errors import GridAtlasError
+from geo.networks.roles import follow_redraw
+from geo.planning import codes as codes_mod
 from geo.planning import data
 from geo.planning.model import CommitResult, PlanConflict, Proposal
 from geo.repository.writers import (
@@ -110,21 +112,28 @@ def write_plan(cur, principal: Principal, prop: Proposal, *, note: str | None = 
             f"the buildings of community {prop.community_code} changed since this plan was "
             f"computed ({len(now_ids)} now, {len(prop.labels)} in the plan). Nothing was "
             "written; compute the plan again.")
-    # codes, checked against the database: a grid keeps a current code only when its
-    # buildings are exactly that grid's; any other code's number was never used before
+    # codes, checked against the database: a grid keeps a current code only when it is
+    # that grid's successor (codes.successors: more than half of its households); any
+    # other code's number was never used before
     used = data.used_seqs(cur, cid)
+    base_assign = data.version_assignment(cur, cur_id) if cur_id else {}
     base_sets: dict[str, set[int]] = {}
-    for bid, c in (data.version_assignment(cur, cur_id) if cur_id else {}).items():
+    for bid, c in base_assign.items():
         base_sets.setdefault(c, set()).add(bid)
     new_sets: dict[str, set[int]] = {}
     for bid, c in prop.labels.items():
         new_sets.setdefault(c, set()).add(int(bid))
-    changed = sorted(c for c, m in new_sets.items() if c in base_sets and base_sets[c] != m)
+    cur.execute("SELECT id, households FROM buildings WHERE community_id = %s", (cid,))
+    hh_now = {int(r["id"]): int(r["households"]) for r in cur.fetchall()}
+    succ = codes_mod.successors(base_assign, prop.labels, hh_now)
+    changed = sorted(c for c in new_sets if c in base_sets and succ.get(c) != c)
     clash = sorted(c for c in new_sets if c not in base_sets and int(c[-3:]) in used)
     if changed or clash:
         raise PlanConflict(
             f"grid code(s) {', '.join(changed + clash)} cannot be written in community "
-            f"{prop.community_code}: a changed grid needs a code never used before. Nothing "
+            f"{prop.community_code}: a grid keeps a code only when it holds more than half "
+            "of that grid's households, and any other grid needs a code never used before. "
+            "Nothing "
             "was written; compute the plan again.")
     base_codes: set[str] = set()
     if cur_id is not None:
@@ -245,6 +254,10 @@ def _after_write(cur, principal: Principal, action: str, com: dict, *, prev_id: 
     lineage = _lineage(cur, prev_id, version_id) if prev_id is not None else []
     relocated = move_points_to_version(cur, cid, version_id)
     workers = _workers(cur, prev_id, version_id) if prev_id is not None else []
+    accounts = (_accounts(cur, principal, prev_id, version_id, code)
+                if prev_id is not None else [])
+    # grid leaders and party branches follow like workers (geo.networks.roles)
+    roles = follow_redraw(cur, prev_id, version_id) if prev_id is not None else []
     check_coverage_now(cur, context=f"community {code}: ")
     cur.execute(
         """SELECT g.code FROM grids g
@@ -261,7 +274,7 @@ def _after_write(cur, principal: Principal, action: str, com: dict, *, prev_id: 
         parent_version_id=prev_id, codes=codes,
         kept_codes=sorted(set(codes) & base_codes), new_codes=sorted(set(codes) - base_codes),
         removed_codes=sorted(base_codes - set(codes)), lineage=lineage, workers=workers,
-        vacant_grids=vacant, relocated=relocated, audit_id=0,
+        vacant_grids=vacant, relocated=relocated, audit_id=0, accounts=accounts,
     )
     result.audit_id = audit.record(
         cur, principal, action, target=code, scope_code=code,
@@ -270,8 +283,9 @@ def _after_write(cur, principal: Principal, action: str, com: dict, *, prev_id: 
         detail={**detail, "version_id": version_id, "version_no": version_no,
                 "parent_version_id": prev_id, "kept_codes": result.kept_codes,
                 "new_codes": result.new_codes, "removed_codes": result.removed_codes,
-                "workers": workers, "vacant_grids": vacant, "relocated": relocated,
-                "lineage": lineage},
+                "workers": workers, "accounts": accounts, "vacant_grids": vacant,
+                "relocated": relocated,
+                "lineage": lineage, "grid_roles": roles},
     )
     log.info("%s: community %s version %s (no %s), %d grids", action, code, version_id,
              version_no, len(codes))
@@ -354,3 +368,126 @@ def _workers(cur, prev_id: int, version_id: int) -> list[dict]:
           "to": code_of.get(r["new_id"]) if r["new_id"] is not None else None} for r in rows),
         key=lambda r: r["worker"],
     )
+
+
+#: old grid id -> the new grid holding most of its households (then most buildings, then the
+#: lower code); an old grid without buildings goes to the new grid covering most of its area
+_SUCCESSOR_SQL = """
+    WITH overlap AS (
+        SELECT o.grid_id AS old_id, n.grid_id AS new_id,
+               sum(b.households) AS hh, count(*) AS nb
+          FROM building_grid o
+          JOIN building_grid n ON n.building_id = o.building_id AND n.version_id = %(v)s
+          JOIN buildings b ON b.id = o.building_id
+         WHERE o.version_id = %(p)s
+         GROUP BY 1, 2),
+    best AS (
+        SELECT DISTINCT ON (ov.old_id) ov.old_id, ov.new_id
+          FROM overlap ov JOIN grids g ON g.id = ov.new_id
+         ORDER BY ov.old_id, ov.hh DESC, ov.nb DESC, g.code),
+    by_area AS (
+        SELECT DISTINCT ON (o.id) o.id AS old_id, n.id AS new_id
+          FROM grids o JOIN grids n ON n.version_id = %(v)s AND o.geom && n.geom
+         WHERE o.version_id = %(p)s AND NOT EXISTS (SELECT 1 FROM best WHERE best.old_id = o.id)
+         ORDER BY o.id, ST_Area(ST_Intersection(o.geom, n.geom)) DESC, n.code)
+    SELECT og.code AS old_code, ng.code AS new_code
+      FROM grids og
+      JOIN (SELECT * FROM best UNION ALL SELECT * FROM by_area) s ON s.old_id = og.id
+      JOIN grids ng ON ng.id = s.new_id
+     ORDER BY og.code"""
+
+
+def _accounts(cur, principal: Principal, prev_id: int, version_id: int,
+              community_code: str) -> list[dict]:
+    """Accounts scoped to a grid that left the version follow it to its successor.
+
+    A grid code that is not in the new version hands every account scoped to it
+    (``users.scope_code``, typically a grid worker's) to the new grid holding most of its
+    households (:data:`_SUCCESSOR_SQL`), so the worker still sees their grid after a
+    redraw. Each account moved gets its own audit entry (``users.scope_follow``) in this
+    transaction; the commit's entry lists them too.
+
+    Returns
+    -------
+    list of dict
+        ``{"username", "role", "from", "to"}`` per account moved, by username.
+    """
+    cur.execute(_SUCCESSOR_SQL, {"p": prev_id, "v": version_id})
+    succ = {r["old_code"]: r["new_code"] for r in cur.fetchall()}
+    cur.execute("SELECT code FROM grids WHERE version_id = %s", (version_id,))
+    now = {r["code"] for r in cur.fetchall()}
+    moves = {old: new for old, new in succ.items() if old not in now}
+    if not moves:
+        return []
+    cur.execute(
+        """SELECT id, username, role, scope_code FROM users
+            WHERE scope_code = ANY(%s) ORDER BY username FOR UPDATE""",
+        (sorted(moves),),
+    )
+    rows = [dict(r) for r in cur.fetchall()]
+    out = []
+    for r in rows:
+        new = moves[r["scope_code"]]
+        cur.execute("UPDATE users SET scope_code = %s WHERE id = %s", (new, r["id"]))
+        audit.record(
+            cur, principal, "users.scope_follow", target=r["username"], scope_code=new,
+            before_ids=[{"scope_code": r["scope_code"]}], after_ids=[{"scope_code": new}],
+            detail={"username": r["username"], "role": r["role"], "from": r["scope_code"],
+                    "to": new, "community": community_code, "version_id": version_id,
+                    "reason": "grid redrawn: the account follows the grid holding most of "
+                              "its households"},
+        )
+        out.append({"username": r["username"], "role": r["role"], "from": r["scope_code"],
+                    "to": new})
+    if out:
+        log.info("community %s: %d account(s) followed their grid", community_code, len(out))
+    return out
+
+
+def preview_staff(principal: Principal, prop: Proposal) -> dict[str, Any]:
+    """Where the grid workers and grid-scoped accounts would go if ``prop`` were committed.
+
+    The same rule as the commit: each current grid's worker (and account) follows the
+    proposed grid holding most of the grid's households. Read-only; ``view.plan`` on the
+    plan's community.
+
+    Returns
+    -------
+    dict
+        ``workers`` (``{"worker", "name", "from", "to", "moved"}``: ``moved`` when the code
+        changes), ``accounts`` (``{"username", "role", "from", "to"}`` for accounts whose
+        scope would change) and ``vacant_grids`` (proposed grids no worker would follow).
+    """
+    from geo import db
+    from geo.access import permissions
+
+    permissions.check(principal, "view.plan", prop.community_code)
+    flow = codes_mod.flows(prop.base_labels, prop.labels, prop.households)
+    best: dict[str, tuple] = {}
+    for (old, new), (hh, nb) in flow.items():
+        key = (-hh, -nb, new)
+        if old not in best or key < best[old][0]:
+            best[old] = (key, new)
+    succ = {old: v[1] for old, v in best.items()}
+    base_codes = sorted(succ)
+    with db.transaction(readonly=True) as cur:
+        cur.execute(
+            """SELECT w.code AS worker, w.name, g.code AS grid FROM grid_workers w
+                 JOIN grids g ON g.id = w.grid_id
+                WHERE g.version_id = %s ORDER BY w.code""",
+            (prop.base_version_id if prop.base_version_id is not None else -1,),
+        )
+        workers = [dict(r) for r in cur.fetchall()]
+        cur.execute("SELECT username, role, scope_code FROM users WHERE scope_code = ANY(%s) "
+                    "ORDER BY username", (base_codes,))
+        users = [dict(r) for r in cur.fetchall()]
+    new_codes = set(prop.labels.values())
+    out_w = [{"worker": w["worker"], "name": w["name"], "from": w["grid"],
+              "to": succ.get(w["grid"]), "moved": succ.get(w["grid"]) != w["grid"]}
+             for w in workers]
+    out_a = [{"username": u["username"], "role": u["role"], "from": u["scope_code"],
+              "to": succ.get(u["scope_code"])}
+             for u in users if u["scope_code"] not in new_codes]
+    staffed = {w["to"] for w in out_w if w["to"] is not None}
+    return {"workers": out_w, "accounts": out_a,
+            "vacant_grids": sorted(new_codes - staffed)}
