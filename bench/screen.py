@@ -78,7 +78,7 @@ VIEWPORT = {"width": 1920, "height": 1080}
 USER, PASSWORD = "bench_op", "bench-operator-1"
 IDLE_S = 1.5
 TARGETS = {"first_view_s": 2.0, "bytes": 1_500_000, "refresh_p95_ms": 150.0, "baseline_ratio": 1 / 3}
-GRID_MIN_ZOOM = 13  # geo.wall.GRID_MIN_ZOOM (grids drawn from here in)
+GRID_MIN_ZOOM = 13  # geo.repository.wall.GRID_MIN_ZOOM (grids drawn from here in)
 
 # Records, from the first frame on, when the map first holds N interactive paths.
 FIRST_VIEW_JS = """

@@ -82,9 +82,11 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from geo import stats
+    from geo.access.roles import SYSTEM
+    from geo.repository import stats
+    from geo.repository.scope import Scope
 
-    data = stats.counts()
+    data = stats.counts(Scope.of(SYSTEM))
     if args.json:
         print(json.dumps(data, sort_keys=True))
     else:

@@ -88,6 +88,7 @@ PLAN_COMMIT_MSG = "plan-commit-msg"
 PLAN_EXPORT_FMT = "plan-export-fmt"
 PLAN_EXPORT_4490 = "plan-export-4490"
 PLAN_EXPORT = "plan-export"
+PLAN_EXPORT_MSG = "plan-export-msg"
 PLAN_DOWNLOAD = "plan-download"
 PLAN_VERSIONS = "plan-versions"
 PLAN_RESTORE = "plan-restore"  # pattern-matching: {"type": PLAN_RESTORE, "index": version_id}

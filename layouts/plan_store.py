@@ -8,6 +8,7 @@ token signed with the app's secret key and valid for one hour.
 
 from __future__ import annotations
 
+import re
 import uuid
 from functools import lru_cache
 
@@ -27,6 +28,14 @@ def _cache() -> diskcache.Cache:
     return diskcache.Cache(str(PROJECT_ROOT / ".cache" / "plans"))
 
 
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def valid_id(key) -> bool:
+    """True for a proposal id as :func:`put` makes them (32 hex digits)."""
+    return isinstance(key, str) and _ID.fullmatch(key) is not None
+
+
 def put(proposal_json: str) -> str:
     """Keep a proposal; returns its id."""
     key = uuid.uuid4().hex
@@ -35,11 +44,15 @@ def put(proposal_json: str) -> str:
 
 
 def replace(key: str, proposal_json: str) -> None:
+    if not valid_id(key):
+        raise ValueError("not a proposal id")
     _cache().set(key, proposal_json, expire=_PLAN_TTL_S)
 
 
-def get(key: str | None) -> str | None:
-    if not key:
+def get(key) -> str | None:
+    """The proposal kept under ``key``; ``None`` for no id, a malformed id or an expired
+    one. Whose it is, is checked by the caller (:func:`geo.planning.api.load_proposal`)."""
+    if not valid_id(key):
         return None
     return _cache().get(key)
 
@@ -57,7 +70,7 @@ def sign(principal: Principal, secret: str) -> str:
 
 def principal_from(token: str | None, secret: str) -> Principal:
     """The principal captured at submission; refuses a forged or expired token."""
-    if not token:
+    if not token or not isinstance(token, str):
         raise PermissionDenied("no signed user with this job: refused")
     try:
         username, role, scope, display = _serializer(secret).loads(

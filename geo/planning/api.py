@@ -24,10 +24,32 @@ from geo.errors import GridAtlasError
 from geo.planning import data, versions
 from geo.planning import plan as plan_mod
 from geo.planning.model import CommitResult, PlanConflict, PlanRejected, Proposal
+from geo.repository.scope import Scope
 
 log = logging.getLogger(__name__)
 
 MODES = ("fresh", "minimal")
+
+
+def _in_scope(principal: Principal, action: str, community_code: Any) -> str:
+    """Check ``action`` on a community: the code must be a 12-digit community code inside
+    the principal's scope (never a pattern); returns the code."""
+    permissions.check(principal, action)
+    code = Scope.of(principal).require_community(community_code)
+    permissions.check(principal, action, code)
+    return code
+
+
+def load_proposal(principal: Principal, proposal_json: str | None) -> Proposal | None:
+    """A stored proposal (JSON) the principal may see (``view.plan`` on its community).
+
+    ``None`` for no proposal; :class:`PermissionDenied` for another community's plan.
+    """
+    if not proposal_json:
+        return None
+    proposal = Proposal.from_json(proposal_json)
+    _in_scope(principal, "view.plan", proposal.community_code)
+    return proposal
 
 
 # ------------------------------------------------------------------------------- propose
@@ -75,7 +97,7 @@ def propose(
     """
     from geo.partition import rebalance
 
-    permissions.check(principal, "plan.run", community_code)
+    community_code = _in_scope(principal, "plan.run", community_code)
     if mode not in MODES:
         raise GridAtlasError(f"unknown mode {mode!r}: use 'fresh' or 'minimal'")
     t0 = time.perf_counter()
@@ -166,8 +188,11 @@ def _move_context(prop: Proposal) -> plan_mod.MoveContext:
     return ctx
 
 
-def move_building(proposal: Proposal, building_id: int, to_grid: str) -> Proposal:
+def move_building(principal: Principal, proposal: Proposal, building_id: int,
+                  to_grid: str) -> Proposal:
     """Move one building to a neighbouring grid of the plan (a manual adjustment).
+
+    The principal needs ``plan.run`` on the plan's community.
 
     Refused with :class:`PlanRejected` naming the rule: ``neighbour`` (the grid does not
     touch the building's cell), ``locked`` (a kept grid), ``same_grid``, or a hard rule the
@@ -182,11 +207,17 @@ def move_building(proposal: Proposal, building_id: int, to_grid: str) -> Proposa
     Proposal
         A new proposal (the given one is not changed).
     """
+    _in_scope(principal, "plan.run", proposal.community_code)
+    if isinstance(building_id, bool) or not isinstance(building_id, int) \
+            or not isinstance(to_grid, str):
+        raise GridAtlasError("选择的建筑或网格无效 / pick a building and a grid of this plan")
     return plan_mod.apply_move(proposal, _move_context(proposal), building_id, to_grid)
 
 
-def neighbour_grids(proposal: Proposal, building_id: int) -> list[str]:
-    """Grids of the plan a building may be moved to (those touching its cell), sorted."""
+def neighbour_grids(principal: Principal, proposal: Proposal, building_id: int) -> list[str]:
+    """Grids of the plan a building may be moved to (those touching its cell), sorted
+    (``view.plan`` on the plan's community)."""
+    _in_scope(principal, "view.plan", proposal.community_code)
     return plan_mod.neighbour_grids(proposal, _move_context(proposal), building_id)
 
 
@@ -224,7 +255,7 @@ def commit(
     PlanConflict
         The community's current version is no longer the plan's base version.
     """
-    permissions.check(principal, "grids.commit", proposal.community_code)
+    _in_scope(principal, "grids.commit", proposal.community_code)
     proposal = plan_mod.revalidate(proposal, _move_context(proposal))
     blocking = proposal.blocking(allow_out_of_band)
     if blocking:
@@ -262,9 +293,10 @@ def restore(
     expected_current_id:
         When given, refuse with :class:`PlanConflict` if another version became current.
     """
+    permissions.check(principal, "grids.restore")
     with db.transaction() as cur:
         ver = versions.resolve_version(cur, version)
-        permissions.check(principal, "grids.restore", ver["community_code"])
+        _in_scope(principal, "grids.restore", ver["community_code"])
         result = versions.write_restore(cur, principal, ver, note=note,
                                         expected_current_id=expected_current_id)
         versions.before_commit(cur)
@@ -284,7 +316,7 @@ def list_versions(principal: Principal, community_code: str) -> list[dict]:
         ``is_current``, ``parent_id``, ``grids``, ``households``, ``in_band`` (grids whose
         households are within the community's band).
     """
-    permissions.check(principal, "view.plan", community_code)
+    community_code = _in_scope(principal, "view.plan", community_code)
     with db.transaction(readonly=True) as cur:
         com = data.community_row(cur, community_code)
         cur.execute(
@@ -302,10 +334,13 @@ def list_versions(principal: Principal, community_code: str) -> list[dict]:
         return [dict(r) for r in cur.fetchall()]
 
 
-def version_assignment(version: int | str) -> dict[str, Any]:
-    """A version's community, grids (code -> households, kind, name) and building codes."""
+def version_assignment(principal: Principal, version: int | str) -> dict[str, Any]:
+    """A version's community, grids (code -> households, kind, name) and building codes
+    (``view.plan`` on the version's community)."""
+    permissions.check(principal, "view.plan")
     with db.transaction(readonly=True) as cur:
         ver = versions.resolve_version(cur, version)
+        _in_scope(principal, "view.plan", ver["community_code"])
         cur.execute(
             """SELECT code, households, kind, name FROM grids WHERE version_id = %s
                 ORDER BY code""", (ver["id"],))
@@ -318,7 +353,7 @@ def compare(
     version_a: int | str | Proposal,
     version_b: int | str | Proposal,
     *,
-    principal: Principal | None = None,
+    principal: Principal,
 ) -> dict[str, Any]:
     """Compare two versions (or a version and a proposal) of the same community.
 
@@ -327,7 +362,7 @@ def compare(
     version_a, version_b:
         A version id, ``"COMMUNITY@NUMBER"``, or a :class:`Proposal` ("before" and "after").
     principal:
-        When given, checked for ``view.plan`` on the community.
+        Checked for ``view.plan`` on the community (each version before it is read).
 
     Returns
     -------
@@ -341,12 +376,10 @@ def compare(
     """
     from geo.planning import codes as codes_mod
 
-    sides = [_side(version_a), _side(version_b)]
+    sides = [_side(principal, version_a), _side(principal, version_b)]
     if sides[0]["community"] != sides[1]["community"]:
         raise GridAtlasError("compare two versions of the same community")
     community = sides[0]["community"]
-    if principal is not None:
-        permissions.check(principal, "view.plan", community)
     la, lb = sides[0]["labels"], sides[1]["labels"]
     hh = {**sides[0]["households"], **sides[1]["households"]}
     flow = codes_mod.flows(la, lb, hh)
@@ -382,8 +415,9 @@ def compare(
     }
 
 
-def _side(x: int | str | Proposal) -> dict[str, Any]:
+def _side(principal: Principal, x: int | str | Proposal) -> dict[str, Any]:
     if isinstance(x, Proposal):
+        _in_scope(principal, "view.plan", x.community_code)
         return {
             "community": x.community_code,
             "label": {"kind": "proposal", "base_version_id": x.base_version_id},
@@ -392,7 +426,7 @@ def _side(x: int | str | Proposal) -> dict[str, Any]:
             "grid_households": dict(zip(x.grids["code"], map(int, x.grids["households"]),
                                         strict=True)),
         }
-    va = version_assignment(x)
+    va = version_assignment(principal, x)
     ver = va["version"]
     with db.transaction(readonly=True) as cur:
         cur.execute("SELECT id, households FROM buildings WHERE community_id = %s",
@@ -410,5 +444,5 @@ def _side(x: int | str | Proposal) -> dict[str, Any]:
 
 __all__ = [
     "propose", "move_building", "neighbour_grids", "commit", "restore", "list_versions", "compare",
-    "version_assignment", "PlanRejected", "PlanConflict", "Proposal", "CommitResult",
+    "version_assignment", "load_proposal", "PlanRejected", "PlanConflict", "Proposal", "CommitResult",
 ]

@@ -146,19 +146,22 @@ def export(
     pathlib.Path
         The file written.
     """
-    fmt = fmt.lower().lstrip(".")
+    fmt = fmt.lower().lstrip(".") if isinstance(fmt, str) else ""
     if fmt not in FORMATS:
         raise GridAtlasError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
-    crs = crs.upper()
+    crs = crs.upper() if isinstance(crs, str) else ""
     if crs not in CRSES:
         raise GridAtlasError(f"export CRS must be EPSG:4326 or EPSG:4490, not {crs!r}")
     if principal is not None:
+        from geo.planning.api import _in_scope
+
+        permissions.check(principal, "view.plan")
         if isinstance(obj, Proposal):
             community = obj.community_code
         else:
             with db.transaction(readonly=True) as cur:
                 community = versions.resolve_version(cur, obj)["community_code"]
-        permissions.check(principal, "view.plan", community)
+        _in_scope(principal, "view.plan", community)
     frame = grids_frame(obj)
     if crs == "EPSG:4490":
         frame = frame.set_crs(4490, allow_override=True)
@@ -178,6 +181,33 @@ def export(
         out.to_file(path, driver=driver, engine="pyogrio", **kw)
     log.info("exported %d grids to %s (%s, %s)", len(frame), path, fmt, crs)
     return path
+
+
+def download(principal: Principal, proposal: Proposal, fmt: Any, crs: str = "EPSG:4326",
+             ) -> tuple[str, bytes]:
+    """A proposal's grids as a file to send to the browser: ``(file name, content)``.
+
+    Checks ``view.plan`` on the proposal's community and the format before anything is
+    written; the file is written in a private temporary folder that is removed before
+    returning, whatever happens.
+
+    Raises
+    ------
+    PermissionDenied, GridAtlasError
+        Not allowed, or an unknown format or CRS (nothing written).
+    """
+    from geo.planning.api import _in_scope
+
+    _in_scope(principal, "view.plan", proposal.community_code)
+    if not isinstance(fmt, str) or fmt.lower().lstrip(".") not in FORMATS:
+        raise GridAtlasError(
+            f"导出格式无效 / unknown export format {str(fmt)[:20]!r}: use one of "
+            f"{', '.join(FORMATS)}")
+    fmt = fmt.lower().lstrip(".")
+    name = f"plan-{proposal.community_code}.{'zip' if fmt == 'shp' else fmt}"
+    with tempfile.TemporaryDirectory(prefix="gridatlas-export-") as folder:
+        path = export(proposal, fmt, Path(folder) / name, crs=crs, principal=principal)
+        return path.name, path.read_bytes()
 
 
 def _write_csv(frame: gpd.GeoDataFrame, path: Path) -> None:

@@ -43,11 +43,27 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def _day_start(value: str | None) -> datetime | None:
+def _day_start(value) -> datetime | None:
+    """Midnight (local time) of a ``YYYY-MM-DD`` date; GridAtlasError for anything else."""
     if not value:
         return None
-    d = date.fromisoformat(value[:10])
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        d = date.fromisoformat(value[:10])
+    except ValueError:
+        raise GridAtlasError(
+            f"日期无效：{str(value)[:20]}（应为 YYYY-MM-DD）/ not a date: {str(value)[:20]!r} "
+            "(use YYYY-MM-DD)") from None
     return datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(get_settings().timezone))
+
+
+def _text(value, what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise GridAtlasError(f"{what}无效 / {what}: not a text")
+    return value
 
 
 @secure_callback(
@@ -61,11 +77,15 @@ def _day_start(value: str | None) -> datetime | None:
 )
 def load_entries(actor, action, start, end):
     lang = current_lang()
-    until = _day_start(end)
+    try:
+        since, until = _day_start(start), _day_start(end)
+        actor, action = _text(actor, "用户 actor"), _text(action, "操作 action")
+    except GridAtlasError as exc:
+        return None, exc.user_msg
     try:
         rows = audit.browse(
-            current_principal(), actor=actor or None, action=action or None,
-            since=_day_start(start), until=until + timedelta(days=1) if until else None,
+            current_principal(), actor=actor, action=action,
+            since=since, until=until + timedelta(days=1) if until else None,
         )
     except GridAtlasError as exc:
         return None, f"{t('error.db', lang)}: {exc.user_msg}"

@@ -17,10 +17,11 @@ import dash_leaflet as dl
 from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html
 from dash_extensions.javascript import Namespace
 
-from geo import db, wall
 from geo.access.privacy import mask_name, mask_phone
 from geo.errors import GridAtlasError
 from geo.gcj02 import gcj02_to_wgs84, transform_geojson, wgs84_to_gcj02
+from geo.repository import session, summary, wall
+from geo.repository.scope import Scope
 from geo.settings import get_settings
 from layouts import ids
 from layouts.auth import current_principal
@@ -46,6 +47,12 @@ def _float(value, lo, hi):
     except (TypeError, ValueError):
         return None
     return v if lo <= v <= hi else None
+
+
+def _in_scope(code):
+    """A place code from the URL, kept only when it lies inside the viewer's scope."""
+    principal = current_principal()
+    return code if principal is not None and Scope.of(principal).covers(code) else None
 
 
 def _kpi(key_id: str, label_key: str, lang: str) -> html.Div:
@@ -129,8 +136,9 @@ def layout(lat=None, lng=None, z=None, street=None, community=None, category=Non
                               pointToLayer=_wall("incidentPoint"), hideout={"kind": "inc"}),
                    name=t("layer.incidents", lang), checked=True),
     ]
-    filters = {"street": street, "community": community, "category": category,
-               "severity": severity}
+    filters = {"street": _in_scope(street), "community": _in_scope(community),
+               "category": category if isinstance(category, str) else None,
+               "severity": severity if severity in wall.SEVERITIES else None}
     return html.Div(
         className="ga-command" + (" ga-kiosk" if kiosk_on else ""),
         children=[
@@ -252,10 +260,9 @@ def layout(lat=None, lng=None, z=None, street=None, community=None, category=Non
 # ----------------------------------------------------------------------------- helpers
 
 
-def _filters(stored: dict | None):
-    stored = stored or {}
-    return wall.filters_for(current_principal(), stored.get("street"), stored.get("community"),
-                            stored.get("category"), stored.get("severity"))
+def _filters(stored):
+    """(scope, incident filter) of the page's filters; GridAtlasError for a bad filter."""
+    return wall.view_of(current_principal(), stored)
 
 
 def _shift(fc):
@@ -275,10 +282,11 @@ def _shift_bounds(b):
 
 
 def _bbox(bounds) -> list[float] | None:
-    """Map bounds [[s, w], [n, e]] (basemap datum) -> WGS-84 [w, s, e, n] for queries."""
+    """Map bounds [[s, w], [n, e]] (basemap datum) -> WGS-84 [w, s, e, n] for queries;
+    GridAtlasError for malformed bounds."""
     if not bounds:
         return None
-    (s, w), (n, e) = bounds
+    w, s, e, n = wall.bbox_of(bounds)
     if get_settings().basemap_gcj02:
         w, s = gcj02_to_wgs84(w, s)
         e, n = gcj02_to_wgs84(e, n)
@@ -316,21 +324,22 @@ def load_places(stored, boot):
     """Boundaries of the upper levels, labels, police rooms and the filter menus."""
     lang = current_lang()
     en = lang == "en"
-    principal = current_principal()
+    boot = boot if isinstance(boot, dict) else {}
     try:
-        f = _filters(stored)
+        scope, _flt = _filters(stored)
         # fitting: the coarsest copies (the fitted view is the widest); a URL view: its zoom
-        zoom = ((boot or {}).get("view") or [None, None, None])[2]
-        upper = [_shift(wall.boundaries(level, f, zoom)) for level in
+        view = boot.get("view")
+        if view is not None and not (isinstance(view, list) and len(view) == 3):
+            raise wall.BadRequest("地图视图无效 / malformed map view")
+        zoom = wall.zoom_of(view[2]) if view else None
+        upper = [_shift(wall.boundaries(scope, level, zoom)) for level in
                  ("district", "street", "community")]
-        labels = _shift(wall.labels(f, ("street", "community")))
-        police = _shift(wall.police_rooms(f))
-        bounds = _shift_bounds(wall.extent(f))
-        options = wall.filter_options(principal)
-        from geo import queries
-
-        osm = queries.has_osm_data()
-        synthetic = queries.has_synthetic_data()
+        labels = _shift(wall.labels(scope, ("street", "community")))
+        police = _shift(wall.police_rooms(scope))
+        bounds = _shift_bounds(wall.extent(scope))
+        options = wall.filter_options(scope)
+        osm = summary.has_osm_data(scope)
+        synthetic = summary.has_synthetic_data(scope)
     except GridAtlasError as exc:
         log.warning("command centre data unavailable: %s", exc.user_msg)
         return (*([dash.no_update] * 14), f"{t('error.db', lang)}: {exc.user_msg}")
@@ -377,22 +386,27 @@ def load_grids(zoom, stored, band):
     """Grids from zoom 13 in, coarse or full by zoom band; resent only when the band or
     the filters change (panning and zooming within a band send nothing). Grid labels
     (shown from zoom 16) travel only in the full-precision band."""
+    try:
+        zoom = wall.zoom_of(zoom)
+        scope, _flt = _filters(stored)
+    except GridAtlasError:
+        return dash.no_update, dash.no_update, dash.no_update
     if zoom is None:
         return dash.no_update, dash.no_update, dash.no_update
+    band = band if isinstance(band, dict) else None
     show = zoom >= wall.GRID_MIN_ZOOM
     new_band = {"show": show, "tol": wall.tolerance_for_zoom(zoom), "f": stored}
     if new_band == band:
         return dash.no_update, dash.no_update, dash.no_update
     fine, was_fine = new_band["tol"] is None, bool(band) and band.get("tol") is None
     try:
-        f = _filters(stored)
-        labels = (_shift(wall.labels(f, ("street", "community", "grid") if fine
+        labels = (_shift(wall.labels(scope, ("street", "community", "grid") if fine
                                      else ("street", "community")))
                   if fine != was_fine or (fine and (band or {}).get("f") != stored)
                   else dash.no_update)
         if not show:
             return None, new_band, labels
-        data = _shift(wall.boundaries("grid", f, zoom))
+        data = _shift(wall.boundaries(scope, "grid", zoom))
     except GridAtlasError:
         return dash.no_update, dash.no_update, dash.no_update
     return data, new_band, labels
@@ -482,27 +496,28 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last, overlays):
     lang = current_lang()
     now = datetime.now(UTC)
     n_out = 11 + len(_KPI_IDS)  # every Output of this callback
-    density_on = t("layer.density", lang) in (overlays or [])
+    density_on = isinstance(overlays, list) and t("layer.density", lang) in overlays
     try:
-        with db.read_session():  # one pooled connection and transaction per tick
-            f = _filters(stored)
-            bbox = _bbox(bounds)
+        scope, flt = _filters(stored)
+        bbox = _bbox(bounds)
+        zoom = wall.zoom_of(zoom)
+        with session.read_session():  # one pooled connection and transaction per tick
             detailed = zoom is not None and zoom >= wall.POINTS_MIN_ZOOM and bbox is not None
             totals = None
             if detailed:
-                incidents = wall.incidents_in_view(f, bbox, now)
-                cameras = wall.cameras_in_view(f, bbox)
+                incidents = wall.incidents_in_view(scope, bbox, now, flt)
+                cameras = wall.cameras_in_view(scope, bbox)
             else:
                 level = "grid" if (zoom or 0) >= wall.COUNTS_GRID_ZOOM else "community"
-                incidents = wall.incident_counts(f, now, level)
-                cameras = wall.camera_counts(f, level)
+                incidents = wall.incident_counts(scope, now, level, flt)
+                cameras = wall.camera_counts(scope, level)
                 n = sum(ft["properties"]["n"] for ft in cameras["features"])
                 down = sum(ft["properties"]["down"] for ft in cameras["features"])
                 totals = (n - down, n)
-            k = wall.kpis(f, now, totals)
-            by_street = wall.open_by_street(f, now)
-            events = wall.ticker(f, 10)
-            density = wall.incident_density(f, now) if density_on else None
+            k = wall.kpis(scope, now, flt, totals)
+            by_street = wall.open_by_street(scope, now, flt)
+            events = wall.ticker(scope, flt, 10)
+            density = wall.incident_density(scope, now, flt) if density_on else None
     except GridAtlasError as exc:
         log.warning("refresh failed: %s", exc.user_msg)
         return (*([dash.no_update] * (n_out - 1)),
@@ -511,7 +526,9 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last, overlays):
     digests = {"inc": _digest(incidents), "cam": _digest(cameras),
                "den": _digest(density) if density_on else prev_den(last),
                "mode": mode, "bars": _digest(by_street), "tick": _digest(events)}
-    prev = (last or {}).get("digests", {})
+    last = last if isinstance(last, dict) else None
+    prev = (last or {}).get("digests") or {}
+    prev = prev if isinstance(prev, dict) else {}
     same_mode = prev.get("mode") == mode
 
     def changed(key, value):
@@ -598,11 +615,13 @@ def _ticker_items(events: list[dict], lang: str) -> list:
 )
 def load_buildings(bounds, zoom, stored):
     """Footprints only when zoomed in, and only inside the visible bounds."""
-    bbox = _bbox(bounds)
-    if zoom is None or zoom < wall.BUILDINGS_MIN_ZOOM or bbox is None:
-        return None
     try:
-        return _shift(wall.buildings_in_view(_filters(stored), bbox))
+        bbox = _bbox(bounds)
+        zoom = wall.zoom_of(zoom)
+        if zoom is None or zoom < wall.BUILDINGS_MIN_ZOOM or bbox is None:
+            return None
+        scope, _flt = _filters(stored)
+        return _shift(wall.buildings_in_view(scope, bbox))
     except GridAtlasError:
         return dash.no_update
 
@@ -705,25 +724,26 @@ def _police_panel(p: dict, lang: str) -> list:
 def show_panel(grid_click, cam_click, inc_click, police_click, _close, stored, hideout):
     """Click a grid, camera, incident or police room: its panel (and zoom to a grid)."""
     lang = current_lang()
-    hideout = dict(hideout or {})
+    hideout = dict(hideout) if isinstance(hideout, dict) else {}
     trig = ctx.triggered_id
     if trig == ids.CMD_PANEL_CLOSE:
         hideout["selected"] = None
         return None, hideout, dash.no_update
     click = {ids.CMD_GRIDS: grid_click, ids.CMD_CAMERAS: cam_click,
              ids.CMD_INCIDENTS: inc_click, ids.CMD_POLICE: police_click}.get(trig)
-    props = (click or {}).get("properties") or {}
+    props = (click.get("properties") if isinstance(click, dict) else None) or {}
+    props = props if isinstance(props, dict) else {}
     code = props.get("code")
-    if not code:
+    if not code or not isinstance(code, str):
         return dash.no_update, dash.no_update, dash.no_update
     if "n" in props:  # a count bubble: open its grid (community bubbles: nothing)
         if len(code) != 15:
             return dash.no_update, dash.no_update, dash.no_update
         trig = ids.CMD_GRIDS
     try:
-        f = _filters(stored)
+        scope, _flt = _filters(stored)
         if trig == ids.CMD_GRIDS:
-            d = wall.grid_detail(code, f)
+            d = wall.grid_detail(scope, code)
             if not d:
                 return None, dash.no_update, dash.no_update
             hideout["selected"] = code
@@ -732,12 +752,14 @@ def show_panel(grid_click, cam_click, inc_click, police_click, _close, stored, h
                     {"bounds": bounds, "transition": "fitBounds",
                      "options": {"padding": [60, 60], "animate": False}})
         if trig == ids.CMD_CAMERAS:
-            d = wall.camera_detail(code, f)
+            d = wall.camera_detail(scope, code)
             return (_camera_panel(d, lang) if d else None), dash.no_update, dash.no_update
         if trig == ids.CMD_INCIDENTS:
-            d = wall.incident_timeline(code, f, datetime.now(UTC))
+            d = wall.incident_timeline(scope, code, datetime.now(UTC))
             return (_incident_panel(d, lang) if d else None), dash.no_update, dash.no_update
-        return _police_panel(props, lang), dash.no_update, dash.no_update
+        rooms = wall.police_rooms(scope)["features"]
+        room = next((r["properties"] for r in rooms if r["properties"]["code"] == code), None)
+        return (_police_panel(room, lang) if room else None), dash.no_update, dash.no_update
     except GridAtlasError as exc:
         return html.Div(exc.user_msg, className="ga-error"), dash.no_update, dash.no_update
 
@@ -754,10 +776,11 @@ def show_panel(grid_click, cam_click, inc_click, police_click, _close, stored, h
 )
 def search(text, stored):
     lang = current_lang()
-    if not text or not text.strip():
+    if not text or not isinstance(text, str) or not text.strip():
         return None
     try:
-        hits = wall.search(text, _filters(stored))
+        scope, _flt = _filters(stored)
+        hits = wall.search(scope, text)
     except GridAtlasError as exc:
         return html.Div(exc.user_msg, className="ga-error")
     if not hits:
@@ -788,10 +811,16 @@ def search(text, stored):
 )
 def fly_to_hit(clicks, text, stored):
     """Fly to the chosen search result."""
-    if not any(clicks or []):
+    if not isinstance(clicks, list) or not any(clicks):
         return dash.no_update, dash.no_update
-    index = ctx.triggered_id["index"]
-    hits = wall.search(text or "", _filters(stored))
+    index = (ctx.triggered_id or {}).get("index") if isinstance(ctx.triggered_id, dict) else None
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        return dash.no_update, None
+    try:
+        scope, _flt = _filters(stored)
+        hits = wall.search(scope, text or "")
+    except GridAtlasError as exc:
+        return dash.no_update, html.Div(exc.user_msg, className="ga-error")
     if index >= len(hits) or not hits[index]["bounds"]:
         return dash.no_update, None
     # fitBounds, not an animated flight: a flight is cut short when the map's props update

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, dcc, html
 
-from geo import queries
 from geo.errors import GridAtlasError
+from geo.repository import summary
+from geo.repository.scope import Scope
 from layouts import ids
 from layouts.auth import current_principal
 from layouts.components import data_table, page_header
@@ -38,7 +39,7 @@ def load_incidents(_boot: int):
     lang = current_lang()
     en = lang == "en"
     try:
-        rows = queries.recent_incidents(200, current_principal().scope_code)
+        rows = summary.recent_incidents(Scope.of(current_principal()), 200)
     except GridAtlasError as exc:
         return None, f"{t('error.db')}: {exc.user_msg}"
     columns = [

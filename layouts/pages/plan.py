@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-from pathlib import Path
 
 import dash
 import dash_leaflet as dl
@@ -21,15 +19,15 @@ import geo.partition.engine  # noqa: F401,E402  (the same reason: loaded before 
 import geo.partition.graph  # noqa: F401,E402
 import geo.partition.kernels  # noqa: E402
 import geo.planning.codes  # noqa: F401,E402
-from geo import db, queries, wall
 from geo.access.permissions import allowed, check
 from geo.errors import GridAtlasError
 
 # Imported here, at start-up: a background job is a fork of a busy web process, and a
 # module being imported by another thread at that moment would stay locked in the child.
 from geo.planning import api as planning
-from geo.planning.export import export as export_plan
-from geo.planning.model import Proposal
+from geo.planning.export import download as export_download
+from geo.repository import session, summary
+from geo.repository.scope import Scope
 from layouts import ids, plan_store
 from layouts.auth import current_principal, secret_key
 from layouts.components import data_table, page_header
@@ -55,6 +53,10 @@ def _num(id_: str, label_key: str, value: int | None, lang: str, **kw) -> html.L
 
 def layout(community=None, **_query) -> html.Div:
     lang = current_lang()
+    try:  # the URL's community only when it is one inside the user's scope (no database)
+        community = Scope.of(current_principal()).require_community(community) if community else None
+    except GridAtlasError:
+        community = None
     return html.Div(
         className="ga-page ga-plan",
         children=[
@@ -128,6 +130,7 @@ def layout(community=None, **_query) -> html.Div:
                                 html.Button(t("plan.export", lang), id=ids.PLAN_EXPORT,
                                             className="ga-btn", disabled=True),
                             ]),
+                            html.Div(id=ids.PLAN_EXPORT_MSG, className="ga-status"),
                         ],
                     ),
                     html.Section(
@@ -210,12 +213,12 @@ def start(boot):
     en = lang == "en"
     principal = current_principal()
     try:
-        rows = queries.community_summary(principal.scope_code)
+        rows = summary.community_summary(Scope.of(principal))
     except GridAtlasError as exc:
         return [], None, None, None, None, f"{t('error.db', lang)}: {exc.user_msg}"
     options = [{"label": f"{r['name_en'] if en and r['name_en'] else r['name']} · {r['code']}",
                 "value": r["code"]} for r in rows if len(r["code"]) == 12]
-    wanted = (boot or {}).get("community")
+    wanted = boot.get("community") if isinstance(boot, dict) else None
     value = wanted if any(o["value"] == wanted for o in options) else None
     columns = [
         ("col.code", "code"),
@@ -252,12 +255,15 @@ def start(boot):
 def load_community(code, _rev, plan_id):
     """Current grids and buildings of the chosen community; lock and dedicated choices."""
     principal = current_principal()
+    empty = (None, None, None, dash.no_update, dash.no_update, [], [], [], True, None)
     if not code:
-        return None, None, None, dash.no_update, dash.no_update, [], [], [], True, None
-    f = wall.Filters(place=code)
-    current = wall.boundaries("grid", f, 18)
-    buildings = queries.community_buildings(code, principal.scope_code)
-    bounds = wall.extent(f)
+        return empty
+    try:
+        layers = summary.community_map(Scope.of(principal), code)
+    except GridAtlasError as exc:
+        log.info("plan page: community %r refused: %s", str(code)[:40], exc.user_msg)
+        return empty
+    current, buildings, bounds = layers["grids"], layers["buildings"], layers["bounds"]
     grid_opts = [{"label": ft["properties"]["code"], "value": ft["properties"]["code"]}
                  for ft in current["features"]]
     dedicated = [ft["properties"]["code"] for ft in current["features"]
@@ -296,17 +302,18 @@ def load_community(code, _rev, plan_id):
 )
 def run_plan(set_progress, _n, token, code, target, lo, hi, mode, seed, k, locked, dedicated):
     """Compute a proposal in a worker process, as the user who asked for it."""
-    db.after_fork()  # never use the web process's connections from a worker
+    session.after_fork()  # never use the web process's connections from a worker
     lang = "zh"
     try:
         principal = plan_store.principal_from(token, secret_key())
-        check(principal, "plan.run", code)
+        check(principal, "plan.run")
+        code = Scope.of(principal).require_community(code)
         set_progress(("1", "3"))
         proposal = planning.propose(
-            principal, code, target=int(target or 400), min_hh=int(lo or 300),
-            max_hh=int(hi or 500), mode=mode or "fresh", seed=int(seed or 0),
-            grids=int(k) if k else None, locked_codes=tuple(locked or ()),
-            dedicated_codes=tuple(dedicated or ()))
+            principal, code, target=_int(target, 400), min_hh=_int(lo, 300),
+            max_hh=_int(hi, 500), mode=mode or "fresh", seed=_int(seed, 0),
+            grids=_int(k, None), locked_codes=_codes(locked),
+            dedicated_codes=_codes(dedicated))
         set_progress(("2", "3"))
         key = plan_store.put(proposal.to_json())
         set_progress(("3", "3"))
@@ -316,9 +323,41 @@ def run_plan(set_progress, _n, token, code, target, lo, hi, mode, seed, k, locke
     return key, t("plan.view_proposal", lang) + f": {n_grids} " + t("col.grids", lang)
 
 
+def _int(value, default):
+    """A number field's value as an int (``default`` when empty); GridAtlasError else."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise GridAtlasError(f"数值无效 / not a number: {str(value)[:20]!r}")
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        raise GridAtlasError(f"数值无效 / not a number: {str(value)[:20]!r}") from None
+    if not 0 <= number <= 1_000_000:
+        raise GridAtlasError(f"数值超出范围 / out of range: {number}")
+    return number
+
+
+def _codes(values) -> tuple[str, ...]:
+    """Grid codes picked in a multi-select (strings only)."""
+    if values is None:
+        return ()
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise GridAtlasError("网格选择无效 / the grid choices must be grid codes")
+    return tuple(values)
+
+
 def _load(plan_id):
-    text = plan_store.get(plan_id)
-    return Proposal.from_json(text) if text else None
+    """The stored proposal, only when the signed-in user may see its community."""
+    return planning.load_proposal(current_principal(), plan_store.get(plan_id))
+
+
+def _load_or_none(plan_id):
+    try:
+        return _load(plan_id)
+    except GridAtlasError as exc:
+        log.info("plan %s refused: %s", str(plan_id)[:40], exc.user_msg)
+        return None
 
 
 def _infeasible_view(proposal, lang: str):
@@ -365,8 +404,8 @@ def show_proposal(plan_id, accept, hideout):
     """The proposal over the current grids, its table, churn and validity gate."""
     lang = current_lang()
     principal = current_principal()
-    proposal = _load(plan_id)
-    hideout = dict(hideout or {})
+    proposal = _load_or_none(plan_id)
+    hideout = dict(hideout) if isinstance(hideout, dict) else {}
     if proposal is None:
         hideout["labels"] = {}
         return None, hideout, None, None, None, True, True
@@ -393,7 +432,7 @@ def show_proposal(plan_id, accept, hideout):
     ]
     table = data_table(sorted(rows, key=lambda r: r["code"]), columns, table_id="plan-grid-table",
                        row_class=lambda r: "bad" if r.get("failed_rules") else "")
-    blocked = bool(proposal.blocking(allow_out_of_band="yes" in (accept or [])))
+    blocked = bool(proposal.blocking(allow_out_of_band=_accepts(accept)))
     return (data, hideout, _gate_view(proposal, lang), churn, table,
             blocked or not _may_change(principal), False)
 
@@ -404,7 +443,12 @@ def show_proposal(plan_id, accept, hideout):
     Input(ids.PLAN_VIEW, "value"),
 )
 def switch_view(view):
-    return f"ga-plan-maps view-{view or 'proposal'}"
+    view = view if view in ("proposal", "current", "both") else "proposal"
+    return f"ga-plan-maps view-{view}"
+
+
+def _accepts(accept) -> bool:
+    return isinstance(accept, list) and "yes" in accept
 
 
 # ----------------------------------------------------------------------------- adjust
@@ -426,19 +470,22 @@ def switch_view(view):
 def pick_building(click, plan_id, hideout):
     """A clicked building: its grid in the proposal and the neighbouring grids."""
     lang = current_lang()
-    proposal = _load(plan_id)
-    props = (click or {}).get("properties") or {}
-    if proposal is None or "id" not in props:
+    proposal = _load_or_none(plan_id)
+    props = (click.get("properties") if isinstance(click, dict) else None) or {}
+    bid = props.get("id") if isinstance(props, dict) else None
+    if proposal is None or isinstance(bid, bool) or not isinstance(bid, int) \
+            or bid not in proposal.labels:
         return None, t("plan.move_hint", lang), [], None, True, dash.no_update
-    bid = int(props["id"])
     current = proposal.labels.get(bid)
     try:
-        neighbours = planning.neighbour_grids(proposal, bid)
+        neighbours = planning.neighbour_grids(current_principal(), proposal, bid)
     except GridAtlasError:
         neighbours = []
-    hideout = dict(hideout or {})
+    # the panel shows the plan's own building, not what the click claimed
+    row = proposal.households.get(bid, 0)
+    hideout = dict(hideout) if isinstance(hideout, dict) else {}
     hideout["selected"] = bid
-    info = html.Div([html.Strong(props.get("code")), f" · {props.get('households', 0)} ",
+    info = html.Div([html.Strong(f"#{bid}"), f" · {row} ",
                      t("col.households", lang), " · ", current or "–"])
     options = [{"label": c, "value": c} for c in neighbours]
     return (bid, info, options, None,
@@ -458,16 +505,17 @@ def pick_building(click, plan_id, hideout):
 )
 def move(_n, plan_id, building, to_grid, rev):
     """Move the selected building; a move that breaks a rule is refused by name."""
-    proposal = _load(plan_id)
-    if proposal is None or building is None or not to_grid:
-        return dash.no_update, None
     try:
-        moved = planning.move_building(proposal, int(building), to_grid)
+        proposal = _load(plan_id)
+        if proposal is None or building is None or not to_grid:
+            return dash.no_update, None
+        moved = planning.move_building(current_principal(), proposal, building, to_grid)
     except GridAtlasError as exc:
         return dash.no_update, html.Span(exc.user_msg, className="ga-bad")
     plan_store.replace(plan_id, moved.to_json())
     note = "; ".join(moved.warnings) if moved.warnings else "OK"
-    return (rev or 0) + 1, html.Span(note, className="ga-warn" if moved.warnings else "ga-ok")
+    rev = rev if isinstance(rev, int) and not isinstance(rev, bool) else 0
+    return rev + 1, html.Span(note, className="ga-warn" if moved.warnings else "ga-ok")
 
 
 @secure_callback(
@@ -479,7 +527,7 @@ def move(_n, plan_id, building, to_grid, rev):
 )
 def reshow(_rev, plan_id):
     """After a manual move the same proposal id is shown again (its content changed)."""
-    return plan_id
+    return plan_id if plan_store.valid_id(plan_id) else None
 
 
 # ----------------------------------------------------------------------------- commit etc.
@@ -499,22 +547,25 @@ def reshow(_rev, plan_id):
 )
 def commit(_n, plan_id, note, accept, community):
     """Commit the proposal as a new grid version (refused on conflict or failed rules)."""
-    proposal = _load(plan_id)
-    if proposal is None:
-        return None, dash.no_update, dash.no_update
     try:
+        proposal = _load(plan_id)
+        if proposal is None:
+            return None, dash.no_update, dash.no_update
+        if note is not None and not isinstance(note, str):
+            raise GridAtlasError("备注必须是文字 / the note must be text")
         result = planning.commit(current_principal(), proposal, note=note or None,
-                                 allow_out_of_band="yes" in (accept or []))
+                                 allow_out_of_band=_accepts(accept))
     except GridAtlasError as exc:
         return html.Span(exc.user_msg, className="ga-bad"), dash.no_update, dash.no_update
     msg = f"✓ v{result.version_no} ({len(result.codes)} {t('col.grids')})"
     # reselecting the community reloads the current grids and the versions
-    return html.Span(msg, className="ga-ok"), community, None
+    return html.Span(msg, className="ga-ok"), proposal.community_code, None
 
 
 @secure_callback(
     "view.plan",
     Output(ids.PLAN_DOWNLOAD, "data"),
+    Output(ids.PLAN_EXPORT_MSG, "children"),
     Input(ids.PLAN_EXPORT, "n_clicks"),
     State(ids.PLAN_ID, "data"),
     State(ids.PLAN_EXPORT_FMT, "value"),
@@ -522,15 +573,17 @@ def commit(_n, plan_id, note, accept, community):
     prevent_initial_call=True,
 )
 def export(_n, plan_id, fmt, cgcs):
-    """Download the proposal as GeoPackage, GeoJSON, CSV (UTF-8 BOM) or Shapefile (GBK)."""
-    proposal = _load(plan_id)
-    if proposal is None:
-        return dash.no_update
-    crs = "EPSG:4490" if "4490" in (cgcs or []) else "EPSG:4326"
-    folder = Path(tempfile.mkdtemp(prefix="gridatlas-export-"))
-    name = f"plan-{proposal.community_code}.{'zip' if fmt == 'shp' else fmt}"
-    path = export_plan(proposal, fmt, folder / name, crs=crs, principal=current_principal())
-    return dcc.send_file(str(path))
+    """Download the proposal as GeoPackage, GeoJSON, CSV (UTF-8 BOM) or Shapefile (GBK);
+    a refusal (permission, format) is said on the page. No file stays on the server."""
+    crs = "EPSG:4490" if isinstance(cgcs, list) and "4490" in cgcs else "EPSG:4326"
+    try:
+        proposal = _load(plan_id)
+        if proposal is None:
+            return dash.no_update, None
+        name, content = export_download(current_principal(), proposal, fmt, crs)
+    except GridAtlasError as exc:
+        return dash.no_update, html.Span(exc.user_msg, className="ga-bad")
+    return dcc.send_bytes(content, name), None
 
 
 @secure_callback(
@@ -577,11 +630,11 @@ def versions(code, _committed):
     prevent_initial_call=True,
 )
 def restore(clicks):
-    if not any(clicks or []):
+    if not isinstance(clicks, list) or not any(clicks):
         return dash.no_update
-    version_id = ctx.triggered_id["index"]
+    version_id = ctx.triggered_id.get("index") if isinstance(ctx.triggered_id, dict) else None
     try:
-        result = planning.restore(current_principal(), int(version_id))
+        result = planning.restore(current_principal(), _version_id(version_id))
     except GridAtlasError as exc:
         return html.Span(exc.user_msg, className="ga-bad")
     return html.Span(f"✓ v{result.version_no}", className="ga-ok")
@@ -598,10 +651,17 @@ def compare(a, b):
     if not a or not b or a == b:
         return None
     try:
-        diff = planning.compare(int(a), int(b), principal=current_principal())
+        diff = planning.compare(_version_id(a), _version_id(b), principal=current_principal())
     except GridAtlasError as exc:
         return html.Span(exc.user_msg, className="ga-bad")
     return _compare_view(diff, current_lang())
+
+
+def _version_id(value) -> int:
+    """A version id from the page (a positive integer); GridAtlasError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        raise GridAtlasError(f"版本无效 / not a version: {str(value)[:20]!r}")
+    return value
 
 
 def _compare_view(diff: dict, lang: str):

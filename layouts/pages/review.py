@@ -7,8 +7,9 @@ from collections import defaultdict
 import dash
 from dash import Input, Output, dcc, html
 
-from geo import queries
 from geo.errors import GridAtlasError
+from geo.repository import summary
+from geo.repository.scope import Scope
 from layouts import ids
 from layouts.auth import current_principal
 from layouts.components import data_table, page_header
@@ -39,7 +40,7 @@ def layout(**_query: str) -> html.Div:
 def load_streets(_boot: int):
     en = current_lang() == "en"
     try:
-        rows = queries.community_summary(current_principal().scope_code)
+        rows = summary.community_summary(Scope.of(current_principal()))
     except GridAtlasError as exc:
         return None, f"{t('error.db')}: {exc.user_msg}"
     streets: dict[str, dict] = defaultdict(

@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from geo import queries, wall
 from geo.access import apikeys, audit, users
 from geo.access.roles import SYSTEM, Principal
 from geo.errors import GridAtlasError
+from geo.repository import summary, wall
+from geo.repository.scope import Scope
 from geo.settings import get_settings
 from tests.conftest import create_tiny_place, run_cli
 
@@ -194,7 +195,7 @@ def test_pages_are_refused_by_role_with_a_reason(client):
 
 def test_queries_are_filtered_by_scope(people, place):
     def codes(level, scope):
-        fc = wall.boundaries(level, wall.Filters(place=scope), 18)
+        fc = wall.boundaries(Scope.of(Principal("t", "leader", scope)), level, 18)
         return [f["properties"]["code"] for f in fc["features"]]
 
     assert len(codes("grid", None)) == 2 and codes("grid", place["grid"]) == [place["grid"]]
@@ -202,7 +203,7 @@ def test_queries_are_filtered_by_scope(people, place):
     assert codes("street", place["community"]) == [place["street"]]
     assert codes("community", "990100002") == []
     staff = Principal("s", "community_staff", place["community"])
-    assert [r["code"] for r in queries.community_summary(staff.scope_code)] == [place["community"]]
+    assert [r["code"] for r in summary.community_summary(Scope.of(staff))] == [place["community"]]
 
 
 def test_check_refuses_outside_scope():

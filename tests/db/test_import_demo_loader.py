@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from geo import stats
+from geo.access.roles import SYSTEM
 from geo.demo.load import load_demo
 from geo.errors import GridAtlasError
+from geo.repository import stats
+from geo.repository.scope import Scope
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import demo_mini  # noqa: E402
@@ -26,7 +28,7 @@ def loaded(empty_db, tmp_path_factory):
 
 def test_everything_is_written_in_one_load(empty_db, loaded):
     assert loaded.counts["buildings"] == 18 and loaded.counts["grids"] == 4
-    c = stats.counts()
+    c = stats.counts(Scope.of(SYSTEM))
     assert (c["districts"], c["communities"], c["grid_versions"], c["incidents"]) == (1, 2, 2, 1)
     assert c["audit_log"] == 1
     assert empty_db.scalar("SELECT count(*) FROM building_cells WHERE method = 'voronoi'") == 18
@@ -67,14 +69,14 @@ def test_synthetic_times_are_shifted_to_now(empty_db, loaded):
 
 
 def test_same_demo_again_changes_nothing(empty_db, loaded):
-    before = stats.counts()
+    before = stats.counts(Scope.of(SYSTEM))
     again = load_demo(dataset=demo_mini, now=NOW)
     assert again.already_loaded and again.seconds < 5
-    assert stats.counts() == before
+    assert stats.counts(Scope.of(SYSTEM)) == before
 
 
 def test_other_data_under_the_same_district_code_is_refused(empty_db, loaded):
-    before = stats.counts()
+    before = stats.counts(Scope.of(SYSTEM))
     demo_mini.make(demo_mini.DATA_DIR, variant="b")
     try:
         with pytest.raises(GridAtlasError, match="already holds a demo district 990300 "
@@ -82,4 +84,4 @@ def test_other_data_under_the_same_district_code_is_refused(empty_db, loaded):
             load_demo(dataset=demo_mini, now=NOW)
     finally:
         demo_mini.make(demo_mini.DATA_DIR, variant="a")
-    assert stats.counts() == before
+    assert stats.counts(Scope.of(SYSTEM)) == before

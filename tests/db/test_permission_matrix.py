@@ -23,6 +23,7 @@ MATRIX: dict[str, set[str]] = {
     "view.incidents": FIELD | {"leader"},
     "view.audit": {"admin", "leader"},
     "view.personal": {"admin", "operator", "street_operator", "community_staff"},
+    "view.camera_stream": {"admin", "operator", "street_operator"},
     "plan.run": {"admin", "planner"},
     "grids.commit": {"admin", "planner"},
     "grids.restore": {"admin", "planner"},

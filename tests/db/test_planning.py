@@ -16,6 +16,7 @@ import pytest
 
 from geo.access.permissions import PermissionDenied
 from geo.access.roles import Principal
+from geo.errors import GridAtlasError
 from geo.planning import api, export
 from geo.planning.model import PlanConflict, PlanRejected, Proposal
 from tests.conftest import run_cli
@@ -244,14 +245,14 @@ def test_restore_writes_a_new_version_copying_the_old_one(demo_db):
     assert sum(v["is_current"] for v in versions) == 1
     with pytest.raises(Exception, match="already the current one"):
         api.restore(PLANNER, res.version_id)
-    cmp = api.compare(v1, res.version_id)
+    cmp = api.compare(v1, res.version_id, principal=PLANNER)
     assert cmp["moved"] == [] and cmp["added"] == [] and cmp["removed"] == []
 
 
 def _moves(prop):
     """Candidate manual moves: (building id, neighbouring grid) for every building."""
     for b in sorted(prop.labels):
-        for g in api.neighbour_grids(prop, b):
+        for g in api.neighbour_grids(PLANNER, prop, b):
             yield b, g
 
 
@@ -262,7 +263,7 @@ def test_manual_moves_are_checked_by_rule(demo_db):
         if tries > 150 or (refused and moved):
             break
         try:
-            out = api.move_building(prop, b, g)
+            out = api.move_building(PLANNER, prop, b, g)
         except PlanRejected as exc:
             if "contiguity" in exc.rules and refused is None:
                 refused = exc
@@ -276,9 +277,9 @@ def test_manual_moves_are_checked_by_rule(demo_db):
     assert out.labels[b] in set(out.grid_codes()) and prop.labels[b] != out.labels[b]
     assert out.moves[-1]["building_id"] == b
     # a grid the building does not touch is refused by name
-    far = sorted(set(prop.grid_codes()) - set(api.neighbour_grids(prop, b)) - {prop.labels[b]})
+    far = sorted(set(prop.grid_codes()) - set(api.neighbour_grids(PLANNER, prop, b)) - {prop.labels[b]})
     with pytest.raises(PlanRejected) as exc:
-        api.move_building(prop, b, far[0])
+        api.move_building(PLANNER, prop, b, far[0])
     assert exc.value.rules == ["neighbour"]
     # the adjusted plan commits as adjusted
     res = api.commit(PLANNER, Proposal.from_json(out.to_json()), allow_out_of_band=True)
@@ -323,6 +324,44 @@ def test_permissions_are_checked_before_acting(demo_db):
         api.commit(elsewhere, prop)
     with pytest.raises(PermissionDenied):
         export.export(prop, "csv", "/tmp/never.csv", principal=elsewhere)
+    # another community's plan: not viewed, not adjusted, not exported (nothing written)
+    b = sorted(prop.labels)[0]
+    with pytest.raises(PermissionDenied):
+        api.load_proposal(elsewhere, prop.to_json())
+    with pytest.raises(PermissionDenied):
+        api.neighbour_grids(elsewhere, prop, b)
+    with pytest.raises(PermissionDenied):
+        api.move_building(elsewhere, prop, b, prop.labels[b])
+    with pytest.raises(PermissionDenied):
+        api.compare(prop, f"{COMM}@1", principal=elsewhere)
+    with pytest.raises(PermissionDenied):
+        export.download(elsewhere, prop, "csv")
+    with pytest.raises(PermissionDenied):
+        api.move_building(leader, prop, b, prop.labels[b])  # leaders only look
+    assert api.load_proposal(leader, prop.to_json()).community_code == COMM
+    # a pattern is never a community: refused before any read
+    for pattern in ("9", "%", "_", COMM[:-1] + "%", [COMM], {"code": COMM}):
+        with pytest.raises(PermissionDenied):
+            api.list_versions(PLANNER, pattern)
+        with pytest.raises(PermissionDenied):
+            api.propose(PLANNER, pattern)
+
+
+def test_export_download_leaves_nothing_behind(demo_db):
+    import glob
+    import tempfile
+
+    prop = api.propose(PLANNER, COMM, mode="minimal")
+    pattern = tempfile.gettempdir() + "/gridatlas-export-*"
+    before = set(glob.glob(pattern))
+    for fmt in ("gpkg", "geojson", "csv", "shp"):
+        name, content = export.download(PLANNER, prop, fmt, "EPSG:4490")
+        assert name.startswith(f"plan-{COMM}.") and len(content) > 100
+    with pytest.raises(GridAtlasError, match="export format"):
+        export.download(PLANNER, prop, "kml")
+    with pytest.raises(GridAtlasError, match="export format"):
+        export.download(PLANNER, prop, ["csv"])
+    assert set(glob.glob(pattern)) == before
 
 
 def test_command_line(demo_db):

@@ -1,21 +1,26 @@
 """Queries behind the command-centre wall: boundaries by zoom, live KPIs, points and panels.
 
-Everything is filtered by a :class:`Filters` (the principal's scope narrowed by the page's
-street/community/category/severity filters). Counts and aggregates are computed in
-PostGIS; GeoJSON is built there with 6 decimals (~0.1 m).
+Every function takes a :class:`~geo.repository.scope.Scope` first (the principal's scope,
+possibly narrowed by the page's street/community filter) and, for incidents, an
+:class:`IncidentFilter`. Places are matched by the scope's validated code, never by a
+pattern from the request. Counts and aggregates are computed in PostGIS; GeoJSON is built
+there with 6 decimals (~0.1 m).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from geo import db
+from geo.access.permissions import allowed
 from geo.access.roles import Principal
 from geo.errors import GridAtlasError
+from geo.repository.scope import Scope, place_sql
 from geo.settings import get_settings
 
 # Zoom thresholds (web-map zoom levels).
@@ -28,31 +33,79 @@ MAX_BUILDINGS = 6000
 
 OPEN_STATES = ("reported", "escalated", "filed", "dispatched", "accepted", "handled",
                "verified", "returned", "deferred")
+SEVERITIES = ("ordinary", "major", "complex")
+
+
+class BadRequest(GridAtlasError):
+    """A request parameter that is malformed (the message names it)."""
 
 
 @dataclass(frozen=True)
-class Filters:
-    """What the wall shows: a place prefix (scope or filter) and incident filters."""
+class IncidentFilter:
+    """Incident category (itself or its parent) and severity; ``None`` means any."""
 
-    place: str | None = None  # district/street/community/grid code prefix, None = all
     category: str | None = None
     severity: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.category is not None and not (
+                isinstance(self.category, str) and 0 < len(self.category) <= 64):
+            raise BadRequest(f"类别无效 / unknown category {str(self.category)[:40]!r}")
+        if self.severity is not None and self.severity not in SEVERITIES:
+            raise BadRequest(f"严重程度无效 / unknown severity {str(self.severity)[:40]!r}")
+
     def params(self) -> dict[str, Any]:
-        return {"place": self.place, "category": self.category, "severity": self.severity}
+        return {"category": self.category, "severity": self.severity}
 
 
-def filters_for(principal: Principal, street: str | None = None, community: str | None = None,
-                category: str | None = None, severity: str | None = None) -> Filters:
-    """Narrow the principal's scope by the page filters (never widen it)."""
-    place = principal.scope_code
-    for wanted in (community, street):
-        if wanted and principal.covers(wanted):
-            place = wanted
-            break
-    if severity not in (None, "ordinary", "major", "complex"):
-        raise GridAtlasError(f"unknown severity {severity!r}")
-    return Filters(place=place, category=category or None, severity=severity or None)
+ANY = IncidentFilter()
+
+
+def view_of(principal: Principal | None, stored: Any) -> tuple[Scope, IncidentFilter]:
+    """The wall's filters (a dict from the page) applied to the principal's scope.
+
+    The community (else the street) narrows the scope and must lie inside it; category and
+    severity filter incidents. A filter that is not an object, a code that is not a place
+    code or lies outside the scope is refused with :class:`GridAtlasError`.
+    """
+    scope = Scope.of(principal)
+    if stored is None:
+        return scope, ANY
+    if not isinstance(stored, dict):
+        raise BadRequest("筛选条件格式无效 / the wall's filters must be an object")
+    by_street = scope.narrow(stored.get("street"))  # each is checked against the scope
+    by_community = scope.narrow(stored.get("community"))
+    place = by_community if stored.get("community") else by_street
+    return place, IncidentFilter(stored.get("category") or None,
+                                               stored.get("severity") or None)
+
+
+def bbox_of(bounds: Any) -> list[float] | None:
+    """Map bounds ``[[south, west], [north, east]]`` as ``[west, south, east, north]``.
+
+    ``None`` stays ``None``; anything else that is not two finite corners in range is
+    refused with :class:`BadRequest`.
+    """
+    if bounds is None:
+        return None
+    try:
+        (s, w), (n, e) = bounds
+        s, w, n, e = (float(v) for v in (s, w, n, e))
+    except (TypeError, ValueError):
+        raise BadRequest("地图范围无效 / malformed map bounds") from None
+    if not all(math.isfinite(v) for v in (s, w, n, e)) or not (
+            -90 <= s <= n <= 90 and -540 <= w <= e <= 540):
+        raise BadRequest("地图范围无效 / map bounds out of range")
+    return [w, s, e, n]
+
+
+def zoom_of(zoom: Any) -> float | None:
+    """A map zoom as a number (``None`` stays ``None``); :class:`BadRequest` otherwise."""
+    if zoom is None:
+        return None
+    if isinstance(zoom, bool) or not isinstance(zoom, int | float) or not math.isfinite(zoom):
+        raise BadRequest("缩放级别无效 / malformed map zoom")
+    return float(zoom)
 
 
 def tolerance_for_zoom(zoom: float | None) -> int | None:
@@ -69,14 +122,14 @@ def tolerance_for_zoom(zoom: float | None) -> int | None:
 _LEVEL_TABLE = {"district": "districts", "street": "streets", "community": "communities"}
 
 
-def boundaries(level: str, filters: Filters, zoom: float | None) -> dict:
-    """Boundaries of one level as GeoJSON, coarse at low zoom, within the filters' place.
+def boundaries(scope: Scope, level: str, zoom: float | None) -> dict:
+    """Boundaries of one level as GeoJSON, coarse at low zoom, within the scope's place.
 
-    Places inside the place prefix and its ancestors are returned. Features carry
-    ``code``, ``name``, ``name_en``, ``level``; grids also ``households``, ``kind``, ``seq``.
+    Places inside the place and its ancestors are returned. Features carry ``code``,
+    ``name``, ``name_en``, ``level``; grids also ``households``, ``kind``, ``seq``.
     """
     tol = tolerance_for_zoom(zoom)
-    scope = "(%(place)s::text IS NULL OR p.code LIKE %(place)s || '%%' OR %(place)s LIKE p.code || '%%')"
+    where = place_sql("p.code", ancestors=True)
     if level == "grid":
         geom = ("coalesce(gc.geom, p.geom)" if tol else "p.geom")
         join = ("LEFT JOIN grid_coarse gc ON gc.grid_id = p.id AND gc.tolerance_m = %(tol)s"
@@ -89,26 +142,26 @@ def boundaries(level: str, filters: Filters, zoom: float | None) -> dict:
               JOIN grid_versions v ON v.id = p.version_id AND v.is_current
               JOIN communities c ON c.id = p.community_id
               {join}
-             WHERE {scope}
+             WHERE {where}
              ORDER BY p.code"""
     else:
         table = _LEVEL_TABLE[level]
         geom = "coalesce(pc.geom, p.geom)" if tol else "p.geom"
-        join = (f"LEFT JOIN place_coarse pc ON pc.level = '{level}' AND pc.code = p.code"
+        join = ("LEFT JOIN place_coarse pc ON pc.level = %(level)s AND pc.code = p.code"
                 " AND pc.tolerance_m = %(tol)s" if tol else "")
         query = f"""
             SELECT p.code, p.name, p.name_en, ST_AsGeoJSON({geom}, 6) AS gj
               FROM {table} p {join}
-             WHERE {scope}
+             WHERE {where}
              ORDER BY p.code"""
-    rows = db.fetch_all(query, {**filters.params(), "tol": tol})
+    rows = db.fetch_all(query, {**scope.params(), "tol": tol, "level": level})
     return _collection(rows, level)
 
 
-def labels(filters: Filters, levels=("street", "community", "grid")) -> dict:
+def labels(scope: Scope, levels=("street", "community", "grid")) -> dict:
     """Label points of streets, communities and grids (the page shows them by zoom)."""
     rows = db.fetch_all(
-        """
+        f"""
         SELECT * FROM (
             SELECT 'street' AS level, code, name, name_en, NULL::int AS seq,
                    ST_AsGeoJSON(label_pt, 6) AS gj FROM streets
@@ -120,15 +173,14 @@ def labels(filters: Filters, levels=("street", "community", "grid")) -> dict:
               FROM grids g JOIN grid_versions v ON v.id = g.version_id AND v.is_current
         ) p
         WHERE p.gj IS NOT NULL AND p.level = ANY(%(levels)s)
-          AND (%(place)s::text IS NULL OR p.code LIKE %(place)s || '%%'
-               OR %(place)s LIKE p.code || '%%')""",
-        {**filters.params(), "levels": list(levels)},
+          AND {place_sql("p.code", ancestors=True)}""",
+        {**scope.params(), "levels": list(levels)},
     )
     return _collection(rows, None)
 
 
-def extent(filters: Filters) -> list[list[float]] | None:
-    """[[south, west], [north, east]] of the filters' place (all districts when None)."""
+def extent(scope: Scope) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the scope's place (all districts when None)."""
     row = db.fetch_one(
         """SELECT ST_YMin(e) AS s, ST_XMin(e) AS w, ST_YMax(e) AS n, ST_XMax(e) AS e FROM (
              SELECT ST_Extent(geom)::geometry AS e FROM (
@@ -139,7 +191,7 @@ def extent(filters: Filters) -> list[list[float]] | None:
                UNION ALL SELECT g.geom FROM grids g
                  JOIN grid_versions v ON v.id = g.version_id AND v.is_current
                 WHERE g.code = %(place)s) p) x""",
-        filters.params(),
+        scope.params(),
     )
     if not row or row["s"] is None:
         return None
@@ -159,23 +211,23 @@ def _collection(rows: list[dict], level: str | None) -> dict:
 
 # ----------------------------------------------------------------------------- incidents
 
-# Shared WHERE for incidents: place prefix via the grid/community/street codes, category
+# Shared WHERE for incidents: place via the grid/community/street/district codes, category
 # (itself or its parent), severity.
-_INCIDENT_FILTER = """
-    (%(place)s::text IS NULL OR coalesce(g.code, c.code, s.code, d.code) LIKE %(place)s || '%%')
+_INCIDENT_FILTER = place_sql("coalesce(g.code, c.code, s.code, d.code)") + """
     AND (%(category)s::text IS NULL OR ic.code = %(category)s OR icp.code = %(category)s)
     AND (%(severity)s::text IS NULL OR i.severity = %(severity)s)"""
 
+# column and table by the length of a (validated) place code
 _PLACE_COLUMN = {6: ("district_id", "districts"), 9: ("street_id", "streets"),
                  12: ("community_id", "communities"), 15: ("grid_id", "grids")}
 
 
-def _incident_where(place):
+def _incident_where(scope: Scope) -> str:
     """The place/category/severity filter on the incident's own columns (no joins)."""
-    if place is None:
+    if scope.place is None:
         where = "TRUE"
     else:
-        col, table = _PLACE_COLUMN[len(place)]
+        col, table = _PLACE_COLUMN[len(scope.place)]
         where = f"i.{col} IN (SELECT id FROM {table} WHERE code = %(place)s)"
     return where + """
     AND (%(category)s::text IS NULL OR i.category_id IN (
@@ -183,6 +235,13 @@ def _incident_where(place):
              ON xp.id = x.parent_id
           WHERE x.code = %(category)s OR xp.code = %(category)s))
     AND (%(severity)s::text IS NULL OR i.severity = %(severity)s)"""
+
+
+def _params(scope: Scope, flt: IncidentFilter, **more: Any) -> dict[str, Any]:
+    if not isinstance(scope, Scope):
+        raise TypeError("reads take a geo.repository.scope.Scope first")
+    return {**scope.params(), **flt.params(), **more}
+
 
 _INCIDENT_FROM = """
     incidents i
@@ -207,12 +266,13 @@ def _day_start(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def kpis(filters: Filters, now: datetime, cameras: tuple[int, int] | None = None) -> dict[str, Any]:
+def kpis(scope: Scope, now: datetime, flt: IncidentFilter = ANY,
+         cameras: tuple[int, int] | None = None) -> dict[str, Any]:
     """The KPI strip: open, overdue, dispatched today, closed today, on-time closure rate
     for the last 7 days and the 7 before, cameras online (of all)."""
     today = _day_start(now)
-    params = {**filters.params(), "now": now, "today": today,
-              "w1": now - timedelta(days=7), "w2": now - timedelta(days=14)}
+    params = _params(scope, flt, now=now, today=today, w1=now - timedelta(days=7),
+                     w2=now - timedelta(days=14))
     row = db.fetch_one(
         f"""
         SELECT
@@ -230,15 +290,15 @@ def kpis(filters: Filters, now: datetime, cameras: tuple[int, int] | None = None
           count(*) FILTER (WHERE i.due_at >= %(w2)s AND i.due_at < %(w1)s
                            AND i.closed_at <= i.due_at) AS ontime_w2
         FROM incidents i
-        WHERE {_incident_where(filters.place)}
+        WHERE {_incident_where(scope)}
           AND (i.closed_at IS NULL OR i.closed_at >= %(w2)s OR i.due_at >= %(w2)s)""",
         params,
     )
     cams = {"online": cameras[0], "total": cameras[1]} if cameras is not None else db.fetch_one(
-        """SELECT count(*) FILTER (WHERE cam.status = 'online') AS online, count(*) AS total
+        f"""SELECT count(*) FILTER (WHERE cam.status = 'online') AS online, count(*) AS total
              FROM cameras cam
             WHERE %(place)s::text IS NULL
-               OR cam.grid_id IN (SELECT id FROM grids WHERE code LIKE %(place)s || '%%')""",
+               OR cam.grid_id IN (SELECT id FROM grids g WHERE {place_sql("g.code")})""",
         params,
     )
 
@@ -254,7 +314,7 @@ def kpis(filters: Filters, now: datetime, cameras: tuple[int, int] | None = None
     }
 
 
-def open_by_street(filters: Filters, now: datetime) -> list[dict]:
+def open_by_street(scope: Scope, now: datetime, flt: IncidentFilter = ANY) -> list[dict]:
     """Open and overdue incidents per street (for the bar chart), most open first."""
     return db.fetch_all(
         f"""
@@ -263,32 +323,32 @@ def open_by_street(filters: Filters, now: datetime) -> list[dict]:
                  count(*) FILTER (WHERE i.state <> 'deferred' AND i.due_at < %(now)s) AS overdue
             FROM incidents i
            WHERE i.closed_at IS NULL AND i.street_id IS NOT NULL
-             AND {_incident_where(filters.place)}
+             AND {_incident_where(scope)}
            GROUP BY i.street_id) t JOIN streets s ON s.id = t.street_id
          ORDER BY t.open DESC, s.code""",
-        {**filters.params(), "now": now},
+        _params(scope, flt, now=now),
     )
 
 
-def ticker(filters: Filters, limit: int = 10) -> list[dict]:
-    """The latest incident events within the filters."""
+def ticker(scope: Scope, flt: IncidentFilter = ANY, limit: int = 10) -> list[dict]:
+    """The latest incident events within the scope and filter."""
     return db.fetch_all(
         f"""
         SELECT e.at, e.to_state, e.level, i.code, i.title, i.severity,
                ic.name AS category, ic.name_en AS category_en,
                c.name AS community, c.name_en AS community_en
           FROM incident_events e
-          JOIN incidents i ON i.id = e.incident_id AND {_incident_where(filters.place)}
+          JOIN incidents i ON i.id = e.incident_id AND {_incident_where(scope)}
           JOIN incident_categories ic ON ic.id = i.category_id
           LEFT JOIN communities c ON c.id = i.community_id
          ORDER BY e.at DESC, e.id DESC
          LIMIT %(limit)s""",
-        {**filters.params(), "limit": limit},
+        _params(scope, flt, limit=int(limit)),
     )
 
 
-def incidents_in_view(filters: Filters, bbox: list[float], now: datetime,
-                      limit: int = MAX_POINTS) -> dict:
+def incidents_in_view(scope: Scope, bbox: list[float], now: datetime,
+                      flt: IncidentFilter = ANY, limit: int = MAX_POINTS) -> dict:
     """Open incidents inside ``bbox`` [west, south, east, north] as GeoJSON points with
     their urgency class and age in hours."""
     rows = db.fetch_all(
@@ -303,16 +363,16 @@ def incidents_in_view(filters: Filters, bbox: list[float], now: datetime,
            AND {_INCIDENT_FILTER}
          ORDER BY i.reported_at DESC
          LIMIT %(limit)s""",
-        {**filters.params(), "now": now, "w": bbox[0], "s": bbox[1], "e": bbox[2],
-         "n": bbox[3], "limit": limit},
+        _params(scope, flt, now=now, w=bbox[0], s=bbox[1], e=bbox[2], n=bbox[3], limit=limit),
     )
     return _collection(rows, None)
 
 
-def incident_counts(filters: Filters, now: datetime, level: str = "grid") -> dict:
+def incident_counts(scope: Scope, now: datetime, level: str = "grid",
+                    flt: IncidentFilter = ANY) -> dict:
     """Open and overdue incident counts per grid or per community, at its label point
     (``code`` is the grid's or community's code)."""
-    {"grid": "g", "community": "c"}[level]
+    table = {"grid": "grids", "community": "communities"}[level]
     rows = db.fetch_all(
         f"""
         SELECT p.code, t.n, t.overdue, ST_AsGeoJSON(p.label_pt, 6) AS gj FROM (
@@ -320,15 +380,16 @@ def incident_counts(filters: Filters, now: datetime, level: str = "grid") -> dic
                  count(*) FILTER (WHERE i.state <> 'deferred' AND i.due_at < %(now)s) AS overdue
             FROM incidents i
            WHERE i.closed_at IS NULL AND i.{level}_id IS NOT NULL
-             AND {_incident_where(filters.place)}
+             AND {_incident_where(scope)}
            GROUP BY 1) t
-          JOIN {"grids" if level == "grid" else "communities"} p ON p.id = t.pid""",
-        {**filters.params(), "now": now},
+          JOIN {table} p ON p.id = t.pid""",
+        _params(scope, flt, now=now),
     )
     return _collection(rows, None)
 
 
-def incident_density(filters: Filters, now: datetime, size_m: int = 250) -> dict:
+def incident_density(scope: Scope, now: datetime, flt: IncidentFilter = ANY,
+                     size_m: int = 250) -> dict:
     """Incidents reported in the last 7 days counted per hexagon (``size_m`` circumradius).
 
     Points are projected to Web Mercator in PostGIS and binned with numpy: one indexed
@@ -345,7 +406,7 @@ def incident_density(filters: Filters, now: datetime, size_m: int = 250) -> dict
                ST_Y(i.geom) AS lat
           FROM {_INCIDENT_FROM}
          WHERE i.reported_at >= %(since)s AND {_INCIDENT_FILTER}""",
-        {**filters.params(), "since": now - timedelta(days=7)},
+        _params(scope, flt, since=now - timedelta(days=7)),
     )
     if not rows:
         return {"type": "FeatureCollection", "features": []}
@@ -370,10 +431,11 @@ def incident_density(filters: Filters, now: datetime, size_m: int = 250) -> dict
 
 # ----------------------------------------------------------------------------- cameras etc.
 
-_CAMERA_FILTER = "(%(place)s::text IS NULL OR g.code LIKE %(place)s || '%%')"
+# A camera belongs to the scope through its grid (a camera outside every grid: admins only).
+_CAMERA_FILTER = place_sql("g.code")
 
 
-def cameras_in_view(filters: Filters, bbox: list[float], limit: int = MAX_POINTS) -> dict:
+def cameras_in_view(scope: Scope, bbox: list[float], limit: int = MAX_POINTS) -> dict:
     rows = db.fetch_all(
         f"""
         SELECT cam.code, cam.status, cam.type, ST_AsGeoJSON(cam.geom, 6) AS gj
@@ -381,16 +443,15 @@ def cameras_in_view(filters: Filters, bbox: list[float], limit: int = MAX_POINTS
          WHERE cam.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)
            AND {_CAMERA_FILTER}
          LIMIT %(limit)s""",
-        {**filters.params(), "w": bbox[0], "s": bbox[1], "e": bbox[2], "n": bbox[3],
-         "limit": limit},
+        _params(scope, ANY, w=bbox[0], s=bbox[1], e=bbox[2], n=bbox[3], limit=limit),
     )
     return _collection(rows, None)
 
 
-def camera_counts(filters: Filters, level: str = "grid") -> dict:
+def camera_counts(scope: Scope, level: str = "grid") -> dict:
     """Camera counts (and how many are down) per grid or per community."""
-    place, join = {"grid": ("g", ""),
-                   "community": ("c", "JOIN communities c ON c.id = g.community_id")}[level]
+    pid = {"grid": "g.id", "community": "g.community_id"}[level]
+    table = {"grid": "grids", "community": "communities"}[level]
     rows = db.fetch_all(
         f"""
         WITH t AS (
@@ -398,41 +459,38 @@ def camera_counts(filters: Filters, level: str = "grid") -> dict:
                  count(*) FILTER (WHERE cam.status <> 'online') AS down
             FROM cameras cam
            WHERE cam.grid_id IS NOT NULL AND (%(place)s::text IS NULL OR cam.grid_id IN (
-                 SELECT id FROM grids WHERE code LIKE %(place)s || '%%'))
+                 SELECT id FROM grids g WHERE {place_sql("g.code")}))
            GROUP BY cam.grid_id), u AS (
-          SELECT {"g.id" if level == "grid" else "g.community_id"} AS pid,
-                 sum(t.n)::int AS n, sum(t.down)::int AS down
+          SELECT {pid} AS pid, sum(t.n)::int AS n, sum(t.down)::int AS down
             FROM t JOIN grids g ON g.id = t.grid_id GROUP BY 1)
         SELECT p.code, u.n, u.down, ST_AsGeoJSON(p.label_pt, 6) AS gj
-          FROM u JOIN {"grids" if level == "grid" else "communities"} p ON p.id = u.pid""",
-        filters.params(),
+          FROM u JOIN {table} p ON p.id = u.pid""",
+        _params(scope, ANY),
     )
     return _collection(rows, None)
 
 
-def police_rooms(filters: Filters) -> dict:
+def police_rooms(scope: Scope) -> dict:
     rows = db.fetch_all(
-        """
+        f"""
         SELECT pr.code, pr.name, pr.name_en, pr.phone, pr.address,
                ST_AsGeoJSON(pr.geom, 6) AS gj
           FROM police_rooms pr LEFT JOIN communities c ON c.id = pr.community_id
-         WHERE %(place)s::text IS NULL OR c.code LIKE %(place)s || '%%'
-            OR %(place)s LIKE c.code || '%%'""",
-        filters.params(),
+         WHERE {place_sql("c.code", ancestors=True)}""",
+        _params(scope, ANY),
     )
     return _collection(rows, None)
 
 
-def buildings_in_view(filters: Filters, bbox: list[float], limit: int = MAX_BUILDINGS) -> dict:
+def buildings_in_view(scope: Scope, bbox: list[float], limit: int = MAX_BUILDINGS) -> dict:
     rows = db.fetch_all(
-        """
+        f"""
         SELECT b.code, b.households, b.floors, ST_AsGeoJSON(b.geom, 6) AS gj
           FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id
          WHERE b.geom && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326)
-           AND (%(place)s::text IS NULL OR g.code LIKE %(place)s || '%%')
+           AND {place_sql("g.code")}
          LIMIT %(limit)s""",
-        {**filters.params(), "w": bbox[0], "s": bbox[1], "e": bbox[2], "n": bbox[3],
-         "limit": limit},
+        _params(scope, ANY, w=bbox[0], s=bbox[1], e=bbox[2], n=bbox[3], limit=limit),
     )
     return _collection(rows, None)
 
@@ -440,11 +498,12 @@ def buildings_in_view(filters: Filters, bbox: list[float], limit: int = MAX_BUIL
 # ----------------------------------------------------------------------------- panels
 
 
-def grid_detail(code: str, filters: Filters) -> dict | None:
+def grid_detail(scope: Scope, code: Any) -> dict | None:
     """Everything the grid panel shows, or None when the grid is unknown or out of scope."""
-    if filters.place and not code.startswith(filters.place):
+    if not (isinstance(code, str) and len(code) == 15 and scope.covers(code)
+            and code.startswith(scope.place or "")):
         return None
-    row = db.fetch_one(
+    return db.fetch_one(
         """
         SELECT g.id, g.code, g.kind, g.households, c.code AS community_code,
                c.name AS community, c.name_en AS community_en,
@@ -467,21 +526,35 @@ def grid_detail(code: str, filters: Filters) -> dict | None:
          WHERE g.code = %(code)s""",
         {"code": code},
     )
-    return row
 
 
-def camera_detail(code: str, filters: Filters) -> dict | None:
-    return db.fetch_one(
+def may_see_streams(principal: Principal | None) -> bool:
+    """True when the principal may see camera stream addresses (``view.camera_stream``);
+    never the anonymous wall screen."""
+    return (principal is not None and not principal.anonymous_wall
+            and allowed(principal.role, "view.camera_stream"))
+
+
+def camera_detail(scope: Scope, code: Any) -> dict | None:
+    """The camera panel; ``stream_url`` is ``None`` unless the principal may see streams."""
+    if not isinstance(code, str):
+        return None
+    row = db.fetch_one(
         f"""
         SELECT cam.code, cam.name, cam.type, cam.status, cam.owner, cam.last_heartbeat,
                cam.stream_url, g.code AS grid_code, ST_Y(cam.geom) AS lat, ST_X(cam.geom) AS lng
           FROM cameras cam LEFT JOIN grids g ON g.id = cam.grid_id
          WHERE cam.code = %(code)s AND {_CAMERA_FILTER}""",
-        {**filters.params(), "code": code},
+        _params(scope, ANY, code=code),
     )
+    if row is not None and not may_see_streams(scope.principal):
+        row["stream_url"] = None
+    return row
 
 
-def incident_timeline(code: str, filters: Filters, now: datetime) -> dict | None:
+def incident_timeline(scope: Scope, code: Any, now: datetime) -> dict | None:
+    if not isinstance(code, str):
+        return None
     head = db.fetch_one(
         f"""
         SELECT i.id, i.code, i.title, i.description, i.severity, i.state, i.level,
@@ -493,7 +566,7 @@ def incident_timeline(code: str, filters: Filters, now: datetime) -> dict | None
           FROM {_INCIDENT_FROM}
           LEFT JOIN departments dep ON dep.id = i.department_id
          WHERE i.code = %(code)s AND {_INCIDENT_FILTER}""",
-        {**filters.params(), "code": code, "category": None, "severity": None, "now": now},
+        _params(scope, ANY, code=code, now=now),
     )
     if not head:
         return None
@@ -505,28 +578,37 @@ def incident_timeline(code: str, filters: Filters, now: datetime) -> dict | None
     return head
 
 
-def search(text: str, filters: Filters, limit: int = 8) -> list[dict]:
+def _like_literal(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped: typed ``%`` or ``_`` match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search(scope: Scope, text: Any, limit: int = 8) -> list[dict]:
     """Find grids by code, communities and streets by name or pinyin initials, and
-    buildings by address or name. Returns label, kind and a bounding box to fly to."""
+    buildings by address or name, inside the scope. Returns label, kind and a bounding
+    box to fly to."""
     from geo.search import initials_match
 
-    text = text.strip()
+    if not isinstance(text, str):
+        raise BadRequest("搜索内容无效 / the search text must be text")
+    text = text.strip()[:100]
     if not text:
         return []
-    params = {**filters.params(), "q": text, "like": f"%{text}%", "prefix": text + "%",
-              "limit": limit}
+    lit = _like_literal(text)
+    params = _params(scope, ANY, like=f"%{lit}%", prefix=lit + "%", suffix="%" + lit,
+                     limit=limit)
     places = db.fetch_all(
-        """
+        f"""
         SELECT * FROM (
           SELECT 'grid' AS kind, g.code, g.code AS label, NULL AS label_en, g.geom
             FROM grids g JOIN grid_versions v ON v.id = g.version_id AND v.is_current
-           WHERE g.code LIKE %(prefix)s OR g.code LIKE '%%' || %(q)s
+           WHERE g.code LIKE %(prefix)s OR g.code LIKE %(suffix)s
           UNION ALL
           SELECT 'community', code, name, name_en, geom FROM communities
           UNION ALL
           SELECT 'street', code, name, name_en, geom FROM streets
         ) p
-        WHERE (%(place)s::text IS NULL OR p.code LIKE %(place)s || '%%')""",
+        WHERE {place_sql("p.code")}""",
         params,
     )
     hits = []
@@ -542,12 +624,12 @@ def search(text: str, filters: Filters, limit: int = 8) -> list[dict]:
            for h in hits]
     if len(out) < limit:
         for b in db.fetch_all(
-            """SELECT b.code, coalesce(b.address, b.name) AS label,
+            f"""SELECT b.code, coalesce(b.address, b.name) AS label,
                       ST_YMin(b.geom) AS s, ST_XMin(b.geom) AS w, ST_YMax(b.geom) AS n,
                       ST_XMax(b.geom) AS e
                  FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id
                 WHERE (b.address ILIKE %(like)s OR b.name ILIKE %(like)s)
-                  AND (%(place)s::text IS NULL OR g.code LIKE %(place)s || '%%')
+                  AND {place_sql("g.code")}
                 ORDER BY b.address LIMIT %(limit)s""",
             params,
         )[: limit - len(out)]:
@@ -577,17 +659,16 @@ def _boxes(keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[list[float
     return {(r["kind"], r["code"]): [[r["s"], r["w"]], [r["n"], r["e"]]] for r in rows}
 
 
-def filter_options(principal: Principal) -> dict[str, list[dict]]:
-    """Streets, communities and top-level categories for the filter menus (in scope)."""
-    scope = {"place": principal.scope_code}
+def filter_options(scope: Scope) -> dict[str, list[dict]]:
+    """Streets, communities and top-level categories for the filter menus (the
+    principal's whole scope and its ancestors, whatever the current narrowing)."""
+    whole = Scope.of(scope.principal)
     streets = db.fetch_all(
-        """SELECT code, name, name_en FROM streets
-            WHERE %(place)s::text IS NULL OR code LIKE %(place)s || '%%'
-               OR %(place)s LIKE code || '%%' ORDER BY code""", scope)
+        f"""SELECT code, name, name_en FROM streets
+            WHERE {place_sql("code", ancestors=True)} ORDER BY code""", whole.params())
     communities = db.fetch_all(
-        """SELECT code, name, name_en FROM communities
-            WHERE %(place)s::text IS NULL OR code LIKE %(place)s || '%%'
-               OR %(place)s LIKE code || '%%' ORDER BY code""", scope)
+        f"""SELECT code, name, name_en FROM communities
+            WHERE {place_sql("code", ancestors=True)} ORDER BY code""", whole.params())
     categories = db.fetch_all(
         """SELECT code, name, name_en FROM incident_categories WHERE parent_id IS NULL
             ORDER BY code""")

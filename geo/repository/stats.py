@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from geo import db
+from geo.access.permissions import PermissionDenied
+from geo.repository.scope import Scope
 
 # key -> SQL counting it; constant text, no user values.
 _COUNTS: dict[str, str] = {
@@ -25,8 +27,11 @@ _COUNTS: dict[str, str] = {
 }
 
 
-def counts() -> dict[str, int]:
-    """One integer per key, read in a single read-only transaction."""
+def counts(scope: Scope) -> dict[str, int]:
+    """One integer per key, read in a single read-only transaction (whole database: only
+    a scope that covers everything may ask)."""
+    if not isinstance(scope, Scope) or scope.place is not None:
+        raise PermissionDenied("database-wide counts need an unscoped principal")
     query = "SELECT " + ", ".join(f"({q}) AS {k}" for k, q in _COUNTS.items())
     row = db.fetch_one(query)
     return {k: int(row[k]) for k in _COUNTS}

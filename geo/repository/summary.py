@@ -1,18 +1,28 @@
 """Read-side queries behind the ordinary pages: summary tables and per-community layers.
 
-The wall's map layers live in :mod:`geo.wall`. GeoJSON is assembled inside PostGIS
-(``ST_AsGeoJSON`` with 6 decimals, ~0.1 m), so the web tier only passes it on.
+Each function takes a :class:`~geo.repository.scope.Scope` first. The wall's map layers
+live in :mod:`geo.repository.wall`. GeoJSON is assembled inside PostGIS (``ST_AsGeoJSON``
+with 6 decimals, ~0.1 m), so the web tier only passes it on.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from geo import db
+from geo.repository.scope import Scope, place_sql
 
 
-def has_osm_data() -> bool:
+def _check(scope: Any) -> Scope:
+    if not isinstance(scope, Scope):
+        raise TypeError("reads take a geo.repository.scope.Scope first")
+    return scope
+
+
+def has_osm_data(scope: Scope) -> bool:
     """True when anything shown derives from OpenStreetMap (attribution required)."""
+    _check(scope)
     row = db.fetch_one(
         """SELECT EXISTS (SELECT 1 FROM buildings WHERE source = 'osm')
                OR EXISTS (SELECT 1 FROM districts WHERE source IN ('osm', 'derived')) AS osm"""
@@ -20,8 +30,9 @@ def has_osm_data() -> bool:
     return bool(row and row["osm"])
 
 
-def has_synthetic_data() -> bool:
+def has_synthetic_data(scope: Scope) -> bool:
     """True when demo (synthetic) layers are present, which the map must say."""
+    _check(scope)
     row = db.fetch_one(
         """SELECT EXISTS (SELECT 1 FROM cameras WHERE source = 'synthetic')
                OR EXISTS (SELECT 1 FROM incidents WHERE source = 'synthetic') AS syn"""
@@ -29,10 +40,11 @@ def has_synthetic_data() -> bool:
     return bool(row and row["syn"])
 
 
-def community_summary(scope: str | None = None) -> list[dict]:
-    """Per community: street, households, current grids and how many are in band."""
+def community_summary(scope: Scope) -> list[dict]:
+    """Per community inside the scope (or holding it): street, households, current grids
+    and how many are in band."""
     return db.fetch_all(
-        """SELECT * FROM (
+        f"""SELECT * FROM (
         SELECT c.code, c.name, c.name_en, s.name AS street, s.name_en AS street_en,
                c.min_households, c.max_households,
                coalesce(sum(g.households), 0)::int AS households,
@@ -45,17 +57,16 @@ def community_summary(scope: str | None = None) -> list[dict]:
           LEFT JOIN grid_versions v ON v.community_id = c.id AND v.is_current
           LEFT JOIN grids g ON g.version_id = v.id
          GROUP BY c.id, s.id) q
-         WHERE (%(scope)s::text IS NULL OR q.code LIKE %(scope)s || '%%'
-                OR %(scope)s LIKE q.code || '%%')
+         WHERE {place_sql("q.code", ancestors=True)}
          ORDER BY q.code""",
-        {"scope": scope},
+        _check(scope).params(),
     )
 
 
-def recent_incidents(limit: int = 200, scope: str | None = None) -> list[dict]:
+def recent_incidents(scope: Scope, limit: int = 200) -> list[dict]:
     """The latest incidents inside the scope, with category, place and state."""
     return db.fetch_all(
-        """
+        f"""
         SELECT i.code, i.title, i.severity, i.state, i.level, i.reported_at, i.due_at,
                i.closed_at, ic.name AS category, ic.name_en AS category_en,
                g.code AS grid_code, c.name AS community, c.name_en AS community_en
@@ -65,16 +76,17 @@ def recent_incidents(limit: int = 200, scope: str | None = None) -> list[dict]:
           LEFT JOIN communities c ON c.id = i.community_id
           JOIN districts d ON d.id = i.district_id
           LEFT JOIN streets s ON s.id = i.street_id
-         WHERE %(scope)s::text IS NULL
-            OR coalesce(g.code, c.code, s.code, d.code) LIKE %(scope)s || '%%'
+         WHERE {place_sql("coalesce(g.code, c.code, s.code, d.code)")}
          ORDER BY i.reported_at DESC
          LIMIT %(limit)s""",
-        {"limit": limit, "scope": scope},
+        {**_check(scope).params(), "limit": int(limit)},
     )
 
 
-def community_buildings(community_code: str, scope: str | None = None) -> dict:
-    """Buildings of one community as GeoJSON (id, code, households, current grid code)."""
+def community_buildings(scope: Scope, community_code: Any) -> dict:
+    """Buildings of one community inside the scope as GeoJSON (id, code, households,
+    current grid code); refuses a community outside the scope."""
+    code = _check(scope).require_community(community_code)
     rows = db.fetch_all(
         """
         SELECT b.id, b.code, b.households, g.code AS grid, ST_AsGeoJSON(b.geom, 6) AS gj
@@ -82,10 +94,8 @@ def community_buildings(community_code: str, scope: str | None = None) -> dict:
           JOIN communities c ON c.id = b.community_id
           LEFT JOIN grids g ON g.id = b.grid_id
          WHERE c.code = %(code)s
-           AND (%(scope)s::text IS NULL OR c.code LIKE %(scope)s || '%%'
-                OR %(scope)s LIKE c.code || '%%')
          ORDER BY b.id""",
-        {"code": community_code, "scope": scope},
+        {"code": code},
     )
     features = [
         {"type": "Feature", "geometry": json.loads(r["gj"]),
@@ -93,3 +103,21 @@ def community_buildings(community_code: str, scope: str | None = None) -> dict:
         for r in rows
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def community_map(scope: Scope, community_code: Any) -> dict[str, Any]:
+    """What the plan page draws for one community inside the scope: its current grids
+    (``grids``, GeoJSON), buildings (``buildings``) and extent (``bounds``).
+
+    Raises
+    ------
+    PermissionDenied
+        When the code is not a community code or lies outside the scope.
+    """
+    from geo.repository import wall
+
+    code = _check(scope).require_community(community_code)
+    place = scope.narrow(code)
+    return {"grids": wall.boundaries(place, "grid", 18),
+            "buildings": community_buildings(scope, code),
+            "bounds": wall.extent(place)}

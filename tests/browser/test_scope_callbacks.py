@@ -1,0 +1,258 @@
+"""Every page callback of the real app, asked by users scoped to community A (its street, one
+of its grids) for B's places, for patterns and for values of the wrong type: nothing of B
+comes back and nothing answers 500.
+
+The app runs as a subprocess on a demo clone (``AppServer``); the users sign in through
+/login and post real ``/_dash-update-component`` bodies. A callback without an entry in
+``ATTACKS`` fails the test, so a new callback cannot skip its scope test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import requests
+
+from geo.access.roles import SYSTEM
+from tests.browser.conftest import AppServer
+from tests.conftest import run_cli
+
+A = "990100001001"
+B = "990100002001"
+PW = "Plan-ner-2026x"
+WORLD = [[-89.0, -179.0], [89.0, 179.0]]
+# strings where codes are expected, patterns, other types
+HOSTILE = [B, B[:9], "9", "%", "_", A + "%", [B], {"community": B, "street": B[:9]}, 990100002001,
+           True, "x" * 300]
+
+
+@pytest.fixture(scope="module")
+def world(demo_db):
+    from geo.planning import api
+    from layouts import plan_store
+
+    conn = demo_db.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("""SELECT c.name, c.name_en, s.name, s.name_en FROM communities c
+                         JOIN streets s ON s.id = c.street_id WHERE c.code = %s""", (B,))
+        names = [n for n in cur.fetchone() if n]
+        cur.execute("""SELECT g.code FROM grids g JOIN grid_versions v ON v.id = g.version_id
+                        AND v.is_current WHERE g.code LIKE %s ORDER BY g.code LIMIT 1""", (A + "%",))
+        a_grid = cur.fetchone()[0]
+        cur.execute("""SELECT g.code FROM grids g JOIN grid_versions v ON v.id = g.version_id
+                        AND v.is_current WHERE g.code LIKE %s ORDER BY g.code LIMIT 1""", (B + "%",))
+        b_grid = cur.fetchone()[0]
+        cur.execute("""SELECT v.id FROM grid_versions v JOIN communities c
+                         ON c.id = v.community_id WHERE c.code = %s ORDER BY v.id""", (B,))
+        b_versions = [r[0] for r in cur.fetchall()]
+        cur.execute("""SELECT i.code FROM incidents i JOIN communities c
+                         ON c.id = i.community_id WHERE c.code = %s LIMIT 1""", (B,))
+        b_incident = cur.fetchone()[0]
+        cur.execute("""SELECT cam.code FROM cameras cam JOIN grids g ON g.id = cam.grid_id
+                        WHERE g.code LIKE %s LIMIT 1""", (B + "%",))
+        b_camera = cur.fetchone()[0]
+        cur.execute("""SELECT b.id FROM buildings b JOIN communities c ON c.id = b.community_id
+                        WHERE c.code = %s ORDER BY b.id LIMIT 1""", (B,))
+        b_building = cur.fetchone()[0]
+    conn.close()
+    theirs = api.propose(SYSTEM, B, mode="minimal")
+    b_plan = plan_store.put(theirs.to_json())  # another community's proposal, by its id
+    for name, role, scope in (("s_planner", "planner", A), ("s_leader", "leader", A[:9]),
+                              ("s_worker", "grid_worker", a_grid)):
+        out = run_cli("users", "add", name, "--role", role, "--scope", scope,
+                      "--password-stdin", url=demo_db.url, stdin=PW + "\n")
+        assert out.returncode == 0, out.stderr
+    server = AppServer(demo_db.url)
+    yield {"url": server.url, "names": names, "b_grid": b_grid, "b_versions": b_versions,
+           "b_incident": b_incident, "b_camera": b_camera, "b_building": b_building,
+           "b_plan": b_plan, "b_building_props": {"id": b_building, "code": "x"}}
+    server.stop()
+
+
+def _session(url: str, username: str) -> requests.Session:
+    s = requests.Session()
+    page = s.get(url + "/login", timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    resp = s.post(url + "/login", data={"username": username, "password": PW,
+                                        "csrf_token": token, "next": "/"},
+                  allow_redirects=False, timeout=30)
+    assert resp.status_code == 302, resp.text[:300]
+    return s
+
+
+def _callbacks(url: str, s: requests.Session) -> dict[str, dict]:
+    """Server-side callbacks as the app lists them: output key -> inputs and state."""
+    deps = s.get(url + "/_dash-dependencies", timeout=30).json()
+    return {d["output"]: d for d in deps if not d.get("clientside_function")}
+
+
+def _first(key: str) -> str:
+    """The first output 'id.property' of a callback key, without Dash's duplicate hash."""
+    first = key[2:].split("...")[0] if key.startswith("..") else key
+    return first.split("@")[0].rstrip(".")
+
+
+def _slot_id(spec) -> str:
+    return spec["id"] if isinstance(spec["id"], str) else json.dumps(spec["id"])
+
+
+def _body(key: str, dep: dict, values: dict[str, object], changed: list[str]) -> dict:
+    """A /_dash-update-component body; ``values`` by 'id.property' (None elsewhere)."""
+    def slot(spec):
+        name = f"{_slot_id(spec)}.{spec['property']}"
+        if spec["id"].startswith("{"):
+            pattern = json.loads(spec["id"])
+            hits = values.get(name) or []
+            return [{"id": {**pattern, "index": i}, "property": spec["property"], "value": v}
+                    for i, v in hits]
+        return {"id": spec["id"], "property": spec["property"], "value": values.get(name)}
+
+    parts = key[2:-2].split("...") if key.startswith("..") else [key]
+    outputs = [dict(zip(("id", "property"), p.split("@")[0].rsplit(".", 1), strict=True))
+               for p in parts]
+    return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": [slot(i) for i in dep["inputs"]], "state": [slot(i) for i in dep["state"]],
+            "changedPropIds": changed}
+
+
+def _attacks(w) -> dict[str, list[dict]]:
+    """Per callback (first output): bodies that ask for B in a realistic shape."""
+    bf = [{"community": B}, {"street": B[:9]}, {"community": A + "%"}, {"street": "9"}, "9",
+          [A], {"community": A, "street": B[:9]}]
+    click = {"cmd-grids.clickData": {"properties": {"code": w["b_grid"]}},
+             "cmd-cameras.clickData": {"properties": {"code": w["b_camera"]}},
+             "cmd-incidents.clickData": {"properties": {"code": w["b_incident"]}},
+             "cmd-police.clickData": {"properties": {"code": "%", "name": "x"}}}
+    plan = w["b_plan"]
+    return {
+        "_pages_content.children": [{"_pages_location.pathname": path,
+                                     "_pages_location.search": search}
+                                    for path in ("/", "/plan", "/review", "/incidents")
+                                    for search in (f"?community={B}", f"?street={B[:9]}",
+                                                   "?community=%25", "?lat=x&z=%5B%5D")],
+        "review-table.children": [{"review-boot.data": 0}],
+        "inc-table.children": [{"inc-boot.data": 0}],
+        "audit-table.children": [{"audit-dates.start_date": "2026-13-45"},
+                                 {"audit-dates.end_date": "2026-02-30", "audit-actor.value": "%"},
+                                 {"audit-action.value": ["grids"]}],
+        "plan-community.options": [{"plan-boot.data": {"community": B}}, {"plan-boot.data": "9"}],
+        "plan-current.data": [{"plan-community.value": v, "plan-id.data": plan}
+                              for v in (B, "9", "%", "_", A + "%", A[:9], [B])],
+        "plan-id.data": [{"plan-run.n_clicks": 1, "plan-community.value": B}],
+        "plan-proposed.data": [{"plan-id.data": plan}, {"plan-id.data": [plan]}],
+        "plan-maps.className": [{"plan-view.value": "<b>"}],
+        "plan-selected.data": [{"plan-buildings.clickData": {"properties": w["b_building_props"]},
+                                "plan-id.data": plan}],
+        "plan-rev.data": [{"plan-move.n_clicks": 1, "plan-id.data": plan,
+                           "plan-selected.data": w["b_building"],
+                           "plan-move-to.value": w["b_grid"]}],
+        "plan-commit-msg.children": [{"plan-commit.n_clicks": 1, "plan-id.data": plan,
+                                      "plan-community.value": B}],
+        "plan-download.data": [{"plan-export.n_clicks": 1, "plan-id.data": plan,
+                                "plan-export-fmt.value": "csv"},
+                               {"plan-export.n_clicks": 1, "plan-id.data": plan,
+                                "plan-export-fmt.value": "kml"}],
+        "plan-versions.children": [{"plan-community.value": v} for v in (B, "9", "%", "_")],
+        "plan-compare.children": [{"plan-cmp-a.value": w["b_versions"][0],
+                                   "plan-cmp-b.value": w["b_versions"][-1]},
+                                  {"plan-cmp-a.value": "1", "plan-cmp-b.value": [2]}],
+        "plan-cancel.id": [{"plan-cancel.n_clicks": 1}],
+        "cmd-districts.data": [{"cmd-filters.data": f, "cmd-boot.data": {"fit": True}} for f in bf]
+        + [{"cmd-boot.data": {"view": ["a", "b"]}}, {"cmd-boot.data": {"view": [1, 2, "z"]}}],
+        "cmd-grids.data": [{"cmd-map.zoom": 18, "cmd-filters.data": f} for f in bf]
+        + [{"cmd-map.zoom": "18"}, {"cmd-map.zoom": 18, "cmd-zoom-band.data": "x"}],
+        "cmd-filters.data": [{"cmd-f-community.value": B}],
+        "cmd-incidents.data": [{"cmd-map.bounds": WORLD, "cmd-map.zoom": 18,
+                                "cmd-filters.data": f, "cmd-layers.overlays": ["密度", "density"]}
+                               for f in [None, *bf]]
+        + [{"cmd-map.bounds": WORLD, "cmd-map.zoom": 12},
+           {"cmd-map.bounds": [[1, 2]], "cmd-map.zoom": 18},
+           {"cmd-map.bounds": [["a", "b"], ["c", "d"]], "cmd-map.zoom": 18},
+           {"cmd-map.bounds": "x", "cmd-map.zoom": 18},
+           {"cmd-map.bounds": WORLD, "cmd-map.zoom": "z"},
+           {"cmd-map.bounds": [[90, 0], [-90, 1]], "cmd-map.zoom": 18},
+           {"cmd-done.data": "x", "cmd-map.bounds": WORLD, "cmd-map.zoom": 18}],
+        "cmd-buildings.data": [{"cmd-map.bounds": WORLD, "cmd-map.zoom": 18, "cmd-filters.data": f}
+                               for f in [None, *bf]]
+        + [{"cmd-map.bounds": [[1]], "cmd-map.zoom": 18}, {"cmd-map.bounds": WORLD,
+                                                           "cmd-map.zoom": [18]}],
+        "cmd-panel.children": [{k: v, "cmd-filters.data": f} for k, v in click.items()
+                               for f in (None, {"community": B})],
+        "cmd-search-results.children": [{"cmd-search.value": v, "cmd-filters.data": f}
+                                        for v in [*w["names"], B, "%", "_", "9", ["x"]]
+                                        for f in (None, {"community": B})],
+        "cmd-map.viewport": [{'{"index":["ALL"],"type":"cmd-search-hit"}.n_clicks': [(0, 1)],
+                              "cmd-search.value": v, "cmd-filters.data": f}
+                             for v in [*w["names"], B, "%"] for f in (None, {"community": B})],
+        "plan-restore": [{'{"index":["ALL"],"type":"plan-restore"}.n_clicks': [(v, 1)]}
+                         for v in [*w["b_versions"], "1", 2**40]],
+    }
+
+
+def _changed(dep: dict, values: dict) -> list[str]:
+    out = []
+    for spec in dep["inputs"]:
+        name = f"{_slot_id(spec)}.{spec['property']}"
+        if name in values:
+            if spec["id"].startswith("{"):
+                out += [json.dumps({**json.loads(spec["id"]), "index": i}, separators=(",", ":"),
+                                   sort_keys=True) + "." + spec["property"] for i, _ in values[name]]
+            else:
+                out.append(name)
+    return out
+
+
+def _leaks(text: str, w) -> list[str]:
+    return [m for m in [B, *w["names"], w["b_incident"], w["b_camera"]] if m in text]
+
+
+def _target(key: str) -> str:
+    first = _first(key)
+    return "plan-restore" if first == "plan-commit-msg.children" and not key.startswith("..") \
+        else first
+
+
+def test_every_callback_refuses_b_and_bad_input(world):
+    url = world["url"]
+    attacks = _attacks(world)
+    failures = []
+    for username in ("s_planner", "s_leader", "s_worker"):
+        s = _session(url, username)
+        callbacks = _callbacks(url, s)
+        keys = {_target(k) for k in callbacks}
+        assert keys == set(attacks), ("callbacks without a scope test", keys ^ set(attacks))
+        for key, dep in callbacks.items():
+            bodies = list(attacks[_target(key)])
+            if username == "s_planner":  # every slot, every hostile value
+                for spec in dep["inputs"] + dep["state"]:
+                    if spec["id"].startswith("{"):
+                        continue
+                    for value in HOSTILE:
+                        bodies.append({f"{spec['id']}.{spec['property']}": value})
+            for values in bodies:
+                body = _body(key, dep, values, _changed(dep, values))
+                resp = s.post(url + "/_dash-update-component", json=body, timeout=120)
+                what = (username, _first(key), json.dumps(values, ensure_ascii=False)[:120])
+                if resp.status_code >= 500:
+                    failures.append((*what, resp.status_code))
+                elif _leaks(resp.text, world):
+                    failures.append((*what, "leaks", _leaks(resp.text, world)))
+    assert failures == [], failures[:20]
+
+
+def test_a_is_served(world):
+    """The same callbacks do answer inside the scope (so the test above can fail)."""
+    s = _session(world["url"], "s_planner")
+    dep = _callbacks(world["url"], s)
+    key = next(k for k in dep if _first(k) == "plan-current.data")
+    resp = s.post(world["url"] + "/_dash-update-component",
+                  json=_body(key, dep[key], {"plan-community.value": A}, ["plan-community.value"]),
+                  timeout=120)
+    assert resp.status_code == 200 and A in resp.text
+    key = next(k for k in dep if _first(k) == "cmd-incidents.data")
+    resp = s.post(world["url"] + "/_dash-update-component",
+                  json=_body(key, dep[key], {"cmd-map.bounds": WORLD, "cmd-map.zoom": 18},
+                             ["cmd-map.bounds"]), timeout=120)
+    assert resp.status_code == 200 and '"Feature"' in resp.text
