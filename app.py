@@ -14,7 +14,7 @@ import dash
 import diskcache
 
 from geo.settings import get_settings
-from layouts import auth, shell
+from layouts import auth, open311, shell
 
 HERE = Path(__file__).resolve().parent
 # Long jobs (a rebalance) run as background callbacks in worker processes; the cache is a
@@ -35,6 +35,7 @@ app = dash.Dash(
 app.layout = shell.layout
 auth.install(app)
 server = app.server
+open311.install(server)  # /open311/v2/: the 12345 hotline's GeoReport v2 intake
 
 
 def main() -> None:

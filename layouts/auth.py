@@ -285,6 +285,11 @@ ROUTES: dict[str, str] = {
     "/_favicon.ico": "open",
     "/login": "open",
     "/healthz": "open",
+    # Open311 (layouts/open311.py): GETs are public, the POST checks its api_key itself
+    "/open311/v2/discovery.json": "open",
+    "/open311/v2/services.json": "open",
+    "/open311/v2/requests.json": "open",
+    "/open311/v2/requests/<service_request_id>.json": "open",
     "/_dash-layout": "dash.layout",
     "/_dash-dependencies": "dash.dependencies",
     "/_reload-hash": "dash.reload",

@@ -18,6 +18,7 @@ Time is injected (``now=``) so tests control the clock; the SLA clock is
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -479,6 +480,7 @@ def report(
     reporter_name: str | None = None,
     reporter_phone: str | None = None,
     now: datetime | None = None,
+    cur=None,
 ) -> dict:
     """Create a case (state ``reported``) located in its district, street, community, grid.
 
@@ -495,6 +497,9 @@ def report(
         community staff: community, street operator: street, others: district).
     photo:
         Optional image bytes (JPEG, PNG or WebP, at most ``INCIDENT_PHOTO_MAX_BYTES``).
+    cur:
+        Write inside the caller's open transaction (the caller commits or rolls back), so
+        an intake can add its own rows atomically (:mod:`geo.incidents.open311`).
 
     Returns
     -------
@@ -521,7 +526,7 @@ def report(
         raise Denied("level", f"{ROLE_NAMES[actor.role][0]}只能在{own}级上报",
                      f"a {actor.role} reports at {own} level, not {level}")
     radius = float(get_settings().incident_duplicate_radius_m)
-    with db.transaction() as cur:
+    with (contextlib.nullcontext(cur) if cur is not None else db.transaction()) as cur:
         cat = _category(cur, category)
         where = locate(cur, x, y)
         if where is None:
