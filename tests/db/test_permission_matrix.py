@@ -4,6 +4,7 @@ through or refused exactly as written below."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -33,6 +34,18 @@ MATRIX: dict[str, set[str]] = {
     "users.manage": {"admin"},
     "apikey.manage": {"admin"},
     "session": ALL,
+    "incident.local": {"admin", "grid_worker", "community_staff", "street_operator"},
+    "incident.dispatch": {"admin", "operator"},
+    "incident.work": {"admin", "department"},
+    "incident.verify": {"admin", "operator"},
+    "incident.evaluate": {"admin", "operator"},
+    "incident.defer.request": {"admin", "department"},
+    "incident.defer.decide": {"admin", "operator"},
+    "incident.urge": {"admin", "operator", "street_operator", "leader"},
+    "incident.comment": FIELD | {"leader"},
+    "incident.photo": FIELD,
+    "incident.merge": {"admin", "operator"},
+    "incident.route": {"admin"},
     "account.password": ALL,
 }
 
@@ -175,3 +188,148 @@ def test_anonymous_wall_reads_only_the_kiosk_map(app_module, monkeypatch):
     finally:
         monkeypatch.delenv("ANONYMOUS_WALL")
         get_settings.cache_clear()
+
+
+# ----------------------------------------------------------------------------- incidents
+# Who may take each step of the incident loop, written out by hand (geo/incidents/service.py
+# maps each step to one registry action; local steps also need the role of the case's level,
+# department steps the department the case is dispatched to).
+LOCAL_ROLE = {"grid": "grid_worker", "community": "community_staff", "street": "street_operator"}
+STEP_ROLES = {
+    "local": {"admin"},  # plus LOCAL_ROLE[level]
+    "filed": {"admin", "operator"},
+    "dispatched": {"admin", "operator"},
+    "accepted": {"admin", "department"},
+    "handled": {"admin", "department"},
+    "verified": {"admin", "operator"},
+    "returned": {"admin", "operator"},
+    "closed": {"admin", "operator"},
+    "evaluated": {"admin", "operator"},
+    "deferred": {"admin", "operator"},   # the decision; the department requests it
+    "resume": {"admin", "operator"},     # ending a deferral early
+    "duplicate": {"admin", "operator"},  # merged into another case
+}
+
+
+def _step_roles(frm: str, to: str, level: str) -> set[str]:
+    if to in ("resolved", "escalated"):
+        return STEP_ROLES["local"] | {LOCAL_ROLE[level]}
+    if frm == "deferred":
+        return STEP_ROLES["resume"]
+    return STEP_ROLES[to]
+
+
+@pytest.fixture(scope="module")
+def incident_world(app_module, empty_db):
+    from geo.incidents import service
+
+    conn = empty_db.connect(admin=True)
+    with conn, conn.cursor() as cur:
+        cur.execute("""INSERT INTO departments (code, name, source) VALUES ('MD1', '城管', 'synthetic')
+                       RETURNING id""")
+        dep = cur.fetchone()[0]
+        cur.execute("""INSERT INTO incident_categories (code, class, name, name_en, department_id, source)
+                       VALUES ('MC1', 'event', '占道', 'Vending', %s, 'synthetic') RETURNING id""", (dep,))
+        cat = cur.fetchone()[0]
+        cur.execute("""SELECT d.id, s.id, c.id, g.id FROM grids g
+                         JOIN communities c ON c.id = g.community_id JOIN streets s ON s.id = c.street_id
+                         JOIN districts d ON d.id = s.district_id WHERE g.code = '990100001001001'""")
+        place = cur.fetchone()
+    conn.close()
+    service.tie_user_to_department(SYSTEM, "m_department", "MD1")
+    actors = {role: service.actor_by_username(f"m_{role}") for role in ROLES}
+    return {"dep": dep, "cat": cat, "place": place, "actors": actors}
+
+
+def _case_in(tdb, world, state: str, level: str) -> int:
+    """A case sitting in ``state`` at ``level`` (for a deferred one: deferred from accepted
+    or dispatched as the name says, e.g. 'deferred:accepted')."""
+    state, _, deferred_from = state.partition(":")
+    d, s, c, g = world["place"]
+    district_loop = level == "district" and state not in ("reported", "escalated")
+    conn = tdb.connect(admin=True)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO incidents (code, category_id, title, severity, state, level, reported_at,
+                   dispatched_at, due_at, handled_at, closed_at, closed_level, department_id,
+                   district_id, street_id, community_id, grid_id, geom, source)
+               VALUES ('M' || nextval('incident_code_seq'), %s, 'matrix', 'ordinary', %s, %s, now(),
+                   %s, %s, NULL, %s, %s, %s, %s, %s, %s, %s,
+                   ST_SetSRID(ST_MakePoint(116.0002, 40.0005), 4326), 'synthetic') RETURNING id""",
+            (world["cat"], state, level,
+             "now" if district_loop and state != "filed" else None,
+             "tomorrow" if district_loop and state != "filed" else None,
+             "now" if state == "closed" else None, level if state == "closed" else None,
+             world["dep"] if district_loop and state != "filed" else None, d, s, c, g))
+        case_id = cur.fetchone()[0]
+        if deferred_from:
+            cur.execute("""INSERT INTO incident_events (incident_id, at, from_state, to_state, level, source)
+                           VALUES (%s, now(), %s, 'deferred', 'district', 'synthetic')""",
+                        (case_id, deferred_from))
+    conn.close()
+    return case_id
+
+
+def test_each_incident_step_is_taken_or_refused_per_role(empty_db, incident_world):
+    from geo.incidents import service
+    from geo.incidents import states as sm
+
+    steps = []
+    for frm, moves in sm.TRANSITIONS.items():
+        for to, levels in moves.items():
+            for level in sorted(levels):
+                if frm not in ("reported", "escalated") and level != "district" and to != "duplicate":
+                    continue
+                if level not in sm.STATE_LEVELS[frm]:
+                    continue
+                steps.append((frm, to, level))
+    assert len(steps) >= 30
+    actors = incident_world["actors"]
+    for frm, to, level in steps:
+        for role in ROLES:
+            state = f"deferred:{to}" if frm == "deferred" else frm
+            cid = _case_in(empty_db, incident_world, state, level)
+            actor = actors[role]
+            try:
+                if to == "deferred":
+                    service.request_deferral(actors["admin"], cid, reason="matrix",
+                                             until=datetime.now(UTC) + timedelta(days=1))
+                    service.decide_deferral(actor, cid, approve=True)
+                elif to == "evaluated":
+                    service.evaluate(actor, cid, "满意")
+                elif to == "duplicate":
+                    keep = _case_in(empty_db, incident_world, "reported", "grid")
+                    service.merge_duplicates(actor, keep, [cid])
+                else:
+                    service.transition(actor, cid, to)
+                took = True
+            except service.Denied as exc:
+                took = False
+                assert " / " in exc.user_msg, exc.user_msg
+            assert took == (role in _step_roles(frm, to, level)), (frm, to, level, role)
+            if took:
+                got = service.show(actors["admin"], cid)["state"]
+                assert got == to, (frm, to, level, role, got)
+
+
+def test_department_requests_and_other_departments_are_refused(empty_db, incident_world):
+    from geo.incidents import service
+
+    actors = incident_world["actors"]
+    until = datetime.now(UTC) + timedelta(days=1)
+    for role in ROLES:
+        cid = _case_in(empty_db, incident_world, "dispatched", "district")
+        try:
+            service.request_deferral(actors[role], cid, reason="matrix", until=until)
+            took = True
+        except service.Denied:
+            took = False
+        assert took == (role in {"admin", "department"}), role
+    # a department account not tied to the case's department may do nothing with it
+    users.add_user(SYSTEM, "m_department_other", "department", PW, "990100")
+    other = service.actor_by_username("m_department_other")
+    cid = _case_in(empty_db, incident_world, "dispatched", "district")
+    for call in (lambda: service.transition(other, cid, "accepted"),
+                 lambda: service.request_deferral(other, cid, reason="x", until=until)):
+        with pytest.raises(service.Denied, match="department"):
+            call()
