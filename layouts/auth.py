@@ -510,6 +510,7 @@ def _page(title: str, body: str, status: int):
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
+<link rel="icon" href="/_favicon.ico">
 <link rel="stylesheet" href="/assets/login.css"></head>
 <body class="ga-login">{body}</body></html>"""
     resp = flask.make_response(page, status)
