@@ -308,6 +308,35 @@ def merge_grid(G: _Grids, g: int, prm: Params) -> bool:
     return False
 
 
+def _cheapest(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, rng: np.random.Generator, over: bool) -> bool:
+    """Try the chain and the split (above the maximum) or merge (below the minimum) from the
+    same labels; keep the one with the least band excess, then the fewest households moved."""
+    start = G.snapshot()
+    before = G.excess(prm)
+    best = None
+    for strategy in (lambda: shift_chain(G, g, prm, cfg),
+                     (lambda: split_grid(G, g, prm, rng)) if over else (lambda: merge_grid(G, g, prm))):
+        G.restore(start)
+        if not strategy() or G.excess(prm) >= before:
+            continue
+        moved = _moved(start[0], G)
+        key = (G.excess(prm), moved)
+        if best is None or key < best[0]:
+            best = (key, G.snapshot())
+    if best is None:
+        G.restore(start)
+        return False
+    G.restore(best[1])
+    return True
+
+
+def _moved(lab0: np.ndarray, G: _Grids) -> float:
+    """Households that changed grid since ``lab0``; a split's new grid counts its whole
+    smaller side (it leaves its grid's code behind)."""
+    nodes = np.asarray(G.nodes, dtype=np.int64)
+    return float(G.U.hh[nodes][lab0[nodes] != G.lab[nodes]].sum())
+
+
 def repair(
     U: Units, nodes: list[int], cur_unit: np.ndarray, prm: Params, seed: int, cfg: MinimalConfig = DEFAULT
 ) -> tuple[np.ndarray, int, list]:
@@ -354,9 +383,7 @@ def repair(
         elif not over and G.k > kmax:
             done = merge_grid(G, g, prm)
         if not done:
-            done = shift_chain(G, g, prm, cfg)
-        if not done:
-            done = split_grid(G, g, prm, rng) if over else merge_grid(G, g, prm)
+            done = _cheapest(G, g, prm, cfg, rng, over)
         if not done:
             stuck.add(g)
         else:
