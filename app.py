@@ -14,7 +14,7 @@ import dash
 import diskcache
 
 from geo.settings import get_settings
-from layouts import auth, open311, shell
+from layouts import auth, errors, open311, shell
 
 HERE = Path(__file__).resolve().parent
 # Long jobs (a rebalance) run as background callbacks in worker processes; the cache is a
@@ -35,6 +35,8 @@ app = dash.Dash(
 app.layout = shell.layout
 auth.install(app)
 server = app.server
+# 503 for a database that is down or busy, a plain 500 as the last resort; /healthz
+errors.install(server)
 open311.install(server)  # /open311/v2/: the 12345 hotline's GeoReport v2 intake
 
 

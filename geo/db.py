@@ -1,6 +1,11 @@
 """Database access: the connection pool, one transaction helper, and migrations.
 
 All SQL values are bound parameters; identifiers go through ``psycopg2.sql``.
+
+Overload and outages: a request waits for a pooled connection at most ``DB_POOL_TIMEOUT``
+seconds, then gets :class:`~geo.errors.DatabaseBusy`; an unreachable server gives
+:class:`~geo.errors.DatabaseUnavailable`. Both carry a plain message naming no host, port,
+socket, user or database; the driver's words go to the log.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import psycopg2.extras
 import psycopg2.pool
 from psycopg2 import sql
 
-from geo.errors import DatabaseUnavailable, GridAtlasError
+from geo.errors import DatabaseBusy, DatabaseUnavailable, GridAtlasError
 from geo.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -64,24 +69,44 @@ def _connect_kwargs() -> dict:
     }
 
 
+# What a person is told. Neither names a host, port, socket path, user or database: those
+# stay in the server log (``_unavailable`` logs the driver's words).
+UNAVAILABLE_MSG = "数据库暂不可用，请稍后重试 / Cannot reach the database; please try again shortly"
+BUSY_MSG = "服务器繁忙，请稍后重试 / The server is busy; please try again shortly"
+
+
+def _unavailable(what: str, exc: BaseException | None = None) -> DatabaseUnavailable:
+    """A DatabaseUnavailable with the plain message; the detail goes to the log only."""
+    detail = f"{what}: {_first_line(exc)}" if exc is not None else what
+    log.warning("database unavailable (%s)", detail)
+    return DatabaseUnavailable(UNAVAILABLE_MSG, detail=detail)
+
+
 def connect(url: str | None = None) -> psycopg2.extensions.connection:
     """A new connection (not pooled); the caller closes it."""
     target = url or app_url()
     try:
         return psycopg2.connect(target, **_connect_kwargs())
     except psycopg2.OperationalError as exc:
-        raise DatabaseUnavailable(
-            f"Cannot reach the database (password hidden): {_first_line(exc)}"
-        ) from exc
+        raise _unavailable("connect", exc) from exc
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class _KeepingPool(psycopg2.pool.ThreadedConnectionPool):
     """Keeps returned connections for reuse, up to maxconn (psycopg2's pools close every
-    connection returned while minconn are idle: with minconn 0, each query connected anew)."""
+    connection returned while minconn are idle: with minconn 0, each query connected anew).
+
+    ``slots`` bounds the wait: psycopg2 raises ``PoolError`` at once when every connection
+    is out, so a checkout first takes a slot (waiting up to ``DB_POOL_TIMEOUT``) and only
+    then asks the pool, which then always has a connection to give.
+    """
+
+    def __init__(self, maxconn: int, *args, **kwargs) -> None:
+        super().__init__(0, maxconn, *args, **kwargs)
+        self.slots = threading.BoundedSemaphore(maxconn)
 
     def _putconn(self, conn, key=None, close=False):
         keep = self.minconn
@@ -92,7 +117,7 @@ class _KeepingPool(psycopg2.pool.ThreadedConnectionPool):
             self.minconn = keep
 
 
-def _get_pool() -> psycopg2.pool.ThreadedConnectionPool:
+def _get_pool() -> _KeepingPool:
     global _pool, _pool_url
     url = app_url()
     with _pool_lock:
@@ -100,11 +125,9 @@ def _get_pool() -> psycopg2.pool.ThreadedConnectionPool:
             if _pool is not None:
                 _pool.closeall()
             try:
-                _pool = _KeepingPool(0, get_settings().pool_max, url, **_connect_kwargs())
+                _pool = _KeepingPool(get_settings().pool_max, url, **_connect_kwargs())
             except psycopg2.OperationalError as exc:
-                raise DatabaseUnavailable(
-                    f"Cannot reach the database (password hidden): {_first_line(exc)}"
-                ) from exc
+                raise _unavailable("pool", exc) from exc
             _pool_url = url
         return _pool
 
@@ -132,35 +155,67 @@ def after_fork() -> None:
     _local.__dict__.clear()
 
 
-def _checkout() -> psycopg2.extensions.connection:
-    """A pooled connection that answered a ping (pre-ping: dead ones are replaced)."""
+def _checkout(timeout: float | None = None) -> tuple[_KeepingPool, psycopg2.extensions.connection]:
+    """A slot and a pooled connection that answered a ping (dead ones are replaced).
+
+    Waits up to ``timeout`` seconds (default ``DB_POOL_TIMEOUT``) for a free connection,
+    then raises :class:`DatabaseBusy`. Returns the pool too: the connection goes back to
+    the pool it came from even if the pool was replaced meanwhile.
+    """
     pool = _get_pool()
-    for _ in range(3):
-        try:
-            conn = pool.getconn()
-        except psycopg2.OperationalError as exc:
-            raise DatabaseUnavailable(
-                f"Cannot reach the database (password hidden): {_first_line(exc)}"
-            ) from exc
-        try:
-            if conn.closed:
-                raise psycopg2.InterfaceError("closed")
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-            conn.rollback()
-            return conn
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            pool.putconn(conn, close=True)
-    raise DatabaseUnavailable("The database connection keeps dropping; is the server up?")
+    wait = get_settings().pool_timeout if timeout is None else timeout
+    if not pool.slots.acquire(timeout=wait):
+        log.warning("no database connection free within %.2f s (DB_POOL_MAX=%d): busy",
+                    wait, pool.maxconn)
+        raise DatabaseBusy(BUSY_MSG, detail=f"pool of {pool.maxconn} exhausted for {wait:g} s")
+    try:
+        for _ in range(3):
+            try:
+                conn = pool.getconn()
+            except psycopg2.OperationalError as exc:
+                raise _unavailable("connect", exc) from exc
+            except psycopg2.pool.PoolError as exc:  # closed by reset_pool meanwhile
+                raise _unavailable("pool", exc) from exc
+            try:
+                if conn.closed:
+                    raise psycopg2.InterfaceError("closed")
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                conn.rollback()
+                return pool, conn
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                _putback(pool, conn, close=True)
+        raise _unavailable("the connection keeps dropping")
+    except BaseException:
+        pool.slots.release()
+        raise
+
+
+def _putback(pool: _KeepingPool, conn: psycopg2.extensions.connection, close: bool) -> None:
+    """Return a connection to its pool (closing it when that pool was closed)."""
+    try:
+        pool.putconn(conn, close=close)
+    except psycopg2.pool.PoolError:  # the pool was closed or replaced: just close it
+        if not conn.closed:
+            conn.close()
+
+
+def _checkin(pool: _KeepingPool, conn: psycopg2.extensions.connection, close: bool) -> None:
+    try:
+        _putback(pool, conn, close)
+    finally:
+        pool.slots.release()
 
 
 @contextmanager
-def transaction(readonly: bool = False) -> Iterator[psycopg2.extras.RealDictCursor]:
+def transaction(readonly: bool = False,
+                timeout: float | None = None) -> Iterator[psycopg2.extras.RealDictCursor]:
     """One transaction on a pooled connection; commits on success, rolls back on error.
 
-    Yields a cursor returning rows as dicts.
+    Yields a cursor returning rows as dicts. Waits up to ``timeout`` seconds (default
+    ``DB_POOL_TIMEOUT``) for a connection, then raises :class:`DatabaseBusy`.
     """
-    conn = _checkout()
+    pool, conn = _checkout(timeout)
     broken = False
     try:
         conn.set_session(readonly=readonly, autocommit=False)
@@ -169,15 +224,22 @@ def transaction(readonly: bool = False) -> Iterator[psycopg2.extras.RealDictCurs
         conn.commit()
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
         broken = True
-        raise DatabaseUnavailable(
-            f"Lost the database connection (password hidden): {_first_line(exc)}"
-        ) from exc
+        raise _unavailable("lost the connection", exc) from exc
     except BaseException:
         if not conn.closed:
             conn.rollback()
         raise
     finally:
-        _get_pool().putconn(conn, close=broken or bool(conn.closed))
+        _checkin(pool, conn, close=broken or bool(conn.closed))
+
+
+def ping(timeout: float = 2.0) -> None:
+    """``SELECT 1`` on a pooled connection, waiting at most ``timeout`` s for one.
+
+    Raises :class:`DatabaseBusy` or :class:`DatabaseUnavailable`; used by ``/healthz``.
+    """
+    with transaction(readonly=True, timeout=timeout) as cur:
+        cur.execute("SELECT 1")
 
 
 _local = threading.local()
@@ -245,9 +307,7 @@ def migrate(url: str | None = None, app_role: str | None = "gridatlas_app") -> l
     try:
         conn = psycopg2.connect(url or admin_url(), **_connect_kwargs())
     except psycopg2.OperationalError as exc:
-        raise DatabaseUnavailable(
-            f"Cannot reach the database (password hidden): {_first_line(exc)}"
-        ) from exc
+        raise _unavailable("connect for migrations", exc) from exc
     try:
         return _migrate(conn, app_role)
     except psycopg2.errors.InsufficientPrivilege as exc:

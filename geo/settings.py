@@ -31,6 +31,19 @@ def _int(name: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
+def _float(name: str, default: float, lo: float, hi: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
+    return value
+
+
 def _header_name(name: str) -> str | None:
     raw = (os.environ.get(name) or "").strip()
     if not raw:
@@ -69,6 +82,11 @@ class Settings:
         Optional XYZ tile URL; no basemap by default (intranets have no internet).
     basemap_gcj02:
         True when the basemap uses GCJ-02 coordinates (AMap, Tencent).
+    pool_max:
+        Database connections per app process (``DB_POOL_MAX``).
+    pool_timeout:
+        Seconds a request waits for a free pooled connection before it is answered
+        "busy" (``DB_POOL_TIMEOUT``, default 10).
     """
 
     database_url: str | None
@@ -91,6 +109,8 @@ class Settings:
     session_cookie_secure: bool = False
     login_max_failures_per_address: int = 30
     trusted_proxy_header: str | None = None
+    # overload: how long a request waits for a pooled connection
+    pool_timeout: float = 10.0
     # incidents: the SLA clock (limits per severity, calendar or working hours), photos,
     # duplicates (see geo/incidents/sla.py)
     incident_limits: dict = field(default_factory=dict)
@@ -134,6 +154,8 @@ def load_settings() -> Settings:
         session_cookie_secure=_bool("SESSION_COOKIE_SECURE", False),
         login_max_failures_per_address=_int("LOGIN_MAX_FAILURES_PER_ADDRESS", 30, 1, 10000),
         trusted_proxy_header=_header_name("TRUSTED_PROXY_HEADER"),
+        # overload: how long a request waits for a pooled connection
+        pool_timeout=_float("DB_POOL_TIMEOUT", 10.0, 0.01, 300.0),
         # incidents (validated in geo/incidents/sla.py)
         **_incident_settings(),
     )

@@ -82,7 +82,6 @@ def install(app) -> None:
     )
     server.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", _logout, methods=["GET", "POST"])
-    server.add_url_rule("/healthz", "healthz", lambda: ("ok", 200))
     from layouts import account  # its page uses this module's helpers
 
     account.register(server)

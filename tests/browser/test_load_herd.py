@@ -1,0 +1,141 @@
+"""Many clients at once on the real app (threads with real HTTP, replaying the callback
+POSTs a real wall sent): never a 500.
+
+* 50 wall screens refreshing at one instant (as after a restart), default pool: each
+  answers 200 within 10 s.
+* A burst of the wall's other callbacks with a pool of one connection and a 50 ms wait:
+  some must time out; each answers 200 (its in-page message) or 503 with a message.
+* The database down: ``/healthz`` says so with a 503; the wall's stale state and the
+  sign-in page say "database unavailable" and name no host, port, user or database.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import requests
+
+from bench.load import WallClient, free_port, herd, record_wall
+from tests.browser.conftest import AppServer
+
+WALLS = 50
+KIOSK = {"ANONYMOUS_WALL": "1"}
+BUSY_WORDS = ("繁忙", "busy")
+
+
+@pytest.fixture(scope="module")
+def recorded(demo_db, browser):
+    """The callback bodies one real wall sent (first load, a tick, a search and its hit)."""
+    name = demo_db.scalar("SELECT name FROM communities ORDER BY code LIMIT 1")
+    app = AppServer(demo_db.url, KIOSK)
+    try:
+        rec = record_wall(browser, app.url, search_text=name)
+    finally:
+        app.stop()
+    assert rec.tick is not None and len(rec.load) >= 4
+    assert any("cmd-search-results" in b["output"] for b in rec.extra)  # the search ran
+    return rec
+
+
+def _health(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_fifty_walls_refreshing_at_one_instant_all_answer_200_within_10_s(demo_db, recorded):
+    app = AppServer(demo_db.url, KIOSK)  # fresh process: a cold pool, as after a restart
+    try:
+        clients = [WallClient(app.url) for _ in range(WALLS)]
+        for c in clients:
+            c.open()
+        answers, elapsed = herd(clients, recorded.tick)
+        statuses = [a.status for a in answers]
+        assert statuses == [200] * WALLS, (statuses, [a.body for a in answers if a.status != 200][:3])
+        assert max(a.seconds for a in answers) < 10, sorted(a.seconds for a in answers)[-5:]
+        assert elapsed < 10
+        assert all(a.stale is not None for a in answers)  # each was the refresh's answer
+        assert sum(a.fresh for a in answers) > 0
+        assert _health(app.url) == (200, "ok")
+    finally:
+        app.stop()
+    log = app.log_path.read_text()
+    assert "PoolError" not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_a_burst_on_a_tiny_pool_answers_200_or_503_never_500(demo_db, recorded):
+    app = AppServer(demo_db.url, {**KIOSK, "DB_POOL_MAX": "1", "DB_POOL_TIMEOUT": "0.05"})
+    try:
+        bodies = [*recorded.load, recorded.tick, *recorded.extra]
+        jobs = [bodies[i % len(bodies)] for i in range(40)]
+        clients = [WallClient(app.url) for _ in jobs]
+        for c in clients:
+            c.open()
+        answers = [None] * len(jobs)
+        gate = threading.Barrier(len(jobs))
+
+        def fire(i):
+            gate.wait()
+            answers[i] = clients[i].post(jobs[i])
+
+        threads = [threading.Thread(target=fire, args=(i,)) for i in range(len(jobs))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+    finally:
+        app.stop()
+    statuses = sorted(a.status for a in answers)
+    assert set(statuses) <= {200, 503}, statuses
+    busy = 0
+    for a, body in zip(answers, jobs, strict=True):
+        if a.status == 503:
+            assert a.message and any(w in a.message for w in BUSY_WORDS), a.body
+            busy += 1
+        elif any(w in a.body for w in BUSY_WORDS):  # a callback showing the message in-page
+            busy += 1
+        if "cmd-done.data" in body["output"]:
+            assert a.status == 200  # the wall's refresh: fresh or its stale state
+    assert busy > 0, "nothing timed out: the burst did not exhaust the pool"
+    assert max(a.seconds for a in answers) < 10
+    log = app.log_path.read_text()
+    assert "PoolError" not in log and "uncaught error" not in log, log[-3000:]
+
+
+def test_database_down_healthz_503_and_messages_name_no_host(recorded):
+    port = free_port()  # nothing listens there
+    url = f"postgresql://secret_role:secret_pw@127.0.0.1:{port}/secret_db"
+    app = AppServer(url, KIOSK)
+    try:
+        status, text = _health(app.url)
+        assert (status, text) == (503, "database: down")
+
+        wall = WallClient(app.url)
+        wall.open()
+        a = wall.post(recorded.tick)
+        assert a.status == 200 and a.stale is True  # the wall's own stale state
+        assert "数据库暂不可用" in a.message
+
+        s = requests.Session()
+        form = s.get(app.url + "/login", timeout=10).text
+        token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        r = s.post(app.url + "/login", data={"csrf_token": token, "username": "someone",
+                                             "password": "x", "next": "/"}, timeout=30)
+        assert r.status_code == 503 and "数据库暂不可用" in r.text
+
+        shown = json.dumps(a.body, ensure_ascii=False) + a.message + r.text + text
+        for secret in ("127.0.0.1", str(port), "secret_role", "secret_db", "secret_pw",
+                       "socket", ".s.PGSQL"):
+            assert secret not in shown, secret
+    finally:
+        app.stop()
+    time.sleep(0.1)
+    log = app.log_path.read_text()
+    assert str(port) in log  # ... the detail is in the server's log
