@@ -155,6 +155,10 @@ def load_demo(
                 row = cur.fetchone()
                 if row and row["checksum"] == checksum:
                     report.already_loaded = True
+                    # a demo loaded before the roads table existed gains its roads once
+                    added = _write_roads(cur, ds, report)
+                    if added:
+                        log.info("demo district %s: %d roads added", code, added)
                     report.seconds = round(time.perf_counter() - t0, 2)
                     log.info("demo district %s already loaded (same data)", code)
                     return report
@@ -467,6 +471,8 @@ def _write_all(
     )
     counts.update(incidents=len(inc_ids), incident_events=len(ev))
     lap("incidents")
+    _write_roads(cur, ds, report)
+    lap("roads")
 
     audit(
         cur, actor=actor, action=ACTION, target=report.district_code,
@@ -479,6 +485,37 @@ def _write_all(
         },
         source="derived",
     )
+
+
+def _write_roads(cur, ds: ModuleType, report: LoadReport) -> int:
+    """The demo's OSM roads of the basemap classes (:data:`geo.repository.roads.DEMO_CLASSES`),
+    once: nothing is written when the database already holds OSM roads or the dataset has
+    no roads layer. Names are kept as OSM has them (Russian/Kazakh); ``source`` is ``osm``
+    (ODbL, see data/README.md). Returns the number written."""
+    import shapely
+
+    from geo.repository.roads import DEMO_CLASSES
+    from geo.repository.writers import insert_rows, to_hex_wkb
+
+    if "roads" not in getattr(ds, "LAYERS", ()):
+        return 0
+    cur.execute("SELECT EXISTS (SELECT 1 FROM roads WHERE source = 'osm') AS has")
+    if cur.fetchone()["has"]:
+        return 0
+    r = ds.read_layer("roads")
+    r = r[r["highway"].isin(DEMO_CLASSES).to_numpy()]
+    geoms = np.asarray(r.geometry.values, dtype=object)
+    keep = np.array([g is not None and not g.is_empty and g.length > 0 for g in geoms], dtype=bool)
+    r, geoms = r[keep], geoms[keep]
+    lines = [g if g.geom_type == "MultiLineString" else shapely.MultiLineString([g]) for g in geoms]
+    insert_rows(
+        cur, "roads", ["osm_id", "name", "class", "geom", "source"],
+        zip([_int_or_none(v) for v in r["osm_id"].tolist()], _col(r, "name"),
+            _col(r, "highway"), to_hex_wkb(lines), ["osm"] * len(r), strict=False),
+        geom={"geom": "multi"},
+    )
+    report.counts["roads"] = len(r)
+    return len(r)
 
 
 def _repair(frame: gpd.GeoDataFrame, layer: str) -> list[str]:

@@ -24,7 +24,7 @@ __all__ = ["ImportReport", "import_file", "KIND_NAMES"]
 
 KIND_NAMES = (
     "districts", "streets", "communities", "grids", "compounds", "buildings", "cameras",
-    "police-rooms", "departments", "incidents", "households",
+    "police-rooms", "departments", "incidents", "households", "roads",
 )
 
 

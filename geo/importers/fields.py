@@ -55,7 +55,8 @@ class KindSpec:
     name:
         The KIND as typed on the command line.
     geometry:
-        ``polygon``, ``point`` or ``None`` (attribute-only files such as CSV/XLSX).
+        ``polygon``, ``point``, ``line`` or ``None`` (attribute-only files such as
+        CSV/XLSX).
     fields:
         Canonical fields.
     within_district:
@@ -173,6 +174,14 @@ KINDS: dict[str, KindSpec] = {
             Field("reporter_name", "text", help="reporter"),
             Field("reporter_phone", "text", help="reporter phone"),
         )),
+        KindSpec("roads", "line", (
+            Field("class", "text", True,
+                  help="road class: OSM highway (motorway, trunk, primary, secondary, "
+                       "tertiary, residential, service, ...) or 快速路/主干路/次干路/支路"),
+            Field("name", "text", help="road name, kept as the file spells it"),
+            _NAME_EN,
+            Field("osm_id", "int", help="OpenStreetMap way id (may repeat: a way in pieces)"),
+        ), within_district=False),
         KindSpec("households", None, (
             Field("households", "int", True, minimum=0, help="households of the building"),
             Field("building_code", "code", help="key (this or address is required)"),
@@ -196,6 +205,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "compound_code": ("compound",),
     "category": ("category_code",),
     "phone": ("tel", "电话"),
+    "class": ("highway", "fclass", "道路等级", "等级"),
 }
 
 

@@ -229,7 +229,7 @@ def check_geometry(
     geoms:
         Shapely geometries in EPSG:4326.
     want:
-        ``polygon`` or ``point``.
+        ``polygon``, ``point`` or ``line``.
     label:
         File name for messages.
     codes:
@@ -238,7 +238,8 @@ def check_geometry(
     Returns
     -------
     (numpy.ndarray, list of str)
-        The geometries (2D; MultiPolygons for ``polygon``) and one line per repair.
+        The geometries (2D; MultiPolygons for ``polygon``, MultiLineStrings for ``line``)
+        and one line per repair.
     """
     out = np.empty(len(geoms), dtype=object)
     repaired: list[str] = []
@@ -257,6 +258,9 @@ def check_geometry(
                     "a Point is needed"
                 )
             out[pos] = g
+            continue
+        if want == "line":
+            out[pos] = _line(g, f"{label}: {name}, field 'geometry'")
             continue
         if gtype not in _POLYGONAL:
             raise GridAtlasError(
@@ -279,6 +283,20 @@ def check_geometry(
     for line in repaired:
         log.warning("%s: %s", label, line)
     return out, repaired
+
+
+def _line(g: shapely.Geometry, where: str) -> shapely.MultiLineString:
+    """A LineString or MultiLineString as a MultiLineString of parts with length; refuses
+    other types and lines that are a single point."""
+    if g.geom_type not in ("LineString", "MultiLineString"):
+        raise GridAtlasError(
+            f"{where}: wrong geometry type {g.geom_type}; a LineString or MultiLineString "
+            "is needed"
+        )
+    parts = [p for p in shapely.get_parts(g) if not p.is_empty and p.length > 0]
+    if not parts:
+        raise GridAtlasError(f"{where}: the line has no length (all its points coincide)")
+    return shapely.MultiLineString(parts)
 
 
 def _polygonal(g: shapely.Geometry) -> shapely.Geometry:

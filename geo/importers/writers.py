@@ -568,6 +568,55 @@ def write_households(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
     return {"rows": len(ids), "buildings_changed": changed, "households": int(sum(hh))}
 
 
+#: How far (metres) a road may lie from every district in the database before the import
+#: stops: the basemap may reach a little beyond the districts, not into another city.
+ROAD_REACH_M = 1000.0
+
+
+def write_roads(cur: Cursor, checked: Checked, ctx: ImportContext) -> dict:
+    """Roads for the basemap: class normalized (lower case, Chinese classes mapped), every
+    line within :data:`ROAD_REACH_M` of a district. Added to the roads already there."""
+    from geo.repository.roads import normalize_class
+
+    classes = []
+    for pos, value in enumerate(checked.values["class"]):
+        try:
+            classes.append(normalize_class(value))
+        except ValueError as exc:
+            raise GridAtlasError(f"{ctx.label}: {feature_name(pos)}, field 'class': {exc}") \
+                from None
+    districts = lookup.boundaries(cur, "district")
+    if len(districts) == 0:
+        raise GridAtlasError(
+            f"{ctx.label}: there is no district in the database yet; import districts first "
+            "(python -m geo import districts FILE)"
+        )
+    utm = districts.estimate_utm_crs()
+    zone = shapely.union_all(districts.to_crs(utm).geometry.to_numpy())
+    lines_m = gpd.GeoSeries(checked.geometry, crs="EPSG:4326").to_crs(utm).to_numpy()
+    shapely.prepare(zone)
+    far = np.flatnonzero(~shapely.dwithin(zone, lines_m, ROAD_REACH_M))
+    if len(far):
+        pos = int(far[0])
+        raise GridAtlasError(
+            f"{ctx.label}: {feature_name(pos)}, field 'geometry': lies "
+            f"{zone.distance(lines_m[pos]):.0f} m from the nearest district (at most "
+            f"{ROAD_REACH_M:.0f} m allowed)"
+            + (f"; {len(far) - 1} more feature(s) too" if len(far) > 1 else "")
+        )
+    insert_rows(
+        cur, "roads", ["osm_id", "name", "name_en", "class", "geom", "source"],
+        zip(_v(checked, "osm_id"), _v(checked, "name"), _v(checked, "name_en"), classes,
+            to_hex_wkb(checked.geometry), [ctx.source] * len(checked), strict=False),
+        geom={"geom": "multi"},
+    )
+    by_class: dict[str, int] = defaultdict(int)
+    for c in classes:
+        by_class[c] += 1
+    return {"roads": len(classes), "named": sum(n is not None for n in _v(checked, "name")),
+            "classes": dict(sorted(by_class.items()))}
+
+
 WRITERS: dict[str, Callable[[Cursor, Checked, ImportContext], dict]] = {
     "districts": write_districts,
     "streets": write_streets,
@@ -580,4 +629,5 @@ WRITERS: dict[str, Callable[[Cursor, Checked, ImportContext], dict]] = {
     "departments": write_departments,
     "incidents": write_incidents,
     "households": write_households,
+    "roads": write_roads,
 }
