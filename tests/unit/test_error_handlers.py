@@ -1,0 +1,77 @@
+"""The Flask error handlers of layouts/errors.py on a bare Flask app (no database): what a
+request that fails is answered, and that the answer reveals nothing."""
+
+from __future__ import annotations
+
+import logging
+
+import flask
+import pytest
+
+from geo.errors import DatabaseBusy, DatabaseUnavailable, GridAtlasError
+from layouts import errors
+
+SECRET = 'connection to server at "10.1.2.3", port 5432 failed: FATAL: role "ops_admin"'
+
+
+@pytest.fixture()
+def client():
+    server = flask.Flask(__name__)
+
+    @server.route("/busy")
+    @server.post("/_dash-update-component")
+    def busy():
+        raise DatabaseBusy("服务器繁忙 / busy", detail=SECRET)
+
+    @server.route("/down")
+    def down():
+        raise DatabaseUnavailable("数据库暂不可用 / Cannot reach the database", detail=SECRET)
+
+    @server.route("/domain")
+    def domain():
+        raise GridAtlasError("网格编码无效 / bad grid code")
+
+    @server.route("/bug")
+    def bug():
+        raise RuntimeError(SECRET)
+
+    errors.install(server)
+    return server.test_client()
+
+
+def test_busy_callback_is_503_json_with_the_message(client):
+    r = client.post("/_dash-update-component", json={})
+    assert r.status_code == 503
+    assert r.get_json() == {"error": "服务器繁忙 / busy"}
+    assert r.headers["Retry-After"] == str(errors.RETRY_AFTER_SECONDS)
+
+
+def test_database_down_page_is_503_html_in_chinese_and_english(client):
+    for path in ("/down", "/busy"):
+        r = client.get(path)
+        assert r.status_code == 503
+        assert r.mimetype == "text/html"
+        text = r.get_data(as_text=True)
+        assert "数据库暂不可用" in text and "Database unavailable" in text
+        assert "10.1.2.3" not in text and "5432" not in text and "ops_admin" not in text
+
+
+def test_a_domain_error_left_uncaught_is_400_with_its_message(client):
+    r = client.get("/domain")
+    assert r.status_code == 400
+    assert "网格编码无效" in r.get_data(as_text=True)
+
+
+def test_an_uncaught_exception_is_a_generic_500_logged_with_a_reference(client, caplog):
+    with caplog.at_level(logging.ERROR, logger="layouts.errors"):
+        r = client.get("/bug")
+    text = r.get_data(as_text=True)
+    assert r.status_code == 500
+    assert "服务器内部错误" in text
+    assert "10.1.2.3" not in text and "RuntimeError" not in text and "Traceback" not in text
+    ref = text.split("(ref ", 1)[1].split(")", 1)[0]
+    assert any(ref in rec.getMessage() and rec.exc_info for rec in caplog.records)
+
+
+def test_not_found_stays_404(client):
+    assert client.get("/nothing-here").status_code == 404
