@@ -238,7 +238,8 @@ def city_present(url: str, spec: CitySpec) -> bool:
                             ORDER BY id DESC LIMIT 1""", (ACTION,))
             row = cur.fetchone()
             return bool(row and row[0].get("spec") == asdict(spec)
-                        and row[0].get("demo") == demo_checksum()[:16])
+                        and row[0].get("demo") == demo_checksum()[:16]
+                        and row[0].get("counts", {}).get("roads"))  # cities before roads: rebuild
     finally:
         conn.close()
 
@@ -254,6 +255,33 @@ def is_empty(url: str) -> bool:
             return bool(cur.fetchone()[0])
     finally:
         conn.close()
+
+
+# ----------------------------------------------------------------------------- roads
+
+
+def write_roads(cur, roads, copies: int, shift: Callable) -> int:
+    """COPY the demo's roads of the basemap classes (``geo.repository.roads.DEMO_CLASSES``,
+    as the demo load keeps them) once per copy ``k``, moved by ``shift(geoms, k)``.
+    OSM names and ``source = 'osm'`` are kept (ODbL). Returns the rows written."""
+    from geo.repository.roads import DEMO_CLASSES
+
+    r = roads[roads["highway"].isin(DEMO_CLASSES).to_numpy()
+              & (shapely.length(np.asarray(roads.geometry.values, dtype=object)) > 0)]
+    geoms = np.asarray([_multi_line(g) for g in r.geometry.values], dtype=object)
+    osm, names, classes = r["osm_id"].tolist(), r["name"].tolist(), r["highway"].tolist()
+
+    def rows():
+        for k in range(copies):
+            for o, nm, c, g in zip(osm, names, classes, _ewkb(shift(geoms, k)), strict=True):
+                yield f"{int(o)}\t{_esc(nm)}\t{_esc(c)}\t{g}\tosm\n"
+
+    _copy(cur, "roads", ["osm_id", "name", "class", "geom", "source"], rows())
+    return len(r) * copies
+
+
+def _multi_line(g):
+    return g if g.geom_type == "MultiLineString" else shapely.MultiLineString([g])
 
 
 # ----------------------------------------------------------------------------- the build
@@ -442,6 +470,11 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
     counts_coarse = coarse.refresh(CITY_CODE, dict_cur)
     conn.commit()
     lap("coarse copies")
+
+    # ---- roads: the demo's OSM roads of the basemap classes, shifted with each copy
+    n_roads = write_roads(cur, read_layer("roads"), spec.copies, shift)
+    conn.commit()
+    lap("roads")
 
     # ---- bulk tables: secondary indexes off, FK triggers off (by construction consistent)
     cur.execute(
@@ -719,6 +752,7 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
               "households": hh_sum, "cameras": n_cam, "incidents": n_inc,
               "open_incidents": spec.open_incidents, "incident_events": n_ev[0],
               **counts_coarse}
+    counts["roads"] = n_roads
     import json
 
     cur.execute(
