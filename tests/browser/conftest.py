@@ -94,6 +94,9 @@ def new_page(browser):
     contexts = []
 
     def make(width: int = 1920, height: int = 1080, scale: float = 1, **kw):
+        # Playwright evaluates wait_for_function's strings with eval, which the app's CSP
+        # forbids; tests/browser/test_security_headers.py renders the pages under the CSP
+        kw.setdefault("bypass_csp", True)
         ctx = browser.new_context(viewport={"width": width, "height": height},
                                   device_scale_factor=scale, **kw)
         contexts.append(ctx)

@@ -50,7 +50,7 @@ def test_secure_cookie_setting(demo_db):
 
 
 def test_pages_render_under_the_policy(app_demo, new_page):
-    page, console = new_page()
+    page, console = new_page(bypass_csp=False)  # the policy applies (no wait_for_function)
     page.add_init_script(WATCH)
     failed = []
     page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
