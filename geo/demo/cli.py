@@ -1,4 +1,4 @@
-"""``python -m geo demo load`` and ``python -m geo demo build --from FILE``."""
+"""``python -m geo demo load``, ``python -m geo demo build --from FILE`` and ``python -m geo demo simulate``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``demo`` command with its ``load`` and ``build`` actions."""
+    """Add the ``demo`` command with its ``load``, ``build`` and ``simulate`` actions."""
     p = subparsers.add_parser("demo", help="the demo district (build it, load it)")
     sub = p.add_subparsers(dest="demo_action", required=True, metavar="ACTION")
 
@@ -22,6 +22,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="OSM GeoPackage (layers buildings, roads, landuse_residential)")
     build.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     build.set_defaults(handler=_cmd_build)
+
+    sim = sub.add_parser("simulate", help="the living demo: report and move synthetic cases, "
+                                          "and tick the incident clock every minute (foreground)")
+    sim.add_argument("--speed", type=float, default=1.0,
+                     help="how much faster than real time its own steps go (default 1)")
+    sim.add_argument("--seed", type=int, help="seed of every random choice")
+    sim.add_argument("--district", help="district code to report in (default: the first)")
+    sim.add_argument("--seconds", type=float, help="stop after this long (default: run until stopped)")
+    mode = sim.add_mutually_exclusive_group()
+    mode.add_argument("--background", action="store_true",
+                      help="as `make run` starts it: the simulator only when DEMO_SIMULATOR is on, "
+                           "the tick always")
+    mode.add_argument("--tick-only", action="store_true", help="only the minute tick")
+    sim.add_argument("--no-tick", action="store_true",
+                     help="leave the minute tick to another process (the simulator only)")
+    sim.set_defaults(handler=_cmd_simulate)
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
@@ -55,4 +71,21 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise GridAtlasError(f"{source.name}: file not found")
     summary = build_demo(source, out_dir=PROJECT_ROOT / "data" / "demo", seed=args.seed)
     print(json.dumps(summary, ensure_ascii=False, sort_keys=True, default=str))
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import logging
+
+    from geo.errors import GridAtlasError
+    from geo.incidents import simulate
+
+    if not args.speed > 0 or args.speed > 10_000:
+        raise GridAtlasError("--speed must be above 0 and at most 10000")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    on = not args.tick_only and (not args.background or simulate.enabled_by_setting())
+    counts = simulate.run(simulate.SimConfig(speed=args.speed, seed=args.seed,
+                                             district=args.district),
+                          simulate=on, tick=not args.no_tick, seconds=args.seconds)
+    print(json.dumps(counts, sort_keys=True))
     return 0
