@@ -29,6 +29,7 @@ _FEATURE_CLIS = (
     "geo.access.cli",
     "geo.repository.cells_cli",
     "geo.incidents.cli",
+    "geo.networks.cli",  # after geo.planning.cli: adds `grids roles`
 )
 
 

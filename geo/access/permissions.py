@@ -53,6 +53,12 @@ ACTIONS: dict[str, tuple[frozenset[str], bool, str]] = {
     "incident.photo": (_FIELD, True, "attach a photo to a case"),
     "incident.merge": (frozenset({"admin", "operator"}), True, "merge duplicate cases"),
     "incident.route": (frozenset({"admin"}), True, "edit the routing of categories to departments"),
+    # department networks and grid roles (geo/networks/)
+    "networks.import": (frozenset({"admin"}), True, "import a department's grid network"),
+    "networks.view": (frozenset({"admin", "planner", "leader"}), False,
+                      "see department networks, their crosswalk and alignment"),
+    "grid_roles.edit": (frozenset({"admin"}), True, "set grid leaders and party branches"),
+    "grid_roles.view": (_ALL, False, "see grid leaders and party branches"),
 }
 
 # Pages and the action that lets a principal open them.

@@ -47,6 +47,10 @@ MATRIX: dict[str, set[str]] = {
     "incident.merge": {"admin", "operator"},
     "incident.route": {"admin"},
     "account.password": ALL,
+    "networks.import": {"admin"},
+    "networks.view": {"admin", "planner", "leader"},
+    "grid_roles.edit": {"admin"},
+    "grid_roles.view": ALL,
 }
 
 
