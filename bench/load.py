@@ -212,8 +212,19 @@ class WallClient:
         self.http = requests.Session()
 
     def open(self) -> None:
+        """A kiosk session (the app runs with ``ANONYMOUS_WALL=1``)."""
         r = self.http.get(self.base_url + "/?kiosk=1", timeout=REQUEST_TIMEOUT_S)
         r.raise_for_status()
+
+    def sign_in(self, username: str, password: str) -> None:
+        """A signed-in session through the real form (its CSRF token from the GET)."""
+        form = self.http.get(self.base_url + "/login", timeout=REQUEST_TIMEOUT_S).text
+        token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        r = self.http.post(self.base_url + "/login", timeout=REQUEST_TIMEOUT_S,
+                           data={"csrf_token": token, "username": username,
+                                 "password": password, "next": "/"}, allow_redirects=False)
+        if r.status_code != 302:
+            raise RuntimeError(f"sign-in as {username} refused ({r.status_code})")
 
     def post(self, body: dict) -> Answer:
         body = _retrigger(body)
