@@ -576,6 +576,90 @@ def _minimal_region(
     return lab, k
 
 
+def _fresh_region(
+    U: Units, cmp: list[int], k_c: int, prm: Params, seed: int, restarts: int, infeasible: bool,
+    grids: int | None, loose: np.ndarray,
+) -> tuple[np.ndarray, int, dict[str, Any] | None]:
+    """Fresh labels of one region: the seeded search, then (while the band is missed) the
+    search with pockets, a neighbouring grid count, the exact fallback and the band mend.
+
+    Returns the labels, the grid count and a proof of infeasibility (or ``None``)."""
+    coarse: dict = {}
+    lab = _search_component(U, cmp, k_c, prm, seed, True, restarts, None, coarse=coarse)
+    pockets, pk = None, None
+    if not infeasible and U.exact() and _band_missed(U, cmp, lab, k_c, prm):
+        # pockets must share a grid in every valid partition: search again with them
+        pockets = _region_pockets(U, cmp, prm)
+        pk = pockets.for_search()
+        if pk is not None:
+            lab2 = _search_component(U, cmp, k_c, prm, seed, True, 1, None, pockets=pk, coarse=coarse)
+            if _band_excess(U, cmp, lab2, k_c, prm) < _band_excess(U, cmp, lab, k_c, prm):
+                lab = lab2
+    proven_big = pockets is not None and pockets.over >= 0 and len(cmp) > PROVEN_RETRY_UNITS
+    if not infeasible and not proven_big and grids is None and _band_missed(U, cmp, lab, k_c, prm):
+        # lumpy households: another grid count in the feasible range may fit the band
+        H_c = int(U.hh[cmp].sum())
+        kmin_c, kmax_c = metrics.feasible_k(H_c, int(prm.min_hh), int(prm.max_hh))
+        best_e = _band_excess(U, cmp, lab, k_c, prm)
+        for k2 in (k_c - 1, k_c + 1):
+            if kmin_c <= k2 <= min(kmax_c, len(cmp)) and best_e > 0:
+                lab2 = _search_component(U, cmp, k2, prm, seed, True, 1, None, pockets=pk, coarse=coarse)
+                e2 = _band_excess(U, cmp, lab2, k2, prm)
+                if e2 < best_e:
+                    lab, k_c, best_e = lab2, k2, e2
+    proof = None
+    if not infeasible and _band_missed(U, cmp, lab, k_c, prm):
+        lab, k_c, proof = _exact_fallback(
+            U, cmp, lab, k_c, prm, seed, fixed_k=grids is not None, loose=loose, pockets=pockets
+        )
+        if proof is None and _band_missed(U, cmp, lab, k_c, prm) and not (pockets is not None and pockets.over >= 0):
+            # a local change of grid count may fit: re-solve a few grids exactly (not
+            # where a pocket above the maximum shows no partition of the units fits)
+            lab, k_c = mend_band(U, cmp, lab, k_c, prm, seed, fixed_k=grids is not None)
+    return lab, k_c, proof
+
+
+def _oversized_keep(
+    U: Units, hh_b: np.ndarray, oversized: list[int], current: pd.Series | None, index: pd.Index
+) -> dict[int, str]:
+    """Minimal mode: the current code each oversized unit keeps, when it holds more than half
+    of that grid's households (the majority rule of :mod:`geo.planning.codes`), so a building
+    that was alone in its grid, or grew to dominate it, does not change code."""
+    if current is None or not oversized:
+        return {}
+    cur = current.reindex(index).to_numpy(dtype=object)
+    tot: dict[str, float] = {}
+    per: dict[int, dict[str, float]] = {}
+    for b, c in enumerate(cur):
+        if c is None or (isinstance(c, float) and math.isnan(c)) or c == "":
+            continue
+        tot[str(c)] = tot.get(str(c), 0.0) + hh_b[b]
+    for u in oversized:
+        d: dict[str, float] = {}
+        for b in U.members[u]:
+            c = cur[b]
+            if c is None or (isinstance(c, float) and math.isnan(c)) or c == "":
+                continue
+            d[str(c)] = d.get(str(c), 0.0) + hh_b[b]
+        per[u] = d
+    out: dict[int, str] = {}
+    used: set[str] = set()
+    for u in sorted(oversized, key=lambda u: (-float(U.hh[u]), u)):
+        for c, h in sorted(per[u].items(), key=lambda kv: (-kv[1], kv[0])):
+            if c not in used and 2 * h > tot[c]:
+                out[u] = c
+                used.add(c)
+                break
+    return out
+
+
+def _moved_hh(U: Units, nodes: list[int], lab: np.ndarray, k: int, cur_unit: np.ndarray) -> float:
+    """Households of ``nodes`` whose grid would not carry their current code (codes by
+    :func:`_successor_names`)."""
+    names = _successor_names(U, nodes, lab, k, cur_unit)
+    return float(sum(U.hh[u] for u in nodes if cur_unit[u] is not None and names[int(lab[u])] != cur_unit[u]))
+
+
 def _successor_names(U: Units, nodes: list[int], lab: np.ndarray, k: int, cur_unit: np.ndarray) -> list[Any]:
     """Per grid ``0..k-1`` of a region, the current code it succeeds, or ``None``.
 
@@ -759,8 +843,19 @@ def rebalance(
             flags.setdefault(unit_locked[u], ["locked"])
     oversized = [u for u in range(U.n) if final[u] is None and U.hh[u] > max_hh]
     over_code = {}
-    for i, u in enumerate(sorted(oversized, key=lambda u: (-U.xy[u, 1], U.xy[u, 0]))):
-        c = f"{code_prefix}X{i + 1:02d}"
+    keep_over = _oversized_keep(U, hh, oversized, current, buildings.index) if mode == "minimal" else {}
+    over_taken = set(keep_over.values()) | (
+        {str(c) for c in current.dropna()} if mode == "minimal" and current is not None else set())
+    i = 0
+    for u in sorted(oversized, key=lambda u: (-U.xy[u, 1], U.xy[u, 0])):
+        if u in keep_over:
+            c = keep_over[u]
+        else:
+            i += 1
+            c = f"{code_prefix}X{i:02d}"
+            while mode == "minimal" and c in over_taken:
+                i += 1
+                c = f"{code_prefix}X{i:02d}"
         final[u] = c
         over_code[u] = c
         flags[c] = ["oversized_building"]
@@ -834,9 +929,24 @@ def rebalance(
     if cur_codes is not None:
         taken |= {c for c in cur_codes if c is not None}
     taken_minimal: set[str] = set()
+    minimal_info = {"regions": 0, "fresh_fallback": 0, "regions_out_of_band": 0}
     for ci, (cmp, k_c) in enumerate(zip(big_comps, ks, strict=False)):
         if mode == "minimal" and grids is None:
             lab, k_c = _minimal_region(U, cmp, cur_unit, prm, seed + ci, region_infeasible[ci])
+            minimal_info["regions"] += 1
+            if not region_infeasible[ci] and _band_missed(U, cmp, lab, k_c, prm):
+                # never leave a grid out of band that a fresh plan of the region puts in band:
+                # take the fresh labels when they come closer to the band (then by households
+                # moved), and say so in the report
+                lab_f, k_f, proof = _fresh_region(U, cmp, ks[ci], prm, seed + ci, restarts, False, None, loose)
+                e_m = _band_excess(U, cmp, lab, k_c, prm)
+                e_f = _band_excess(U, cmp, lab_f, k_f, prm)
+                if proof is None and (e_f, _moved_hh(U, cmp, lab_f, k_f, cur_unit)) < (
+                        e_m, _moved_hh(U, cmp, lab, k_c, cur_unit)):
+                    lab, k_c = lab_f, k_f
+                    minimal_info["fresh_fallback"] += 1
+                if _band_missed(U, cmp, lab, k_c, prm):
+                    minimal_info["regions_out_of_band"] += 1
             names = []
             for c in _successor_names(U, cmp, lab, k_c, cur_unit):
                 if c is None or c in taken_minimal or c in {str(x) for x in final if x is not None}:
@@ -861,40 +971,10 @@ def rebalance(
                     taken.add(c)
                 names.append(c)
         else:
-            coarse: dict = {}
-            lab = _search_component(U, cmp, k_c, prm, seed + ci, True, restarts, None, coarse=coarse)
-            pockets, pk = None, None
-            if not region_infeasible[ci] and U.exact() and _band_missed(U, cmp, lab, k_c, prm):
-                # pockets must share a grid in every valid partition: search again with them
-                pockets = _region_pockets(U, cmp, prm)
-                pk = pockets.for_search()
-                if pk is not None:
-                    lab2 = _search_component(U, cmp, k_c, prm, seed + ci, True, 1, None, pockets=pk, coarse=coarse)
-                    if _band_excess(U, cmp, lab2, k_c, prm) < _band_excess(U, cmp, lab, k_c, prm):
-                        lab = lab2
-            proven_big = pockets is not None and pockets.over >= 0 and len(cmp) > PROVEN_RETRY_UNITS
-            if not region_infeasible[ci] and not proven_big and grids is None and _band_missed(U, cmp, lab, k_c, prm):
-                # lumpy households: another grid count in the feasible range may fit the band
-                H_c = int(U.hh[cmp].sum())
-                kmin_c, kmax_c = metrics.feasible_k(H_c, int(min_hh), int(max_hh))
-                best_e = _band_excess(U, cmp, lab, k_c, prm)
-                for k2 in (k_c - 1, k_c + 1):
-                    if kmin_c <= k2 <= min(kmax_c, len(cmp)) and best_e > 0:
-                        lab2 = _search_component(U, cmp, k2, prm, seed + ci, True, 1, None, pockets=pk, coarse=coarse)
-                        e2 = _band_excess(U, cmp, lab2, k2, prm)
-                        if e2 < best_e:
-                            lab, k_c, best_e = lab2, k2, e2
-            if not region_infeasible[ci] and _band_missed(U, cmp, lab, k_c, prm):
-                lab, k_c, proof = _exact_fallback(
-                    U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None, loose=loose, pockets=pockets
-                )
-                if proof is not None:
-                    region_infeasible[ci] = True
-                    infeasible_regions.append(proof)
-                elif _band_missed(U, cmp, lab, k_c, prm) and not (pockets is not None and pockets.over >= 0):
-                    # a local change of grid count may fit: re-solve a few grids exactly (not
-                    # where a pocket above the maximum shows no partition of the units fits)
-                    lab, k_c = mend_band(U, cmp, lab, k_c, prm, seed + ci, fixed_k=grids is not None)
+            lab, k_c, proof = _fresh_region(U, cmp, k_c, prm, seed + ci, restarts, region_infeasible[ci], grids, loose)
+            if proof is not None:
+                region_infeasible[ci] = True
+                infeasible_regions.append(proof)
             names = [None] * k_c
         for g in range(k_c):
             for u in cmp:
@@ -952,6 +1032,8 @@ def rebalance(
         "churn": churn,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
+    if mode == "minimal":
+        report["minimal"] = minimal_info
     return Plan(labels, grids_gdf, report, cells)
 
 

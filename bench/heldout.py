@@ -1,0 +1,360 @@
+"""Held-out communities for the minimal-change bench: never the demo district, never tuned on by name.
+
+Two sources, neither touching the demo's communities:
+
+* ``osm``: the parts of the Astana OSM extract that lie outside the demo district.  The road
+  blocks are cut exactly as the demo build cuts them (:func:`geo.demo.build.road_blocks`),
+  the demo district's blocks (:func:`geo.demo.build.select_district`) are removed, and each
+  connected set of remaining blocks holding enough households is cut into communities of
+  3,000-8,000 households (:func:`geo.demo.build.tree_partition`, the demo's own band).
+* ``synthetic``: generated high-rise districts: towers of 275-700 households among
+  household-less buildings, long thin communities and communities in several pieces.
+
+Each community is a :class:`Case`.  :func:`halves` splits the cases in two by a hash of
+their name (not by anything the engine sees): the ``tune`` half may be looked at while
+changing the engine, the ``report`` half only to report.  :func:`run_case` runs the bench's
+protocol in memory (no database): a fresh plan, minimal mode on it (nothing should move),
+three buildings raised by 150 households (drawn by ``default_rng([seed, case hash])`` among
+buildings with households), minimal mode again.
+
+    .venv/bin/python bench/heldout.py --half tune [--source osm|synthetic|all] [--limit N]
+
+prints one JSON line per community and a summary line per source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import pickle
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+log = logging.getLogger("bench.heldout")
+
+OSM = Path("/work/shared/data/astana_osm_2017.gpkg")
+CACHE = ROOT / ".cache" / "bench"
+WGS84 = "EPSG:4326"
+
+
+@dataclass
+class Case:
+    """One held-out community: buildings (EPSG:4326, ``households``) and its polygon."""
+
+    name: str
+    source: str
+    buildings: gpd.GeoDataFrame
+    geom: shapely.Geometry
+    cells: gpd.GeoSeries | None = None
+    compound: str | None = None
+    number: int | None = None
+
+    @property
+    def key(self) -> int:
+        """The case's number (a demo community's code), else a hash of its name."""
+        if self.number is not None:
+            return self.number
+        return int(hashlib.sha256(self.name.encode()).hexdigest()[:12], 16)
+
+
+def halves(cases: list[Case]) -> tuple[list[Case], list[Case]]:
+    """``(tune, report)``: a case goes to ``tune`` when the hash of its name is even."""
+    tune = [c for c in cases if c.key % 2 == 0]
+    report = [c for c in cases if c.key % 2 == 1]
+    return tune, report
+
+
+# ------------------------------------------------------------------------------- OSM
+
+
+def osm_cases(path: Path = OSM, seed: int = 0) -> list[Case]:
+    """Communities cut from the OSM extract outside the demo district (cached)."""
+    import networkx as nx
+
+    from geo.demo import build
+
+    cache = CACHE / f"heldout_osm_{seed}.pkl"
+    if cache.exists():
+        with cache.open("rb") as fh:
+            return pickle.load(fh)
+    rng = np.random.default_rng([seed, 20170])
+    src = build.read_source(path)
+    b = src.buildings
+    b_utm = b.geometry.to_crs(src.utm).values
+    hh = build.estimate_households(b, shapely.area(b_utm))["households"].to_numpy()
+    pts = shapely.point_on_surface(b_utm)
+    blocks = build.road_blocks(src.roads, pts, hh)
+    blocks = blocks[shapely.is_valid(blocks) & ~shapely.is_empty(blocks)]
+    bi, bj = shapely.STRtree(blocks).query(pts, predicate="within")
+    block_of = np.full(len(b), -1)
+    block_of[bi] = bj
+    counts = np.bincount(bj, minlength=len(blocks))
+    demo = set(build.select_district(blocks, counts).tolist())
+    bhh = np.bincount(block_of[block_of >= 0], weights=hh[block_of >= 0], minlength=len(blocks))
+    rest = np.array([i for i in range(len(blocks)) if i not in demo and counts[i] > 0])
+    g = build.adjacency(blocks[rest])
+    cen = shapely.get_coordinates(shapely.centroid(blocks[rest]))
+    cases: list[Case] = []
+    lo, hi = build.COMMUNITY_BAND
+    for comp in sorted(nx.connected_components(g), key=lambda c: min(c)):
+        comp = sorted(comp)
+        H = float(bhh[rest[comp]].sum())
+        if H < lo:
+            continue
+        k = max(1, int(round(H / build.COMMUNITY_TARGET)))
+        sub = g.subgraph(comp)
+        if k == 1:
+            parts = [set(comp)] if H <= hi else []
+        else:
+            try:
+                parts = build.tree_partition(
+                    sub, {i: float(bhh[rest[i]]) for i in comp}, {i: tuple(cen[i]) for i in comp}, k,
+                    (lo, hi), rng)
+            except Exception as exc:  # noqa: BLE001 - a component the cut cannot divide is skipped
+                log.info("component of %d blocks skipped: %s", len(comp), exc)
+                continue
+        for part in parts:
+            ids = rest[sorted(part)]
+            inside = np.flatnonzero(np.isin(block_of, ids))
+            if hh[inside].sum() < lo:
+                continue
+            geom_utm = shapely.coverage_union_all(blocks[ids])
+            geom = gpd.GeoSeries([geom_utm], crs=src.utm).to_crs(WGS84).iloc[0]
+            bs = gpd.GeoDataFrame({"households": hh[inside].astype(np.int64)},
+                                  geometry=b.geometry.values[inside], crs=WGS84).reset_index(drop=True)
+            x, y = shapely.get_coordinates(shapely.centroid(b_utm[inside])).mean(axis=0)
+            cases.append(Case(f"osm-{x:.0f}-{y:.0f}", "osm", bs, geom))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with cache.open("wb") as fh:
+        pickle.dump(cases, fh)
+    return cases
+
+
+# ------------------------------------------------------------------------------- synthetic
+
+UTM = "EPSG:32650"
+
+
+def _lots(rng, nx_, ny, x0, y0, pitch, tower_share):
+    """Jittered lots: towers (275-700 households), household-less sheds (45%), the rest small
+    housing (8-119 households)."""
+    geoms, hh = [], []
+    for j in range(ny):
+        for i in range(nx_):
+            x = x0 + i * pitch + rng.uniform(0, 6)
+            y = y0 + j * pitch + rng.uniform(0, 6)
+            r = rng.random()
+            if r < tower_share:
+                w, h = rng.uniform(20, 34, size=2)
+                hh.append(int(rng.integers(275, 701)))
+            elif r < 0.45 + tower_share:
+                w, h = rng.uniform(6, 16, size=2)
+                hh.append(0)
+            else:
+                w, h = rng.uniform(10, 24, size=2)
+                hh.append(int(rng.integers(8, 120)))
+            geoms.append(shapely.box(x, y, x + w, y + h))
+    return geoms, hh
+
+
+def synthetic_case(i: int) -> Case:
+    """The ``i``-th generated high-rise community (thin strip, block, or several pieces)."""
+    rng = np.random.default_rng([i, 7_000_019])
+    kind = ("strip", "block", "pieces")[i % 3]
+    pitch = 40.0
+    geoms: list = []
+    hh: list = []
+    outlines = []
+    if kind == "strip":
+        nx_, ny = int(rng.integers(30, 46)), int(rng.integers(2, 4))
+        pieces = [(450000.0, 4420000.0, nx_, ny)]
+    elif kind == "block":
+        nx_, ny = int(rng.integers(10, 15)), int(rng.integers(8, 12))
+        pieces = [(450000.0, 4420000.0, nx_, ny)]
+    else:
+        pieces = []
+        x0 = 450000.0
+        for _ in range(int(rng.integers(2, 4))):
+            nx_, ny = int(rng.integers(5, 10)), int(rng.integers(4, 8))
+            pieces.append((x0, 4420000.0 + rng.uniform(-80, 80), nx_, ny))
+            x0 += nx_ * pitch + rng.uniform(120, 300)
+    # tower share for a community of 4,000-7,500 households (small housing gives ~16 a lot)
+    lots = sum(p[2] * p[3] for p in pieces)
+    share = float(np.clip((rng.uniform(4000, 7500) / lots - 16) / 487, 0.03, 0.4))
+    for x0, y0, nx_, ny in pieces:
+        gs, hs = _lots(rng, nx_, ny, x0, y0, pitch, share)
+        geoms += gs
+        hh += hs
+        outlines.append(shapely.box(x0 - 12, y0 - 12, x0 + nx_ * pitch + 12, y0 + ny * pitch + 12))
+    bs = gpd.GeoDataFrame({"households": hh}, geometry=geoms, crs=UTM).to_crs(WGS84)
+    geom = gpd.GeoSeries([shapely.union_all(outlines)], crs=UTM).to_crs(WGS84).iloc[0]
+    return Case(f"syn-{kind}-{i}", "synthetic", bs, geom)
+
+
+def synthetic_cases(n: int = 24) -> list[Case]:
+    """``n`` generated communities (a third of each kind)."""
+    return [synthetic_case(i) for i in range(n)]
+
+
+# ------------------------------------------------------------------------------- demo
+
+
+def demo_cases(codes: list[str] | None = None) -> list[Case]:
+    """The demo's communities read from ``DATABASE_URL`` (NOT held out: the engine is tuned
+    on them; buildings in code order so the bump draws what ``bench/minimal_change.py``
+    draws)."""
+    from geo import db
+    from geo.planning import data
+
+    out = []
+    with db.transaction(readonly=True) as cur:
+        if not codes:
+            cur.execute("SELECT code FROM communities ORDER BY code")
+            codes = [r["code"] for r in cur.fetchall()]
+        for code in codes:
+            ci = data.load_community(cur, code)
+            b = ci.buildings.sort_values("code")
+            out.append(Case(code, "demo", b, ci.geom, cells=ci.cells.loc[b.index], compound="compound_code",
+                            number=int(code)))
+    return out
+
+
+# ------------------------------------------------------------------------------- protocol
+
+
+def bump(case: Case, seed: int, gain: int = 150, n: int = 3) -> pd.Series:
+    """Households after ``n`` buildings with households gain ``gain`` each."""
+    hh = case.buildings["households"].astype(np.int64).copy()
+    rng = np.random.default_rng([seed, case.key])
+    cand = np.flatnonzero(hh.to_numpy() > 0)
+    pick = rng.choice(cand, size=min(n, len(cand)), replace=False)
+    hh.iloc[pick] += gain
+    return hh
+
+
+EXEMPT = {"oversized_building", "infeasible_region", "locked"}
+
+
+def _out_of_band(report: dict) -> int:
+    """Grids failing a rule (band, contiguity...), not counting a grid of one oversized
+    building or of a region no plan fits."""
+    return sum(1 for g in report["grids"] if not EXEMPT & set(g.get("flags") or []) and g["failed_rules"])
+
+
+def run_case(case: Case, seed: int = 0, gain: int = 150, n: int = 3) -> dict:
+    """Fresh plan, minimal on it, ``n`` buildings bumped by ``gain``, minimal again."""
+    from geo.partition.cells import building_cells
+    from geo.partition.engine import rebalance
+    from geo.planning import codes
+
+    b = case.buildings
+    cells = case.cells
+    if cells is None:
+        cells = building_cells(gpd.GeoSeries(b.geometry.values, index=b.index, crs=b.crs), case.geom)
+    kw = {"cells": cells, "compound": case.compound, "seed": seed}
+    fresh = rebalance(b, case.geom, **kw)
+    cur = fresh.labels.copy()
+    t = time.perf_counter()
+    same = rebalance(b, case.geom, current=cur, mode="minimal", **kw)
+    t_same = time.perf_counter() - t
+    b2 = b.copy()
+    b2["households"] = bump(case, seed, gain, n)
+    t = time.perf_counter()
+    plan = rebalance(b2, case.geom, current=cur, mode="minimal", **kw)
+    t_after = time.perf_counter() - t
+    # what a fresh plan of the changed community leaves out of band (the bar for minimal)
+    out_fresh2 = _out_of_band(rebalance(b2, case.geom, **kw).report)
+    hh = dict(zip(b2.index, b2["households"], strict=True))
+    succ = codes.successors(cur.to_dict(), plan.labels.to_dict(), hh)
+    H = int(b2["households"].sum())
+    valid_fresh = [g["valid"] for g in fresh.report["grids"]]
+    valid_after = [g["valid"] for g in plan.report["grids"]]
+    out_fresh, out_after = _out_of_band(fresh.report), _out_of_band(plan.report)
+    ch = plan.report["churn"]
+    before = max(int(ch["grids_before"]), 1)
+    row = {
+        "community": case.name, "source": case.source, "households": H, "buildings": len(b),
+        "grids_before": int(ch["grids_before"]), "grids_after": int(ch["grids_after"]),
+        "fresh_valid": f"{sum(valid_fresh)}/{len(valid_fresh)}",
+        "unchanged_moved": int(same.report["churn"]["households_moved"]),
+        "households_moved": int(ch["households_moved"]),
+        "share_moved": round(ch["households_moved"] / max(H, 1), 4),
+        "share_kept": round(len(succ) / before, 4),
+        "after_valid": f"{sum(valid_after)}/{len(valid_after)}",
+        "out_of_band_fresh": out_fresh, "out_of_band_fresh_changed": out_fresh2, "out_of_band_after": out_after,
+        "in_band_lost": out_after > max(out_fresh, out_fresh2),
+        "minimal": plan.report.get("minimal"),
+        "seconds_unchanged": round(t_same, 2), "seconds_after": round(t_after, 2),
+    }
+    row["ok"] = (row["unchanged_moved"] == 0 and row["share_kept"] >= 0.8 and row["share_moved"] <= 0.10
+                 and not row["in_band_lost"])
+    return row
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Counts and means of a list of :func:`run_case` rows."""
+    if not rows:
+        return {"communities": 0}
+    return {
+        "communities": len(rows),
+        "ok": sum(r["ok"] for r in rows),
+        "unchanged_moved_nothing": sum(r["unchanged_moved"] == 0 for r in rows),
+        "min_share_kept": min(r["share_kept"] for r in rows),
+        "mean_share_kept": round(float(np.mean([r["share_kept"] for r in rows])), 4),
+        "max_share_moved": max(r["share_moved"] for r in rows),
+        "mean_share_moved": round(float(np.mean([r["share_moved"] for r in rows])), 4),
+        "over_10pct": sum(r["share_moved"] > 0.10 for r in rows),
+        "in_band_lost": sum(r["in_band_lost"] for r in rows),
+        "max_seconds_after": max(r["seconds_after"] for r in rows),
+        "mean_seconds_after": round(float(np.mean([r["seconds_after"] for r in rows])), 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--half", choices=("tune", "report", "all"), required=True)
+    ap.add_argument("--source", choices=("osm", "synthetic", "all", "demo"), default="all",
+                    help="demo: the demo's communities from DATABASE_URL (tuned on, not held out)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--synthetic", type=int, default=24, help="generated communities")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    cases: list[Case] = []
+    if args.source in ("osm", "all"):
+        cases += osm_cases()
+    if args.source in ("synthetic", "all"):
+        cases += synthetic_cases(args.synthetic)
+    if args.source == "demo":
+        cases = demo_cases()
+    tune, report = halves(cases)
+    chosen = {"tune": tune, "report": report, "all": cases}[args.half]
+    if args.limit:
+        chosen = chosen[: args.limit]
+    rows = []
+    for case in chosen:
+        row = run_case(case, seed=args.seed)
+        rows.append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    for src in sorted({r["source"] for r in rows}):
+        print(json.dumps({"summary": src, "half": args.half,
+                          **summarize([r for r in rows if r["source"] == src])}), flush=True)
+    print(json.dumps({"summary": "all", "half": args.half, **summarize(rows)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
