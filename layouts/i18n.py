@@ -220,6 +220,21 @@ STRINGS: dict[str, tuple[str, str]] = {
 }
 
 
+
+def register(strings: dict[str, tuple[str, str]]) -> None:
+    """Add a feature's strings (``key: (Chinese, English)``) to :data:`STRINGS`.
+
+    Each feature keeps its strings in its own module (``layouts/strings_<feature>.py``)
+    and registers them on import, so features never edit one shared dictionary. A key
+    registered twice with different texts is a programming error.
+    """
+    for key, pair in strings.items():
+        if len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            raise ValueError(f"string {key!r} needs (Chinese, English)")
+        if key in STRINGS and STRINGS[key] != pair:
+            raise ValueError(f"string {key!r} is already registered with other texts")
+        STRINGS[key] = pair
+
 def status_label(status: str | None, lang: str | None = None) -> str:
     """A grid's status in a plan or a comparison (``kept``, ``new``...), else as given."""
     key = f"grid_status.{status}"
