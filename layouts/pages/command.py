@@ -497,6 +497,7 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last, overlays):
     now = datetime.now(UTC)
     n_out = 11 + len(_KPI_IDS)  # every Output of this callback
     density_on = isinstance(overlays, list) and t("layer.density", lang) in overlays
+    last = last if isinstance(last, dict) else None  # the page's own store: may be forged
     try:
         scope, flt = _filters(stored)
         bbox = _bbox(bounds)
@@ -526,7 +527,6 @@ def refresh(_trigger, bounds, stored, zoom, _inc_hideout, last, overlays):
     digests = {"inc": _digest(incidents), "cam": _digest(cameras),
                "den": _digest(density) if density_on else prev_den(last),
                "mode": mode, "bars": _digest(by_street), "tick": _digest(events)}
-    last = last if isinstance(last, dict) else None
     prev = (last or {}).get("digests") or {}
     prev = prev if isinstance(prev, dict) else {}
     same_mode = prev.get("mode") == mode
