@@ -29,6 +29,8 @@ _FEATURE_CLIS = (
     "geo.access.cli",
     "geo.repository.cells_cli",
     "geo.incidents.cli",
+    "geo.patrols.cli",
+    "geo.departments.cli",
     "geo.networks.cli",  # after geo.planning.cli: adds `grids roles`
 )
 

@@ -118,6 +118,12 @@ class Settings:
     incident_work_hours: str = "09:00-18:00"
     incident_photo_max_bytes: int = 5 * 1024 * 1024
     incident_duplicate_radius_m: int = 50
+    # whistles (吹哨报到) and patrols: time to report per whistle kind, patrol limits
+    # (see geo/incidents/whistles.py, geo/patrols/)
+    whistle_limits: dict = field(default_factory=dict)
+    patrol_max_hours: int = 12
+    patrol_grid_tolerance_m: int = 100
+    patrol_coverage_m: int = 50
 
 
 def load_settings() -> Settings:
@@ -158,6 +164,7 @@ def load_settings() -> Settings:
         pool_timeout=_float("DB_POOL_TIMEOUT", 10.0, 0.01, 300.0),
         # incidents (validated in geo/incidents/sla.py)
         **_incident_settings(),
+        **_whistle_patrol_settings(),
     )
 
 
@@ -169,6 +176,24 @@ def _incident_settings() -> dict:
         photo_max_bytes=_int("INCIDENT_PHOTO_MAX_BYTES", 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
         duplicate_radius_m=_int("INCIDENT_DUPLICATE_RADIUS_M", 50, 1, 1000),
     )
+
+
+WHISTLE_DEFAULTS = {"emergency": "30m", "quick": "2h", "tough": "1d"}
+
+
+def _whistle_patrol_settings() -> dict:
+    """``WHISTLE_LIMIT_EMERGENCY|QUICK|TOUGH`` (durations) and the ``PATROL_*`` numbers."""
+    from geo.incidents.states import _parse_duration
+
+    limits = {kind: _parse_duration(f"WHISTLE_LIMIT_{kind.upper()}",
+                                    os.environ.get(f"WHISTLE_LIMIT_{kind.upper()}") or default)
+              for kind, default in WHISTLE_DEFAULTS.items()}
+    return {
+        "whistle_limits": limits,
+        "patrol_max_hours": _int("PATROL_MAX_HOURS", 12, 1, 72),
+        "patrol_grid_tolerance_m": _int("PATROL_GRID_TOLERANCE_M", 100, 0, 5000),
+        "patrol_coverage_m": _int("PATROL_COVERAGE_M", 50, 1, 1000),
+    }
 
 
 @lru_cache(maxsize=1)

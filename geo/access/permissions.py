@@ -59,6 +59,17 @@ ACTIONS: dict[str, tuple[frozenset[str], bool, str]] = {
                       "see department networks, their crosswalk and alignment"),
     "grid_roles.edit": (frozenset({"admin"}), True, "set grid leaders and party branches"),
     "grid_roles.view": (_ALL, False, "see grid leaders and party branches"),
+    # 吹哨报到, patrols and the department scorecard (geo/incidents/whistles.py, geo/patrols/,
+    # geo/incidents/scorecard.py)
+    "incident.whistle": (frozenset({"admin", "street_operator", "community_staff"}), True,
+                         "blow a whistle on a case, summoning departments"),
+    "incident.report_in": (frozenset({"admin", "department"}), True,
+                           "report in (报到) to a whistle that summoned your department"),
+    "patrol.run": (frozenset({"grid_worker"}), True, "start, check in on and end a patrol"),
+    "patrols.view": (frozenset({"admin", "leader", "operator", "street_operator", "community_staff"}),
+                     False, "see grid workers on patrol and patrol coverage"),
+    "departments.scorecard": (frozenset({"admin", "leader", "operator", "street_operator"}), False,
+                              "see the departments' scorecard"),
 }
 
 # Pages and the action that lets a principal open them.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from geo.errors import GridAtlasError
 from geo.incidents import states as sm
+from geo.incidents.triage import TRIAGES
 
 
 def _print(obj) -> None:
@@ -71,7 +72,7 @@ def _cmd_report(args) -> int:
         _actor(args), lon=args.lon, lat=args.lat, category=args.category, severity=args.severity,
         title=args.title, description=args.description, level=args.level, crs=args.crs,
         photo=_photo(args), reporter_name=args.reporter_name, reporter_phone=args.reporter_phone,
-        now=_when(args.now)))
+        triage=args.triage, now=_when(args.now)))
     return 0
 
 
@@ -80,7 +81,7 @@ def _cmd_transition(args) -> int:
 
     _print(service.transition(_actor(args), args.id, args.to, note=args.note,
                               department=args.department, expected_version=args.expected_version,
-                              photo=_photo(args), now=_when(args.now)))
+                              photo=_photo(args), triage=args.triage, now=_when(args.now)))
     return 0
 
 
@@ -102,7 +103,7 @@ def _cmd_kpi(args) -> int:
     from geo.incidents import kpi
 
     data = kpi.kpi(_actor(args), args.scope, _day(args.date_from), _day(args.date_to),
-                   now=_when(args.now))
+                   now=_when(args.now), triage=args.triage)
     if args.json:
         _print(data)
     else:
@@ -195,6 +196,29 @@ def _cmd_route(args) -> int:
     return 0
 
 
+def _cmd_whistle(args) -> int:
+    from geo.incidents import whistles
+
+    _print(whistles.blow(_actor(args), args.id, args.kind, args.departments, note=args.note,
+                         now=_when(args.now)))
+    return 0
+
+
+def _cmd_report_in(args) -> int:
+    from geo.incidents import whistles
+
+    _print(whistles.report_in(_actor(args), args.id, note=args.note, department=args.department,
+                              now=_when(args.now)))
+    return 0
+
+
+def _cmd_triage(args) -> int:
+    from geo.incidents import triage
+
+    _print(triage.set_triage(_actor(args), args.id, args.to, note=args.note, now=_when(args.now)))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``incidents`` command group."""
     p = sub.add_parser("incidents", help="incident cases: report, move, show, tick, KPIs")
@@ -225,6 +249,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--photo", help="a JPEG, PNG or WebP file")
     r.add_argument("--reporter-name")
     r.add_argument("--reporter-phone")
+    r.add_argument("--triage", choices=TRIAGES, help="三事分流 (default: the category's proposal)")
 
     t = cmd("transition", _cmd_transition, "move a case one step (prints it as show does)")
     t.add_argument("--to", required=True, choices=sm.STATES)
@@ -233,6 +258,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--expected-version", type=int,
                    help="refuse if the case changed since this version")
     t.add_argument("--photo")
+    t.add_argument("--triage", choices=TRIAGES, help="when filing: 三事分流 public|shared|self")
 
     cmd("show", _cmd_show, "a case and its events as JSON", as_required=False)
     cmd("tick", _cmd_tick, "mark newly overdue cases, end expired deferrals", as_required=False,
@@ -243,6 +269,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--from", dest="date_from", required=True, help="YYYY-MM-DD (TIMEZONE)")
     k.add_argument("--to", dest="date_to", required=True, help="YYYY-MM-DD, included")
     k.add_argument("--json", action="store_true", help="one JSON object")
+    k.add_argument("--triage", choices=TRIAGES, help="only cases of this triage (三事分流)")
 
     c = cmd("candidates", _cmd_candidates, "open cases of a category near a point", case=False,
             now=False)
@@ -293,3 +320,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "set":
             x.add_argument("department")
         x.set_defaults(handler=_cmd_route)
+
+    w = cmd("whistle", _cmd_whistle, "吹哨: summon departments to a case (prints it as show does)")
+    w.add_argument("--kind", required=True, choices=("emergency", "quick", "tough"))
+    w.add_argument("--departments", required=True, metavar="CODE[,CODE...]")
+    w.add_argument("--note")
+    ri = cmd("report-in", _cmd_report_in, "报到: your department reports in to a whistle")
+    ri.add_argument("--note")
+    ri.add_argument("--department", help="admin only: the department reporting in")
+    tr = cmd("triage", _cmd_triage, "三事分流: change the triage of a filed case")
+    tr.add_argument("--to", required=True, choices=TRIAGES)
+    tr.add_argument("--note")

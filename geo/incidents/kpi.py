@@ -126,7 +126,7 @@ def _rate(num: int, den: int) -> float | None:
 
 
 def kpi(actor: Actor | Principal, scope: str, date_from: date, date_to: date, *,
-        now: datetime | None = None) -> dict:
+        now: datetime | None = None, triage: str | None = None) -> dict:
     """The KPIs of ``scope`` over ``date_from``..``date_to`` (see the module docstring).
 
     Parameters
@@ -139,6 +139,8 @@ def kpi(actor: Actor | Principal, scope: str, date_from: date, date_to: date, *,
         Local dates (``TIMEZONE``), both included.
     now:
         The moment ``overdue_now`` is computed at (default: now).
+    triage:
+        Only cases of this triage (``public``, ``shared``, ``self``; 三事分流); all by default.
 
     Returns
     -------
@@ -150,12 +152,18 @@ def kpi(actor: Actor | Principal, scope: str, date_from: date, date_to: date, *,
     actor = actor if isinstance(actor, Actor) else Actor(actor)
     at = now or datetime.now(UTC)
     _permit(actor, "view.incidents", scope)
+    if triage is not None:
+        from geo.incidents.triage import check
+
+        check(triage, Refused)
     start, end = period_bounds(date_from, date_to)
     with db.transaction(readonly=True) as cur:
         district_id, level, place = _resolve_scope(cur, scope)
         # the scope filter is one of the fixed fragments above; values stay bound
-        cur.execute(_QUERY.replace("{scope}", _SCOPE_SQL[level]),
-                    {"d": district_id, "place": place, "start": start, "end": end, "now": at})
+        where = _SCOPE_SQL[level] + (" AND i.triage = %(triage)s" if triage else "")
+        cur.execute(_QUERY.replace("{scope}", where),
+                    {"d": district_id, "place": place, "start": start, "end": end, "now": at,
+                     "triage": triage})
         r = cur.fetchone()
     due, deferred, closed = int(r["due"]), int(r["deferred"]), int(r["closed"])
     shares = {k: _rate(int(r[f"at_{k}"]), closed) for k in LEVEL_KEYS}
@@ -164,6 +172,7 @@ def kpi(actor: Actor | Principal, scope: str, date_from: date, date_to: date, *,
         "from": date_from.isoformat(),
         "to": date_to.isoformat(),
         "timezone": get_settings().timezone,
+        **({"triage": triage} if triage else {}),
         "due": due,
         "deferred": deferred,
         "closed_on_time": int(r["closed_on_time"]),

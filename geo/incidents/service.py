@@ -67,6 +67,8 @@ ACTION_ZH: dict[str, str] = {
     "incident.urge": "督办", "incident.comment": "评论", "incident.photo": "上传照片",
     "incident.merge": "合并重复件", "incident.route": "设置派遣路由",
     "view.incidents": "查看事件", "users.manage": "管理用户",
+    "incident.whistle": "吹哨", "incident.report_in": "报到", "patrol.run": "巡查",
+    "patrols.view": "查看巡查", "departments.scorecard": "查看部门考核",
 }
 
 STATE_ZH: dict[str, str] = {
@@ -214,6 +216,7 @@ _CASE_SELECT = """
            i.district_id, d.code AS district_code, i.street_id, s.code AS street_code,
            i.community_id, c.code AS community_code, i.grid_id, g.code AS grid_code,
            dup.code AS duplicate_of, pdup.code AS possible_duplicate_of,
+           i.triage, i.patrol_id,
            ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat
       FROM incidents i
       JOIN incident_categories ic ON ic.id = i.category_id
@@ -280,7 +283,7 @@ def _event(cur, case: Mapping, actor: Actor, at: datetime, *, kind: str = "trans
 
 _UPDATABLE = frozenset({"state", "level", "department_id", "dispatched_at", "due_at",
                         "handled_at", "closed_at", "closed_level", "duplicate_of",
-                        "evaluation", "evaluation_comment"})
+                        "evaluation", "evaluation_comment", "triage"})
 
 
 def _update(cur, case_id: int, fields: Mapping[str, Any]) -> int:
@@ -479,6 +482,7 @@ def report(
     photo_type: str | None = None,
     reporter_name: str | None = None,
     reporter_phone: str | None = None,
+    triage: str | None = None,
     now: datetime | None = None,
     cur=None,
 ) -> dict:
@@ -500,6 +504,10 @@ def report(
     cur:
         Write inside the caller's open transaction (the caller commits or rolls back), so
         an intake can add its own rows atomically (:mod:`geo.incidents.open311`).
+    triage:
+        ``public``, ``shared`` or ``self`` (三事分流); by default the category's proposal
+        (:mod:`geo.incidents.triage`). A grid worker's case reported during their open patrol
+        links to it (``patrol_id``).
 
     Returns
     -------
@@ -517,6 +525,10 @@ def report(
                       f"unknown severity {severity!r}; expected one of {', '.join(sm.SEVERITIES)}")
     title = _text(title, "title", required=True, limit=200)
     description = _text(description, "description")
+    from geo.incidents import triage as tri
+    from geo.patrols import service as patrols
+
+    tri.check(triage, Refused)
     own = ROLE_LEVEL.get(actor.role, "district")
     level = level or own
     if level not in sm.LEVELS:
@@ -546,6 +558,9 @@ def report(
                          f" (the point is in {where['grid_code'] or 'no grid'})")
         _permit(actor, "incident.create", place)
         dups = _candidates(cur, cat["id"], x, y, radius)
+        triage = triage or tri.proposed(cur, cat["id"])
+        patrol_id = patrols.open_patrol_id(cur, actor.username, at) \
+            if actor.role == "grid_worker" else None
         cur.execute("SELECT nextval('incident_code_seq') AS n")
         seq = int(cur.fetchone()["n"])
         local = at.astimezone(zoneinfo.ZoneInfo(get_settings().timezone))
@@ -553,17 +568,19 @@ def report(
         cur.execute(
             """INSERT INTO incidents (code, category_id, title, description, severity, state,
                    level, reported_at, district_id, street_id, community_id, grid_id,
-                   reporter_name, reporter_phone, reported_by, possible_duplicate_of, geom, source)
+                   reporter_name, reporter_phone, reported_by, possible_duplicate_of, geom, source,
+                   triage, patrol_id)
                VALUES (%(code)s, %(cat)s, %(title)s, %(desc)s, %(sev)s, 'reported', %(level)s,
                    %(at)s, %(d)s, %(s)s, %(c)s, %(g)s, %(rn)s, %(rp)s, %(by)s, %(dup)s,
-                   ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326), %(src)s)
+                   ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326), %(src)s, %(triage)s, %(patrol)s)
                RETURNING id""",
             {"code": code, "cat": cat["id"], "title": title, "desc": description, "sev": severity,
              "level": level, "at": at, "d": where["district_id"], "s": where["street_id"],
              "c": where["community_id"], "g": where["grid_id"],
              "rn": _text(reporter_name, "reporter_name", limit=100),
              "rp": _text(reporter_phone, "reporter_phone", limit=40), "by": actor.username,
-             "dup": dups[0]["id"] if dups else None, "x": x, "y": y, "src": SOURCE},
+             "dup": dups[0]["id"] if dups else None, "x": x, "y": y, "src": SOURCE,
+             "triage": triage, "patrol": patrol_id},
         )
         case_id = int(cur.fetchone()["id"])
         case = {"id": case_id, "code": code, "state": None, "level": level, **where}
@@ -575,7 +592,8 @@ def report(
             _event(cur, case, actor, at, kind="possible_duplicate",
                    detail={"candidates": [d["code"] for d in dups]})
         _audit(cur, actor, "incident.create", case, category=cat["code"], severity=severity,
-               level=level, possible_duplicates=[d["code"] for d in dups])
+               level=level, possible_duplicates=[d["code"] for d in dups], triage=triage,
+               patrol_id=patrol_id)
         out = _show(cur, case_id, at)
     out["duplicate_candidates"] = _jsonable(dups)
     return out
@@ -809,6 +827,11 @@ def _apply(cur, actor: Actor, case: dict, to_state: str, at: datetime, *, note: 
             detail["due_at_before"] = case["due_at"]
         cur.execute("UPDATE incident_deferrals SET ended_at = %s WHERE incident_id = %s"
                     " AND approved AND ended_at IS NULL", (at, case["id"]))
+    if to_state == "dispatched" and case.get("triage") == "self":
+        raise Refused("triage.self", f"事件 {case['code']} 属自我事务，应在社区与居民协商解决，不派遣"
+                      "（如需派遣，请先改为公共事务或互助事务）",
+                      f"case {case['code']} is a self case (自我事务): it is resolved with the residents "
+                      "in the community and never dispatched; change its triage at filing first")
     if to_state == "dispatched" and from_state == "filed":
         if department:
             dep = _department(cur, department)
@@ -823,6 +846,8 @@ def _apply(cur, actor: Actor, case: dict, to_state: str, at: datetime, *, note: 
         if case["dispatched_at"] is None:
             fields["dispatched_at"] = at
             fields["due_at"] = clock().due_at(at, case["severity"])
+    if "triage" in (extra or {}) and extra["triage"] != case.get("triage"):
+        detail["triage"] = {"before": case.get("triage"), "after": extra["triage"]}
     if to_state == "handled":
         fields["handled_at"] = at
     if to_state == "returned":
@@ -850,6 +875,7 @@ def transition(
     expected_version: int | None = None,
     expected_state: str | None = None,
     photo: bytes | None = None,
+    triage: str | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Move a case one legal step (see :data:`geo.incidents.states.TRANSITIONS`).
@@ -865,6 +891,8 @@ def transition(
         When dispatching: the department code, overriding :func:`proposed_department`.
     expected_version, expected_state:
         What the actor saw; when the case has moved on since, :class:`CaseChanged`.
+    triage:
+        When filing: ``public``, ``shared`` or ``self`` (三事分流), replacing the proposal.
 
     Returns
     -------
@@ -873,6 +901,12 @@ def transition(
     """
     at = _now(now)
     note = _text(note, "note")
+    if triage is not None:
+        from geo.incidents.triage import check as check_triage
+
+        check_triage(triage, Refused)
+        if to_state != "filed":
+            raise Refused("triage.state", "分流类型在立案时确定", "the triage is set when the case is filed")
     if to_state == "deferred":
         raise Refused("deferral.request", "缓办须由部门申请、区值班员批准",
                       "a deferral is requested by the department and approved by the district "
@@ -887,7 +921,8 @@ def transition(
         case = _load(cur, case_id, lock=True)
         _visible(actor, case)
         _expect(case, expected_version, expected_state)
-        _apply(cur, actor, case, to_state, at, note=note, department=department, photo=photo)
+        _apply(cur, actor, case, to_state, at, note=note, department=department, photo=photo,
+               extra={"triage": triage} if triage else None)
         return _show(cur, case["id"], at)
 
 
@@ -1108,10 +1143,15 @@ def tick(now: datetime | None = None) -> dict:
             {"now": at, "who": actor.username},
         )
         overdue = len(cur.fetchall())
-        if overdue or ended:
+        from geo.patrols.service import end_stale
+
+        patrols_ended = end_stale(cur, at)
+        if overdue or ended or patrols_ended:
             audit.record(cur, actor.principal, "incident.tick",
-                         detail={"overdue_marked": overdue, "deferrals_ended": ended, "at": at})
-    return {"at": at.isoformat(), "overdue_marked": overdue, "deferrals_ended": len(ended)}
+                         detail={"overdue_marked": overdue, "deferrals_ended": ended, "at": at,
+                                 "patrols_ended": patrols_ended})
+    return {"at": at.isoformat(), "overdue_marked": overdue, "deferrals_ended": len(ended),
+            "patrols_ended": len(patrols_ended)}
 
 
 # --------------------------------------------------------------------------- reads
@@ -1142,6 +1182,9 @@ def _show(cur, case_id: int, now: datetime) -> dict:
         prop = _proposed(cur, case["category_id"], case["street_id"])
         out["proposed_department"] = prop["code"] if prop else None
     out["events"] = events
+    from geo.incidents.whistles import case_whistles
+
+    out["whistles"] = case_whistles(cur, case_id, now)
     return _jsonable(out)
 
 

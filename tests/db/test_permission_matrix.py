@@ -51,6 +51,11 @@ MATRIX: dict[str, set[str]] = {
     "networks.view": {"admin", "planner", "leader"},
     "grid_roles.edit": {"admin"},
     "grid_roles.view": ALL,
+    "incident.whistle": {"admin", "street_operator", "community_staff"},
+    "incident.report_in": {"admin", "department"},
+    "patrol.run": {"grid_worker"},
+    "patrols.view": {"admin", "leader", "operator", "street_operator", "community_staff"},
+    "departments.scorecard": {"admin", "leader", "operator", "street_operator"},
 }
 
 
@@ -337,3 +342,54 @@ def test_department_requests_and_other_departments_are_refused(empty_db, inciden
                  lambda: service.request_deferral(other, cid, reason="x", until=until)):
         with pytest.raises(service.Denied, match="department"):
             call()
+
+
+def test_whistles_patrols_and_scorecard_per_role(empty_db, incident_world):
+    """Each role blows a whistle, reports in, starts a patrol and reads the scorecard and the
+    patrols exactly where the matrix says (the department also only when summoned)."""
+    from geo.incidents import scorecard, whistles
+    from geo.patrols import service as patrols
+
+    actors = incident_world["actors"]
+    today = datetime.now(UTC).date()
+    for role in ROLES:
+        actor = actors[role]
+        cid = _case_in(empty_db, incident_world, "reported", "grid")
+        try:
+            whistles.blow(actor, cid, "quick", ["MD1"])
+            took = True
+        except service_denied() as exc:
+            took = False
+            assert " / " in exc.user_msg
+        assert took == (role in MATRIX["incident.whistle"]), ("whistle", role)
+        whistles.blow(actors["admin"], cid, "quick", ["MD1"])
+        try:
+            whistles.report_in(actor, cid, department="MD1" if role == "admin" else None)
+            took = True
+        except service_denied():
+            took = False
+        assert took == (role in MATRIX["incident.report_in"]), ("report_in", role)
+        try:
+            patrols.start(actor, lon=116.0002, lat=40.0005)
+            patrols.end(actor)
+            took = True
+        except service_denied():
+            took = False
+        assert took == (role in MATRIX["patrol.run"]), ("patrol", role)
+        own = actor.principal.scope_code or "990100"  # each reads inside its own scope
+        for action, call in (
+                ("departments.scorecard", lambda a, own=own: scorecard.scorecard(a, own, today, today)),
+                ("patrols.view", lambda a, own=own: patrols.coverage_by_grid(a.principal, own, today, today)),
+                ("patrols.view", lambda a: patrols.on_patrol_now(a.principal))):
+            try:
+                call(actor)
+                took = True
+            except permissions.PermissionDenied:
+                took = False
+            assert took == (role in MATRIX[action]), (action, role)
+
+
+def service_denied():
+    from geo.incidents import service
+
+    return service.Denied

@@ -1,0 +1,1 @@
+"""Departments: the street's evaluation of the departments (``python -m geo departments``)."""

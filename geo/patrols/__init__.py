@@ -1,0 +1,1 @@
+"""Patrols: a grid worker's walk through their grid, its check-ins, and the coverage it gives."""
