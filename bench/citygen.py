@@ -773,6 +773,120 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
     return {"counts": counts, "steps": steps, "seconds": total}
 
 
+# ----------------------------------------------------------------------------- history
+
+HISTORY_ACTION = "bench_city_history"
+HISTORY_INCIDENTS = 200_000
+
+_HISTORY_SQL = """
+CREATE TEMP TABLE hsrc ON COMMIT DROP AS
+SELECT row_number() OVER (ORDER BY id) AS rn, category_id, title, description, department_id,
+       district_id, street_id, community_id, grid_id, geom
+  FROM incidents WHERE code LIKE 'SJB%%';
+SELECT setseed(%(seed)s);
+CREATE TEMP TABLE hgen ON COMMIT DROP AS
+SELECT g, 1 + floor(random() * (SELECT count(*) FROM hsrc))::bigint AS pick,
+       random() AS r_sev, random() AS r_end, random() AS r_late, random() AS r_ret,
+       date_trunc('second', %(now)s::timestamptz - interval '15 days'
+                            - random() * interval '350 days') AS rep
+  FROM generate_series(1, %(n)s) g;
+INSERT INTO incidents (code, category_id, title, description, severity, state, level,
+                       reported_at, dispatched_at, due_at, handled_at, closed_at, closed_level,
+                       department_id, district_id, street_id, community_id, grid_id, geom,
+                       source, reported_by)
+SELECT 'SJH' || lpad(h.g::text, 9, '0'), s.category_id, s.title, s.description, h.sev,
+       CASE WHEN h.local THEN 'resolved' WHEN h.r_end < 0.5 THEN 'evaluated' ELSE 'closed' END,
+       CASE WHEN h.local THEN 'grid' ELSE 'district' END,
+       h.rep,
+       CASE WHEN NOT h.local THEN h.rep + interval '12 minutes' END,
+       CASE WHEN NOT h.local THEN h.rep + interval '12 minutes' + h.lim END,
+       CASE WHEN h.local THEN h.rep + interval '40 minutes'
+            ELSE h.rep + interval '12 minutes' + h.lim * (0.15 + h.r_late) END,
+       CASE WHEN h.local THEN h.rep + interval '45 minutes'
+            ELSE h.rep + interval '42 minutes' + h.lim * (0.15 + h.r_late) END,
+       CASE WHEN h.local THEN 'grid' ELSE 'district' END,
+       CASE WHEN NOT h.local THEN s.department_id END,
+       s.district_id, s.street_id, s.community_id, s.grid_id, s.geom, 'synthetic', 'bench'
+  FROM (SELECT hg.*, hg.r_end < 0.25 AS local,
+               CASE WHEN hg.r_sev < 0.8 THEN 'ordinary' WHEN hg.r_sev < 0.95 THEN 'major'
+                    ELSE 'complex' END AS sev,
+               CASE WHEN hg.r_sev < 0.8 THEN interval '1 hour' WHEN hg.r_sev < 0.95
+                    THEN interval '1 day' ELSE interval '7 days' END AS lim
+          FROM hgen hg) h
+  JOIN hsrc s ON s.rn = h.pick;
+-- the events of each: reported, then resolved on the spot, or the district loop
+INSERT INTO incident_events (incident_id, at, from_state, to_state, level, actor, kind, source)
+SELECT i.id, e.at, e.f, e.t, i.level, 'bench', 'transition', 'synthetic'
+  FROM incidents i
+ CROSS JOIN LATERAL (VALUES
+       (i.reported_at, NULL, 'reported', true),
+       (i.reported_at + interval '2 minutes', 'reported', 'resolved', i.state = 'resolved'),
+       (i.reported_at + interval '5 minutes', 'reported', 'filed', i.state <> 'resolved'),
+       (i.dispatched_at, 'filed', 'dispatched', i.dispatched_at IS NOT NULL),
+       (i.dispatched_at + interval '8 minutes', 'dispatched', 'accepted', i.dispatched_at IS NOT NULL),
+       (i.handled_at, 'accepted', 'handled', i.dispatched_at IS NOT NULL),
+       (i.closed_at - interval '20 minutes', 'handled', 'verified', i.state <> 'resolved'),
+       (i.closed_at, 'verified', 'closed', i.state <> 'resolved'),
+       (i.closed_at + interval '1 day', 'closed', 'evaluated', i.state = 'evaluated')
+       ) AS e(at, f, t, keep)
+ WHERE i.code LIKE 'SJH%%' AND e.keep AND (e.t <> 'resolved' OR i.state = 'resolved');
+"""
+
+
+def history_present(url: str, n: int = HISTORY_INCIDENTS) -> bool:
+    """True when ``n`` historical incidents were added to the city at ``url`` already."""
+    import psycopg2
+
+    conn = psycopg2.connect(url, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT detail FROM audit_log WHERE action = %s ORDER BY id DESC LIMIT 1",
+                        (HISTORY_ACTION,))
+            row = cur.fetchone()
+            return bool(row and row[0].get("n") == n)
+    finally:
+        conn.close()
+
+
+def add_history(url: str, n: int = HISTORY_INCIDENTS, seed: float = 0.11,
+                say: Callable[[str], None] = print, now: dt.datetime | None = None) -> dict:
+    """Add ``n`` closed historical incidents (codes ``SJH...``) to a built city, with events.
+
+    Reported over the year before the last 15 days (so the wall's "today" is unchanged),
+    each a copy of a random city incident's place and category: a quarter resolved on the
+    spot in the grid, the rest dispatched by severity (1 h, 1 day, 7 days), some handled late,
+    closed, half evaluated. Server-side SQL (``setseed``: the same rows every time).
+    Idempotent: returns ``{"added": 0}`` when they are there already.
+    """
+    import json
+
+    import psycopg2
+
+    if history_present(url, n):
+        return {"added": 0}
+    t0 = time.perf_counter()
+    conn = psycopg2.connect(url, connect_timeout=5)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM incident_events WHERE incident_id IN "
+                        "(SELECT id FROM incidents WHERE code LIKE 'SJH%%')")
+            cur.execute("DELETE FROM incidents WHERE code LIKE 'SJH%%'")
+            cur.execute(_HISTORY_SQL, {"seed": seed, "now": now or dt.datetime.now(dt.UTC), "n": n})
+            cur.execute("SELECT count(*) FROM incidents WHERE code LIKE 'SJH%%'")
+            added = cur.fetchone()[0]
+            cur.execute("""INSERT INTO audit_log (actor, action, scope_code, target, detail, source)
+                           VALUES ('bench', %s, %s, %s, %s, 'derived')""",
+                        (HISTORY_ACTION, CITY_CODE, CITY_CODE, json.dumps({"n": n, "seed": seed})))
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM (ANALYZE) incidents, incident_events")
+    finally:
+        conn.close()
+    seconds = round(time.perf_counter() - t0, 1)
+    say(f"added {added:,} historical incidents in {seconds:.1f} s")
+    return {"added": added, "seconds": seconds}
+
+
 if __name__ == "__main__":  # python bench/citygen.py URL [--quick]
     logging.basicConfig(level=logging.INFO)
     url = sys.argv[1]
