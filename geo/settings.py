@@ -96,6 +96,7 @@ class Settings:
     refresh_seconds: int = 15
     basemap_url: str | None = None
     basemap_gcj02: bool = False
+    wall_alert_sound: bool = False  # WALL_ALERT_SOUND: the wall beeps on a new alert
     pool_max: int = 8
     debug: bool = False
     default_language: str = "zh"
@@ -147,6 +148,7 @@ def load_settings() -> Settings:
         refresh_seconds=_int("REFRESH_SECONDS", 15, 2, 3600),
         basemap_url=os.environ.get("BASEMAP_URL") or None,
         basemap_gcj02=_bool("BASEMAP_GCJ02", False),
+        wall_alert_sound=_bool("WALL_ALERT_SOUND", False),
         pool_max=_int("DB_POOL_MAX", 8, 1, 100),
         debug=_bool("DEBUG", False),
         default_language=lang,

@@ -46,6 +46,25 @@ CMD_ZOOM_BAND = "cmd-zoom-band"
 CMD_URL_SINK = "cmd-url-sink"
 CMD_PERIOD = "cmd-period"
 CMD_TITLE = "cmd-title"
+CMD_INC_RAW = "cmd-inc-raw"  # incident points or counts as read; placed client-side
+CMD_CAM_RAW = "cmd-cam-raw"
+CMD_ROADS = "cmd-roads"
+CMD_ROAD_LABELS = "cmd-road-labels"
+CMD_ROADS_VIEW = "cmd-roads-view"
+CMD_PATROLS = "cmd-patrols"
+CMD_NET_LAYERS = "cmd-net-layers"
+CMD_NET = "cmd-net"  # pattern-matching: {"type": CMD_NET, "index": n}, one per network
+CMD_NET_LIST = "cmd-net-list"
+CMD_ALERTS = "cmd-alerts"
+CMD_ALERT_ACK = "cmd-alert-ack"  # pattern-matching: {"type": CMD_ALERT_ACK, "index": event id}
+CMD_ALERT_ACK_ALL = "cmd-alert-ack-all"
+CMD_ALERT_IDS = "cmd-alert-ids"
+CMD_ALERT_SOUND = "cmd-alert-sound"
+CMD_PANEL_CASE = "cmd-panel-case"
+CMD_DISPATCH = "cmd-dispatch"
+CMD_URGE = "cmd-urge"
+CMD_URGE_NOTE = "cmd-urge-note"
+CMD_ACTION_MSG = "cmd-action-msg"
 
 # planning (/plan)
 PLAN_BOOT = "plan-boot"

@@ -23,6 +23,8 @@ ACTIONS: dict[str, tuple[frozenset[str], bool, str]] = {
     "view.audit": (frozenset({"admin", "leader"}), False, "browse the audit log"),
     "view.personal": (frozenset({"admin", "operator", "street_operator", "community_staff"}),
                       False, "see phone numbers and reporters' names unmasked"),
+    "wall.alert_ack": (frozenset({"admin", "operator", "street_operator"}), True,
+                       "acknowledge an alert on the command-centre wall"),
     "view.camera_stream": (frozenset({"admin", "operator", "street_operator"}), False,
                            "see camera stream addresses"),
     "plan.run": (frozenset({"admin", "planner"}), False, "compute a grid plan"),

@@ -558,7 +558,7 @@ def incident_timeline(scope: Scope, code: Any, now: datetime) -> dict | None:
     head = db.fetch_one(
         f"""
         SELECT i.id, i.code, i.title, i.description, i.severity, i.state, i.level,
-               i.reported_at, i.dispatched_at, i.due_at, i.closed_at, i.closed_level,
+               i.version, i.reported_at, i.dispatched_at, i.due_at, i.closed_at, i.closed_level,
                {_URGENCY} AS urgency, i.reporter_name, i.reporter_phone,
                ic.name AS category, ic.name_en AS category_en, g.code AS grid_code,
                c.name AS community, c.name_en AS community_en, dep.name AS department,
@@ -571,7 +571,7 @@ def incident_timeline(scope: Scope, code: Any, now: datetime) -> dict | None:
     if not head:
         return None
     head["events"] = db.fetch_all(
-        """SELECT at, from_state, to_state, level, actor, note FROM incident_events
+        """SELECT at, kind, from_state, to_state, level, actor, note FROM incident_events
             WHERE incident_id = %s ORDER BY at, id""",
         (head["id"],),
     )
@@ -673,3 +673,81 @@ def filter_options(scope: Scope) -> dict[str, list[dict]]:
         """SELECT code, name, name_en FROM incident_categories WHERE parent_id IS NULL
             ORDER BY code""")
     return {"streets": streets, "communities": communities, "categories": categories}
+
+
+# ----------------------------------------------------------------------------- alerts
+
+ALERT_WINDOW = timedelta(hours=24)  # alerts older than this are no longer raised
+MAX_ALERTS = 20
+
+
+def alerts(principal: Principal | None, now: datetime, scope: Scope | None = None,
+           limit: int = MAX_ALERTS) -> list[dict]:
+    """Alerts the principal has not acknowledged: open cases newly overdue (the tick's
+    ``overdue`` events) and new major cases (their ``reported`` event), within the scope,
+    of the last :data:`ALERT_WINDOW`, newest first.
+
+    Parameters
+    ----------
+    principal:
+        The signed-in reader; acknowledgements are per user name. Nobody sees nothing.
+    now:
+        The reader's now (alerts of the last day before it).
+    scope:
+        The page's scope (the principal's, possibly narrowed by a filter); default the
+        principal's own.
+
+    Returns
+    -------
+    list of dict
+        ``event_id``, ``kind`` (``overdue`` or ``major``), ``at``, ``code``, ``title``,
+        ``severity``, ``community``, ``community_en``, ``due_at``.
+    """
+    if principal is None:
+        return []
+    scope = scope if isinstance(scope, Scope) else Scope.of(principal)
+    return db.fetch_all(
+        f"""
+        SELECT e.id AS event_id, CASE WHEN e.kind = 'overdue' THEN 'overdue' ELSE 'major' END
+                   AS kind, e.at, i.code, i.title, i.severity, i.due_at,
+               c.name AS community, c.name_en AS community_en
+          FROM incident_events e
+          JOIN incidents i ON i.id = e.incident_id
+          LEFT JOIN communities c ON c.id = i.community_id
+         WHERE e.at > %(since)s AND e.at <= %(now)s
+           AND (e.kind = 'overdue' OR (e.kind = 'transition' AND e.from_state IS NULL))
+           AND (e.kind = 'overdue' OR i.severity = 'major')
+           AND i.closed_at IS NULL
+           AND {_incident_where(scope)}
+           AND NOT EXISTS (SELECT 1 FROM wall_alert_acks a
+                            WHERE a.username = %(user)s AND a.event_id = e.id)
+         ORDER BY e.at DESC, e.id DESC
+         LIMIT %(limit)s""",
+        _params(scope, ANY, now=now, since=now - ALERT_WINDOW, user=principal.username,
+                limit=limit),
+    )
+
+
+def acknowledge_alerts(principal: Principal | None, event_ids: Any) -> int:
+    """Record that the principal has seen these alerts (action ``wall.alert_ack``).
+
+    Only events of the alert kinds on cases inside the principal's scope are recorded;
+    others are ignored (their existence is not confirmed). Returns how many were new.
+    """
+    from geo.access import permissions
+
+    permissions.check(principal, "wall.alert_ack")
+    if not isinstance(event_ids, list | tuple) or not event_ids or len(event_ids) > 200 or not all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 < x < 2**62 for x in event_ids):
+        raise BadRequest("提醒编号无效 / malformed alert ids")
+    scope = Scope.of(principal)
+    with db.transaction() as cur:
+        cur.execute(
+            f"""INSERT INTO wall_alert_acks (username, event_id)
+                SELECT %(user)s, e.id FROM incident_events e JOIN incidents i ON i.id = e.incident_id
+                 WHERE e.id = ANY(%(ids)s)
+                   AND (e.kind = 'overdue' OR (e.kind = 'transition' AND e.from_state IS NULL))
+                   AND {_incident_where(scope)}
+                ON CONFLICT DO NOTHING""",
+            _params(scope, ANY, user=principal.username, ids=list(event_ids)))
+        return cur.rowcount

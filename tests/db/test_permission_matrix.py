@@ -25,6 +25,7 @@ MATRIX: dict[str, set[str]] = {
     "view.audit": {"admin", "leader"},
     "view.personal": {"admin", "operator", "street_operator", "community_staff"},
     "view.camera_stream": {"admin", "operator", "street_operator"},
+    "wall.alert_ack": {"admin", "operator", "street_operator"},
     "plan.run": {"admin", "planner"},
     "grids.commit": {"admin", "planner"},
     "grids.restore": {"admin", "planner"},
