@@ -176,3 +176,19 @@ def test_pages_do_not_import_the_database_module():
             if any(n == "geo.db" or n.startswith("geo.db.") for n in names):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_camera_streams_only_for_roles_that_need_them(demo_db):
+    from geo.access.roles import WALL
+
+    conn = demo_db.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT code FROM cameras WHERE stream_url IS NOT NULL LIMIT 1")
+        (code,) = cur.fetchone()
+    conn.close()
+    for who, sees in ((WALL, False), (Principal("t:leader", "leader", None), False),
+                      (Principal("t:planner", "planner", None), False),
+                      (Principal("t:op", "operator", None), True),
+                      (Principal("t:sop", "street_operator", None), True), (SYSTEM, True)):
+        row = wall.camera_detail(Scope.of(who), code)
+        assert row["code"] == code and (row["stream_url"] is not None) == sees, who.role
