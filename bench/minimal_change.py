@@ -75,6 +75,9 @@ def _measure(prop) -> dict:
         "grids_kept": int(ch["grids_kept"]),
         "share_kept": round(ch["grids_kept"] / before, 4),
         "blocking": sorted({g["rule"] for g in prop.blocking(False)}),
+        "out_of_band": sum(1 for g in prop.report["grids"] if "band" in (g.get("failed_rules") or [])),
+        "minimal": prop.report.get("minimal"),
+        "propose_s": prop.report.get("timings", {}).get("propose_s"),
     }
 
 
@@ -105,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         after = _measure(api.propose(who, code, mode="minimal", seed=args.seed))
         row = {"community": code, "fresh_blocking": sorted({g["rule"] for g in fresh.blocking()}),
                "unchanged": still, "bumped": bumped, "after_change": after,
+               "fresh_out_of_band": sum(1 for g in fresh.report["grids"]
+                                        if "band" in (g.get("failed_rules") or [])),
                "ok": still["households_moved"] == 0 and after["share_kept"] >= 0.8
                and after["share_moved"] <= 0.10,
                "seconds": round(time.perf_counter() - t0, 2)}
@@ -119,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         "mean_share_kept": round(float(np.mean([r["after_change"]["share_kept"] for r in rows])), 4)
         if rows else None,
         "mean_share_moved": round(float(np.mean([r["after_change"]["share_moved"] for r in rows])), 4)
+        if rows else None,
+        "over_10pct": sum(r["after_change"]["share_moved"] > 0.10 for r in rows),
+        "out_of_band_more_than_fresh": sum(r["after_change"]["out_of_band"] > r["fresh_out_of_band"] for r in rows),
+        "fresh_fallback": sum((r["after_change"]["minimal"] or {}).get("fresh_fallback", 0) > 0 for r in rows),
+        "max_propose_s": max((r["after_change"]["propose_s"] or 0 for r in rows), default=None),
+        "mean_propose_s": round(float(np.mean([r["after_change"]["propose_s"] or 0 for r in rows])), 3)
         if rows else None,
     }
     print(json.dumps({"summary": summary}, ensure_ascii=False))

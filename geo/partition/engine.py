@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -559,9 +559,17 @@ def _minimal_region(
     leaves out of band are mended with a few neighbours (:func:`mend_band`), and only if
     that still misses the band does the search's repair from those labels get a chance,
     kept only when it comes strictly closer to the band."""
-    from geo.partition.minimal import repair
+    from geo.partition.minimal import DEFAULT, repair
 
-    lab, k, _ = repair(U, nodes, cur_unit, prm, seed)
+    # the repair's rounds are greedy: with the local model and without it, the better one
+    # (least band excess, then fewest households moved) is kept
+    best = None
+    for cfg in (DEFAULT, replace(DEFAULT, local=False)):
+        lab_c, k_c, _ = repair(U, nodes, cur_unit, prm, seed, cfg)
+        key = (_band_excess(U, nodes, lab_c, k_c, prm), _moved_hh(U, nodes, lab_c, k_c, cur_unit))
+        if best is None or key < best[0]:
+            best = (key, lab_c, k_c)
+    _, lab, k = best
     if infeasible or not _band_missed(U, nodes, lab, k, prm):
         return lab, k
     if U.exact():

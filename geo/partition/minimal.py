@@ -60,6 +60,9 @@ class MinimalConfig:
         CP-SAT deterministic time per solve, and re-solves after a connectivity cut.
     depth:
         Farthest, in rule-graph steps, a unit may lie from a grid it joins in a local model.
+    local:
+        Whether the local model is tried (the engine runs the repair with and without it
+        and keeps the better: the greedy rounds can lead either way).
     """
 
     max_chain: int = 4
@@ -74,6 +77,8 @@ class MinimalConfig:
     max_cuts: int = 12
     #: farthest (in rule-graph steps) a unit may be from a grid it joins
     depth: int = 6
+    #: whether :func:`local_solve` is among the strategies
+    local: bool = True
 
 
 DEFAULT = MinimalConfig()
@@ -560,7 +565,7 @@ def _cheapest(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, rng: np.random
     start = G.snapshot()
     before = G.excess(prm)
     best = None
-    for strategy in (lambda: local_solve(G, g, prm, cfg, seed),
+    for strategy in ((lambda: local_solve(G, g, prm, cfg, seed)) if cfg.local else (lambda: False),
                      lambda: shift_chain(G, g, prm, cfg),
                      (lambda: split_grid(G, g, prm, rng)) if over else (lambda: merge_grid(G, g, prm))):
         G.restore(start)
