@@ -49,6 +49,52 @@ def replace(key: str, proposal_json: str) -> None:
     _cache().set(key, proposal_json, expire=_PLAN_TTL_S)
 
 
+#: Most manual moves kept for undo.
+HISTORY_MAX = 50
+
+
+def _stack(key: str, which: str) -> list[str]:
+    return list(_cache().get(f"{key}:{which}") or [])
+
+
+def _set_stack(key: str, which: str, items: list[str]) -> None:
+    _cache().set(f"{key}:{which}", items[-HISTORY_MAX:], expire=_PLAN_TTL_S)
+
+
+def record(key: str, proposal_json: str) -> None:
+    """Replace the proposal after a manual move, keeping the previous one for undo (the redo
+    list is emptied, as in any editor)."""
+    if not valid_id(key):
+        raise ValueError("not a proposal id")
+    before = _cache().get(key)
+    if before is not None:
+        _set_stack(key, "undo", [*_stack(key, "undo"), before])
+    _set_stack(key, "redo", [])
+    replace(key, proposal_json)
+
+
+def step(key, direction: str) -> bool:
+    """Undo (``direction="undo"``) or redo one manual move; False when there is none."""
+    if not valid_id(key) or direction not in ("undo", "redo"):
+        return False
+    other = "redo" if direction == "undo" else "undo"
+    items = _stack(key, direction)
+    now = _cache().get(key)
+    if not items or now is None:
+        return False
+    _set_stack(key, other, [*_stack(key, other), now])
+    _set_stack(key, direction, items[:-1])
+    replace(key, items[-1])
+    return True
+
+
+def depth(key) -> tuple[int, int]:
+    """How many moves can be undone and redone."""
+    if not valid_id(key):
+        return 0, 0
+    return len(_stack(key, "undo")), len(_stack(key, "redo"))
+
+
 def get(key) -> str | None:
     """The proposal kept under ``key``; ``None`` for no id, a malformed id or an expired
     one. Whose it is, is checked by the caller (:func:`geo.planning.api.load_proposal`)."""
