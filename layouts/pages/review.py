@@ -1,64 +1,317 @@
-"""Leaders' review (/review): read-only overview per street and community."""
+"""Leaders' review (/review): a choropleth of the leader's area with drill-down, the period's
+figures against the previous period (环比) and a year earlier (同比), rankings and the red
+and black list, downloads.
+
+The URL keeps ``metric``, ``level``, ``area``, ``period`` (and ``from``/``to`` for a date
+range); it is rewritten in place (``history.replaceState``) as the view changes, so reloading
+or sharing the address shows the same view. Heavy map data goes down when the area, level or
+period changes; a metric change only restyles (``hideout``).
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import dash
-from dash import Input, Output, dcc, html
+import dash_leaflet as dl
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
+from dash_extensions.javascript import Namespace
 
+import layouts.strings_review  # noqa: F401  (registers the strings)
 from geo.errors import GridAtlasError
+from geo.repository import review as rv
 from geo.repository import summary
 from geo.repository.scope import Scope
-from layouts import ids
+from layouts import review_export
+from layouts import review_ids as rid
+from layouts import review_view as view
 from layouts.auth import current_principal
-from layouts.components import data_table, page_header
 from layouts.i18n import current_lang, t
 from layouts.secure import secure_callback
 
 dash.register_page(__name__, path="/review", title="GridAtlas · 领导审阅", name="review")
 
+_ns = Namespace("gridatlas", "review")
 
-def layout(**_query: str) -> html.Div:
-    return html.Div(
-        className="ga-page",
-        children=[
-            dcc.Store(id=ids.REVIEW_BOOT, data=0),
-            page_header("review.title", "review.intro"),
-            html.Div(id=ids.REVIEW_ERROR, className="ga-error", role="alert"),
-            html.Div(id=ids.REVIEW_TABLE),
-        ],
-    )
+
+def _choice(value, allowed, default):
+    return value if value in allowed else default
+
+
+def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div:
+    """The page; no database here: the figures arrive through the callbacks below."""
+    lang = current_lang()
+    metric = _choice(metric, rv.METRICS, "on_time_rate")
+    period = _choice(period, rv.PERIODS, "month")
+    state = {"area": area if isinstance(area, str) and area.isdigit() else None,
+             "level": level if level in rv.LEVELS[1:] else None}
+    return html.Div(className="ga-page rv-page", children=[
+        dcc.Store(id=rid.STATE, data=state),
+        dcc.Store(id=rid.FIGS),
+        dcc.Store(id=rid.SELECTED),
+        dcc.Download(id=rid.DOWNLOAD),
+        html.Div(className="rv-head", children=[
+            html.Div([html.H1(t("review.title", lang)), html.P(t("rv.intro", lang), className="ga-intro")]),
+            html.Div(className="rv-actions", children=[
+                html.A(t("rv.print", lang), id=rid.PRINT, className="ga-btn", href="/review/print",
+                       target="_blank"),
+                html.A(t("rv.pdf", lang), id=rid.PDF, className="ga-btn", href="/review/print.pdf"),
+            ]),
+        ]),
+        html.Div(className="rv-controls", children=[
+            html.Label([t("rv.metric", lang), dcc.Dropdown(
+                id=rid.METRIC, value=metric, clearable=False, searchable=False,
+                options=[{"label": t(f"rv.m.{m}", lang), "value": m} for m in rv.METRICS])],
+                className="rv-metric"),
+            html.Label([t("rv.level", lang), dcc.RadioItems(id=rid.LEVEL, options=[], value=None,
+                                                            inline=True)]),
+            html.Label([t("rv.period", lang), dcc.RadioItems(
+                id=rid.PERIOD, value=period, inline=True,
+                options=[{"label": t(f"rv.period.{p}", lang), "value": p} for p in rv.PERIODS])]),
+            html.Div(className="rv-dates", id=rid.DATES, style=None if period == "range" else {"display": "none"},
+                     children=[
+                html.Label([t("rv.start", lang), dcc.Input(id=rid.FROM, type="date", debounce=True,
+                                                           value=query.get("from"))]),
+                html.Label([t("rv.end", lang), dcc.Input(id=rid.TO, type="date", debounce=True,
+                                                         value=query.get("to"))]),
+            ]),
+        ]),
+        html.Nav(id=rid.CRUMBS, className="rv-crumbs", **{"aria-label": t("rv.breadcrumb", lang)}),
+        html.Div(id=rid.ERROR, className="ga-error", role="alert"),
+        html.Div(className="rv-body", children=[
+            html.Div(className="rv-map-wrap", children=[
+                dl.Map(id=rid.MAP, center=[39.9, 116.4], zoom=11, className="rv-map",
+                       attributionControl=False, zoomControl=False, children=[
+                           dl.GeoJSON(id=rid.AREAS, data=None, style=_ns("style"),
+                                      onEachFeature=_ns("tip"), hideout={"colors": {}, "selected": None}),
+                           dl.ScaleControl(imperial=False, position="bottomleft"),
+                       ]),
+                html.Div(id=rid.LEGEND, className="rv-legend-wrap"),
+                html.Div(id=rid.ATTRIBUTION, className="rv-attribution"),
+            ]),
+            html.Div(className="rv-side", children=[
+                html.H2(id=rid.AREA_NAME),
+                html.Div(id=rid.PERIOD_TEXT, className="rv-period-text"),
+                html.Div(id=rid.RANK, className="rv-rank"),
+                html.Div(id=rid.CARDS),
+            ]),
+        ]),
+        html.H2(t("rv.rankings", lang)),
+        html.Div(className="rv-rankings", children=[
+            html.Div([html.H3(t("rv.rank.streets", lang)), html.Div(id=rid.T_STREETS),
+                      html.Button(t("rv.csv", lang), id={"type": rid.EXPORT, "index": "streets-csv"},
+                                  className="ga-btn"),
+                      html.Button(t("rv.xlsx", lang), id={"type": rid.EXPORT, "index": "streets-xlsx"},
+                                  className="ga-btn")], className="rv-rank-col"),
+            html.Div([html.H3(t("rv.rank.communities", lang)), html.Div(id=rid.T_COMMUNITIES),
+                      html.Button(t("rv.csv", lang), id={"type": rid.EXPORT, "index": "communities-csv"},
+                                  className="ga-btn"),
+                      html.Button(t("rv.xlsx", lang),
+                                  id={"type": rid.EXPORT, "index": "communities-xlsx"},
+                                  className="ga-btn")], className="rv-rank-col"),
+        ]),
+        html.Div(className="rv-bottom", children=[
+            html.Div(id=rid.CHART, className="rv-chart"),
+            html.Div(id=rid.REDBLACK),
+        ]),
+    ])
+
+
+def _period(kind, a, b) -> rv.Period:
+    return rv.period_of(kind, a, b)
+
+
+def _levels(area: str | None, lang: str) -> list[dict]:
+    top = rv.level_of(area) if area else "district"
+    if top == "grid":
+        return [{"label": t("rv.level.grid", lang), "value": "grid"}]
+    below = rv.LEVELS[rv.LEVELS.index(top) + 1:] if area else rv.LEVELS[1:]
+    return [{"label": t(f"rv.level.{lv}", lang), "value": lv} for lv in below]
 
 
 @secure_callback(
     "view.review",
-    Output(ids.REVIEW_TABLE, "children"),
-    Output(ids.REVIEW_ERROR, "children"),
-    Input(ids.REVIEW_BOOT, "data"),
+    Output(rid.STATE, "data"),
+    Output(rid.LEVEL, "options"),
+    Output(rid.LEVEL, "value"),
+    Output(rid.SELECTED, "data"),
+    Input(rid.AREAS, "clickData"),
+    Input({"type": rid.CRUMB, "index": ALL}, "n_clicks"),
+    Input(rid.LEVEL, "value"),
+    State(rid.STATE, "data"),
 )
-def load_streets(_boot: int):
-    en = current_lang() == "en"
+def navigate(click, _crumbs, level, state):
+    """Drill down on a click, back up from the breadcrumb, or change the level."""
+    lang = current_lang()
+    state = dict(state) if isinstance(state, dict) else {}
+    scope = Scope.of(current_principal())
+    area = state.get("area") or scope.base
     try:
-        rows = summary.community_summary(Scope.of(current_principal()))
+        if area:
+            scope.require(area)
+    except GridAtlasError:
+        area = scope.base
+    trig = ctx.triggered_id
+    selected = dash.no_update
+    if trig == rid.AREAS and isinstance(click, dict):
+        code = (click.get("properties") or {}).get("code")
+        if scope.covers(code) and len(code) < 15:
+            area, level = code, None
+        elif scope.covers(code):
+            selected = code
+            return dash.no_update, dash.no_update, dash.no_update, selected
+    elif isinstance(trig, dict) and trig.get("type") == rid.CRUMB:
+        code = trig.get("index")
+        if scope.sees(code) and ctx.triggered and ctx.triggered[0].get("value"):
+            area, level = (code if scope.covers(code) else scope.base), None
+    options = _levels(area, lang)
+    values = [o["value"] for o in options]
+    if level not in values:
+        level = state.get("level") if state.get("level") in values and trig is None else values[0]
+    return {"area": area, "level": level}, options, level, None
+
+
+@secure_callback(
+    "view.review",
+    Output(rid.AREAS, "data"),
+    Output(rid.MAP, "viewport"),
+    Output(rid.FIGS, "data"),
+    Output(rid.CRUMBS, "children"),
+    Output(rid.AREA_NAME, "children"),
+    Output(rid.PERIOD_TEXT, "children"),
+    Output(rid.CARDS, "children"),
+    Output(rid.T_STREETS, "children"),
+    Output(rid.T_COMMUNITIES, "children"),
+    Output(rid.CHART, "children"),
+    Output(rid.REDBLACK, "children"),
+    Output(rid.ATTRIBUTION, "children"),
+    Output(rid.ERROR, "children"),
+    Input(rid.STATE, "data"),
+    Input(rid.PERIOD, "value"),
+    Input(rid.FROM, "value"),
+    Input(rid.TO, "value"),
+)
+def load(state, kind, date_from, date_to):
+    """Areas, figures, comparisons and rankings for the view in ``state``."""
+    lang = current_lang()
+    none = (dash.no_update,) * 12
+    if not isinstance(state, dict) or not state.get("level"):
+        return none + (None,)
+    scope = Scope.of(current_principal())
+    try:
+        period = _period(kind, date_from, date_to)
+        area, level = rv.check_view(scope, state.get("area"), state["level"])
+        geo_json = rv.map_areas(scope, area, level)
+        figs = rv.figures(scope, area, level, period)
+        crumbs = rv.breadcrumb(scope, area)
+        key = rv.area_figures(scope, area, period) if area else None
+        streets = rv.figures(scope, area, "street", period) if area and len(area) == 6 else {}
+        communities = (rv.figures(scope, area, "community", period)
+                       if area and len(area) <= 9 else {})
+        osm = summary.has_osm_data(scope)
     except GridAtlasError as exc:
-        return None, f"{t('error.db')}: {exc.user_msg}"
-    streets: dict[str, dict] = defaultdict(
-        lambda: {"households": 0, "grids": 0, "in_band": 0, "communities": 0}
-    )
-    for r in rows:
-        key = r["street_en"] if en and r["street_en"] else r["street"]
-        s = streets[key]
-        s["street"] = key
-        s["households"] += r["households"]
-        s["grids"] += r["grids"]
-        s["in_band"] += r["in_band"]
-        s["communities"] += 1
-    columns = [
-        ("col.street", "street"),
-        ("col.community", "communities"),
-        ("col.households", lambda r: f"{r['households']:,}"),
-        ("col.grids", "grids"),
-        ("col.in_band", lambda r: f"{r['in_band']}/{r['grids']}"),
-    ]
-    return data_table(list(streets.values()), columns, table_id="review-streets"), None
+        return none + (exc.user_msg,)
+    drill = level != "grid"
+    for feat in geo_json["features"]:
+        f = figs.get(feat["properties"]["code"])
+        if f:
+            feat["properties"]["tip"] = view.tooltip(f, lang, drill)
+    bounds = geo_json.pop("bounds")
+    viewport = ({"bounds": bounds, "transition": "fitBounds", "options": {"animate": False}}
+                if bounds else dash.no_update)
+    crumb_items = []
+    for i, c in enumerate(crumbs):
+        label = view.name_of(c, lang)
+        if i < len(crumbs) - 1:
+            crumb_items += [html.Button(label, id={"type": rid.CRUMB, "index": c["code"]},
+                                        className="rv-crumb"), html.Span(" › ", className="rv-sep")]
+        else:
+            crumb_items.append(html.Span(label, className="rv-crumb-here", **{"aria-current": "page"}))
+    name = view.name_of(crumbs[-1], lang) if crumbs else ""
+    ptext = t("rv.print.period").format(a=period.start.isoformat(), b=period.end.isoformat())
+    cards = view.key_figures(key, lang) if key else None
+    metric = "on_time_rate"
+    st_rows = view.table_rows(streets, metric, lang)
+    co_rows = view.table_rows(communities, metric, lang)
+    chart = _chart(st_rows or co_rows, lang) if (st_rows or co_rows) else None
+    lists = rv.red_black(communities or figs)
+    return (geo_json, viewport, {"figs": figs, "level": level, "area": area, "streets": st_rows,
+                                 "communities": co_rows},
+            crumb_items, name, ptext, cards,
+            view.ranking_table(rid.T_STREETS + "-table", st_rows) if st_rows else html.P(t("table.empty")),
+            view.ranking_table(rid.T_COMMUNITIES + "-table", co_rows) if co_rows else html.P(t("table.empty")),
+            chart, view.red_black(lists, lang),
+            t("rv.print.osm") if osm else "", None)
+
+
+def _chart(rows: list[dict], lang: str):
+    """A plotly bar chart of the on-time closure rate (plotly is loaded on this page only)."""
+    import plotly.graph_objects as go
+
+    rows = [r for r in rows if r.get("on_time_rate") is not None]
+    fig = go.Figure(go.Bar(x=[r["name"] for r in rows], y=[r["on_time_rate"] for r in rows],
+                           text=[f"{r['on_time_rate']:.1f}%" for r in rows], textposition="outside",
+                           marker_color="#2563eb", hovertemplate="%{x}: %{y:.1f}%<extra></extra>"))
+    fig.update_layout(title=t("rv.chart"), margin={"l": 40, "r": 10, "t": 40, "b": 80}, height=320,
+                      yaxis={"ticksuffix": "%", "range": [0, 110]}, separators=".,",
+                      font={"family": "Noto Sans CJK SC, sans-serif"})
+    return dcc.Graph(id=rid.CHART + "-graph", figure=fig,
+                     config={"displayModeBar": False, "locale": "zh-CN" if lang == "zh" else "en"})
+
+
+@secure_callback(
+    "view.review",
+    Output(rid.AREAS, "hideout"),
+    Output(rid.LEGEND, "children"),
+    Output(rid.RANK, "children"),
+    Input(rid.METRIC, "value"),
+    Input(rid.FIGS, "data"),
+    Input(rid.SELECTED, "data"),
+)
+def restyle(metric, data, selected):
+    """Colours and legend for the metric (no database: the figures are already here)."""
+    lang = current_lang()
+    if metric not in rv.METRICS or not isinstance(data, dict) or not data.get("figs"):
+        return dash.no_update, None, None
+    figs, level = data["figs"], data["level"]
+    cols, rows = view.colours(figs, metric)
+    rank = None
+    code = selected if isinstance(selected, str) and selected in figs else None
+    if code:
+        r = rv.rank_of(figs, code, metric)
+        if r:
+            rank = (view.name_of(figs[code], lang) + " · " + t("rv.rank").format(
+                peers=t(f"rv.peers.{level}"), rank=r[0], of=r[1], metric=t(f"rv.m.{metric}")))
+    return {"colors": cols, "selected": code}, view.legend(metric, rows, level), rank
+
+
+@secure_callback(
+    "view.review",
+    Output(rid.DOWNLOAD, "data"),
+    Input({"type": rid.EXPORT, "index": ALL}, "n_clicks"),
+    State(rid.FIGS, "data"),
+    prevent_initial_call=True,
+)
+def export(_clicks, data):
+    """CSV (UTF-8 with BOM) or XLSX of a rankings table, headers in the page's language."""
+    trig = ctx.triggered_id
+    if not isinstance(trig, dict) or not isinstance(data, dict) or not any(_clicks or []):
+        return dash.no_update
+    which, _, fmt = str(trig.get("index", "")).partition("-")
+    rows = data.get(which) if which in ("streets", "communities") else None
+    if rows is None or fmt not in ("csv", "xlsx"):
+        return dash.no_update
+    heads, body = view.export_table(rows)
+    content, name = review_export.table_file(heads, body, fmt, f"review-{which}")
+    return dcc.send_bytes(content, name)
+
+
+dash.clientside_callback(
+    ClientsideFunction(namespace="gridatlas_review", function_name="syncUrl"),
+    Output(rid.PRINT, "href"),
+    Output(rid.PDF, "href"),
+    Output(rid.DATES, "style"),
+    Input(rid.METRIC, "value"),
+    Input(rid.STATE, "data"),
+    Input(rid.PERIOD, "value"),
+    Input(rid.FROM, "value"),
+    Input(rid.TO, "value"),
+)

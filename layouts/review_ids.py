@@ -1,0 +1,30 @@
+"""Component ids of the leaders' review and its print view (page-prefixed ``rv-``)."""
+
+STATE = "rv-state"  # {"area": code or None, "level": level}
+FIGS = "rv-figs"  # figures of the areas on the map and the rankings rows
+SELECTED = "rv-selected"  # a grid clicked at grid level
+DOWNLOAD = "rv-download"
+PRINT = "rv-print"
+PDF = "rv-pdf"
+METRIC = "rv-metric"
+LEVEL = "rv-level"
+PERIOD = "rv-period"
+DATES = "rv-dates"
+FROM = "rv-from"
+TO = "rv-to"
+CRUMBS = "rv-crumbs"
+CRUMB = "rv-crumb"  # pattern-matching: {"type": CRUMB, "index": code}
+ERROR = "rv-error"
+MAP = "rv-map"
+AREAS = "rv-areas"
+LEGEND = "rv-legend-box"
+ATTRIBUTION = "rv-attribution"
+AREA_NAME = "rv-area-name"
+PERIOD_TEXT = "rv-period-text"
+RANK = "rv-rank"
+CARDS = "rv-cards-box"
+T_STREETS = "rv-streets"
+T_COMMUNITIES = "rv-communities"
+EXPORT = "rv-export"  # pattern-matching: {"type": EXPORT, "index": "streets-csv"}
+CHART = "rv-chart"
+REDBLACK = "rv-redblack"
