@@ -85,6 +85,9 @@ def install(app) -> None:
     from layouts import account  # its page uses this module's helpers
 
     account.register(server)
+    from layouts import incidents_files  # /incidents/export.* and case photos
+
+    incidents_files.register(server)
     _set_up_dash_once(app)
     server.before_request(_gate)
     server.after_request(_security_headers)
@@ -295,6 +298,10 @@ ROUTES: dict[str, str] = {
     "/logout": "session",
     "/account/password": "account.password",
     "/_dash-update-component": "callback",
+    # the incident list as a file and case photos (layouts/incidents_files.py)
+    "/incidents/export.xlsx": "view.incidents",
+    "/incidents/export.csv": "view.incidents",
+    "/incidents/photo/<int:photo_id>": "view.incidents",
     "/": "page",
     "/<path:path>": "page",
 }
@@ -359,8 +366,8 @@ def _router_action(app, entry: dict, inputs: list) -> str | None:
     if position >= len(inputs) or not isinstance(inputs[position], dict):
         raise MalformedCallback(_MALFORMED + ": the page router's inputs are missing")
     pathname = inputs[position].get("value")
-    if not isinstance(pathname, str):
-        raise MalformedCallback(_MALFORMED + ": the pathname must be a string")
+    if not isinstance(pathname, str) or not pathname.startswith("/"):
+        raise MalformedCallback(_MALFORMED + ": the pathname must be a path starting with /")
     # the very lookup the router performs (dash.Dash.enable_pages' update())
     page, _ = _pages._path_to_page(app.strip_relative_path(pathname))
     return permissions.page_action(page["path"]) if page else None

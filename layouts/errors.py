@@ -25,8 +25,8 @@ import flask
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from geo import db
 from geo.errors import DatabaseBusy, DatabaseUnavailable, GridAtlasError
+from geo.repository import session as db_session
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def install(server: Flask) -> None:
 def healthz():
     """``ok`` only when the database answers through the pool; what is down otherwise."""
     try:
-        db.ping(timeout=HEALTH_TIMEOUT_SECONDS)
+        db_session.ping(timeout=HEALTH_TIMEOUT_SECONDS)
     except DatabaseBusy:
         return _plain("database: busy", 503)
     except GridAtlasError:

@@ -63,8 +63,11 @@ def browse(
         clauses.append("actor = %s")
         params.append(actor)
     if action:
-        clauses.append("action LIKE %s")
-        params.append(action + "%")
+        # a prefix of an action name (``incident.`` lists every incident action); the
+        # user's text is escaped so that it is never a pattern
+        escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append("action LIKE %s ESCAPE '\\'")
+        params.append(escaped + "%")
     if since:
         clauses.append("at >= %s")
         params.append(since)

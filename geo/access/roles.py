@@ -49,6 +49,11 @@ def scope_level(code: str) -> str:
     return SCOPE_LEVELS[len(code)]
 
 
+def _is_place_code(code: object) -> bool:
+    """True for a string of 6, 9, 12 or 15 ASCII digits."""
+    return isinstance(code, str) and code.isascii() and code.isdigit() and len(code) in SCOPE_LEVELS
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is acting: a signed-in user, the command line, or the anonymous wall screen."""
@@ -63,14 +68,16 @@ class Principal:
         """True when ``code`` (a place code) lies within this principal's scope."""
         if self.scope_code is None:
             return True
-        if code is None:
-            return False
+        if not _is_place_code(code):
+            return False  # None, a pattern ("9900%"), a list...: never inside a scope
         return code.startswith(self.scope_code)
 
     def sees(self, code: str | None) -> bool:
         """True when a place is inside the scope or is one of the scope's ancestors."""
         if self.scope_code is None or code is None:
             return True
+        if not _is_place_code(code):
+            return False
         return code.startswith(self.scope_code) or self.scope_code.startswith(code)
 
 

@@ -7,6 +7,6 @@ job's worker process, which must never use the web process's connections.
 
 from __future__ import annotations
 
-from geo.db import after_fork, read_session
+from geo.db import after_fork, ping, read_session
 
-__all__ = ["read_session", "after_fork"]
+__all__ = ["read_session", "after_fork", "ping"]
