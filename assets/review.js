@@ -40,8 +40,7 @@
           // replaceState: Dash's router does not re-render the page for it
           window.history.replaceState(window.history.state, "", "/review?" + q);
         }
-        return ["/review/print?" + q, "/review/print.pdf?" + q,
-                period === "range" ? {} : { display: "none" }];
+        return ["/review/print?" + q, period === "range" ? {} : { display: "none" }];
       }
     }
   });

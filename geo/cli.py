@@ -32,6 +32,7 @@ _FEATURE_CLIS = (
     "geo.patrols.cli",
     "geo.departments.cli",
     "geo.networks.cli",  # after geo.planning.cli: adds `grids roles`
+    "geo.reports.cli",
 )
 
 

@@ -81,6 +81,7 @@ PAGE_ACTIONS: dict[str, str] = {
     "/review": "view.review",
     "/incidents": "view.incidents",
     "/audit": "view.audit",
+    "/review/print": "view.review",
 }
 
 

@@ -53,7 +53,7 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
             html.Div(className="rv-actions", children=[
                 html.A(t("rv.print", lang), id=rid.PRINT, className="ga-btn", href="/review/print",
                        target="_blank"),
-                html.A(t("rv.pdf", lang), id=rid.PDF, className="ga-btn", href="/review/print.pdf"),
+                html.Button(t("rv.pdf", lang), id=rid.PDF, className="ga-btn"),
             ]),
         ]),
         html.Div(className="rv-controls", children=[
@@ -304,10 +304,38 @@ def export(_clicks, data):
     return dcc.send_bytes(content, name)
 
 
+@secure_callback(
+    "view.review",
+    Output(rid.DOWNLOAD, "data", allow_duplicate=True),
+    Output(rid.ERROR, "children", allow_duplicate=True),
+    Input(rid.PDF, "n_clicks"),
+    State(rid.STATE, "data"),
+    State(rid.PERIOD, "value"),
+    State(rid.FROM, "value"),
+    State(rid.TO, "value"),
+    prevent_initial_call=True,
+)
+def download_pdf(n, state, kind, date_from, date_to):
+    """The print view of the current area and period as a one-page PDF (headless Chromium)."""
+    from geo.reports import pdf, report
+
+    if not n or not isinstance(state, dict):
+        return dash.no_update, dash.no_update
+    try:
+        scope = Scope.of(current_principal())
+        area = state.get("area") or scope.base
+        if not area:
+            raise rv.ReviewError("请先选择区、街道或社区 / choose a district, street or community first")
+        data = report.build(scope, area, _period(kind, date_from, date_to), lang=current_lang())
+        content = pdf.render(report.render_html(data), "pdf")
+    except GridAtlasError as exc:
+        return dash.no_update, exc.user_msg
+    return dcc.send_bytes(content, f"report-{data['code']}-{data['period'].start.isoformat()}.pdf"), None
+
+
 dash.clientside_callback(
     ClientsideFunction(namespace="gridatlas_review", function_name="syncUrl"),
     Output(rid.PRINT, "href"),
-    Output(rid.PDF, "href"),
     Output(rid.DATES, "style"),
     Input(rid.METRIC, "value"),
     Input(rid.STATE, "data"),

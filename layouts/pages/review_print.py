@@ -1,0 +1,81 @@
+"""Print view of the leaders' review (/review/print): one A4 landscape page of a street or
+community (the area of the review's address), to print from the browser or download as PDF.
+
+The page shows the report's own HTML (:mod:`geo.reports.report`, the very document the PDF
+is rendered from) in a frame; the download renders it with headless Chromium in the server.
+"""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+import layouts.strings_review  # noqa: F401  (registers the strings)
+from geo.errors import GridAtlasError
+from geo.reports import pdf, report
+from geo.repository import review as rv
+from geo.repository.scope import Scope
+from layouts import review_ids as rid
+from layouts.auth import current_principal
+from layouts.i18n import current_lang, t
+from layouts.secure import secure_callback
+
+dash.register_page(__name__, path="/review/print", title="GridAtlas · 打印报告", name="review-print")
+
+
+def _report(args: dict) -> dict:
+    scope = Scope.of(current_principal())
+    area = args.get("area") or scope.base
+    if not area:
+        raise rv.ReviewError("请先在审阅页选择区、街道或社区 / choose a district, street or community first")
+    period = rv.period_of(args.get("period") or "month", args.get("from"), args.get("to"))
+    return report.build(scope, area, period, lang=current_lang())
+
+
+def layout(area=None, period=None, **query) -> html.Div:
+    args = {"area": area, "period": period, "from": query.get("from"), "to": query.get("to")}
+    args = {k: v for k, v in args.items() if isinstance(v, str)}
+    try:
+        doc, err = report.render_html(_report(args)), None
+    except GridAtlasError as exc:
+        doc, err = None, exc.user_msg
+    return html.Div(className="ga-page rvp-page", children=[
+        dcc.Store(id=rid.P_ARGS, data=args),
+        dcc.Download(id=rid.P_DOWNLOAD),
+        html.Div(className="rvp-toolbar", children=[
+            html.Button(t("rv.print"), id=rid.P_PRINT, className="ga-btn"),
+            html.Button(t("rv.pdf"), id=rid.P_PDF, className="ga-btn ga-btn-primary"),
+        ]),
+        html.Div(err, id=rid.P_ERROR, className="ga-error", role="alert"),
+        html.Iframe(id=rid.P_FRAME, srcDoc=doc, className="rvp-frame",
+                    title=t("rv.print")) if doc else None,
+    ])
+
+
+@secure_callback(
+    "view.review",
+    Output(rid.P_DOWNLOAD, "data"),
+    Output(rid.P_ERROR, "children"),
+    Input(rid.P_PDF, "n_clicks"),
+    State(rid.P_ARGS, "data"),
+    prevent_initial_call=True,
+)
+def download(n, args):
+    """The same page as a one-page PDF, rendered by headless Chromium."""
+    if not n or not isinstance(args, dict):
+        return dash.no_update, dash.no_update
+    try:
+        data = _report({k: v for k, v in args.items() if isinstance(v, str)})
+        content = pdf.render(report.render_html(data), "pdf")
+    except GridAtlasError as exc:
+        return dash.no_update, exc.user_msg
+    return dcc.send_bytes(content, f"report-{data['code']}-{data['period'].start.isoformat()}.pdf"), None
+
+
+dash.clientside_callback(
+    "function (n) { var f = document.getElementById('rvp-frame'); "
+    "if (n && f && f.contentWindow) { f.contentWindow.print(); } return ''; }",
+    Output(rid.P_PRINT, "title"),
+    Input(rid.P_PRINT, "n_clicks"),
+    prevent_initial_call=True,
+)

@@ -1,0 +1,114 @@
+"""The leaders' review in a real browser: a leader opens /review, drills down by clicking a
+street on the map, goes back with the breadcrumb, changes the metric; figures on the page
+match SQL written here; the address keeps the view; screenshots at 1920x1080 and 1024x768."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from geo.access import users
+from geo.access.roles import SYSTEM
+from tests.browser.conftest import AppServer, login, screenshot
+
+PW = "Review-leader-pw1"
+
+
+@pytest.fixture(scope="module")
+def review_app(demo_db):
+    users.add_user(SYSTEM, "rv_leader", "leader", PW, "990100")
+    server = AppServer(demo_db.url)
+    yield server
+    server.stop()
+
+
+def _wait_map(page, n_min=2):
+    page.wait_for_function(
+        f"document.querySelectorAll('#rv-map path.leaflet-interactive').length >= {n_min}", timeout=30000)
+    page.wait_for_timeout(600)
+
+
+def _click_centre(page, selector):
+    box = page.locator(selector).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def test_drill_down_and_back(review_app, demo_db, new_page):
+    page, console = new_page(locale="zh-CN")
+    login(page, review_app.url, "rv_leader", PW, "/review?period=quarter")
+    t0 = time.monotonic()
+    _wait_map(page)
+    first = time.monotonic() - t0
+    n_streets = demo_db.scalar("SELECT count(*) FROM streets")
+    assert page.locator("#rv-map path.leaflet-interactive").count() == n_streets
+    assert "990100" in page.url and "level=street" in page.url
+    # the district's households on the page against SQL written here
+    hh = demo_db.scalar("""SELECT sum(g.households) FROM grids g JOIN grid_versions v
+                            ON v.id = g.version_id AND v.is_current""")
+    assert f"{hh:,}" in page.inner_text("#rv-cards-box")
+    assert "环比" in page.inner_text("#rv-cards-box") and "同比" in page.inner_text("#rv-cards-box")
+    assert "分位数" in page.inner_text("#rv-legend-box")
+    screenshot(page, "review-district-1920")
+    # click the largest street polygon at its pixel centre: the map drills into it
+    boxes = [(i, page.locator("#rv-map path.leaflet-interactive").nth(i).bounding_box())
+             for i in range(n_streets)]
+    i, box = max(boxes, key=lambda b: b[1]["width"] * b[1]["height"])
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    hit = page.evaluate(f"document.elementFromPoint({x}, {y}).tagName")
+    assert hit.lower() == "path"
+    page.mouse.click(x, y)
+    page.wait_for_function("location.search.includes('level=community')", timeout=30000)
+    _wait_map(page, 1)
+    street = page.url.split("area=")[1][:9]
+    n_comm = demo_db.scalar("SELECT count(*) FROM communities WHERE left(code, 9) = %s", (street,))
+    page.wait_for_function(
+        f"document.querySelectorAll('#rv-map path.leaflet-interactive').length == {n_comm}", timeout=30000)
+    name = demo_db.scalar("SELECT name FROM streets WHERE code = %s", (street,))
+    assert name in page.inner_text("#rv-crumbs")
+    street_hh = demo_db.scalar("""SELECT sum(g.households) FROM grids g JOIN grid_versions v
+                                   ON v.id = g.version_id AND v.is_current WHERE left(g.code, 9) = %s""",
+                               (street,))
+    page.wait_for_function(f"document.querySelector('#rv-cards-box').innerText.includes('{street_hh:,}')",
+                           timeout=30000)
+    screenshot(page, "review-street-1920")
+    # metric change restyles only
+    _click_centre(page, "#rv-metric")
+    page.get_by_text("当前超时", exact=True).last.click()
+    page.wait_for_function("document.querySelector('#rv-legend-box').innerText.includes('当前超时')")
+    assert "metric=overdue_now" in page.url
+    # back up with the breadcrumb (a click at its pixel)
+    _click_centre(page, "#rv-crumbs .rv-crumb")
+    page.wait_for_function(
+        f"document.querySelectorAll('#rv-map path.leaflet-interactive').length == {n_streets}", timeout=30000)
+    assert "level=street" in page.url
+    assert not [e for e in console.errors if "favicon" not in e], console.errors
+    assert first < 15
+
+
+def test_tablet_and_reload_keeps_view(review_app, demo_db, new_page):
+    community = demo_db.scalar("SELECT min(code) FROM communities")
+    page, console = new_page(1024, 768, locale="zh-CN")
+    login(page, review_app.url, "rv_leader", PW,
+          f"/review?metric=band&level=grid&area={community}&period=year")
+    n_grids = demo_db.scalar("""SELECT count(*) FROM grids g JOIN grid_versions v ON v.id = g.version_id
+                                 AND v.is_current WHERE left(g.code, 12) = %s""", (community,))
+    page.wait_for_function(
+        f"document.querySelectorAll('#rv-map path.leaflet-interactive').length == {n_grids}", timeout=30000)
+    assert "低于区间" in page.inner_text("#rv-legend-box")
+    # the page fits the tablet's width: no horizontal scrolling
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    screenshot(page, "review-community-1024")
+    # a grid clicked at grid level shows its rank among its peers
+    _click_centre(page, "#rv-map path.leaflet-interactive >> nth=0")
+    page.wait_for_function("document.querySelector('#rv-rank').innerText.includes('排名')", timeout=30000)
+
+
+def test_outside_scope_is_refused_in_page(review_app, demo_db, new_page):
+    users.add_user(SYSTEM, "rv_street", "street_operator", PW, "990100001")
+    page, _ = new_page(locale="zh-CN")
+    login(page, review_app.url, "rv_street", PW, "/review?area=990100002&level=community")
+    # another street's area falls back to the user's own scope: only their communities show
+    n = demo_db.scalar("SELECT count(*) FROM communities WHERE left(code, 9) = '990100001'")
+    page.wait_for_function(
+        f"document.querySelectorAll('#rv-map path.leaflet-interactive').length == {n}", timeout=30000)
