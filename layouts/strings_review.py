@@ -77,6 +77,7 @@ register({
     "rv.csv": ("下载 CSV", "Download CSV"),
     "rv.xlsx": ("下载 Excel", "Download Excel"),
     "rv.print": ("打印版", "Print view"),
+    "rv.print.do": ("打印", "Print"),
     "rv.pdf": ("下载 PDF", "Download PDF"),
     "rv.chart": ("按时结案率（街道）", "On-time closure rate by street"),
     "rv.tip.households": ("户数", "households"),

@@ -43,7 +43,7 @@ def layout(area=None, period=None, **query) -> html.Div:
         dcc.Store(id=rid.P_ARGS, data=args),
         dcc.Download(id=rid.P_DOWNLOAD),
         html.Div(className="rvp-toolbar", children=[
-            html.Button(t("rv.print"), id=rid.P_PRINT, className="ga-btn"),
+            html.Button(t("rv.print.do"), id=rid.P_PRINT, className="ga-btn"),
             html.Button(t("rv.pdf"), id=rid.P_PDF, className="ga-btn ga-btn-primary"),
         ]),
         html.Div(err, id=rid.P_ERROR, className="ga-error", role="alert"),

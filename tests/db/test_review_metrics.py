@@ -13,6 +13,7 @@ from geo.incidents.kpi import kpi
 from geo.repository import review as rv
 from geo.repository.scope import Scope
 
+TABLE = {"street": "streets", "community": "communities", "grid": "grids"}
 PERIOD = rv.period_of("range", "2026-09-01", "2026-12-31")
 
 
@@ -48,7 +49,7 @@ def test_figures_against_independent_sql(demo_db, scope):
                                WHERE g.code LIKE %s || '%%'""", (code,))
         assert f["households"] == hh
         reported = demo_db.scalar(
-            f"""SELECT count(*) FROM incidents i JOIN {level}s k ON k.id = i.{level}_id
+            f"""SELECT count(*) FROM incidents i JOIN {TABLE[level]} k ON k.id = i.{level}_id
                  WHERE k.code = %s AND i.duplicate_of IS NULL
                    AND i.reported_at >= '2026-09-01 00:00+08' AND i.reported_at < '2027-01-01 00:00+08'""",
             (code,))
@@ -61,7 +62,7 @@ def test_figures_against_independent_sql(demo_db, scope):
                      AND ST_Distance(c.geom::geography, b.pt::geography) <= 300)""", (code,))
         assert f["uncovered_buildings"] == uncovered
         cams = demo_db.scalar(
-            f"""SELECT count(*) FROM cameras c, (SELECT geom FROM {level}s x WHERE x.code = %s
+            f"""SELECT count(*) FROM cameras c, (SELECT geom FROM {TABLE[level]} x WHERE x.code = %s
                  {"AND x.version_id IN (SELECT id FROM grid_versions WHERE is_current)" if level == "grid" else ""}) a
                 WHERE c.status = 'online' AND ST_Intersects(a.geom, c.geom)""", (code,))
         assert f["cameras"] == cams
