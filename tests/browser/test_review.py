@@ -65,7 +65,9 @@ def test_drill_down_and_back(review_app, demo_db, new_page):
     page.wait_for_function(
         f"document.querySelectorAll('#rv-map path.leaflet-interactive').length == {n_comm}", timeout=30000)
     name = demo_db.scalar("SELECT name FROM streets WHERE code = %s", (street,))
-    assert name in page.inner_text("#rv-crumbs")
+    # a street may hold as many communities as the district has streets: wait for the crumbs
+    page.wait_for_function(f"document.querySelector('#rv-crumbs').innerText.includes('{name}')",
+                           timeout=30000)
     street_hh = demo_db.scalar("""SELECT sum(g.households) FROM grids g JOIN grid_versions v
                                    ON v.id = g.version_id AND v.is_current WHERE left(g.code, 9) = %s""",
                                (street,))
@@ -95,7 +97,8 @@ def test_tablet_and_reload_keeps_view(review_app, demo_db, new_page):
                                  AND v.is_current WHERE left(g.code, 12) = %s""", (community,))
     page.wait_for_function(
         f"document.querySelectorAll('#rv-map path.leaflet-interactive').length == {n_grids}", timeout=30000)
-    assert "低于区间" in page.inner_text("#rv-legend-box")
+    page.wait_for_function("document.querySelector('#rv-legend-box').innerText.includes('低于区间')",
+                           timeout=30000)
     # the page fits the tablet's width: no horizontal scrolling
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     screenshot(page, "review-community-1024")
