@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: run test deps system-deps venv dev-venv db-up db-down clean-db lint help
 
 help:
-	@echo "make run   - the app at http://127.0.0.1:8050 on the embedded PostGIS, demo loaded,"
+	@echo "make run   - the app at http://127.0.0.1:8050 (gunicorn) on the embedded PostGIS, demo loaded,"
 	@echo "             the demo simulator and the minute tick beside it (DEMO_SIMULATOR=0: tick only)"
 	@echo "make test  - lint, then the whole test suite (unit, PostGIS, browser)"
 	@echo "make lint  - ruff with the project's configuration (ruff.toml)"
@@ -52,9 +52,11 @@ run: venv
 	$(PY) -m geo users seed-demo
 	@# the living demo and the minute tick run as their own process beside the web server
 	@# (DEMO_SIMULATOR=0: the tick only); it ends with the server
+	@# gunicorn: WORKERS processes x THREADS threads on HOST:PORT (gunicorn.conf.py, geo/serve.py);
+	@# `python app.py` is the single-process development server
 	@$(PY) -m geo demo simulate --background & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
-	$(PY) app.py
+	$(PY) -m gunicorn -c gunicorn.conf.py app:server
 
 # Starts the embedded cluster if it was down and stops it afterwards, pass or fail.
 test: lint

@@ -2,7 +2,9 @@
 
 Importing this module connects to nothing; ``python app.py`` starts the embedded
 PostGIS when no ``DATABASE_URL`` is set, then serves on HOST:PORT.
-``gunicorn app:server`` serves the same app.
+``python app.py`` is the single-process development server; ``make run`` serves the same
+app with gunicorn (``gunicorn -c gunicorn.conf.py app:server``: WORKERS processes of
+THREADS threads, see geo/serve.py).
 """
 
 from __future__ import annotations

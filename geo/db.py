@@ -2,6 +2,12 @@
 
 All SQL values are bound parameters; identifiers go through ``psycopg2.sql``.
 
+Reads from a replica: with ``DATABASE_READ_URL`` set, ``read_session(replica=True)`` runs its
+reads on a second pool connected to that server (a streaming replica), after checking that
+the replica is no further behind than ``REPLICA_MAX_LAG_SECONDS`` (else
+:class:`ReplicaBehind`, a :class:`~geo.errors.DatabaseUnavailable`: the wall shows its stale
+banner). Every other transaction, and every write, uses the primary pool.
+
 Overload and outages: a request waits for a pooled connection at most ``DB_POOL_TIMEOUT``
 seconds, then gets :class:`~geo.errors.DatabaseBusy`; an unreachable server gives
 :class:`~geo.errors.DatabaseUnavailable`. Both carry a plain message naming no host, port,
@@ -32,6 +38,8 @@ _MIGRATION_LOCK = 727_001  # advisory lock key: one migration runner at a time
 
 _pool: psycopg2.pool.ThreadedConnectionPool | None = None
 _pool_url: str | None = None
+_read_pool: psycopg2.pool.ThreadedConnectionPool | None = None
+_read_pool_url: str | None = None
 _pool_lock = threading.Lock()
 
 
@@ -48,6 +56,11 @@ def app_url() -> str:
             "The embedded database has not been created yet: run `python -m geo db up`."
         )
     return lay.app_url
+
+
+def read_url() -> str | None:
+    """URI of the read replica (``DATABASE_READ_URL``), or None: reads go to the primary."""
+    return get_settings().database_read_url
 
 
 def admin_url() -> str:
@@ -72,6 +85,7 @@ def _connect_kwargs() -> dict:
 # What a person is told. Neither names a host, port, socket path, user or database: those
 # stay in the server log (``_unavailable`` logs the driver's words).
 UNAVAILABLE_MSG = "数据库暂不可用，请稍后重试 / Cannot reach the database; please try again shortly"
+BEHIND_MSG = "只读副本落后于主库，数据可能不是最新 / The read replica is behind; figures may be out of date"
 BUSY_MSG = "服务器繁忙，请稍后重试 / The server is busy; please try again shortly"
 
 
@@ -117,28 +131,40 @@ class _KeepingPool(psycopg2.pool.ThreadedConnectionPool):
             self.minconn = keep
 
 
-def _get_pool() -> _KeepingPool:
-    global _pool, _pool_url
-    url = app_url()
+class ReplicaBehind(DatabaseUnavailable):
+    """The read replica is further behind the primary than ``REPLICA_MAX_LAG_SECONDS``."""
+
+
+def _get_pool(read: bool = False) -> _KeepingPool:
+    """The primary pool, or with ``read`` the replica's (the primary's when none is set)."""
+    global _pool, _pool_url, _read_pool, _read_pool_url
+    url = read_url() if read else None
+    if url is None:
+        read, url = False, app_url()
     with _pool_lock:
-        if _pool is None or _pool_url != url:
-            if _pool is not None:
-                _pool.closeall()
+        pool, current = (_read_pool, _read_pool_url) if read else (_pool, _pool_url)
+        if pool is None or current != url:
+            if pool is not None:
+                pool.closeall()
             try:
-                _pool = _KeepingPool(get_settings().pool_max, url, **_connect_kwargs())
+                pool = _KeepingPool(get_settings().pool_max, url, **_connect_kwargs())
             except psycopg2.OperationalError as exc:
                 raise _unavailable("pool", exc) from exc
-            _pool_url = url
-        return _pool
+            if read:
+                _read_pool, _read_pool_url = pool, url
+            else:
+                _pool, _pool_url = pool, url
+        return pool
 
 
 def reset_pool() -> None:
-    """Close every pooled connection (used after the server restarts, and by tests)."""
-    global _pool
+    """Close every pooled connection, the replica's too (after a restart, and in tests)."""
+    global _pool, _read_pool
     with _pool_lock:
-        if _pool is not None:
-            _pool.closeall()
-        _pool = None
+        for pool in (_pool, _read_pool):
+            if pool is not None:
+                pool.closeall()
+        _pool = _read_pool = None
 
 
 def after_fork() -> None:
@@ -147,22 +173,24 @@ def after_fork() -> None:
     Closing an inherited connection would end the parent's session too; the child simply
     forgets the pool and opens its own connections.
     """
-    global _pool, _pool_url, _pool_lock
-    _pool = None
-    _pool_url = None
+    global _pool, _pool_url, _read_pool, _read_pool_url, _pool_lock
+    _pool = _read_pool = None
+    _pool_url = _read_pool_url = None
     # another thread may have held the lock at the fork: the child's copy would never open
     _pool_lock = threading.Lock()
     _local.__dict__.clear()
 
 
-def _checkout(timeout: float | None = None) -> tuple[_KeepingPool, psycopg2.extensions.connection]:
+def _checkout(timeout: float | None = None,
+              read: bool = False) -> tuple[_KeepingPool, psycopg2.extensions.connection]:
     """A slot and a pooled connection that answered a ping (dead ones are replaced).
 
     Waits up to ``timeout`` seconds (default ``DB_POOL_TIMEOUT``) for a free connection,
     then raises :class:`DatabaseBusy`. Returns the pool too: the connection goes back to
-    the pool it came from even if the pool was replaced meanwhile.
+    the pool it came from even if the pool was replaced meanwhile. ``read`` takes it from
+    the replica's pool when ``DATABASE_READ_URL`` is set.
     """
-    pool = _get_pool()
+    pool = _get_pool(read)
     wait = get_settings().pool_timeout if timeout is None else timeout
     if not pool.slots.acquire(timeout=wait):
         log.warning("no database connection free within %.2f s (DB_POOL_MAX=%d): busy",
@@ -208,14 +236,16 @@ def _checkin(pool: _KeepingPool, conn: psycopg2.extensions.connection, close: bo
 
 
 @contextmanager
-def transaction(readonly: bool = False,
-                timeout: float | None = None) -> Iterator[psycopg2.extras.RealDictCursor]:
+def transaction(readonly: bool = False, timeout: float | None = None,
+                replica: bool = False) -> Iterator[psycopg2.extras.RealDictCursor]:
     """One transaction on a pooled connection; commits on success, rolls back on error.
 
     Yields a cursor returning rows as dicts. Waits up to ``timeout`` seconds (default
-    ``DB_POOL_TIMEOUT``) for a connection, then raises :class:`DatabaseBusy`.
+    ``DB_POOL_TIMEOUT``) for a connection, then raises :class:`DatabaseBusy`. ``replica``
+    (read-only, implied) runs it on the read replica when ``DATABASE_READ_URL`` is set.
     """
-    pool, conn = _checkout(timeout)
+    readonly = readonly or replica
+    pool, conn = _checkout(timeout, read=replica)
     broken = False
     try:
         conn.set_session(readonly=readonly, autocommit=False)
@@ -245,13 +275,44 @@ def ping(timeout: float = 2.0) -> None:
 _local = threading.local()
 
 
+# Seconds the replica is behind: 0 when it has replayed all it received and still streams;
+# otherwise the time since the last transaction it replayed (an upper bound while the
+# primary keeps writing, and the only figure there is when replication has stopped). A
+# server that is not a standby (DATABASE_READ_URL naming a primary) is never behind.
+_LAG_SQL = """
+SELECT CASE
+         WHEN NOT pg_is_in_recovery() THEN 0
+         WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+              AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN 0
+         ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 'Infinity')
+       END::float8 AS lag"""
+
+
+def replica_lag(cur: psycopg2.extras.RealDictCursor) -> float:
+    """Seconds the server behind ``cur`` is behind its primary (0 for a primary)."""
+    cur.execute(_LAG_SQL)
+    return float(cur.fetchone()["lag"])
+
+
 @contextmanager
-def read_session() -> Iterator[psycopg2.extras.RealDictCursor]:
-    """One read-only transaction shared by every fetch_* of this thread inside the block."""
+def read_session(replica: bool = False) -> Iterator[psycopg2.extras.RealDictCursor]:
+    """One read-only transaction shared by every fetch_* of this thread inside the block.
+
+    With ``replica`` and ``DATABASE_READ_URL`` set, the transaction runs on the replica, and
+    a replica more than ``REPLICA_MAX_LAG_SECONDS`` behind raises :class:`ReplicaBehind`
+    before any read. Writes inside the block (``transaction()``) still go to the primary.
+    """
     if getattr(_local, "cur", None) is not None:
         yield _local.cur
         return
-    with transaction(readonly=True) as cur:
+    on_replica = replica and read_url() is not None
+    with transaction(readonly=True, replica=on_replica) as cur:
+        if on_replica:
+            lag = replica_lag(cur)
+            limit = get_settings().replica_max_lag_seconds
+            if lag > limit:
+                log.warning("read replica %.1f s behind (REPLICA_MAX_LAG_SECONDS=%g)", lag, limit)
+                raise ReplicaBehind(BEHIND_MSG, detail=f"replica {lag:.1f} s behind")
         _local.cur = cur
         try:
             yield cur

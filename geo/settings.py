@@ -87,6 +87,15 @@ class Settings:
     pool_timeout:
         Seconds a request waits for a free pooled connection before it is answered
         "busy" (``DB_POOL_TIMEOUT``, default 10).
+    workers, threads:
+        gunicorn worker processes and threads per worker (``WORKERS``, ``THREADS``;
+        defaults sized for the machine, see :func:`default_workers`).
+    database_read_url:
+        libpq URI of a streaming replica for the wall's and review's reads
+        (``DATABASE_READ_URL``); ``None`` reads from the primary.
+    replica_max_lag_seconds:
+        A replica further behind than this is treated as down: the wall shows its stale
+        banner (``REPLICA_MAX_LAG_SECONDS``, default 30).
     """
 
     database_url: str | None
@@ -125,6 +134,11 @@ class Settings:
     patrol_max_hours: int = 12
     patrol_grid_tolerance_m: int = 100
     patrol_coverage_m: int = 50
+    # web tier and read replica (see docs/SCALING.md)
+    workers: int = 2
+    threads: int = 8
+    database_read_url: str | None = None
+    replica_max_lag_seconds: float = 30.0
 
 
 def load_settings() -> Settings:
@@ -167,7 +181,31 @@ def load_settings() -> Settings:
         # incidents (validated in geo/incidents/sla.py)
         **_incident_settings(),
         **_whistle_patrol_settings(),
+        **_web_tier_settings(),
     )
+
+
+def default_workers() -> int:
+    """gunicorn workers for this machine: two per core, at least 2 and at most 8.
+
+    Each worker holds up to ``DB_POOL_MAX`` connections, so 8 workers of 8 stay under the
+    embedded cluster's 100 connections with room for the command line.
+    """
+    return max(2, min(8, 2 * (os.cpu_count() or 1)))
+
+
+def _web_tier_settings() -> dict:
+    """``WORKERS``, ``THREADS`` (default ``DB_POOL_MAX``), ``DATABASE_READ_URL`` and
+    ``REPLICA_MAX_LAG_SECONDS``."""
+    read_url = os.environ.get("DATABASE_READ_URL") or None
+    if read_url is not None and not read_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("DATABASE_READ_URL must be a libpq URI starting with postgresql://")
+    return {
+        "workers": _int("WORKERS", default_workers(), 1, 64),
+        "threads": _int("THREADS", _int("DB_POOL_MAX", 8, 1, 100), 1, 256),
+        "database_read_url": read_url,
+        "replica_max_lag_seconds": _float("REPLICA_MAX_LAG_SECONDS", 30.0, 0.1, 86400.0),
+    }
 
 
 def _incident_settings() -> dict:
