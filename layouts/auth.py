@@ -463,7 +463,9 @@ def _login():
     except GridAtlasError as exc:
         return _login_form(nxt, exc.user_msg, 503, username)
     _start_session(user.principal(), sid)
-    return redirect(nxt)
+    from layouts.field_landing import landing  # a grid worker on a phone: /field
+
+    return redirect(landing(user.role, nxt, request.headers))
 
 
 def _logout():

@@ -17,7 +17,9 @@ NAV = (
     ("/plan", "nav.plan"),
     ("/review", "nav.review"),
     ("/incidents", "nav.incidents"),
+    ("/field", "nav.field"),  # the phone page of the field (layouts/pages/field.py)
     ("/audit", "nav.audit"),
+    ("/routes", "nav.routes"),
 )
 
 

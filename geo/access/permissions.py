@@ -21,6 +21,8 @@ ACTIONS: dict[str, tuple[frozenset[str], bool, str]] = {
                     False, "see the leaders' review"),
     "view.incidents": (_FIELD | {"leader"}, False, "see incidents"),
     "view.audit": (frozenset({"admin", "leader"}), False, "browse the audit log"),
+    "view.field": (frozenset({"admin", "grid_worker", "community_staff", "street_operator"}),
+                   False, "open the phone page of the field (inbox, report, patrol)"),
     "view.personal": (frozenset({"admin", "operator", "street_operator", "community_staff"}),
                       False, "see phone numbers and reporters' names unmasked"),
     "wall.alert_ack": (frozenset({"admin", "operator", "street_operator"}), True,
@@ -82,6 +84,8 @@ PAGE_ACTIONS: dict[str, str] = {
     "/incidents": "view.incidents",
     "/audit": "view.audit",
     "/review/print": "view.review",
+    "/field": "view.field",
+    "/routes": "incident.route",
 }
 
 

@@ -36,12 +36,14 @@ _PLACE_COLUMN = {"district": "district_id", "street": "street_id", "community": 
 class CaseFilter:
     """What the list shows; every field is optional (empty: no filter).
 
+    ``levels`` keeps cases at those levels (grid ... district);
     ``category`` includes its sub-categories; ``start``/``end`` bound ``reported_at``
     (end excluded); ``text`` matches the code, title or description (case-insensitive);
     ``overdue`` keeps open, dispatched cases past their deadline and not deferred.
     """
 
     states: Sequence[str] = ()
+    levels: Sequence[str] = ()
     severities: Sequence[str] = ()
     category: str | None = None
     street: str | None = None
@@ -83,6 +85,8 @@ def list_cases(actor: service.Actor, flt: CaseFilter = CaseFilter(), *,
     now = now or datetime.now(UTC)
     if set(flt.states) - set(sm.STATES):
         raise _bad("state", list(flt.states))
+    if set(flt.levels) - set(sm.LEVELS):
+        raise _bad("level", list(flt.levels))
     if set(flt.severities) - set(sm.SEVERITIES):
         raise _bad("severity", list(flt.severities))
     if flt.sort not in SORTS:
@@ -144,6 +148,9 @@ def list_cases(actor: service.Actor, flt: CaseFilter = CaseFilter(), *,
         if flt.states:
             where.append("i.state = ANY(%(states)s)")
             args["states"] = list(flt.states)
+        if flt.levels:
+            where.append("i.level = ANY(%(levels)s)")
+            args["levels"] = list(flt.levels)
         if flt.severities:
             where.append("i.severity = ANY(%(sev)s)")
             args["sev"] = list(flt.severities)

@@ -1,0 +1,159 @@
+"""The whole incident loop as five people, by clicks on /incidents, seen on the wall.
+
+The grid worker's report goes through ``python -m geo incidents report --as`` (no phone
+page exists yet); every other step is a click at the pixel on /incidents by the user whose
+turn it is: grid worker, community staff and street operator escalate, the district
+operator files and dispatches (the routed department proposed), the department accepts and
+handles (a note and a photo), the operator verifies and closes. The wall (``/``) shows the
+dispatch in 今日派遣 and the case in its ticker; a second run returns the case once for
+rework. Each role's inbox holds the case only on its turn.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import zlib
+
+import pytest
+
+from tests.browser.conftest import AppServer, screenshot
+from tests.browser.incident_steps import act, actions, click, errors, open_case, rows, sign_in
+from tests.conftest import ARTIFACTS, run_cli
+from tests.db.incident_fixtures import P1, seed_incident_world
+
+
+def _png(width: int = 2, height: int = 2) -> bytes:
+    """A small red PNG, built by hand (signature, IHDR, IDAT, IEND)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+PNG = _png()
+
+
+@pytest.fixture(scope="module")
+def loop_app(empty_db):
+    seed_incident_world(empty_db, prefix="L")
+    server = AppServer(empty_db.url)
+    yield server, empty_db
+    server.stop()
+
+
+def _report(tdb, title: str) -> str:
+    proc = run_cli("incidents", "report", "--lon", str(P1[0]), "--lat", str(P1[1]), "--category", "C1",
+                   "--severity", "major", "--title", title, "--description", "人行道上有摊位",
+                   "--as", "L_grid_worker", url=tdb.url)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["code"]
+
+
+def _wall(new_page, base: str, title: str, name: str) -> tuple[int, str]:
+    page, console = sign_in(new_page, base, "L_operator", "/")
+    page.wait_for_function("(document.querySelector('#cmd-kpi-dispatched') || {}).textContent"
+                           " && document.querySelector('#cmd-kpi-dispatched').textContent !== '–'",
+                           timeout=30_000)
+    page.wait_for_selector("#cmd-ticker", state="attached", timeout=30_000)
+    screenshot(page, name)
+    dispatched = int(re.sub(r"\D", "", page.inner_text("#cmd-kpi-dispatched")) or 0)
+    ticker = page.inner_text("#cmd-ticker")
+    page.close()
+    return dispatched, ticker
+
+
+def _step(new_page, base, user, code, action, note, shot, others=()):
+    page, console = sign_in(new_page, base, user)
+    assert code in rows(page), f"{user}: the case is not in their inbox"
+    open_case(page, code)
+    assert action in actions(page), (user, actions(page))
+    act(page, action, note)
+    screenshot(page, shot)
+    assert not console.errors, "\n".join(console.errors + errors(page))
+    page.close()
+    for other in others:  # not their turn: not in their inbox
+        p2, _ = sign_in(new_page, base, other)
+        assert code not in rows(p2), f"{other} sees {code} in their inbox"
+        p2.close()
+
+
+def _run(new_page, base, tdb, title, shot, rework: bool) -> str:
+    before, _ = _wall(new_page, base, title, f"{shot}-0-wall-before")
+    code = _report(tdb, title)
+    _step(new_page, base, "L_grid_worker", code, "escalate", "网格内无法处置", f"{shot}-1-grid",
+          others=("L_street_operator",))
+    _step(new_page, base, "L_community_staff", code, "escalate", "社区协调未果", f"{shot}-2-community",
+          others=("L_grid_worker", "L_operator"))
+    _step(new_page, base, "L_street_operator", code, "escalate", "需区级派遣", f"{shot}-3-street",
+          others=("L_community_staff", "L_department"))
+    # the district operator files, then dispatches to the routed department (D1, proposed)
+    page, console = sign_in(new_page, base, "L_operator")
+    open_case(page, code)
+    act(page, "file", "立案")
+    assert page.locator(".inc-form-dispatch .dash-dropdown").inner_text().strip().startswith("D1")
+    act(page, "dispatch", "请尽快处置")
+    screenshot(page, f"{shot}-4-operator-dispatched")
+    assert "已派遣" in page.inner_text(".inc-facts")
+    page.close()
+    after, ticker = _wall(new_page, base, title, f"{shot}-5-wall-dispatched")
+    assert after == before + 1, (before, after)
+    assert title in ticker
+    # the department accepts and handles, with a note and a photo chosen by a click
+    page, console = sign_in(new_page, base, "L_department")
+    open_case(page, code)
+    act(page, "accept", "已受理")
+    form = page.locator(".inc-form-handle")
+    form.wait_for()
+    with page.expect_file_chooser() as chooser:
+        click(page, form.locator(".inc-upload"))
+    chooser.value.set_files(files=[{"name": "现场.png", "mimeType": "image/png", "buffer": PNG}])
+    page.wait_for_function("(document.querySelector('.inc-photo-name') || {}).textContent")
+    act(page, "handle", "摊位已清理")
+    page.wait_for_function("(document.querySelector('.inc-ev-photo') || {}).complete")
+    assert page.evaluate("document.querySelector('.inc-ev-photo').naturalWidth") == 2
+    screenshot(page, f"{shot}-6-department-handled")
+    page.close()
+    p2, _ = sign_in(new_page, base, "L_department2")  # another department never sees it
+    assert code not in rows(p2)
+    p2.close()
+    page, console = sign_in(new_page, base, "L_operator")
+    open_case(page, code)
+    if rework:
+        act(page, "return", "仍有摊位，退回重办")
+        assert "已退回" in page.inner_text(".inc-facts")
+        screenshot(page, f"{shot}-7-operator-returned")
+        page.close()
+        page, _ = sign_in(new_page, base, "L_department")
+        open_case(page, code)
+        act(page, "handle", "再次清理完毕")
+        page.close()
+        page, console = sign_in(new_page, base, "L_operator")
+        open_case(page, code)
+    act(page, "verify", "核查通过")
+    act(page, "close", "结案")
+    assert "已结案" in page.inner_text(".inc-facts")
+    timeline = page.inner_text(".inc-timeline")
+    for word in ("已上报", "已上报上级", "已立案", "已派遣", "已受理", "已处置", "已核查", "已结案", "社区", "街道"):
+        assert word in timeline, word
+    screenshot(page, f"{shot}-8-operator-closed")
+    assert not console.errors, console.errors
+    page.close()
+    _, ticker = _wall(new_page, base, title, f"{shot}-9-wall-closed")
+    assert "已结案" in ticker
+    return code
+
+
+def test_loop_five_users(loop_app, new_page):
+    server, tdb = loop_app
+    _run(new_page, server.url, tdb, "占道经营一号", "loop", rework=False)
+
+
+def test_loop_with_rework(loop_app, new_page):
+    server, tdb = loop_app
+    code = _run(new_page, server.url, tdb, "占道经营二号", "loop-rework", rework=True)
+    assert (ARTIFACTS / "loop-rework-7-operator-returned.png").exists()
+    assert tdb.scalar("SELECT count(*) FROM incident_events e JOIN incidents i ON i.id = e.incident_id"
+                      " WHERE i.code = %s AND e.to_state = 'returned'", (code,)) == 1
