@@ -23,6 +23,7 @@ MATRIX: dict[str, set[str]] = {
     "view.review": {"admin", "leader", "planner", "operator", "street_operator"},
     "view.incidents": FIELD | {"leader"},
     "view.audit": {"admin", "leader"},
+    "view.field": {"admin", "grid_worker", "community_staff", "street_operator"},
     "view.personal": {"admin", "operator", "street_operator", "community_staff"},
     "view.camera_stream": {"admin", "operator", "street_operator"},
     "wall.alert_ack": {"admin", "operator", "street_operator"},
