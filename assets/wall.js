@@ -37,6 +37,25 @@
     });
   }
 
+  function paneOf(context, fallback) {
+    var h = (context && context.hideout) || {};
+    return h.pane || fallback;
+  }
+
+  function langOf() {
+    return (document.cookie.match(/(?:^|; )lang=(zh|en)/) || [])[1] ||
+      ((document.querySelector(".ga-app.lang-en")) ? "en" : "zh");
+  }
+
+  function esc(text) {
+    return String(text === undefined || text === null ? "" : text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  // Count bubbles: the same size rule for placement and drawing (pixels, incl. border).
+  function bubbleSize(n, s) { return Math.round((18 + Math.min(22, Math.sqrt(n || 0) * 4)) * s); }
+
   function scaleOf(context) {
     var h = (context && context.hideout) || {};
     return h.scale || Math.max(1, window.innerWidth / 1920);  // same physical size on 4K walls
@@ -53,7 +72,7 @@
       size = Math.round(size * scaleOf(context));
       return L.marker(latlng, {
         icon: svgIcon(u.shape, u.color, size, "ga-inc ga-inc-" + p.urgency),
-        title: p.code, keyboard: false
+        title: p.code, keyboard: false, pane: paneOf(context, "markerPane")
       });
     },
     cameraPoint: function (feature, latlng, context) {
@@ -79,17 +98,82 @@
     countPoint: function (feature, latlng, context) {
       var p = feature.properties, h = (context && context.hideout) || {};
       var n = p.n || 0, s = scaleOf(context);
-      var size = Math.round((18 + Math.min(22, Math.sqrt(n) * 4)) * s);
+      var size = p.size || bubbleSize(n, s);
       var alert = (p.overdue || p.down || 0) > 0;
       var kind = h.kind || "inc";
-      return L.marker(latlng, {
+      var marker = L.marker(latlng, {
         icon: L.divIcon({
-          className: "ga-count ga-count-" + kind + (alert ? " ga-count-alert" : ""),
+          className: "ga-count ga-count-" + kind + (alert ? " ga-count-alert" : "") +
+            (p.merged > 1 ? " ga-count-merged" : ""),
           html: "<span>" + n + "</span>",
           iconSize: [size, size], iconAnchor: [size / 2, size / 2]
         }),
-        keyboard: false
+        keyboard: false, pane: paneOf(context, "markerPane"),
+        zIndexOffset: kind === "inc" ? 1000 : 0
       });
+      if (p.merged > 1) {  // several grids in one bubble: a click zooms in to split them
+        marker.on("click", function () {
+          if (this._map) { this._map.setView(this.getLatLng(), this._map.getZoom() + 2); }
+        });
+      }
+      return marker;
+    },
+    // One function for a layer that holds points or count bubbles (by the features).
+    symbolPoint: function (feature, latlng, context) {
+      var p = feature.properties || {}, h = (context && context.hideout) || {};
+      var wallFns = window.gridatlas.wall;
+      if (p.n !== undefined) { return wallFns.countPoint(feature, latlng, context); }
+      return h.kind === "cam" ? wallFns.cameraPoint(feature, latlng, context)
+        : wallFns.incidentPoint(feature, latlng, context);
+    },
+    roadStyle: function (feature) {
+      var r = feature.properties.rank || 6, s = Math.max(1, window.innerWidth / 1920);
+      var w = [0, 2.4, 1.8, 1.4, 1.1, 0.8, 0.6][Math.min(6, r)] * s;
+      return { color: r <= 2 ? "#7b8597" : "#5c6678", weight: w, opacity: r <= 3 ? 0.75 : 0.55,
+               lineCap: "round", interactive: false };
+    },
+    roadLabel: function (feature, latlng) {
+      var p = feature.properties;
+      return L.marker(latlng, {
+        icon: L.divIcon({ className: "ga-road-label ga-road-rank-" + (p.rank || 6),
+                          html: "<span>" + esc(p.name) + "</span>", iconSize: null }),
+        interactive: false, keyboard: false, pane: "ga-road-labels"
+      });
+    },
+    networkStyle: function (feature, context) {
+      var h = (context && context.hideout) || {}, s = Math.max(1, window.innerWidth / 1920);
+      return { color: h.color || "#f472b6", weight: 2 * s, opacity: 0.95, fill: false,
+               dashArray: "8 4" };
+    },
+    networkLabel: function (feature, latlng, context) {
+      var h = (context && context.hideout) || {}, p = feature.properties;
+      return L.marker(latlng, {
+        icon: L.divIcon({ className: "ga-net-label",
+                          html: '<span style="color:' + esc(h.color || "#f472b6") + '">' +
+                            esc(p.name || p.code) + "</span>", iconSize: null }),
+        interactive: false, keyboard: false, pane: "ga-road-labels"
+      });
+    },
+    networkTooltip: function (feature, layer, context) {
+      var h = (context && context.hideout) || {}, p = feature.properties;
+      if (p.label) { return; }
+      layer.bindTooltip(esc(h.network) + " · " + esc(p.code) + (p.name ? " · " + esc(p.name) : ""),
+                        { sticky: true, className: "ga-tooltip" });
+    },
+    patrolPoint: function (feature, latlng, context) {
+      var p = feature.properties, s = Math.round(26 * scaleOf(context));
+      var m = L.marker(latlng, {
+        icon: L.divIcon({
+          className: "ga-pt ga-patrol" + (p.flagged ? " ga-patrol-flagged" : ""),
+          html: '<svg width="' + s + '" height="' + s + '" viewBox="0 0 24 24"><circle cx="12" cy="12" r="10.5" ' +
+            'fill="#0ea5e9" stroke="#e0f2fe" stroke-width="1.5"/><text x="12" y="16" text-anchor="middle" ' +
+            'font-size="11" font-weight="700" fill="#fff">巡</text></svg>',
+          iconSize: [s, s], iconAnchor: [s / 2, s / 2]
+        }),
+        keyboard: false, pane: paneOf(context, "markerPane")
+      });
+      m.bindTooltip(esc(p.tip), { className: "ga-tooltip", direction: "top" });
+      return m;
     },
     labelPoint: function (feature, latlng) {
       var p = feature.properties;
@@ -164,6 +248,17 @@
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
+  // Leaflet's zoom buttons are titled in English; the page carries the words to use.
+  function localizeControls() {
+    var root = document.querySelector(".ga-command");
+    if (!root) { return; }
+    [["leaflet-control-zoom-in", root.getAttribute("data-zoom-in")],
+     ["leaflet-control-zoom-out", root.getAttribute("data-zoom-out")]].forEach(function (kv) {
+      var el = root.querySelector("." + kv[0]);
+      if (el && kv[1]) { el.title = kv[1]; el.setAttribute("aria-label", kv[1]); }
+    });
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside);
   window.dash_clientside.wall = {
     // Interval tick -> refresh trigger, unless hidden or a refresh is still in flight.
@@ -181,6 +276,7 @@
     // The refresh answered: release the gate, stamp the time, clear or show the banner.
     done: function (result) {
       state.inflight = false;
+      localizeControls();
       if (!result) { return window.dash_clientside.no_update; }
       banner(!!result.stale);
       if (result.stale) { return window.dash_clientside.no_update; }
@@ -211,6 +307,149 @@
       var q = params.toString();
       window.history.replaceState(null, "", window.location.pathname + (q ? "?" + q : ""));
       return window.dash_clientside.no_update;
+    },
+    // Count bubbles placed on screen: same-kind bubbles closer than their sizes are merged
+    // (weighted centre) until none overlap; incidents are placed first, then cameras,
+    // which move aside or join a camera bubble rather than cover an incident.
+    place: function (incRaw, camRaw, zoom) {
+      var nu = window.dash_clientside.no_update;
+      if (zoom === undefined || zoom === null) { return [incRaw || null, camRaw || null]; }
+      var s = Math.max(1, window.innerWidth / 1920), gap = Math.round(4 * s);
+      var crs = L.CRS.EPSG3857;
+      function items(fc, kind) {
+        if (!fc || !fc.features) { return null; }
+        var out = [];
+        for (var i = 0; i < fc.features.length; i++) {
+          var f = fc.features[i], p = f.properties || {};
+          if (p.n === undefined) { return null; }  // single points: drawn as they are
+          var c = f.geometry.coordinates, pt = crs.latLngToPoint(L.latLng(c[1], c[0]), zoom);
+          out.push({ x: pt.x, y: pt.y, n: p.n, alert: (p.overdue || p.down || 0), code: p.code,
+                     members: 1, kind: kind });
+        }
+        return out;
+      }
+      function half(b) { return bubbleSize(b.n, s) / 2; }
+      function hits(a, b, ra, rb) {
+        var d = ra + rb + gap;
+        return Math.abs(a.x - b.x) < d && Math.abs(a.y - b.y) < d;
+      }
+      var cell = bubbleSize(1e9, s) + gap;
+      function Hash() { this.m = {}; }
+      Hash.prototype.key = function (x, y) { return Math.floor(x / cell) + ":" + Math.floor(y / cell); };
+      Hash.prototype.add = function (b) {
+        var k = this.key(b.x, b.y); (this.m[k] = this.m[k] || []).push(b);
+      };
+      Hash.prototype.near = function (b) {
+        var cx = Math.floor(b.x / cell), cy = Math.floor(b.y / cell), out = [];
+        for (var dx = -1; dx <= 1; dx++) {
+          for (var dy = -1; dy <= 1; dy++) {
+            var l = this.m[(cx + dx) + ":" + (cy + dy)];
+            if (l) { out = out.concat(l); }
+          }
+        }
+        return out;
+      };
+      function byN(a, b) { return b.n - a.n || (a.code < b.code ? -1 : 1); }
+      function merge(into, b) {
+        var wa = Math.max(1, into.n), wb = Math.max(1, b.n);
+        into.x = (into.x * wa + b.x * wb) / (wa + wb);
+        into.y = (into.y * wa + b.y * wb) / (wa + wb);
+        into.n += b.n; into.alert += b.alert; into.members += b.members;
+      }
+      function cluster(list) {
+        for (var pass = 0; pass < 8; pass++) {
+          list.sort(byN);
+          var hash = new Hash(), out = [], changed = false;
+          for (var i = 0; i < list.length; i++) {
+            var b = list[i], near = hash.near(b), joined = false;
+            for (var j = 0; j < near.length; j++) {
+              if (hits(near[j], b, half(near[j]), half(b))) { merge(near[j], b); joined = true; changed = true; break; }
+            }
+            if (!joined) { out.push(b); hash.add(b); }
+          }
+          list = out;
+          if (!changed) { break; }
+        }
+        return list;
+      }
+      var inc = items(incRaw, "inc"), cam = items(camRaw, "cam");
+      inc = inc && cluster(inc);
+      cam = cam && cluster(cam);
+      // the guarantee: keep in order (incidents first), sizes fixed once kept
+      var kept = new Hash(), keptInc = [], keptCam = [];
+      function free(b, r) {
+        var near = kept.near(b);
+        for (var j = 0; j < near.length; j++) { if (hits(near[j], b, near[j].r, r)) { return near[j]; } }
+        return null;
+      }
+      (inc || []).sort(byN).forEach(function (b) {
+        b.r = half(b);
+        var other = free(b, b.r);
+        if (!other) { b.x0 = b.x; b.y0 = b.y; kept.add(b); keptInc.push(b); return; }
+        merge(other, b); other.x = other.x0; other.y = other.y0;  // a kept bubble stays put
+      });
+      (cam || []).sort(byN).forEach(function (b) {
+        b.r = half(b);
+        if (!free(b, b.r)) { b.x0 = b.x; b.y0 = b.y; kept.add(b); keptCam.push(b); return; }
+        for (var ring = 1; ring <= 3; ring++) {  // aside, around where it was
+          for (var a = 0; a < 8; a++) {
+            var ang = a * Math.PI / 4, d = ring * (2 * b.r + gap);
+            var c = { x: b.x + d * Math.cos(ang), y: b.y + d * Math.sin(ang) };
+            if (!free(c, b.r)) {
+              b.x = b.x0 = c.x; b.y = b.y0 = c.y; kept.add(b); keptCam.push(b); return;
+            }
+          }
+        }
+        var best = null, bd = Infinity;  // else into the nearest camera bubble kept
+        keptCam.forEach(function (k) {
+          var d = (k.x - b.x) * (k.x - b.x) + (k.y - b.y) * (k.y - b.y);
+          if (d < bd) { bd = d; best = k; }
+        });
+        if (best) { var x = best.x, y = best.y; merge(best, b); best.x = x; best.y = y; }
+      });
+      function fc(list, alertKey) {
+        return { type: "FeatureCollection", features: list.map(function (b) {
+          var ll = crs.pointToLatLng(L.point(b.x, b.y), zoom), p = { n: b.n, size: Math.round(2 * b.r),
+            merged: b.members };
+          p[alertKey] = b.alert;
+          if (b.members === 1) { p.code = b.code; }
+          return { type: "Feature", geometry: { type: "Point", coordinates: [ll.lng, ll.lat] },
+                   properties: p };
+        }) };
+      }
+      // keptInc bubbles were not moved after keeping (merges restore x0/y0)
+      return [inc ? fc(keptInc, "overdue") : (incRaw === undefined ? nu : incRaw || null),
+              cam ? fc(keptCam, "down") : (camRaw === undefined ? nu : camRaw || null)];
+    },
+    roadLabels: function (roads) {
+      if (!roads || !roads.features) { return null; }
+      var out = [];
+      roads.features.forEach(function (f) {
+        var p = f.properties || {};
+        if (p.label && p.name) {
+          out.push({ type: "Feature", geometry: { type: "Point", coordinates: p.label },
+                     properties: { name: p.name, rank: p.rank } });
+        }
+      });
+      return { type: "FeatureCollection", features: out };
+    },
+    // A short tone when an alert appears that this screen has not shown yet (setting).
+    alertSound: function (eventIds, soundOn) {
+      var seen = window.__gaAlertsSeen;
+      window.__gaAlertsSeen = {};
+      (eventIds || []).forEach(function (id) { window.__gaAlertsSeen[id] = true; });
+      if (!soundOn || !seen) { return window.dash_clientside.no_update; }  // not on first load
+      var fresh = (eventIds || []).some(function (id) { return !seen[id]; });
+      if (fresh) {
+        try {
+          var Ctx = window.AudioContext || window.webkitAudioContext, ctx = new Ctx();
+          var o = ctx.createOscillator(), g = ctx.createGain();
+          o.frequency.value = 880; g.gain.value = 0.15;
+          o.connect(g); g.connect(ctx.destination);
+          o.start(); o.stop(ctx.currentTime + 0.35);
+        } catch (e) { /* no audio device: the visible alert is enough */ }
+      }
+      return String(Date.now());
     },
     labelZoom: function (zoom, hideout) {
       var h = Object.assign({}, hideout || {});

@@ -395,7 +395,7 @@ def _kind(url: str) -> str:
 def load_once(browser, url: str, cookies: list, wanted: int, timeout_s: float = 120) -> dict:
     """One cold load in a new context: first view (s), bytes until first view + idle, and
     the page's callback requests."""
-    ctx = browser.new_context(viewport=VIEWPORT)
+    ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)  # wait_for_function evals
     if cookies:
         ctx.add_cookies(cookies)
     ctx.add_init_script(FIRST_VIEW_JS % wanted)
@@ -507,7 +507,7 @@ def measure_refresh(page, ticks: int) -> list[float]:
 
 
 def login_cookies(browser, base_url: str) -> list:
-    ctx = browser.new_context(viewport=VIEWPORT)
+    ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)  # wait_for_function evals
     page = ctx.new_page()
     page.goto(f"{base_url}/login?next=%2F")
     page.fill("#username", USER)
@@ -523,7 +523,7 @@ def login_cookies(browser, base_url: str) -> list:
 
 def fitted_zoom(browser, base_url: str, cookies: list) -> float | None:
     """Warm-up load: the zoom the page fits the scope to (from the URL it keeps in sync)."""
-    ctx = browser.new_context(viewport=VIEWPORT)
+    ctx = browser.new_context(viewport=VIEWPORT, bypass_csp=True)  # wait_for_function evals
     ctx.add_cookies(cookies)
     page = ctx.new_page()
     page.goto(base_url + "/")

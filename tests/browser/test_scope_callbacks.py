@@ -132,7 +132,7 @@ def _attacks(w) -> dict[str, list[dict]]:
     return {
         "_pages_content.children": [{"_pages_location.pathname": path,
                                      "_pages_location.search": search}
-                                    for path in ("/", "/plan", "/review", "/incidents")
+                                    for path in ("/", "/plan", "/review", "/incidents", "/field")
                                     for search in (f"?community={B}", f"?street={B[:9]}",
                                                    "?community=%25", "?lat=x&z=%5B%5D")],
         "review-table.children": [{"review-boot.data": 0}],
@@ -167,7 +167,7 @@ def _attacks(w) -> dict[str, list[dict]]:
         "cmd-grids.data": [{"cmd-map.zoom": 18, "cmd-filters.data": f} for f in bf]
         + [{"cmd-map.zoom": "18"}, {"cmd-map.zoom": 18, "cmd-zoom-band.data": "x"}],
         "cmd-filters.data": [{"cmd-f-community.value": B}],
-        "cmd-incidents.data": [{"cmd-map.bounds": WORLD, "cmd-map.zoom": 18,
+        "cmd-inc-raw.data": [{"cmd-map.bounds": WORLD, "cmd-map.zoom": 18,
                                 "cmd-filters.data": f, "cmd-layers.overlays": ["密度", "density"]}
                                for f in [None, *bf]]
         + [{"cmd-map.bounds": WORLD, "cmd-map.zoom": 12},
@@ -181,16 +181,60 @@ def _attacks(w) -> dict[str, list[dict]]:
                                for f in [None, *bf]]
         + [{"cmd-map.bounds": [[1]], "cmd-map.zoom": 18}, {"cmd-map.bounds": WORLD,
                                                            "cmd-map.zoom": [18]}],
-        "cmd-panel.children": [{k: v, "cmd-filters.data": f} for k, v in click.items()
-                               for f in (None, {"community": B})],
         "cmd-search-results.children": [{"cmd-search.value": v, "cmd-filters.data": f}
                                         for v in [*w["names"], B, "%", "_", "9", ["x"]]
                                         for f in (None, {"community": B})],
         "cmd-map.viewport": [{'{"index":["ALL"],"type":"cmd-search-hit"}.n_clicks': [(0, 1)],
                               "cmd-search.value": v, "cmd-filters.data": f}
                              for v in [*w["names"], B, "%"] for f in (None, {"community": B})],
-        "plan-restore": [{'{"index":["ALL"],"type":"plan-restore"}.n_clicks': [(v, 1)]}
-                         for v in [*w["b_versions"], "1", 2**40]],
+        "cmd-roads.data": [{"cmd-map.bounds": WORLD, "cmd-map.zoom": 18,
+                            "cmd-layers.overlays": ["道路", "Roads"], "cmd-filters.data": f}
+                           for f in [None, *bf]]
+        + [{"cmd-map.bounds": [[1]], "cmd-map.zoom": 18, "cmd-layers.overlays": ["道路"]},
+           {"cmd-map.bounds": WORLD, "cmd-map.zoom": "z", "cmd-layers.overlays": ["道路"]},
+           {"cmd-map.bounds": WORLD, "cmd-map.zoom": 18, "cmd-layers.overlays": "道路"}],
+        "cmd-net-layers.children": [{"cmd-boot.data": {"fit": True}}],
+        '{"index":["ALL"],"type":"cmd-net"}.data': [
+            {"cmd-map.bounds": WORLD, "cmd-map.zoom": 16, "cmd-net-layers.overlays": ["x"],
+             "cmd-net-list.data": [{"id": 1, "name": "x"}, {"id": "1; --", "name": "y"}]}],
+        "cmd-patrols.data": [{"cmd-trigger.data": 1, "cmd-layers.overlays": ["巡查中的网格员"]}],
+        "cmd-alerts.children": [{"cmd-trigger.data": 1, "cmd-filters.data": f} for f in [None, *bf]]
+        + [{'{"index":["ALL"],"type":"cmd-alert-ack"}.n_clicks': [(i, 1)]}
+           for i in (1, "1", 2**70, -1)]
+        + [{"cmd-alert-ack-all.n_clicks": 1, "cmd-alert-ids.data": v}
+           for v in ([1, 2], "x", [True], [2**70], list(range(500)))],
+        "cmd-panel.children": [{k: v, "cmd-filters.data": f} for k, v in click.items()
+                               for f in (None, {"community": B})]
+        + [{'{"index":["ALL"],"type":"cmd-dispatch"}.n_clicks': [(f"{w['b_incident']}@1", 1)]},
+           {'{"index":["ALL"],"type":"cmd-urge"}.n_clicks': [(f"{w['b_incident']}@1", 1)]},
+           {'{"index":["ALL"],"type":"cmd-urge"}.n_clicks': [("x@y@z", 1)]}],
+        # the field page (layouts/pages/field.py): B's cases by code, bad points and photos
+        "field-grid.data": [{"field-config.data": {"gcj02": True}}],
+        "field-inbox.children": [{"field-inbox-rev.data": 0}],
+        "field-inbox-msg.children": [{'{"index":["ALL"],"type":"field-act"}.n_clicks': [(v, 1)]}
+                                     for v in (f"{w['b_incident']}|escalated|reported",
+                                               f"{w['b_incident']}|resolved|escalated", "x|y|z", "%|%|%")],
+        "field-report-msg.children": [{'{"index":["ALL"],"type":"field-attach"}.n_clicks': [(v, 1)]}
+                                      for v in (w["b_incident"], "%", "x" * 300)]
+        + [{"field-submit.n_clicks": 1, "field-point.data": p, "field-category.value": "x",
+            "field-title.value": "t", "field-photo.contents": ph}
+           for p in ({"lon": 1, "lat": 2, "src": "tap"}, {"lon": "x", "lat": 2, "src": "gps"}, "9")
+           for ph in (None, "data:image/png;base64,!!!", "data:x")],
+        "field-patrol.children": [{"field-patrol-rev.data": 0}],
+        "field-patrol-msg.children": [{"field-patrol-gps.data": g}
+                                      for g in ({"do": "checkin", "lon": 1, "lat": 2}, {"do": "x"}, "9")]
+        + [{"field-patrol-end.n_clicks": 1}],
+        "plan-restore": [{"plan-restore-yes.n_clicks": 1, "plan-restore-pending.data": v}
+                         for v in [*w["b_versions"], "1", 2**40, True]],
+        "plan-restore-ask.children": [{'{"index":["ALL"],"type":"plan-restore"}.n_clicks': [(v, 1)],
+                                       "plan-community.value": c}
+                                      for v in [*w["b_versions"], "1", 2**40] for c in (A, B)],
+        "plan-move-preview.children": [{"plan-move-to.value": w["b_grid"], "plan-id.data": plan,
+                                        "plan-selected.data": w["b_building"]}],
+        "plan-net-layer.children": [{"plan-nets.value": ["x"], "plan-community.value": v}
+                                    for v in (B, "9", "%", [B])],
+        "plan-net-table.children": [{"plan-net-pick.value": "x", "plan-community.value": v,
+                                     "plan-id.data": plan} for v in (B, A, "%")],
     }
 
 
@@ -264,7 +308,7 @@ def test_a_is_served(world):
                   json=_body(key, dep[key], {"plan-community.value": A}, ["plan-community.value"]),
                   timeout=120)
     assert resp.status_code == 200 and A in resp.text
-    key = next(k for k in dep if _first(k) == "cmd-incidents.data")
+    key = next(k for k in dep if _first(k) == "cmd-inc-raw.data")
     resp = s.post(world["url"] + "/_dash-update-component",
                   json=_body(key, dep[key], {"cmd-map.bounds": WORLD, "cmd-map.zoom": 18},
                              ["cmd-map.bounds"]), timeout=120)

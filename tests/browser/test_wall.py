@@ -46,8 +46,8 @@ def test_wall_shows_layers_kpis_against_sql(wall_app, demo_db, new_page):
     page, console = _open(new_page, wall_app)
     # boundaries of every upper level drawn as SVG paths
     page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length > 30")
-    assert page.locator(".ga-count-inc").count() > 0  # incidents per community at this zoom
-    assert page.locator(".ga-count-cam").count() > 0
+    page.wait_for_selector(".ga-count-inc")  # incidents per community at this zoom
+    page.wait_for_selector(".ga-count-cam")
     assert page.locator(".ga-police").count() == demo_db.scalar("SELECT count(*) FROM police_rooms")
     open_sql = demo_db.scalar("SELECT count(*) FROM incidents WHERE closed_at IS NULL")
     assert page.inner_text("#cmd-kpi-open") == f"{open_sql:,}"
