@@ -94,7 +94,7 @@ def staff_view(staff: dict | None, lang: str, *, committed: dict | None = None):
         parts.append(html.Div(t("plan2.staff_none", lang)))
     elif moved:
         parts.append(html.Ul([html.Li(t("plan2.staff_moved", lang).format(
-            worker=w["worker"], name=w.get("name") or "", src=w.get("from") or "–",
+            worker=w["worker"], name=w.get("name") or "–", src=w.get("from") or "–",
             dst=w.get("to") or "–")) for w in moved], className="ga-staff-moved"))
     else:
         parts.append(html.Div(t("plan2.staff_none_moved", lang)))

@@ -25,6 +25,8 @@ NET = "城管"
 
 
 def _centre(page, selector: str) -> tuple[float, float]:
+    """The centre of an element scrolled into view (a person scrolls before clicking)."""
+    page.locator(selector).first.scroll_into_view_if_needed()
     box = page.locator(selector).first.bounding_box()
     assert box, selector
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -182,8 +184,9 @@ def test_plan_by_clicks(app, demo_db, new_page):
     if page.locator("#plan-commit[disabled]").count():
         _click(page, "#plan-accept-band input[type=checkbox]")
     page.wait_for_selector("#plan-commit:not([disabled])")
-    _click(page, "#plan-note")
+    page.locator("#plan-note").click()
     page.keyboard.type("手动调整后提交")
+    page.wait_for_function("document.querySelector('#plan-note').value === '手动调整后提交'")
     _click(page, "#plan-commit")
     page.wait_for_selector("#plan-commit-msg .ga-ok", timeout=60000)
     assert "已提交为第 2 版" in page.inner_text("#plan-commit-msg")
@@ -191,7 +194,10 @@ def test_plan_by_clicks(app, demo_db, new_page):
     with page.expect_download() as dl:
         _click(page, "#plan-export")
     assert dl.value.suggested_filename == f"plan-{code}.gpkg"
-    page.wait_for_selector("#plan-versions-table td:has-text('手动调整后提交')", timeout=30000)
+    screenshot(page, "plan-clicks-committed")
+    page.wait_for_function("document.querySelector('#plan-versions-table') && "
+                           "document.querySelector('#plan-versions-table').innerText.includes('手动调整后提交')",
+                           timeout=30000)
 
     # compare v1 and v2
     _pick_option(page, "#plan-cmp-a", "v1")
@@ -214,6 +220,7 @@ def test_plan_by_clicks(app, demo_db, new_page):
     page.get_by_label(NET).check()
     page.wait_for_selector("#plan-map .ga-net-label", timeout=30000)
     _pick_option(page, "#plan-net-pick", NET)
+    screenshot(page, "plan-clicks-network-picked")
     page.wait_for_selector("#plan-crosswalk-table", timeout=60000)
     assert "现行网格" in page.inner_text("#plan-alignment")
     assert "新方案" in page.inner_text("#plan-alignment")
