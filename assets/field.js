@@ -41,7 +41,7 @@
     return new Promise(function (resolve, reject) {
       if (!navigator.geolocation) { reject({ code: 2 }); return; }
       navigator.geolocation.getCurrentPosition(resolve, reject,
-        { enableHighAccuracy: true, timeout: 15000, maximumAge: 10000 });
+        { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 });
     });
   }
 
