@@ -41,6 +41,16 @@ def _cmd_db(args: argparse.Namespace) -> int:
     from geo.settings import get_settings
 
     external = get_settings().database_url is not None
+    if args.action in ("backup", "restore"):
+        if not args.file:
+            raise GridAtlasError(f"usage: python -m geo db {args.action} FILE")
+        if args.action == "backup":
+            size = localdb.backup(args.file)
+            print(f"backed up to {args.file} ({size:,} bytes)")
+        else:
+            localdb.restore(args.file, force=args.force)
+            print(f"restored {args.file}; schema version {db.schema_version()}")
+        return 0
     if args.action == "migrate":
         applied = db.migrate(db.admin_url())
         print(f"applied {len(applied)} migration(s); schema version {db.schema_version()}")
@@ -114,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("db", help="the embedded PostGIS cluster (or DATABASE_URL)")
-    p.add_argument("action", choices=["up", "down", "status", "url", "migrate"])
+    p.add_argument("action", choices=["up", "down", "status", "url", "migrate", "backup", "restore"],
+                   help="backup FILE / restore FILE [--force]: pg_dump -Fc of the primary, "
+                   "restored into the current database")
+    p.add_argument("file", nargs="?", help="the backup file (backup, restore)")
+    p.add_argument("--force", action="store_true",
+                   help="restore: replace a database that holds data")
     p.set_defaults(handler=_cmd_db)
 
     p = sub.add_parser("stats", help="counts of what the database holds")

@@ -564,3 +564,128 @@ def describe(lay: Layout | None = None) -> str:
 def redact(url: str) -> str:
     """Hide the password of a libpq URI."""
     return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+# ----------------------------------------------------------------------------- backups
+
+
+def _dump_url(url: str | None) -> str:
+    """The server to dump or restore: ``url``, else DATABASE_URL, else the embedded superuser."""
+    if url:
+        return url
+    from geo import db
+
+    return db.admin_url()
+
+
+def backup(path: Path, url: str | None = None) -> int:
+    """Write a consistent online dump (``pg_dump -Fc``) of the database to ``path``.
+
+    Embedded cluster: as the superuser over the private socket. pg_dump reads one snapshot,
+    so the app keeps running. The file is made under a fresh name beside ``path``
+    (``O_EXCL | O_NOFOLLOW``, mode 0600: it holds password hashes and sessions) and renamed
+    over ``path`` only when pg_dump succeeded: a failed backup leaves no file. Returns its size.
+    """
+    path = Path(path).absolute()
+    if not path.parent.is_dir():
+        raise GridAtlasError(f"cannot write {path}: the folder {path.parent} does not exist")
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    tmp = f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd)
+        try:
+            proc = subprocess.run(
+                [str(bindir() / "pg_dump"), "--format=custom", "--no-password",
+                 "--dbname", _dump_url(url)],
+                stdout=fd, stderr=subprocess.PIPE, text=True, check=False,
+            )
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if proc.returncode != 0:
+            raise GridAtlasError(f"pg_dump failed (exit {proc.returncode}): "
+                                 f"{redact(proc.stderr.strip())[-800:]}")
+        os.replace(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except OSError:
+            pass
+        raise
+    finally:
+        os.close(dfd)
+    return path.stat().st_size
+
+
+def _tables_with_rows(url: str) -> list[str]:
+    """Tables of the public schema holding at least one row (migration bookkeeping and
+    PostGIS's reference table aside): what a restore would overwrite."""
+    import psycopg2
+    from psycopg2 import sql
+
+    conn = psycopg2.connect(url, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                      AND NOT c.relispartition
+                      AND c.relname NOT IN ('schema_version', 'spatial_ref_sys')
+                    ORDER BY 1""")
+            names = [r[0] for r in cur.fetchall()]
+            full = []
+            for name in names:
+                cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(name)))
+                if cur.fetchone()[0]:
+                    full.append(name)
+            return full
+    finally:
+        conn.close()
+
+
+def restore(path: Path, url: str | None = None, force: bool = False) -> None:
+    """Restore a dump made by :func:`backup` into the current database.
+
+    Refuses a database holding data unless ``force``. The restore runs in one transaction
+    (``--single-transaction --exit-on-error``): it lands whole or not at all. Objects of the
+    dump replace those of the same name (``--clean``); owners and grants are not taken from
+    the dump but set afterwards by the migrations, which also bring an older backup up to
+    the current schema.
+    """
+    import psycopg2
+
+    from geo import db
+
+    path = Path(path)
+    text = _read_head(path)
+    if text != b"PGDMP":
+        raise GridAtlasError(f"{path} is not a backup made by `python -m geo db backup` (pg_dump -Fc)")
+    target = _dump_url(url)
+    try:
+        full = _tables_with_rows(target)
+    except psycopg2.OperationalError as exc:
+        raise GridAtlasError(f"cannot reach the database to restore into: {redact(str(exc).strip())}") from exc
+    if full and not force:
+        shown = ", ".join(full[:5]) + (" ..." if len(full) > 5 else "")
+        raise GridAtlasError(
+            f"the database is not empty ({len(full)} tables hold rows: {shown}); restoring "
+            "would replace them. Back it up first, then run restore again with --force.")
+    proc = subprocess.run(
+        [str(bindir() / "pg_restore"), "--clean", "--if-exists", "--single-transaction",
+         "--exit-on-error", "--no-owner", "--no-privileges", "--no-password",
+         "--dbname", target, str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        raise GridAtlasError(f"pg_restore failed (exit {proc.returncode}); nothing was changed: "
+                             f"{redact(proc.stderr.strip())[-800:]}")
+    db.migrate(target)
+
+
+def _read_head(path: Path) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise GridAtlasError(f"cannot read {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as f:
+        return f.read(5)
