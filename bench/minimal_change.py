@@ -78,6 +78,7 @@ def _measure(prop) -> dict:
         "out_of_band": sum(1 for g in prop.report["grids"] if "band" in (g.get("failed_rules") or [])),
         "minimal": prop.report.get("minimal"),
         "propose_s": prop.report.get("timings", {}).get("propose_s"),
+        "total_s": prop.report.get("timings", {}).get("total_s"),
     }
 
 
@@ -128,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         "over_10pct": sum(r["after_change"]["share_moved"] > 0.10 for r in rows),
         "out_of_band_more_than_fresh": sum(r["after_change"]["out_of_band"] > r["fresh_out_of_band"] for r in rows),
         "fresh_fallback": sum((r["after_change"]["minimal"] or {}).get("fresh_fallback", 0) > 0 for r in rows),
+        # the engine's own comparison with a fresh plan of the changed community (run only when
+        # minimal leaves a region out of band): grids minimal leaves out of band that fresh puts in
+        "out_of_band_more_than_fresh_changed": sum(
+            (m := r["after_change"]["minimal"] or {}).get("grids_out_of_band_fresh") is not None
+            and m["grids_out_of_band"] > m["grids_out_of_band_fresh"] for r in rows),
+        "max_total_s": max((r["after_change"]["total_s"] or 0 for r in rows), default=None),
+        "mean_total_s": round(float(np.mean([r["after_change"]["total_s"] or 0 for r in rows])), 3)
+        if rows else None,
         "max_propose_s": max((r["after_change"]["propose_s"] or 0 for r in rows), default=None),
         "mean_propose_s": round(float(np.mean([r["after_change"]["propose_s"] or 0 for r in rows])), 3)
         if rows else None,

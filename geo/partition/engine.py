@@ -553,35 +553,107 @@ def _minimal_init(
 
 
 def _minimal_region(
-    U: Units, nodes: list[int], cur_unit: np.ndarray, prm: Params, seed: int, infeasible: bool
+    U: Units, nodes: list[int], cur_unit: np.ndarray, prm: Params, seed: int, infeasible: bool,
+    budgets: tuple[Any, Any] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Minimal-change labels of one region (:func:`geo.partition.minimal.repair`); grids it
     leaves out of band are mended with a few neighbours (:func:`mend_band`), and only if
     that still misses the band does the search's repair from those labels get a chance,
-    kept only when it comes strictly closer to the band."""
+    kept only when it comes strictly closer to the band.
+
+    ``budgets`` are the community's work budgets (:class:`geo.partition.minimal.Budget`) of
+    the run with the local model and of the run without it, shared by its regions."""
     from geo.partition.minimal import DEFAULT, repair
 
+    if budgets is None:
+        budgets = _minimal_budgets(DEFAULT)
     # the repair's rounds are greedy: with the local model and without it, the better one
     # (least band excess, then fewest households moved) is kept
     best = None
-    for cfg in (DEFAULT, replace(DEFAULT, local=False)):
-        lab_c, k_c, _ = repair(U, nodes, cur_unit, prm, seed, cfg)
+    for cfg, budget in zip((DEFAULT, replace(DEFAULT, local=False)), budgets, strict=True):
+        lab_c, k_c, _ = repair(U, nodes, cur_unit, prm, seed, cfg, budget)
         key = (_band_excess(U, nodes, lab_c, k_c, prm), _moved_hh(U, nodes, lab_c, k_c, cur_unit))
         if best is None or key < best[0]:
             best = (key, lab_c, k_c)
     _, lab, k = best
     if infeasible or not _band_missed(U, nodes, lab, k, prm):
         return lab, k
+    # what the strategies leave goes to the exact mend, then the search's repair, both on
+    # the window of grids around the grids out of band (their work stays local)
+    win, lab_w, k_w, ids = _window(U, nodes, lab, k, prm, DEFAULT.mend_rings)
     if U.exact():
-        lab, k = mend_band(U, nodes, lab, k, prm, seed)
-        if not _band_missed(U, nodes, lab, k, prm):
-            return lab, k
-    orig = np.full(U.n, -1, dtype=np.int64)
-    orig[nodes] = lab[nodes]
-    lab2 = _search_component(U, nodes, k, prm, seed, False, 1, lab, orig)
-    if _band_excess(U, nodes, lab2, k, prm) < _band_excess(U, nodes, lab, k, prm):
-        return lab2, k
-    return lab, k
+        lab_w2, k_w2 = mend_band(U, win, lab_w, k_w, prm, seed)
+        if _band_excess(U, win, lab_w2, k_w2, prm) < _band_excess(U, win, lab_w, k_w, prm):
+            lab_w, k_w = lab_w2, k_w2
+    if _band_missed(U, win, lab_w, k_w, prm) and len(adj_components(U.adj, win)) == 1:
+        orig = np.full(U.n, -1, dtype=np.int64)
+        orig[win] = lab_w[win]
+        lab_w2 = _search_component(U, win, k_w, prm, seed, False, 1, lab_w, orig)
+        if _band_excess(U, win, lab_w2, k_w, prm) < _band_excess(U, win, lab_w, k_w, prm):
+            lab_w = lab_w2
+    return _unwindow(nodes, lab, win, lab_w, k_w, ids)
+
+
+def _window(
+    U: Units, nodes: list[int], lab: np.ndarray, k: int, prm: Params, rings: int
+) -> tuple[list[int], np.ndarray, int, list[int]]:
+    """The grids of a region within ``rings`` steps (shared edges in the search graph) of a
+    grid out of band: their units, their labels renumbered ``0..m-1`` and the region's label
+    of each."""
+    h = np.bincount(lab[nodes], weights=U.hh[nodes], minlength=k)
+    near = {g for g in range(k) if h[g] < prm.min_hh or h[g] > prm.max_hh}
+    inreg = np.zeros(U.n, dtype=bool)
+    inreg[nodes] = True
+    gadj: dict[int, set[int]] = {g: set() for g in range(k)}
+    for u in nodes:
+        for v in U.adj[u]:
+            if inreg[v] and lab[v] != lab[u]:
+                gadj[int(lab[u])].add(int(lab[v]))
+    frontier = set(near)
+    for _ in range(rings):
+        frontier = {b for a in frontier for b in gadj[a]} - near
+        near |= frontier
+    ids = sorted(near)
+    pos = {g: i for i, g in enumerate(ids)}
+    win = [u for u in nodes if int(lab[u]) in pos]
+    lab_w = np.full(U.n, -1, dtype=np.int64)
+    for u in win:
+        lab_w[u] = pos[int(lab[u])]
+    return win, lab_w, len(ids), ids
+
+
+def _unwindow(
+    nodes: list[int], lab: np.ndarray, win: list[int], lab_w: np.ndarray, k_w: int, ids: list[int]
+) -> tuple[np.ndarray, int]:
+    """Put a window's labels (:func:`_window`) back into the region's, renumbered ``0..k-1``
+    (a window grid gone frees its label, a new one takes a fresh label)."""
+    out = lab.copy()
+    nxt = int(lab[nodes].max()) + 1
+    back = {}
+    for i in range(k_w):
+        if i < len(ids):
+            back[i] = ids[i]
+        else:
+            back[i] = nxt
+            nxt += 1
+    for u in win:
+        out[u] = back[int(lab_w[u])]
+    used = sorted({int(out[u]) for u in nodes})
+    remap = {g: i for i, g in enumerate(used)}
+    for u in nodes:
+        out[u] = remap[int(out[u])]
+    return out, len(used)
+
+
+def _minimal_budgets(cfg: Any) -> tuple[Any, Any]:
+    """A community's work budgets for the two runs of the repair: the run with the local
+    model gets half the rounds and unit visits and all the CP-SAT time, the greedy run the
+    other half."""
+    from geo.partition.minimal import Budget
+
+    half, steps = cfg.round_budget // 2, cfg.step_budget // 2
+    return (Budget(half, cfg.det_budget, cfg.solve_budget, steps),
+            Budget(cfg.round_budget - half, 0.0, 0, cfg.step_budget - steps))
 
 
 def _fresh_region(
@@ -766,6 +838,21 @@ def rebalance(
         On bad input (no buildings, negative households, bad band, unknown index in ``locked``,
         ``mode="minimal"`` without ``current``, ``grids`` < 1 or larger than the buildings).
     """
+    return _rebalance(
+        buildings, community, households=households, compound=compound, cells=cells, roads=roads, target=target,
+        min_hh=min_hh, max_hh=max_hh, grids=grids, locked=locked, current=current, mode=mode, seed=seed,
+        restarts=restarts, code_prefix=code_prefix)
+
+
+def _rebalance(
+    buildings: gpd.GeoDataFrame, community: BaseGeometry, *, households: str, compound: str | None,
+    cells: gpd.GeoSeries | None, roads: gpd.GeoSeries | None, target: float, min_hh: float, max_hh: float,
+    grids: int | None, locked: Mapping[str, Sequence[Any]] | None, current: pd.Series | None,
+    mode: str, seed: int, restarts: int, code_prefix: str, graph: tuple | None = None, labels_only: bool = False,
+) -> Any:
+    """:func:`rebalance`; ``graph`` reuses the metric geometry and graph of the same call
+    (``(utm, cells_m, com_m, G)``), and ``labels_only`` returns the building labels and the
+    grid flags without the report (the minimal mode's fresh comparison)."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     check_band(min_hh, target, max_hh)
@@ -801,11 +888,14 @@ def rebalance(
     timings["cells_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    utm = utm_crs_for(community, crs)
-    fps_m = np.asarray(gpd.GeoSeries(buildings.geometry.values, crs=crs).to_crs(utm).values, dtype=object)
-    cells_m = np.asarray(gpd.GeoSeries(cells.values, crs=cells.crs).to_crs(utm).values, dtype=object)
-    com_m = gpd.GeoSeries([community], crs=crs).to_crs(utm).iloc[0]
-    G = build_graph(fps_m, cells_m, outer=float(com_m.length))
+    if graph is None:
+        utm = utm_crs_for(community, crs)
+        fps_m = np.asarray(gpd.GeoSeries(buildings.geometry.values, crs=crs).to_crs(utm).values, dtype=object)
+        cells_m = np.asarray(gpd.GeoSeries(cells.values, crs=cells.crs).to_crs(utm).values, dtype=object)
+        com_m = gpd.GeoSeries([community], crs=crs).to_crs(utm).iloc[0]
+        G = build_graph(fps_m, cells_m, outer=float(com_m.length))
+    else:
+        utm, cells_m, com_m, G = graph
     # ties: a building with an empty cell goes with the building whose cell covers it
     ties = []
     empty = np.flatnonzero(shapely.is_empty(cells_m) | (G.area <= 0))
@@ -937,24 +1027,18 @@ def rebalance(
     if cur_codes is not None:
         taken |= {c for c in cur_codes if c is not None}
     taken_minimal: set[str] = set()
-    minimal_info = {"regions": 0, "fresh_fallback": 0, "regions_out_of_band": 0}
+    minimal_info: dict[str, Any] = {"regions": 0, "regions_out_of_band": 0, "fresh_checked": False,
+                                    "fresh_fallback": 0, "grids_out_of_band": 0, "grids_out_of_band_fresh": None}
+    if mode == "minimal":
+        from geo.partition.minimal import DEFAULT as MINIMAL
+
+        budgets = _minimal_budgets(MINIMAL)
     for ci, (cmp, k_c) in enumerate(zip(big_comps, ks, strict=False)):
         if mode == "minimal" and grids is None:
-            lab, k_c = _minimal_region(U, cmp, cur_unit, prm, seed + ci, region_infeasible[ci])
+            lab, k_c = _minimal_region(U, cmp, cur_unit, prm, seed + ci, region_infeasible[ci], budgets)
             minimal_info["regions"] += 1
             if not region_infeasible[ci] and _band_missed(U, cmp, lab, k_c, prm):
-                # never leave a grid out of band that a fresh plan of the region puts in band:
-                # take the fresh labels when they come closer to the band (then by households
-                # moved), and say so in the report
-                lab_f, k_f, proof = _fresh_region(U, cmp, ks[ci], prm, seed + ci, restarts, False, None, loose)
-                e_m = _band_excess(U, cmp, lab, k_c, prm)
-                e_f = _band_excess(U, cmp, lab_f, k_f, prm)
-                if proof is None and (e_f, _moved_hh(U, cmp, lab_f, k_f, cur_unit)) < (
-                        e_m, _moved_hh(U, cmp, lab, k_c, cur_unit)):
-                    lab, k_c = lab_f, k_f
-                    minimal_info["fresh_fallback"] += 1
-                if _band_missed(U, cmp, lab, k_c, prm):
-                    minimal_info["regions_out_of_band"] += 1
+                minimal_info["regions_out_of_band"] += 1
             names = []
             for c in _successor_names(U, cmp, lab, k_c, cur_unit):
                 if c is None or c in taken_minimal or c in {str(x) for x in final if x is not None}:
@@ -1013,6 +1097,21 @@ def rebalance(
     blab = np.empty(n, dtype=object)
     for u, mem in enumerate(U.members):
         blab[mem] = final[u]
+    if labels_only:
+        return blab, flags
+    if mode == "minimal" and minimal_info["regions_out_of_band"]:
+        t_f = time.perf_counter()
+        blab_f, flags_f = _rebalance(
+            buildings, community, households=households, compound=compound, cells=cells, roads=roads,
+            target=target, min_hh=min_hh, max_hh=max_hh, grids=grids, locked=locked, current=None, mode="fresh",
+            seed=seed, restarts=restarts, code_prefix=code_prefix, graph=(utm, cells_m, com_m, G), labels_only=True)
+        blab, taken_n = _fresh_fallback(blab, flags, blab_f, flags_f, hh, cur_codes, prm, code_prefix)
+        minimal_info["fresh_checked"] = True
+        minimal_info["fresh_fallback"] = taken_n
+        minimal_info["grids_out_of_band_fresh"] = _grids_out_of_band(blab_f, flags_f, hh, prm)
+        timings["fresh_fallback_s"] = time.perf_counter() - t_f
+    if mode == "minimal":
+        minimal_info["grids_out_of_band"] = _grids_out_of_band(blab, flags, hh, prm)
     labels = pd.Series(blab, index=buildings.index, name="grid", dtype=object)
     grids_gdf, rows, cov = _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs)
     totals = metrics.summarize(rows, target)
@@ -1041,8 +1140,116 @@ def rebalance(
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
     if mode == "minimal":
+        minimal_info["budget"] = {"with_local": budgets[0].report(), "without_local": budgets[1].report()}
         report["minimal"] = minimal_info
     return Plan(labels, grids_gdf, report, cells)
+
+
+#: grid flags that exempt a grid from the band (it cannot be put in band by any plan)
+_EXEMPT = frozenset({"oversized_building", "locked", "infeasible_region"})
+
+
+def _grids_out_of_band(blab: np.ndarray, flags: dict[str, list[str]], hh: np.ndarray, prm: Params) -> int:
+    """Grids of a building labelling out of band, not counting exempt ones (:data:`_EXEMPT`)."""
+    h: dict[Any, float] = {}
+    for c, x in zip(blab.tolist(), hh.tolist(), strict=True):
+        h[c] = h.get(c, 0.0) + x
+    return sum(1 for c, x in h.items() if not _EXEMPT & set(flags.get(c, ())) and not prm.min_hh <= x <= prm.max_hh)
+
+
+def _fresh_fallback(
+    blab: np.ndarray, flags: dict[str, list[str]], blab_f: np.ndarray, flags_f: dict[str, list[str]],
+    hh: np.ndarray, cur_codes: np.ndarray | None, prm: Params, code_prefix: str,
+) -> tuple[np.ndarray, int]:
+    """Minimal mode: take the engine's real fresh labels where they put more grids in band.
+
+    The two labellings are compared on *clusters*: the smallest sets of buildings that are a
+    union of whole minimal grids and of whole fresh grids (union-find over the grids each
+    building belongs to in both).  A cluster holding a grid exempt in either plan (a single
+    oversized building, a locked grid, a region proved infeasible) is left alone; where every
+    fresh grid of a cluster lies in a region the fresh plan proved infeasible, minimal's
+    grids there are flagged ``infeasible_region`` too (``flags``, minimal's, is updated in
+    place: a proof holds for every partition of those buildings).  A cluster
+    takes the fresh labels when they leave fewer grids out of band there (then less band
+    excess); its grids then keep current codes by the majority rule
+    (:func:`_successor_names` on buildings: more than half of a current grid's households,
+    one-to-one, greedy by shared households), other grids get new ``N`` codes.
+
+    Returns the labels and the number of clusters that took the fresh labels.
+    """
+    n = len(blab)
+    m_codes = sorted({str(c) for c in blab})
+    f_codes = sorted({str(c) for c in blab_f})
+    mi = {c: i for i, c in enumerate(m_codes)}
+    fi = {c: len(m_codes) + i for i, c in enumerate(f_codes)}
+    ex_m = {c for c in m_codes if _EXEMPT & set(flags.get(c, ()))}
+    ex_f = {c for c in f_codes if _EXEMPT & set(flags_f.get(c, ()))}
+    pairs = [(mi[str(blab[b])], fi[str(blab_f[b])]) for b in range(n)]
+    comp = _uf_groups(len(m_codes) + len(f_codes), sorted(set(pairs)))
+    bcomp = np.array([comp[a] for a, _ in pairs], dtype=np.int64)
+
+    def tally(lab: np.ndarray, idx: np.ndarray) -> tuple[int, float]:
+        h: dict[str, float] = {}
+        for b in idx.tolist():
+            h[str(lab[b])] = h.get(str(lab[b]), 0.0) + float(hh[b])
+        exc = [max(prm.min_hh - x, 0.0) + max(x - prm.max_hh, 0.0) for x in h.values()]
+        return sum(1 for e in exc if e > 0), float(sum(exc))
+
+    out = blab.copy()
+    taken = 0
+    used = {str(c) for c in blab}
+    # a new code never repeats a current one (a retired code's number is not reused)
+    retired = {c for c in cur_codes if c is not None} if cur_codes is not None else set()
+    for cl in sorted(set(bcomp.tolist())):
+        idx = np.flatnonzero(bcomp == cl)
+        fg = {str(blab_f[b]) for b in idx}
+        mg = {str(blab[b]) for b in idx}
+        if not mg & ex_m and all(flags_f.get(g) == ["infeasible_region"] for g in fg):
+            # the fresh plan proved these buildings cannot all be put in band (a proof
+            # holds for every partition): minimal's grids there carry the same flag
+            for c in mg:
+                flags[c] = sorted(set(flags.get(c, [])) | {"infeasible_region"})
+            continue
+        if mg & ex_m or fg & ex_f:
+            continue
+        if tally(blab_f, idx) >= tally(blab, idx):
+            continue
+        taken += 1
+        used -= {str(blab[b]) for b in idx}
+        # the majority rule on buildings, within the cluster
+        flow: dict[tuple[str, str], float] = {}
+        tot: dict[str, list[float]] = {}
+        for b in idx.tolist():
+            c = None if cur_codes is None else cur_codes[b]
+            if c is None:
+                continue
+            flow[(c, str(blab_f[b]))] = flow.get((c, str(blab_f[b])), 0.0) + float(hh[b])
+        if cur_codes is not None:
+            for b in range(n):
+                c = cur_codes[b]
+                if c is not None:
+                    t = tot.setdefault(c, [0.0, 0.0])
+                    t[0] += float(hh[b])
+                    t[1] += 1
+        name: dict[str, str] = {}
+        for (c, g), h in sorted(flow.items(), key=lambda kv: (-kv[1], kv[0])):
+            if g in name or c in used or c in name.values():
+                continue
+            th, tb = tot[c]
+            nb = sum(1 for b in idx.tolist() if cur_codes[b] == c and str(blab_f[b]) == g)
+            if (th > 0 and 2 * h > th) or (th == 0 and 2 * nb > tb):
+                name[g] = c
+        for g in sorted({str(blab_f[b]) for b in idx}):
+            if g not in name:
+                j = 1
+                while (f"{code_prefix}N{j:02d}" in used or f"{code_prefix}N{j:02d}" in retired
+                       or f"{code_prefix}N{j:02d}" in name.values()):
+                    j += 1
+                name[g] = f"{code_prefix}N{j:02d}"
+            used.add(name[g])
+        for b in idx.tolist():
+            out[b] = name[str(blab_f[b])]
+    return out, taken
 
 
 def _apportion(K: int, weights: list[int], caps: list[int]) -> list[int]:

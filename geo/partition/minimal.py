@@ -63,6 +63,17 @@ class MinimalConfig:
     local:
         Whether the local model is tried (the engine runs the repair with and without it
         and keeps the better: the greedy rounds can lead either way).
+    mend_rings:
+        Grids within this many steps of a grid still out of band form the window that the
+        exact mend and the search's repair work on after the strategies.
+    round_budget, det_budget, solve_budget, step_budget:
+        The community's work budget, counted in work and never in wall-clock seconds, so
+        the result does not depend on the machine or its load: strategy rounds (each tries
+        every strategy on one bad grid) over all regions and both runs of the repair, and
+        CP-SAT deterministic time (``max_deterministic_time``) over all local models.  When
+        it is spent the repair stops and keeps the best labels found so far (each round
+        only ever lowers the band excess); what is left out of band goes to the mend and
+        then to the fresh fallback.
     """
 
     max_chain: int = 4
@@ -73,12 +84,80 @@ class MinimalConfig:
     #: most grids in one local model (nearest first)
     max_grids: int = 12
     #: CP-SAT deterministic time per local solve, and connectivity cuts per local model
-    det_time: float = 0.2
+    det_time: float = 0.05
     max_cuts: int = 12
     #: farthest (in rule-graph steps) a unit may be from a grid it joins
     depth: int = 6
     #: whether :func:`local_solve` is among the strategies
     local: bool = True
+    #: strategy rounds per community (all regions, both runs): after a few buildings change,
+    #: a handful of grids go out of band and each needs one to three rounds
+    round_budget: int = 24
+    #: CP-SAT deterministic time per community over all local models (CP-SAT's own work
+    #: measure; a deterministic second took 3-5 s of one core of the 2-core reference
+    #: machine on these models, so this is the larger part of the community's 1.5 s)
+    det_budget: float = 0.1
+    #: CP-SAT solves per community (each also pays a presolve the deterministic time leaves out)
+    solve_budget: int = 4
+    #: grids around each grid left out of band that the exact mend and the search's repair
+    #: see (the rest of the region stays as it is, and their work stays local)
+    mend_rings: int = 2
+    #: unit visits of the chains' boundary moves per community (a candidate scan visits each
+    #: unit of the giving grid, a connectivity check each unit left in it)
+    step_budget: int = 400_000
+
+
+class Budget:
+    """What is left of one community's work budget (:class:`MinimalConfig`), spent in order.
+
+    Deterministic: rounds are counted and CP-SAT reports its deterministic time, so two runs
+    of the same input spend it the same way whatever the machine's load.
+    """
+
+    def __init__(self, rounds: int, det: float, solves: int = 0, steps: int = 0) -> None:
+        self.rounds = int(rounds)
+        self.det = float(det)
+        self.solves = int(solves)
+        self.steps = int(steps)
+        self.rounds_used = 0
+        self.det_used = 0.0
+        self.solves_used = 0
+        self.steps_used = 0
+
+    @classmethod
+    def of(cls, cfg: MinimalConfig) -> Budget:
+        return cls(cfg.round_budget, cfg.det_budget, cfg.solve_budget, cfg.step_budget)
+
+    def take_steps(self, n: int) -> bool:
+        """Spend ``n`` unit visits; ``False`` when none were left."""
+        if self.steps <= 0:
+            return False
+        self.steps -= n
+        self.steps_used += n
+        return True
+
+    def can_solve(self) -> bool:
+        """Whether a CP-SAT solve is still within budget."""
+        return self.det > 0 and self.solves > 0
+
+    def take_round(self) -> bool:
+        """Spend one strategy round; ``False`` when none is left."""
+        if self.rounds <= 0:
+            return False
+        self.rounds -= 1
+        self.rounds_used += 1
+        return True
+
+    def spend_det(self, t: float) -> None:
+        """Record one CP-SAT solve that took ``t`` deterministic seconds."""
+        self.det -= t
+        self.det_used += t
+        self.solves -= 1
+        self.solves_used += 1
+
+    def report(self) -> dict[str, float]:
+        return {"rounds": self.rounds_used, "solves": self.solves_used, "det_time": round(self.det_used, 4),
+                "steps": self.steps_used}
 
 
 DEFAULT = MinimalConfig()
@@ -212,14 +291,17 @@ def _shared(U: Units, u: int, G: _Grids, g: int) -> float:
     return float(sum(ln for v, ln in U.shared[u].items() if G.inset[v] and G.lab[v] == g))
 
 
-def _pass(G: _Grids, src: int, dst: int, lo: float, hi: float) -> float | None:
+def _pass(G: _Grids, src: int, dst: int, lo: float, hi: float, budget: Budget | None = None) -> float | None:
     """Move boundary units from ``src`` to ``dst`` totalling between ``lo`` and ``hi``
     households: the smallest unit that reaches ``lo`` first, else the largest that fits.
-    Returns the households moved, or ``None`` when ``lo`` cannot be reached."""
+    Returns the households moved, or ``None`` when ``lo`` cannot be reached (or the
+    budget's unit visits run out)."""
     U = G.U
     moved = 0.0
     while moved < lo:
         mem = G.members(src)
+        if budget is not None and not budget.take_steps(len(mem)):
+            return None
         cand = []
         for u in mem:
             hu = float(U.hh[u])
@@ -231,7 +313,13 @@ def _pass(G: _Grids, src: int, dst: int, lo: float, hi: float) -> float | None:
             # the smallest unit that reaches the need, else the largest; then the longest
             # boundary with the grid it joins (compactness)
             cand.append(((0, hu) if reach else (1, -hu), -_shared(U, u, G, dst), u))
-        pick = next((u for *_, u in sorted(cand) if _movable(G, u, mem, dst)), None)
+        pick = None
+        for *_, u in sorted(cand):
+            if budget is not None and not budget.take_steps(len(mem)):
+                return None
+            if _movable(G, u, mem, dst):
+                pick = u
+                break
         if pick is None:
             return None
         G.move(pick, dst)
@@ -261,7 +349,7 @@ def _chains(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, over: bool) -> l
     return out
 
 
-def shift_chain(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT) -> bool:
+def shift_chain(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, budget: Budget | None = None) -> bool:
     """Bring grid ``g`` into band by passing households along a chain of adjacent grids.
 
     Above the maximum, ``g`` hands at least its excess to the next grid of the chain, which
@@ -288,10 +376,10 @@ def shift_chain(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT) ->
         for a, b in zip(chain[:-1], chain[1:], strict=False):
             if over:
                 need = G.h[a] - prm.max_hh
-                got = _pass(G, a, b, need, G.h[a] - prm.min_hh)
+                got = _pass(G, a, b, need, G.h[a] - prm.min_hh, budget)
             else:
                 need = prm.min_hh - G.h[a]
-                got = _pass(G, b, a, need, prm.max_hh - G.h[a])
+                got = _pass(G, b, a, need, prm.max_hh - G.h[a], budget)
             if got is None:
                 ok = False
                 break
@@ -388,7 +476,8 @@ def _steps(adj: list[list[int]], start: list[int], inside: dict[int, int], depth
     return d
 
 
-def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, seed: int = 0) -> bool:
+def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, seed: int = 0,
+                budget: Budget | None = None) -> bool:
     """Bring grid ``g`` and its neighbourhood into band moving the fewest households.
 
     The model: each unit of the grids within ``cfg.rings`` steps of ``g`` takes its grid or a
@@ -400,7 +489,9 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
     in every rule graph, and a unit staying touches a unit staying.  The cost is the
     households on units away from their starting grid, then the units moved.  A solution
     with a grid cut in pieces gets a cut (the piece must gain a neighbour of its grid) and
-    is solved again, up to ``cfg.max_cuts`` times.
+    is solved again, up to ``cfg.max_cuts`` times.  Each solve gets at most
+    ``cfg.det_time`` deterministic seconds and no more than what is left of ``budget``,
+    and spends it there.
 
     Returns
     -------
@@ -409,6 +500,8 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
     """
     from ortools.sat.python import cp_model
 
+    if budget is not None and not budget.can_solve():
+        return False
     U = G.U
     S = _rings(G, g, cfg)
     inS = {a: i for i, a in enumerate(S)}
@@ -517,7 +610,13 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
     solver.parameters.random_seed = int(seed) % (2**31)
     before = sum(G.exc(a, prm) for a in S)
     for _ in range(cfg.max_cuts + 1):
+        if budget is not None:
+            if not budget.can_solve():
+                return False
+            solver.parameters.max_deterministic_time = float(min(cfg.det_time, budget.det))
         st = solver.Solve(m)
+        if budget is not None:
+            budget.spend_det(float(solver.response_proto.deterministic_time))
         if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return False
         pick = {u: next(lab for lab in labels if (u, lab) in x and solver.Value(x[u, lab])) for u in V}
@@ -558,15 +657,15 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
 
 
 def _cheapest(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, rng: np.random.Generator, over: bool,
-              seed: int = 0) -> bool:
+              seed: int = 0, budget: Budget | None = None) -> bool:
     """Try the local model, the chain and the split (above the maximum) or merge (below the
     minimum) from the same labels; keep the one with the least band excess, then the fewest
     households moved since the start."""
     start = G.snapshot()
     before = G.excess(prm)
     best = None
-    for strategy in ((lambda: local_solve(G, g, prm, cfg, seed)) if cfg.local else (lambda: False),
-                     lambda: shift_chain(G, g, prm, cfg),
+    for strategy in ((lambda: local_solve(G, g, prm, cfg, seed, budget)) if cfg.local else (lambda: False),
+                     lambda: shift_chain(G, g, prm, cfg, budget),
                      (lambda: split_grid(G, g, prm, rng)) if over else (lambda: merge_grid(G, g, prm))):
         G.restore(start)
         if not strategy() or G.excess(prm) >= before:
@@ -590,7 +689,8 @@ def _moved(lab0: np.ndarray, G: _Grids) -> float:
 
 
 def repair(
-    U: Units, nodes: list[int], cur_unit: np.ndarray, prm: Params, seed: int, cfg: MinimalConfig = DEFAULT
+    U: Units, nodes: list[int], cur_unit: np.ndarray, prm: Params, seed: int, cfg: MinimalConfig = DEFAULT,
+    budget: Budget | None = None,
 ) -> tuple[np.ndarray, int, list]:
     """Minimal-change labels for one region.
 
@@ -608,6 +708,10 @@ def repair(
         Seed of the spanning-tree cuts.
     cfg:
         Knobs.
+    budget:
+        The community's work budget (shared with its other regions), spent here; a fresh
+        one from ``cfg`` when ``None``.  When it runs out the labels reached so far are
+        returned (every round kept only lowered the band excess).
 
     Returns
     -------
@@ -622,10 +726,12 @@ def repair(
     H = float(U.hh[nodes].sum())
     kmin = math.ceil(H / prm.max_hh) if H > 0 else 1
     kmax = int(H // prm.min_hh)
+    if budget is None:
+        budget = Budget.of(cfg)
     stuck: set[int] = set()
     for _ in range(cfg.max_rounds):
         bad = [g for g in range(G.k) if G.exc(g, prm) > 0 and g not in stuck]
-        if not bad:
+        if not bad or not budget.take_round():
             break
         g = max(bad, key=lambda x: (G.exc(x, prm), -x))
         over = G.h[g] > prm.max_hh
@@ -635,7 +741,7 @@ def repair(
         elif not over and G.k > kmax:
             done = merge_grid(G, g, prm)
         if not done:
-            done = _cheapest(G, g, prm, cfg, rng, over, seed)
+            done = _cheapest(G, g, prm, cfg, rng, over, seed, budget)
         if not done:
             stuck.add(g)
         else:

@@ -158,7 +158,7 @@ def _report(prop: Proposal, engine_report: dict) -> dict:
             "predecessor": r.predecessor if isinstance(r.predecessor, str) else None,
             "households_moved": int(r.households_moved),
         })
-    return {
+    out = {
         "community": prop.community_code,
         "base_version_id": prop.base_version_id,
         "base_version_no": prop.base_version_no,
@@ -178,6 +178,10 @@ def _report(prop: Proposal, engine_report: dict) -> dict:
         "failed_rules": prop.failed_rules,
         "timings": dict(engine_report.get("timings") or {}),
     }
+    if engine_report.get("minimal") is not None:
+        # minimal mode: regions, grids out of band, the fresh comparison and the work spent
+        out["minimal"] = engine_report["minimal"]
+    return out
 
 
 # ------------------------------------------------------------------------- manual moves
