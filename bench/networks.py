@@ -75,10 +75,14 @@ def city_grids(admin_url: str) -> tuple[gpd.GeoDataFrame, shapely.Geometry]:
     return grids.to_crs(UTM), district.to_crs(UTM).geometry.iloc[0]
 
 
-def shifted(grids: gpd.GeoDataFrame, dx: float, dy: float, prefix: str) -> gpd.GeoDataFrame:
+def shifted(grids: gpd.GeoDataFrame, district: shapely.Geometry, dx: float, dy: float,
+            prefix: str) -> gpd.GeoDataFrame:
+    """The grids moved by (dx, dy) metres and simplified (5 m); those moved wholly out of the
+    district are left out (a department's layer covers the district)."""
     geoms = shapely.simplify(
         np.asarray(grids.geometry.translate(dx, dy).values, dtype=object), 5.0)
-    n = len(grids)
+    geoms = geoms[shapely.intersects(district, geoms)]
+    n = len(geoms)
     return gpd.GeoDataFrame(
         {"BH": [f"{prefix}{i:05d}" for i in range(1, n + 1)],
          "MC": [f"{prefix}网格{i}" for i in range(1, n + 1)]},
@@ -88,7 +92,6 @@ def shifted(grids: gpd.GeoDataFrame, dx: float, dy: float, prefix: str) -> gpd.G
 def squares(district: shapely.Geometry, want: int, angle: float, prefix: str) -> gpd.GeoDataFrame:
     """Square cells (rotated by ``angle`` degrees about the district's centre) that overlap
     the district, sized so that about ``want`` of them do."""
-    shapely.prepare(district)
     c = district.centroid
     x0, y0, x1, y1 = shapely.affinity.rotate(district, -angle, origin=c).bounds
     rotated = shapely.affinity.rotate(district, -angle, origin=c)
@@ -113,6 +116,7 @@ def squares(district: shapely.Geometry, want: int, angle: float, prefix: str) ->
 
 def make_files(admin_url: str, out: Path, count: int) -> list[tuple[str, Path, list[str]]]:
     grids, district = city_grids(admin_url)
+    shapely.prepare(district)
     plans = [
         ("shift", 60.0, 0.0, "EPSG:4326"), ("square", 2500, 0.0, UTM),
         ("shift", 0.0, -120.0, UTM), ("square", 2450, 15.0, "EPSG:4326"),
@@ -124,7 +128,7 @@ def make_files(admin_url: str, out: Path, count: int) -> list[tuple[str, Path, l
         name = NAMES[k]
         prefix = f"N{k + 1}"
         if kind == "shift":
-            frame = shifted(grids, a, b, prefix)
+            frame = shifted(grids, district, a, b, prefix)
             fields = ["code=BH", "name=MC"]
         else:
             frame = squares(district, int(a), b, prefix)
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="crosswalk runs per network")
     ap.add_argument("--fresh", action="store_true", help="rebuild the city database")
     ap.add_argument("--keep", help="directory for the network files (default: a temp dir)")
+    ap.add_argument("--no-import", action="store_true",
+                    help="measure the crosswalk of the networks already imported (same files)")
     args = ap.parse_args(argv)
     load = os.getloadavg()
     say(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
@@ -170,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     files = make_files(admin, out, args.networks)
     imports, crosswalks, aligns, polygons = {}, {}, {}, {}
     for name, path, fields in files:
+        if args.no_import:
+            continue
         t0 = time.perf_counter()
         rep = import_network(SYSTEM, name, path, fields=fields, replace=True)
         imports[name] = time.perf_counter() - t0
@@ -199,15 +207,15 @@ def main(argv: list[str] | None = None) -> int:
             say(f"  ERROR: shares of {name} do not sum to 1")
             return 1
     result = {
-        "import_median_s": round(statistics.median(imports.values()), 2),
-        "import_max_s": round(max(imports.values()), 2),
+        "import_median_s": round(statistics.median(imports.values()), 2) if imports else None,
+        "import_max_s": round(max(imports.values()), 2) if imports else None,
         "crosswalk_median_s": round(statistics.median(crosswalks.values()), 2),
         "crosswalk_max_s": round(max(crosswalks.values()), 2),
         "alignment_median_s": round(statistics.median(aligns.values()), 2),
         "polygons": polygons, "networks": len(files),
         "load_average_start": [round(x, 2) for x in load],
     }
-    ok = result["import_max_s"] <= GOALS["import_s"] and \
+    ok = (result["import_max_s"] or 0) <= GOALS["import_s"] and \
         result["crosswalk_max_s"] <= GOALS["crosswalk_s"]
     say(f"import median {result['import_median_s']} s (max {result['import_max_s']}, goal "
         f"<= {GOALS['import_s']:g}); crosswalk median {result['crosswalk_median_s']} s (max "

@@ -56,21 +56,22 @@ CREATE TABLE grid_roles (
 CREATE UNIQUE INDEX grid_roles_one_per_slot ON grid_roles (grid_id, role) WHERE grid_id IS NOT NULL;
 
 -- Each building's old grid in each network, kept by the database: written in bulk when a
--- network is imported (geo/networks/store.py) and by a trigger when a building is added or
+-- network is imported (geo/networks/assign.py) and by a trigger when a building is added or
 -- its point moves. The rule (network_grid_of): the building's point in a polygon piece,
 -- lowest code when in several; else the nearest polygon within the network's gap tolerance
 -- (metres on the spheroid), lowest code on a tie; else no row.
 ALTER TABLE networks ADD COLUMN gap_tolerance_m double precision NOT NULL DEFAULT 20
     CHECK (gap_tolerance_m >= 0 AND gap_tolerance_m <= 1000);
 
-CREATE TABLE network_buildings (
+CREATE TABLE network_grid_buildings (
+    network_grid_id integer PRIMARY KEY REFERENCES network_grids (id) ON DELETE CASCADE,
     network_id      integer NOT NULL REFERENCES networks (id) ON DELETE CASCADE,
-    building_id     integer NOT NULL REFERENCES buildings (id) ON DELETE CASCADE,
-    network_grid_id integer NOT NULL REFERENCES network_grids (id) ON DELETE CASCADE,
-    PRIMARY KEY (network_id, building_id)
+    -- one array per old grid rather than a million rows per network: the import writes
+    -- 2,500 rows, not 1,000,000 rows with their index entries and foreign-key checks. A
+    -- deleted building's id stays behind and joins to nothing.
+    building_ids    integer[] NOT NULL DEFAULT '{}'
 );
-CREATE INDEX network_buildings_grid ON network_buildings (network_grid_id);
-CREATE INDEX network_buildings_building ON network_buildings (building_id);
+CREATE INDEX network_grid_buildings_network ON network_grid_buildings (network_id);
 
 CREATE FUNCTION network_grid_of(p_network integer, p_pt geometry, p_tol_m double precision)
 RETURNS integer LANGUAGE sql STABLE PARALLEL SAFE AS $$
@@ -85,15 +86,21 @@ RETURNS integer LANGUAGE sql STABLE PARALLEL SAFE AS $$
 $$;
 
 CREATE FUNCTION network_buildings_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    n record;
+    g integer;
 BEGIN
     IF TG_OP = 'UPDATE' THEN
-        DELETE FROM network_buildings WHERE building_id = NEW.id;
+        UPDATE network_grid_buildings SET building_ids = array_remove(building_ids, NEW.id)
+         WHERE building_ids @> ARRAY[NEW.id];
     END IF;
-    INSERT INTO network_buildings (network_id, building_id, network_grid_id)
-    SELECT n.id, NEW.id, g.id
-      FROM networks n
-      CROSS JOIN LATERAL (SELECT network_grid_of(n.id, NEW.pt, n.gap_tolerance_m) AS id) g
-     WHERE g.id IS NOT NULL;
+    FOR n IN SELECT id, gap_tolerance_m FROM networks LOOP
+        g := network_grid_of(n.id, NEW.pt, n.gap_tolerance_m);
+        IF g IS NOT NULL THEN
+            UPDATE network_grid_buildings SET building_ids = building_ids || NEW.id
+             WHERE network_grid_id = g;
+        END IF;
+    END LOOP;
     RETURN NULL;
 END $$;
 

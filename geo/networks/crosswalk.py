@@ -1,6 +1,6 @@
 """Crosswalk and alignment between a department network and the unified grids.
 
-Both read the stored building -> old grid assignment (``network_buildings``; the rule is in
+Both read the stored building -> old grid assignment (``network_grid_buildings``; the rule is in
 :mod:`geo.networks`: point on surface in polygon, lowest code in overlaps, nearest polygon
 within the network's gap tolerance for points in gaps), and each building's unified grid
 of a version. The crosswalk is one SQL statement; the alignment reads the
@@ -53,22 +53,22 @@ ug AS (
              ON o.building_id = b.id
      WHERE {bfilter})"""
 
-# Each building's old grid: the stored assignment (``network_buildings``, written in bulk
-# by the import with :data:`ASSIGN_SQL` and kept by a trigger when buildings are added).
+# Each building's old grid: the stored assignment (``network_grid_buildings``, written in
+# bulk by the import, :func:`geo.networks.assign.assign_buildings`, and kept by a trigger).
 _ASSIGN = """
 nb AS (
     SELECT ug.building_id, ug.community_id, ug.households, ug.grid_code,
            a.network_grid_id AS ng_id
-      FROM ug JOIN network_buildings a
-        ON a.building_id = ug.building_id AND a.network_id = %(net)s)"""
+      FROM network_grid_buildings a
+      CROSS JOIN LATERAL unnest(a.building_ids) AS u(building_id)
+      JOIN ug ON ug.building_id = u.building_id
+     WHERE a.network_id = %(net)s)"""
 
 # Buildings of one community and every building sharing an old grid with one of them.
 _NEAR_COMMUNITY = """(b.community_id = %(cid)s OR b.id IN (
-    SELECT a2.building_id FROM network_buildings a2
-     WHERE a2.network_id = %(net)s AND a2.network_grid_id IN (
-         SELECT a3.network_grid_id FROM network_buildings a3
-           JOIN buildings b3 ON b3.id = a3.building_id
-          WHERE a3.network_id = %(net)s AND b3.community_id = %(cid)s)))"""
+    SELECT unnest(a2.building_ids) FROM network_grid_buildings a2
+     WHERE a2.network_id = %(net)s AND a2.building_ids && (
+         SELECT array_agg(b3.id) FROM buildings b3 WHERE b3.community_id = %(cid)s)))"""
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,10 @@ def _resolve(cur, net: int, version: str | int, community_code: str | None,
 
 def _with(scope: _Scope) -> str:
     # fixed SQL text only: values travel in ``scope.params``
-    return "SET LOCAL jit = off; SET LOCAL work_mem = '64MB';\nWITH " \
+    # The planner takes each unnested array for 10 ids (it holds hundreds): over the whole
+    # district it would then look a million buildings up one by one instead of hashing them.
+    hashed = "SET LOCAL enable_nestloop = off; " if scope.bfilter == "TRUE" else ""
+    return "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; " + hashed + "\nWITH " \
         + scope.unified.format(bfilter=scope.bfilter).strip() + "," \
         + _ASSIGN.format(bfilter=scope.bfilter)
 

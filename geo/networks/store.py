@@ -26,7 +26,7 @@ from geo.access.roles import Principal
 from geo.errors import GridAtlasError
 from geo.importers.fields import Field, KindSpec
 from geo.networks import GAP_TOLERANCE_M, NAME_MAX
-from geo.networks.assign import ASSIGN_SQL, DEG_PER_M
+from geo.networks.assign import assign_buildings
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +180,7 @@ def import_network(
                 """INSERT INTO network_grid_parts (network_grid_id, network_id, code, geom)
                    SELECT id, network_id, code, ST_Subdivide(geom, %s)
                      FROM network_grids WHERE network_id = %s""", (PART_VERTICES, nid))
-            cur.execute("SET LOCAL jit = off")
-            cur.execute("SET LOCAL work_mem = '64MB'")
-            cur.execute(ASSIGN_SQL, {"net": nid, "tol_m": GAP_TOLERANCE_M,
-                                     "tol_deg": GAP_TOLERANCE_M * DEG_PER_M})
-            placed = cur.rowcount
+            placed = assign_buildings(cur, nid, GAP_TOLERANCE_M)
             report = NetworkReport(name=name, file=Path(path).name, grids=len(codes),
                                    crs=source_crs, replaced=old is not None,
                                    buildings=placed,

@@ -372,19 +372,19 @@ def test_grid_roles_set_import_and_follow_a_redraw(demo_db, tmp_path):
 def test_a_building_added_later_is_placed_by_the_database(demo_db, imported):
     conn = demo_db.connect(admin=True)
     with conn, conn.cursor() as cur:
-        cur.execute("""SELECT b.id FROM buildings b JOIN network_buildings a ON a.building_id = b.id
-                        JOIN networks n ON n.id = a.network_id AND n.name = '城管'
-                       ORDER BY b.id LIMIT 1""")
+        cur.execute("""SELECT min(u.id) FROM network_grid_buildings a, unnest(a.building_ids)
+                        AS u(id) JOIN networks n ON n.name = '城管' WHERE n.id = a.network_id""")
         b0 = cur.fetchone()[0]
         cur.execute("""INSERT INTO buildings (code, households, community_id, geom, pt, source)
                        SELECT 'LATER-1', 7, community_id, geom, pt, 'imported' FROM buildings
                         WHERE id = %s RETURNING id""", (b0,))
         b1 = cur.fetchone()[0]
-        cur.execute("""SELECT n.name, a.building_id, a.network_grid_id FROM network_buildings a
-                         JOIN networks n ON n.id = a.network_id
-                        WHERE a.building_id IN (%s, %s) ORDER BY 1, 2""", (b0, b1))
+        cur.execute("""SELECT n.name, u.id, a.network_grid_id FROM network_grid_buildings a
+                         JOIN networks n ON n.id = a.network_id, unnest(a.building_ids) AS u(id)
+                        WHERE u.id IN (%s, %s) ORDER BY 1, 2""", (b0, b1))
         rows = cur.fetchall()
-        cur.execute("DELETE FROM network_buildings WHERE building_id = %s", (b1,))
+        cur.execute("""UPDATE network_grid_buildings SET building_ids = array_remove(building_ids,
+                       %s)""", (b1,))
         cur.execute("DELETE FROM buildings WHERE id = %s", (b1,))
     conn.close()
     by_net: dict[str, dict[int, int]] = {}
