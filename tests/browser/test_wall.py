@@ -132,7 +132,9 @@ def test_kiosk_hides_chrome_and_sizes_read_across_a_room(wall_app, new_page):
         page, console = _open(new_page, wall_app, "/?kiosk=1", width=width, height=height)
         assert not page.locator(".ga-topbar").is_visible()
         assert not page.locator(".ga-map-tools").is_visible()
-        assert not page.locator(".leaflet-control-layers").is_visible()
+        layer_controls = page.locator(".leaflet-control-layers")  # the layers and the networks
+        assert layer_controls.count() == 2
+        assert not any(layer_controls.nth(i).is_visible() for i in range(2))
         sizes = page.evaluate(
             """() => [...document.querySelectorAll('.ga-kpi')].map(k => {
                  const v = getComputedStyle(k.querySelector('.ga-kpi-value'));
