@@ -215,3 +215,78 @@ def test_held_out_tower_strips_stay_in_band_moving_little(seed):
                    if "band" in g["failed_rules"] and "oversized_building" not in g["flags"])
 
     assert out(plan) <= max(out(fresh), out(rebalance(b2, com, seed=0)))
+
+
+# ------------------------------------------------------------------------------- work budget and fresh fallback
+
+
+def test_the_work_budget_bounds_the_repair_and_spends_it_the_same_way_twice(monkeypatch):
+    from dataclasses import replace
+
+    from geo.partition import minimal
+
+    cfg = replace(minimal.DEFAULT, round_budget=4, solve_budget=1, det_budget=0.02, step_budget=5_000)
+    monkeypatch.setattr(minimal, "DEFAULT", cfg)
+    b, com = tower_town(12)
+    cur = rebalance(b, com, seed=0).labels.copy()
+    b2 = b.copy()
+    pick = np.random.default_rng([12, 7]).choice(np.flatnonzero(b2["households"].to_numpy() > 0), 3, replace=False)
+    b2.loc[b2.index[pick], "households"] += 150
+    runs = [rebalance(b2, com, current=cur, mode="minimal", seed=0) for _ in range(2)]
+    spent = runs[0].report["minimal"]["budget"]
+    assert spent == runs[1].report["minimal"]["budget"]
+    assert (runs[0].labels == runs[1].labels).all()
+    assert spent["with_local"]["rounds"] + spent["without_local"]["rounds"] <= 4
+    assert spent["with_local"]["solves"] <= 1 and spent["without_local"]["solves"] == 0
+    # a solve may overrun its deterministic limit by a little, never start past the budget
+    assert spent["with_local"]["det_time"] <= 0.02 + cfg.det_time
+    # a chain's scan may finish the step that crosses the budget, no more
+    assert spent["with_local"]["steps"] <= 2_500 + len(b2)
+    assert spent["without_local"]["steps"] <= 2_500 + len(b2)
+
+
+def test_fresh_fallback_takes_the_fresh_grids_of_a_cluster_only_where_they_put_more_in_band():
+    from geo.partition.engine import _fresh_fallback
+    from geo.partition.search import Params
+
+    prm = Params(300.0, 200.0, 400.0)
+    hh = np.array([100, 100, 100, 100, 100, 100, 150, 150, 150, 50, 100, 100, 100])
+    cur = np.array(["A", "A", "A", "B", "B", "B", "C", "C", "D", "E", "F", "F", "F"], dtype=object)
+    # cluster 1 (buildings 0-5): minimal leaves A at 500 and B at 100; fresh has 300 and 300
+    # cluster 2 (6-8): one grid out of band in both (150 each): minimal stays
+    # cluster 3 (9): fresh proved it cannot be in band: minimal's grid is flagged the same
+    # cluster 4 (10-12): minimal F in band (400); fresh 100 + 300 leaves one out: minimal stays
+    blab = np.array(["A", "A", "A", "A", "A", "B", "C", "C", "D", "E", "F", "F", "F"], dtype=object)
+    blab_f = np.array(["G1", "G1", "G1", "G2", "G2", "G2", "G3", "G4", "G4", "G5", "G6", "G7", "G7"],
+                      dtype=object)
+    hh[10:13] = [100, 150, 150]
+    flags: dict[str, list[str]] = {}
+    flags_f = {"G5": ["infeasible_region"]}
+    out, taken = _fresh_fallback(blab, flags, blab_f, flags_f, hh, cur, prm, "")
+    assert taken == 1
+    # cluster 1 took the fresh grids, which keep A and B by the majority rule
+    assert out[:6].tolist() == ["A", "A", "A", "B", "B", "B"]
+    assert out[6:].tolist() == blab[6:].tolist()
+    assert flags == {"E": ["infeasible_region"]}
+
+
+def test_fresh_fallback_gives_a_grid_without_a_majority_a_code_never_used():
+    from geo.partition.engine import _fresh_fallback
+    from geo.partition.search import Params
+
+    prm = Params(300.0, 200.0, 400.0)
+    hh = np.array([100, 100, 100, 100, 100, 100])
+    cur = np.array(["A", "A", "A", "A", "N01", "N01"], dtype=object)
+    blab = np.array(["A", "A", "A", "A", "A", "N01"], dtype=object)  # 500 and 100: both out
+    blab_f = np.array(["G1", "G1", "G1", "G2", "G2", "G2"], dtype=object)  # 300 and 300
+    out, taken = _fresh_fallback(blab, {}, blab_f, {}, hh, cur, prm, "")
+    assert taken == 1
+    # G1 holds 3 of A's 4 hundreds: A; G2 holds 1 of A and all of N01 (200 of 200): N01
+    assert out.tolist() == ["A", "A", "A", "N01", "N01", "N01"]
+    blab_f = np.array(["G1", "G1", "G2", "G2", "G2", "G2"], dtype=object)  # 200 and 400
+    cur = np.array(["A", "A", "A", "A", "B", "B"], dtype=object)
+    blab = np.array(["A", "A", "A", "A", "A", "B"], dtype=object)
+    out, taken = _fresh_fallback(blab, {}, blab_f, {}, hh, cur, prm, "")
+    # G2 holds A's 2 of 4 (not more than half) and all of B: B; G1 holds half of A: a new code
+    assert taken == 1 and out.tolist()[2:] == ["B"] * 4
+    assert out[0] == out[1] and out[0] not in {"A", "B"} and out[0].startswith("N")
