@@ -12,6 +12,15 @@
       return { color: sel ? "#111827" : "#475569", weight: sel ? 3 : 1, opacity: 0.9,
                fillColor: fill || "#d1d5db", fillOpacity: fill ? 0.78 : 0.35 };
     },
+    soStyle: function (feature) {
+      return { color: "#1e3a8a", weight: 2, opacity: 0.9, fillColor: "#93c5fd", fillOpacity: 0.35 };
+    },
+    soTip: function (feature, layer) {
+      var p = feature.properties || {};
+      var zh = document.cookie.indexOf("lang=en") < 0;
+      layer.bindTooltip(p.code + " · " + p.households + (zh ? " 户" : " households"),
+                        { sticky: true, className: "rv-tooltip" });
+    },
     tip: function (feature, layer) {
       if (feature.properties.tip) {
         layer.bindTooltip(feature.properties.tip, { sticky: true, className: "rv-tooltip" });

@@ -94,9 +94,39 @@ register({
     "rv.print.internal": ("内部资料", "INTERNAL"),
     "rv.print.period": ("统计周期：{a} 至 {b}", "Period: {a} to {b}"),
     "rv.print.north": ("北", "N"),
-    "rv.print.osm": ("底图数据 © OpenStreetMap contributors", "Map data © OpenStreetMap contributors"),
+    "rv.print.osm": ("底图数据 © OpenStreetMap 贡献者", "Map data © OpenStreetMap contributors"),
     "rv.print.key": ("关键指标", "Key figures"),
     "rv.print.figure": ("指标", "Figure"),
     "rv.print.value": ("本期", "This period"),
     "rv.print.unit_default": ("网格化管理中心", "Grid management centre"),
+})
+
+register({
+    "rv.so.title": ("换版签字单", "Redraw sign-off sheet"),
+    "rv.so.intro": ("选择社区与两个网格版本，对照地图、户数、偏离目标、紧凑度、变动与近12个月事件后签字。",
+                    "Pick a community and two grid versions; compare maps, households, deviation, "
+                    "compactness, churn and the last 12 months' incidents before signing off."),
+    "rv.so.community": ("社区", "Community"),
+    "rv.so.a": ("原版本", "Version A"),
+    "rv.so.b": ("新版本", "Version B"),
+    "rv.so.pick": ("请选择", "Choose"),
+    "rv.so.version": ("第 {n} 版", "version {n}"),
+    "rv.so.current": ("（现行）", " (current)"),
+    "rv.so.col.grid": ("网格", "Grid"),
+    "rv.so.col.households": ("户数", "Households"),
+    "rv.so.col.deviation": ("偏离目标", "Deviation from target"),
+    "rv.so.col.compactness": ("紧凑度", "Compactness"),
+    "rv.so.col.churn": ("变动户数", "Households changed"),
+    "rv.so.col.incidents": ("近12个月事件", "Incidents, last 12 months"),
+    "rv.so.col.open": ("未结", "Open"),
+    "rv.so.summary": ("目标 {target:,} 户（区间 {lo:,}–{hi:,}）· 变动 {hh:,} 户、{bld:,} 栋楼 · "
+                      "新增 {added} 个、撤销 {removed} 个网格",
+                      "Target {target:,} households (band {lo:,}–{hi:,}) · {hh:,} households and {bld:,} "
+                      "buildings change grid · {added} grids added, {removed} removed"),
+    "rv.so.work": ("网格工作量（近12个月事件按网格落点；另一版本为同一批事件按其网格重放）",
+                   "Grid workload (the last 12 months' incidents by the grid they lie in; the other "
+                   "version replays the same incidents onto its grids)"),
+    "rv.so.work_sum": ("{v}：共 {n} 件，单网格最多 {mx} 件、最少 {mn} 件，社区外 {out} 件",
+                       "{v}: {n} incidents, at most {mx} and at least {mn} per grid, {out} outside"),
+    "rv.so.nopick": ("请选择社区和两个不同的版本。", "Choose a community and two different versions."),
 })

@@ -85,3 +85,44 @@ def browse(
 def actions_seen() -> list[str]:
     """Distinct action names in the log (for the filter list)."""
     return [r["action"] for r in db.fetch_all("SELECT DISTINCT action FROM audit_log ORDER BY 1")]
+
+
+#: Detail keys that describe a change as a pair: ``(before key, after key)``.
+_PAIRS = (("from_state", "to_state"), ("before", "after"))
+
+
+def summary(entry: dict) -> dict[str, Any]:
+    """A readable shape of one entry for people (the page puts words on it).
+
+    Returns
+    -------
+    dict
+        ``changes``: ``[(field, before, after)]`` (state moves, before/after values and the
+        before/after id lists); ``facts``: ``[(field, value)]`` for the other detail fields
+        with a scalar or short-list value; ``more``: how many detail fields are left to the
+        raw record.
+    """
+    detail = entry.get("detail") or {}
+    if not isinstance(detail, dict):
+        detail = {"detail": detail}
+    changes: list[tuple[str, Any, Any]] = []
+    used: set[str] = set()
+    for a, b in _PAIRS:
+        if a in detail or b in detail:
+            changes.append((a, detail.get(a), detail.get(b)))
+            used |= {a, b}
+    before, after = entry.get("before_ids"), entry.get("after_ids")
+    if before is not None or after is not None:
+        changes.append(("ids", before, after))
+    facts: list[tuple[str, Any]] = []
+    more = 0
+    for key, value in detail.items():
+        if key in used:
+            continue
+        if isinstance(value, (str, int, float, bool)) or value is None or (
+                isinstance(value, list) and len(value) <= 5
+                and all(isinstance(v, (str, int, float)) for v in value)):
+            facts.append((key, value))
+        else:
+            more += 1
+    return {"changes": changes, "facts": facts, "more": more}

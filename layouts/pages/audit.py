@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dash
 from dash import Input, Output, dcc, html
 
+import layouts.strings_audit  # noqa: F401  (registers the strings)
 from geo.access import audit
 from geo.errors import GridAtlasError
 from geo.settings import get_settings
-from layouts import ids
+from layouts import audit_view, ids
 from layouts.auth import current_principal
-from layouts.components import data_table, page_header
-from layouts.i18n import current_lang, fmt_datetime, t
+from layouts.components import page_header
+from layouts.i18n import current_lang, t
 from layouts.secure import secure_callback
 
 dash.register_page(__name__, path="/audit", title="GridAtlas · 审计日志", name="audit")
@@ -32,9 +32,14 @@ def layout(**_query: str) -> html.Div:
                 children=[
                     dcc.Input(id=ids.AUDIT_ACTOR, placeholder=t("audit.actor", lang),
                               debounce=True, type="text"),
-                    dcc.Input(id=ids.AUDIT_ACTION, placeholder=t("audit.action", lang),
-                              debounce=True, type="text"),
-                    dcc.DatePickerRange(id=ids.AUDIT_DATES, display_format="YYYY-MM-DD"),
+                    dcc.Dropdown(id=ids.AUDIT_ACTION, placeholder=t("audit.action_all", lang),
+                                 options=audit_view.action_options(lang), className="audit-action"),
+                    dcc.DatePickerRange(
+                        id=ids.AUDIT_DATES, display_format="YYYY-MM-DD", first_day_of_week=1,
+                        start_date_id="audit-from", end_date_id="audit-to",
+                        month_format="YYYY年M月" if lang == "zh" else "MMMM YYYY", clearable=True,
+                        start_date_placeholder_text=t("audit.from", lang),
+                        end_date_placeholder_text=t("audit.to", lang)),
                 ],
             ),
             html.Div(id=ids.AUDIT_ERROR, className="ga-error", role="alert"),
@@ -89,15 +94,4 @@ def load_entries(actor, action, start, end):
         )
     except GridAtlasError as exc:
         return None, f"{t('error.db', lang)}: {exc.user_msg}"
-    columns = [
-        ("col.at", lambda r: fmt_datetime(r["at"], lang)),
-        ("audit.actor", "actor"),
-        ("col.role", "role"),
-        ("audit.action", "action"),
-        ("col.scope", "scope_code"),
-        ("col.target", "target"),
-        ("col.detail", lambda r: json.dumps(
-            {k: r[k] for k in ("before_ids", "after_ids", "detail") if r[k] is not None},
-            ensure_ascii=False)),
-    ]
-    return data_table(rows, columns, table_id="audit-entries"), None
+    return audit_view.entries_table(rows, lang), None

@@ -16,11 +16,12 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
 from dash_extensions.javascript import Namespace
 
 import layouts.strings_review  # noqa: F401  (registers the strings)
+from geo.access import permissions
 from geo.errors import GridAtlasError
 from geo.repository import review as rv
 from geo.repository import summary
 from geo.repository.scope import Scope
-from layouts import review_export
+from layouts import review_export, review_signoff
 from layouts import review_ids as rid
 from layouts import review_view as view
 from layouts.auth import current_principal
@@ -112,7 +113,16 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
             html.Div(id=rid.CHART, className="rv-chart"),
             html.Div(id=rid.REDBLACK),
         ]),
+        # always in the layout (the app's validation layout is built from it); hidden from
+        # roles without view.plan, whose callbacks would be refused anyway
+        review_signoff.section(lang, hidden=not _may_plan()),
     ])
+
+
+def _may_plan() -> bool:
+    """The sign-off sheet reads the planner's versions: shown to roles with ``view.plan``."""
+    p = current_principal()
+    return p is not None and permissions.allowed(p.role, "view.plan")
 
 
 def _period(kind, a, b) -> rv.Period:

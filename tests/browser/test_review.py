@@ -71,13 +71,20 @@ def test_drill_down_and_back(review_app, demo_db, new_page):
     street_hh = demo_db.scalar("""SELECT sum(g.households) FROM grids g JOIN grid_versions v
                                    ON v.id = g.version_id AND v.is_current WHERE left(g.code, 9) = %s""",
                                (street,))
-    page.wait_for_function(f"document.querySelector('#rv-cards-box').innerText.includes('{street_hh:,}')",
-                           timeout=30000)
+    try:
+        page.wait_for_function(
+            f"document.querySelector('#rv-cards-box').innerText.includes('{street_hh:,}')", timeout=30000)
+    except Exception:
+        raise AssertionError((street, street_hh, page.inner_text("#rv-cards-box"), page.url)) from None
     screenshot(page, "review-street-1920")
     # metric change restyles only
     _click_centre(page, "#rv-metric")
-    page.get_by_text("当前超时", exact=True).last.click()
-    page.wait_for_function("document.querySelector('#rv-legend-box').innerText.includes('当前超时')")
+    option = page.get_by_role("option", name="当前超时", exact=True).first
+    option.wait_for(state="visible", timeout=30000)
+    box = option.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("document.querySelector('#rv-legend-box').innerText.includes('当前超时')",
+                           timeout=30000)
     assert "metric=overdue_now" in page.url
     # back up with the breadcrumb (a click at its pixel)
     _click_centre(page, "#rv-crumbs .rv-crumb")
