@@ -93,7 +93,7 @@ def first_view(browser, url: str, cookies: list, n_streets: int) -> tuple[float,
     page.wait_for_function(
         f"""document.querySelectorAll('#rv-map path.leaflet-interactive').length >= {n_streets}
             && document.querySelector('#rv-cards-box') && document.querySelector('#rv-cards-box').innerText
-            && document.querySelector('#rv-legend-box').innerText""", timeout=120000, polling="raf")
+            && document.querySelector('#rv-legend-box').innerText""", timeout=600000, polling="raf")
     s = page.evaluate("performance.now()") / 1000
     return s, ctx, page
 

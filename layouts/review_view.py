@@ -75,7 +75,7 @@ def colours(figs: dict[str, dict], metric: str, k: int = 5) -> tuple[dict[str, s
         a = lo if i == 0 else cuts[i - 1]
         b = cuts[i] if i < len(cuts) else (known[-1] if known else None)
         sep = "–"
-        label = (fmt(metric, a, "") + sep + fmt(metric, b, "")) if a != b or i == 0 else fmt(metric, b, "")
+        label = (fmt(metric, a, "") + sep + fmt(metric, b, "")) if a != b else fmt(metric, b, "")
         lang_rows.append((colour(i), label))
     return out, lang_rows
 
