@@ -161,7 +161,6 @@ def layout(lat=None, lng=None, z=None, street=None, community=None, category=Non
                             wall_layers.legend(lang),
                             html.Div(id=ids.CMD_ATTRIBUTION, className="ga-attribution"),
                             html.Div(id=ids.CMD_ERROR, className="ga-error", role="alert"),
-                            wall_alerts.alerts_box(lang),
                             html.Div(
                                 className="ga-panel-wrap",
                                 children=[
@@ -176,6 +175,7 @@ def layout(lat=None, lng=None, z=None, street=None, community=None, category=Non
                     html.Aside(
                         className="ga-side",
                         children=[
+                            wall_alerts.alerts_box(lang),  # beside the map, never over it
                             html.H2(t("chart.title", lang)),
                             html.Div(id=ids.CMD_CHART, className="ga-bars"),
                             html.H2(t("ticker.title", lang)),
