@@ -22,6 +22,7 @@ from geo import db
 from geo.access import permissions
 from geo.access.roles import Principal
 from geo.errors import GridAtlasError
+from geo.networks.assign import DEG_PER_M
 from geo.networks.store import network_id
 
 log = logging.getLogger(__name__)
@@ -55,20 +56,33 @@ ug AS (
 
 # Each building's old grid: the stored assignment (``network_grid_buildings``, written in
 # bulk by the import, :func:`geo.networks.assign.assign_buildings`, and kept by a trigger).
+# ``{arrays}`` is the network's rows, or only those holding a building of the community.
 _ASSIGN = """
 nb AS (
     SELECT ug.building_id, ug.community_id, ug.households, ug.grid_code,
            a.network_grid_id AS ng_id
-      FROM network_grid_buildings a
+      FROM {arrays} a
       CROSS JOIN LATERAL unnest(a.building_ids) AS u(building_id)
-      JOIN ug ON ug.building_id = u.building_id
-     WHERE a.network_id = %(net)s)"""
+      JOIN ug ON ug.building_id = u.building_id)"""
+_ALL_ARRAYS = "(SELECT * FROM network_grid_buildings WHERE network_id = %(net)s)"
+
+# One community: the old grids holding any of its buildings (materialised first, so the
+# work is that of a few dozen old grids, not of the whole district). Such an old grid lies
+# within its gap tolerance of the community, so a 1 km box around the community finds every
+# candidate; membership is then checked on the ids (array overlap would compare every pair).
+_COMMUNITY_CTES = """
+sel AS MATERIALIZED (
+    SELECT a.network_grid_id, a.building_ids
+      FROM network_grid_buildings a
+      JOIN network_grids ng ON ng.id = a.network_grid_id
+      JOIN communities c ON c.id = %(cid)s
+     WHERE a.network_id = %(net)s AND ng.geom && ST_Expand(c.geom, %(near_deg)s)
+       AND EXISTS (SELECT 1 FROM unnest(a.building_ids) AS u(id)
+                     JOIN buildings b ON b.id = u.id WHERE b.community_id = %(cid)s)),"""
 
 # Buildings of one community and every building sharing an old grid with one of them.
-_NEAR_COMMUNITY = """(b.community_id = %(cid)s OR b.id IN (
-    SELECT unnest(a2.building_ids) FROM network_grid_buildings a2
-     WHERE a2.network_id = %(net)s AND a2.building_ids && (
-         SELECT array_agg(b3.id) FROM buildings b3 WHERE b3.community_id = %(cid)s)))"""
+_NEAR_COMMUNITY = """(b.community_id = %(cid)s
+                   OR b.id IN (SELECT unnest(building_ids) FROM sel))"""
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,7 @@ def _resolve(cur, net: int, version: str | int, community_code: str | None,
             raise GridAtlasError(f"没有社区 {community_code} / no community {community_code}")
         cid = int(row["id"])
         params["cid"] = cid
+    params["near_deg"] = 1000.0 * DEG_PER_M
     if override is not None:
         if cid is None:
             raise GridAtlasError("an assignment to evaluate needs its community")
@@ -120,13 +135,16 @@ def _resolve(cur, net: int, version: str | int, community_code: str | None,
 
 
 def _with(scope: _Scope) -> str:
-    # fixed SQL text only: values travel in ``scope.params``
-    # The planner takes each unnested array for 10 ids (it holds hundreds): over the whole
-    # district it would then look a million buildings up one by one instead of hashing them.
-    hashed = "SET LOCAL enable_nestloop = off; " if scope.bfilter == "TRUE" else ""
-    return "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; " + hashed + "\nWITH " \
+    """The CTEs ``ug`` (unified side) and ``nb`` (with old grids): fixed SQL text only,
+    values travel in ``scope.params``."""
+    one = "cid" in scope.params
+    # Over the whole district the planner takes each unnested array for 10 ids (it holds
+    # hundreds) and would look a million buildings up one by one instead of hashing them.
+    settings = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; " \
+        + ("" if one else "SET LOCAL enable_nestloop = off; ")
+    return settings + "\nWITH " + (_COMMUNITY_CTES if one else "") \
         + scope.unified.format(bfilter=scope.bfilter).strip() + "," \
-        + _ASSIGN.format(bfilter=scope.bfilter)
+        + _ASSIGN.format(arrays="sel" if one else _ALL_ARRAYS)
 
 
 def crosswalk_rows(
