@@ -14,13 +14,14 @@ from tests.unit.test_partition import blocks
 
 @pytest.fixture()
 def plan_page(monkeypatch):
-    """The plan page module (pages register only inside the app; no database is read)."""
+    """The plan page's tables module (pages register only inside the app; no database is
+    read)."""
     monkeypatch.setenv("DATABASE_URL", "postgresql://unused:x@127.0.0.1:1/none")
     get_settings.cache_clear()
     import app  # noqa: F401
-    from layouts.pages import plan
+    from layouts import plan_tables
 
-    yield plan
+    yield plan_tables
     get_settings.cache_clear()
 
 
@@ -46,7 +47,7 @@ def _proposal():
 
 
 def test_gate_names_a_proven_region_in_chinese_and_english(plan_page):
-    _gate_view = plan_page._gate_view
+    _gate_view = plan_page.gate_view
     prop = _proposal()
     assert prop.gate, "the engine must report a grid out of band here"
     zh = " ".join(_texts(_gate_view(prop, "zh")))
@@ -59,7 +60,7 @@ def test_gate_names_a_proven_region_in_chinese_and_english(plan_page):
 
 
 def test_gate_without_proven_regions_shows_no_proof_box(plan_page):
-    _gate_view = plan_page._gate_view
+    _gate_view = plan_page.gate_view
     prop = _proposal()
     prop.totals = {**prop.totals, "infeasible_regions": []}
     assert "已证明" not in " ".join(_texts(_gate_view(prop, "zh")))

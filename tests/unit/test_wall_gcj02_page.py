@@ -23,36 +23,36 @@ def gcj_basemap(monkeypatch):
 
 
 def test_overlays_shift_and_bounds_come_back(gcj_basemap):
-    from layouts.pages import command
+    from layouts import wall_common as command
 
     beijing = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"code": "x"},
          "geometry": {"type": "Point", "coordinates": [116.397428, 39.90923]}}]}
-    shifted = command._shift(beijing)["features"][0]["geometry"]["coordinates"]
+    shifted = command.shift(beijing)["features"][0]["geometry"]["coordinates"]
     expected = wgs84_to_gcj02(116.397428, 39.90923)
     assert shifted == [round(expected[0], 6), round(expected[1], 6)]
     # the map reports bounds in the basemap's datum; queries get WGS-84 back
     gcj_sw, gcj_ne = wgs84_to_gcj02(116.3, 39.8), wgs84_to_gcj02(116.5, 40.0)
-    w, s, e, n = command._bbox([[gcj_sw[1], gcj_sw[0]], [gcj_ne[1], gcj_ne[0]]])
+    w, s, e, n = command.bbox([[gcj_sw[1], gcj_sw[0]], [gcj_ne[1], gcj_ne[0]]])
     assert math.isclose(w, 116.3, abs_tol=1e-6) and math.isclose(s, 39.8, abs_tol=1e-6)
     assert math.isclose(e, 116.5, abs_tol=1e-6) and math.isclose(n, 40.0, abs_tol=1e-6)
 
 
 def test_no_shift_outside_china(gcj_basemap):
-    from layouts.pages import command
+    from layouts import wall_common as command
 
     astana = {"type": "Feature", "properties": {},
               "geometry": {"type": "Point", "coordinates": [71.43, 51.13]}}
-    assert command._shift(astana)["geometry"]["coordinates"] == [71.43, 51.13]
+    assert command.shift(astana)["geometry"]["coordinates"] == [71.43, 51.13]
 
 
 def test_no_shift_without_the_setting(monkeypatch):
     import app  # noqa: F401
-    from layouts.pages import command
+    from layouts import wall_common as command
 
     monkeypatch.delenv("BASEMAP_GCJ02", raising=False)
     get_settings.cache_clear()
     fc = {"type": "Feature", "properties": {},
           "geometry": {"type": "Point", "coordinates": [116.4, 39.9]}}
-    assert command._shift(fc) is fc
+    assert command.shift(fc) is fc
     get_settings.cache_clear()
