@@ -272,9 +272,12 @@ def run_case(case: Case, seed: int = 0, gain: int = 150, n: int = 3) -> dict:
     t_same = time.perf_counter() - t
     b2 = b.copy()
     b2["households"] = bump(case, seed, gain, n)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     plan = rebalance(b2, case.geom, current=cur, mode="minimal", **kw)
     t_after = time.perf_counter() - t
+    # CPU seconds of this process (CP-SAT's one worker included): what the work budget
+    # bounds, and far less sensitive to a loaded machine than the wall clock
+    cpu_after = time.process_time() - c
     # what a fresh plan of the changed community leaves out of band (the bar for minimal)
     out_fresh2 = _out_of_band(rebalance(b2, case.geom, **kw).report)
     hh = dict(zip(b2.index, b2["households"], strict=True))
@@ -298,6 +301,7 @@ def run_case(case: Case, seed: int = 0, gain: int = 150, n: int = 3) -> dict:
         "in_band_lost": out_after > max(out_fresh, out_fresh2),
         "minimal": plan.report.get("minimal"),
         "seconds_unchanged": round(t_same, 2), "seconds_after": round(t_after, 2),
+        "cpu_after": round(cpu_after, 2),
     }
     row["ok"] = (row["unchanged_moved"] == 0 and row["share_kept"] >= 0.8 and row["share_moved"] <= 0.10
                  and not row["in_band_lost"])
@@ -320,6 +324,8 @@ def summarize(rows: list[dict]) -> dict:
         "in_band_lost": sum(r["in_band_lost"] for r in rows),
         "max_seconds_after": max(r["seconds_after"] for r in rows),
         "mean_seconds_after": round(float(np.mean([r["seconds_after"] for r in rows])), 2),
+        "max_cpu_after": max(r["cpu_after"] for r in rows),
+        "mean_cpu_after": round(float(np.mean([r["cpu_after"] for r in rows])), 2),
     }
 
 
