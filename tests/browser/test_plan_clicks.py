@@ -37,8 +37,20 @@ def _click(page, selector: str) -> None:
 
 
 def _pick_option(page, dropdown: str, label: str) -> None:
+    """Open a dropdown and click one of its own options (a checklist's items are options
+    too: the first option of that name in the page may not be the dropdown's)."""
     _click(page, dropdown)
-    page.get_by_role("option", name=label, exact=True).first.click()
+    option = page.locator(".dash-dropdown-option[role=option]").filter(
+        has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
+    option.first.wait_for()
+    _click_locator(page, option.first)
+
+
+def _click_locator(page, locator) -> None:
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    assert box
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
 @pytest.fixture(scope="module")
@@ -217,9 +229,10 @@ def test_plan_by_clicks(app, demo_db, new_page):
     page.wait_for_selector("#plan-commit-msg:has-text('已恢复为第 3 版')", timeout=60000)
 
     # a department network over the grids, its crosswalk and alignment
-    page.get_by_label(NET).check()
+    _click_locator(page, page.locator("#plan-nets label").filter(has_text=NET).first)
     page.wait_for_selector("#plan-map .ga-net-label", timeout=30000)
     _pick_option(page, "#plan-net-pick", NET)
+    assert page.is_checked(f"#plan-nets input[value='{NET}']"), "picking the crosswalk's network unticked it"
     screenshot(page, "plan-clicks-network-picked")
     page.wait_for_selector("#plan-crosswalk-table", timeout=60000)
     assert "现行网格" in page.inner_text("#plan-alignment")
