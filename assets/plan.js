@@ -52,6 +52,20 @@
     layer.on("add", function () { register(this._map); });
   }
 
+  // hide a grid's permanent label when the grid is smaller on screen than the label
+  function labelFits(layer, map) {
+    var tip = layer.getTooltip && layer.getTooltip();
+    var el = tip && tip.getElement && tip.getElement();
+    if (!el || !layer.getBounds) { return; }
+    var b = layer.getBounds();
+    var nw = map.latLngToContainerPoint(b.getNorthWest()), se = map.latLngToContainerPoint(b.getSouthEast());
+    var w = Math.abs(se.x - nw.x), h = Math.abs(se.y - nw.y);
+    el.style.display = "";
+    var small = w < Math.max(el.offsetWidth, 40) * 0.9 || h < Math.max(el.offsetHeight, 14) * 1.5;
+    el.classList.toggle("ga-label-hidden", small);
+    el.style.display = small ? "none" : "";
+  }
+
   window.gridatlas = window.gridatlas || {};
   window.gridatlas.planmap = {
     currentOutline: function () {
@@ -81,6 +95,16 @@
       if (feature.properties.label) {
         layer.bindTooltip(feature.properties.label, { permanent: true, direction: "center",
                                                       className: "ga-grid-label", interactive: false });
+        // a label wider than its grid on screen would cover its neighbours' labels: it is
+        // shown only while the grid is drawn large enough to hold it
+        layer.on("add", function () {
+          var map = this._map, lyr = this;
+          if (!map) { return; }
+          var fitLabel = function () { labelFits(lyr, map); };
+          map.on("zoomend resize", fitLabel);
+          lyr.on("remove", function () { map.off("zoomend resize", fitLabel); });
+          setTimeout(fitLabel, 0);
+        });
       }
     },
     netStyle: function (feature) {

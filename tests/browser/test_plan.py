@@ -76,12 +76,17 @@ def test_rebalance_commit_see_on_wall_and_restore(plan_app, demo_db, new_page):
         timeout=30000)
     screenshot(wall, "plan-committed-on-wall")
 
-    # restore the first version from the versions table
+    # restore the first version from the versions table: the page asks first (the issue
+    # made restoring a two-step action), nothing is written until it is confirmed
     committed_msg = page.inner_text("#plan-commit-msg")
     page.locator("#plan-versions button:not([disabled])").first.click()
+    page.wait_for_selector("#plan-restore-box:not([hidden])", timeout=30000)
+    assert page.inner_text("#plan-commit-msg") == committed_msg
+    page.click("#plan-restore-yes")
     page.wait_for_function(
         f"document.querySelector('#plan-commit-msg').innerText !== {committed_msg!r}",
         timeout=60000)
+    assert "已恢复为第" in page.inner_text("#plan-commit-msg")
     screenshot(page, "plan-restored")
 
     # compare the first and the committed version: statuses in Chinese
