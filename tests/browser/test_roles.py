@@ -11,7 +11,8 @@ from tests.conftest import create_tiny_place
 
 PW = "roles-password-1"
 PAGE_LABELS = {"/": "指挥中心", "/plan": "网格规划", "/review": "领导审阅",
-               "/incidents": "事件", "/field": "现场处置", "/audit": "审计日志"}
+               "/incidents": "事件", "/field": "现场处置", "/audit": "审计日志",
+               "/routes": "派遣路由"}
 
 
 @pytest.fixture(scope="module")
