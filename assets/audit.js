@@ -30,6 +30,11 @@
     match: {},
     options: { weekStartsOn: 1, firstWeekContainsDate: 4 }
   };
+  // the picker's clear button is labelled "Clear Dates" for screen readers: say it in Chinese
+  new MutationObserver(function () {
+    var els = document.querySelectorAll(".dash-datepicker-clear[aria-label='Clear Dates']");
+    for (var i = 0; i < els.length; i++) { els[i].setAttribute("aria-label", "清除日期"); }
+  }).observe(document.documentElement, { childList: true, subtree: true });
   window.dateFns = window.dateFns || {};
   window.dateFns.locale = Object.assign({ zhCN: zhCN }, window.dateFns.locale || {});
 })();

@@ -17,6 +17,7 @@ import layouts.strings_review  # noqa: F401  (registers the strings)
 from geo.errors import GridAtlasError
 from geo.repository import signoff
 from layouts import review_ids as rid
+from layouts import review_view as view
 from layouts.auth import current_principal
 from layouts.i18n import current_lang, t
 from layouts.secure import secure_callback
@@ -81,7 +82,7 @@ def community_options(_id):
     try:
         rows = signoff.communities(current_principal())
     except GridAtlasError as exc:
-        return [], exc.user_msg
+        return [], view.message(exc, lang)
     return [{"label": f"{_name(r, lang)} {r['code']}", "value": r["code"]} for r in rows], None
 
 
@@ -103,7 +104,7 @@ def version_options(community):
     try:
         rows = signoff.versions(current_principal(), community)
     except GridAtlasError as exc:
-        return [], None, [], None, exc.user_msg
+        return [], None, [], None, view.message(exc, lang)
     opts = [{"label": _vlabel(v, lang), "value": int(v["id"])} for v in rows]
     cur = next((i for i, v in enumerate(rows) if v["is_current"]), 0) if rows else None
     b = int(rows[cur]["id"]) if rows else None
@@ -157,8 +158,8 @@ def load_sheet(community, a, b):
     try:
         s = signoff.sheet(current_principal(), community, a, b)
     except GridAtlasError as exc:
-        return empty + (exc.user_msg,)
-    view = {"bounds": s["bounds"], "transition": "fitBounds", "options": {"animate": False}}
+        return empty + (view.message(exc, lang),)
+    fit = {"bounds": s["bounds"], "transition": "fitBounds", "options": {"animate": False}}
     c = s["community"]
     summary = t("rv.so.summary", lang).format(
         target=c["target"], lo=c["min"], hi=c["max"], hh=s["households_moved"], bld=s["buildings_moved"],
@@ -175,4 +176,4 @@ def load_sheet(community, a, b):
                           v=lb, n=s["b"]["incidents"], mx=s["b"]["max_incidents"], mn=s["b"]["min_incidents"],
                           out=s["b"]["outside"])), _work_table(s["b"], lang, "rv-so-work-b")],
                                className="rv-so-col")], className="rv-so-tables")]
-    return (s["a"]["geojson"], s["b"]["geojson"], view, view, la, lb, summary, tables, work, None)
+    return (s["a"]["geojson"], s["b"]["geojson"], fit, fit, la, lb, summary, tables, work, None)

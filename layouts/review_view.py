@@ -209,3 +209,12 @@ def export_table(rows: list[dict]) -> tuple[list[str], list[list]]:
     """Headers (current language) and rows of a rankings table for CSV/XLSX."""
     heads = [t(label) + (" (%)" if key in RATES else "") for key, label in RANK_COLUMNS]
     return heads, [[r.get(key) for key, _ in RANK_COLUMNS] for r in rows]
+
+
+def message(exc, lang: str) -> str:
+    """A ``中文 / English`` error message in the page's language only."""
+    msg = getattr(exc, "user_msg", None) or str(exc)
+    if " / " in msg:
+        zh, en = msg.split(" / ", 1)
+        return en.strip() if lang == "en" else zh.strip()
+    return msg

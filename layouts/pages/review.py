@@ -218,7 +218,7 @@ def load(state, kind, date_from, date_to):
                        if area and len(area) <= 9 else {})
         osm = summary.has_osm_data(scope)
     except GridAtlasError as exc:
-        return none + (exc.user_msg,)
+        return none + (view.message(exc, lang),)
     drill = level != "grid"
     for feat in geo_json["features"]:
         f = figs.get(feat["properties"]["code"])
@@ -339,7 +339,7 @@ def download_pdf(n, state, kind, date_from, date_to):
         data = report.build(scope, area, _period(kind, date_from, date_to), lang=current_lang())
         content = pdf.render(report.render_html(data), "pdf")
     except GridAtlasError as exc:
-        return dash.no_update, exc.user_msg
+        return dash.no_update, view.message(exc, current_lang())
     return dcc.send_bytes(content, f"report-{data['code']}-{data['period'].start.isoformat()}.pdf"), None
 
 

@@ -16,6 +16,7 @@ from geo.reports import pdf, report
 from geo.repository import review as rv
 from geo.repository.scope import Scope
 from layouts import review_ids as rid
+from layouts import review_view as view
 from layouts.auth import current_principal
 from layouts.i18n import current_lang, t
 from layouts.secure import secure_callback
@@ -38,7 +39,7 @@ def layout(area=None, period=None, **query) -> html.Div:
     try:
         doc, err = report.render_html(_report(args)), None
     except GridAtlasError as exc:
-        doc, err = None, exc.user_msg
+        doc, err = None, view.message(exc, current_lang())
     return html.Div(className="ga-page rvp-page", children=[
         dcc.Store(id=rid.P_ARGS, data=args),
         dcc.Download(id=rid.P_DOWNLOAD),
@@ -68,7 +69,7 @@ def download(n, args):
         data = _report({k: v for k, v in args.items() if isinstance(v, str)})
         content = pdf.render(report.render_html(data), "pdf")
     except GridAtlasError as exc:
-        return dash.no_update, exc.user_msg
+        return dash.no_update, view.message(exc, current_lang())
     return dcc.send_bytes(content, f"report-{data['code']}-{data['period'].start.isoformat()}.pdf"), None
 
 

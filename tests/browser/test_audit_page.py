@@ -65,7 +65,7 @@ def test_audit_in_chinese(audit_app, new_page):
     _centre(page, page.get_by_role("option", name="停用用户", exact=True).first)
     page.wait_for_function("""() => { const t = document.querySelector('#audit-entries');
         return t && !t.innerText.includes('AU-CASE-1') && t.innerText.includes('停用用户'); }""",
-                           timeout=30000)
+                           timeout=90000)
     # date pickers: Chinese placeholders, Chinese month and weekday names in the calendar
     placeholders = [page.get_attribute(f"#audit-{w}", "placeholder") for w in ("from", "to")]
     assert placeholders == ["开始日期", "结束日期"], placeholders
