@@ -28,7 +28,7 @@ _ns = Namespace("gridatlas", "review")
 def _map(map_id: str, layer_id: str, title_id: str) -> html.Div:
     return html.Div(className="rv-so-side", children=[
         html.H3(id=title_id, className="rv-so-vtitle"),
-        dl.Map(id=map_id, center=[39.9, 116.4], zoom=14, className="rv-so-map",
+        dl.Map(id=map_id, center=[39.9, 116.4], zoom=14, className="rv-so-map", zoomSnap=0.25,
                attributionControl=False, zoomControl=False, children=[
                    dl.GeoJSON(id=layer_id, data=None, style=_ns("soStyle"), onEachFeature=_ns("soTip")),
                    dl.ScaleControl(imperial=False, position="bottomleft"),
@@ -154,7 +154,7 @@ def load_sheet(community, a, b):
     lang = current_lang()
     empty = (None, None, dash.no_update, dash.no_update, None, None, None, None, None)
     if not community or a is None or b is None or a == b:
-        return empty[:-1] + (t("rv.so.nopick", lang) if community else None,)
+        return empty + (t("rv.so.nopick", lang) if community else None,)
     try:
         s = signoff.sheet(current_principal(), community, a, b)
     except GridAtlasError as exc:

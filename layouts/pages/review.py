@@ -79,7 +79,7 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
         html.Div(id=rid.ERROR, className="ga-error", role="alert"),
         html.Div(className="rv-body", children=[
             html.Div(className="rv-map-wrap", children=[
-                dl.Map(id=rid.MAP, center=[39.9, 116.4], zoom=11, className="rv-map",
+                dl.Map(id=rid.MAP, center=[39.9, 116.4], zoom=11, className="rv-map", zoomSnap=0.25,
                        attributionControl=False, zoomControl=False, children=[
                            dl.GeoJSON(id=rid.AREAS, data=None, style=_ns("style"),
                                       onEachFeature=_ns("tip"), hideout={"colors": {}, "selected": None}),
@@ -213,8 +213,11 @@ def load(state, kind, date_from, date_to):
         figs = rv.figures(scope, area, level, period)
         crumbs = rv.breadcrumb(scope, area)
         key = rv.area_figures(scope, area, period) if area else None
-        streets = rv.figures(scope, area, "street", period) if area and len(area) == 6 else {}
-        communities = (rv.figures(scope, area, "community", period)
+        # the rankings reuse the map's figures when they are of the same level (each call scans
+        # the area's buildings for camera coverage: at city scale the slowest part of the view)
+        streets = ((figs if level == "street" else rv.figures(scope, area, "street", period))
+                   if area and len(area) == 6 else {})
+        communities = ((figs if level == "community" else rv.figures(scope, area, "community", period))
                        if area and len(area) <= 9 else {})
         osm = summary.has_osm_data(scope)
     except GridAtlasError as exc:
