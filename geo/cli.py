@@ -41,6 +41,8 @@ def _cmd_db(args: argparse.Namespace) -> int:
     from geo.settings import get_settings
 
     external = get_settings().database_url is not None
+    if args.action == "replica":
+        return _cmd_replica(args, external)
     if args.action in ("backup", "restore"):
         if not args.file:
             raise GridAtlasError(f"usage: python -m geo db {args.action} FILE")
@@ -95,6 +97,38 @@ def _cmd_db(args: argparse.Namespace) -> int:
     raise AssertionError(args.action)
 
 
+def _cmd_replica(args: argparse.Namespace, external: bool) -> int:
+    """``db replica up|down|status|url``: a streaming replica of the embedded cluster."""
+    from geo import localdb
+
+    verb = args.file
+    if verb not in ("up", "down", "status", "url"):
+        raise GridAtlasError("usage: python -m geo db replica up|down|status|url [--name N] [--port P]")
+    if external:
+        print("DATABASE_URL is set: its replicas are managed elsewhere (set DATABASE_READ_URL).")
+        return 0 if verb != "status" else 3
+    lay = localdb.layout()
+    if verb == "up":
+        rlay = localdb.replica_up(lay, args.name, args.port)
+        print(f"replica {args.name} up on port {rlay.port}, streaming from port {lay.port}")
+        print(localdb.describe(rlay))
+        print(f"DATABASE_READ_URL={rlay.app_url}")
+        return 0
+    if verb == "down":
+        print("stopped" if localdb.replica_down(lay, args.name, purge=args.purge) else "not running")
+        return 0
+    rlay = localdb.replica_layout(lay, args.name)
+    if verb == "url":
+        print(rlay.app_url)
+        return 0
+    if localdb.status(rlay):
+        print(f"up on port {rlay.port}")
+        print(localdb.describe(rlay))
+        return 0
+    print("down")
+    return 3
+
+
 def _cmd_stats(args: argparse.Namespace) -> int:
     from geo.access.roles import SYSTEM
     from geo.repository import stats
@@ -124,12 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("db", help="the embedded PostGIS cluster (or DATABASE_URL)")
-    p.add_argument("action", choices=["up", "down", "status", "url", "migrate", "backup", "restore"],
+    p.add_argument("action", choices=["up", "down", "status", "url", "migrate", "backup", "restore",
+                                        "replica"],
                    help="backup FILE / restore FILE [--force]: pg_dump -Fc of the primary, "
                    "restored into the current database")
-    p.add_argument("file", nargs="?", help="the backup file (backup, restore)")
+    p.add_argument("file", nargs="?", metavar="FILE|VERB",
+                   help="the backup file (backup, restore); up|down|status|url (replica)")
     p.add_argument("--force", action="store_true",
                    help="restore: replace a database that holds data")
+    p.add_argument("--name", default="replica", help="replica: its name (its folder)")
+    p.add_argument("--port", type=int, default=None,
+                   help="replica up: its port (default: the primary's plus one)")
+    p.add_argument("--purge", action="store_true", help="replica down: delete its files too")
     p.set_defaults(handler=_cmd_db)
 
     p = sub.add_parser("stats", help="counts of what the database holds")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -275,23 +276,36 @@ def ping(timeout: float = 2.0) -> None:
 _local = threading.local()
 
 
-# Seconds the replica is behind: 0 when it has replayed all it received and still streams;
-# otherwise the time since the last transaction it replayed (an upper bound while the
-# primary keeps writing, and the only figure there is when replication has stopped). A
-# server that is not a standby (DATABASE_READ_URL naming a primary) is never behind.
+# Is the replica behind? It is current when it has replayed the primary's WAL up to the
+# primary's flushed position read just before (only flushed WAL is sent; waiting up to _CATCH_UP_S for it: WAL without
+# a commit, or the first commit after an idle spell, is replayed within milliseconds).
+# Otherwise its lag is the time since the last transaction it replayed (an upper bound, and
+# the only figure there is when replication has stopped). A server that is not a standby
+# (DATABASE_READ_URL naming a primary) is never behind. The app role may not read
+# pg_stat_wal_receiver's status, hence the primary's position.
+_CATCH_UP_S = 0.5
 _LAG_SQL = """
-SELECT CASE
-         WHEN NOT pg_is_in_recovery() THEN 0
-         WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
-              AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN 0
-         ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 'Infinity')
-       END::float8 AS lag"""
+SELECT pg_is_in_recovery() AS standby,
+       coalesce(pg_last_wal_replay_lsn() >= %s::pg_lsn, false) AS caught_up,
+       coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()),
+                'Infinity')::float8 AS since"""
 
 
 def replica_lag(cur: psycopg2.extras.RealDictCursor) -> float:
-    """Seconds the server behind ``cur`` is behind its primary (0 for a primary)."""
-    cur.execute(_LAG_SQL)
-    return float(cur.fetchone()["lag"])
+    """Seconds the server behind ``cur`` is behind the primary (0 for a primary or a replica
+    that has replayed everything the primary had written when asked)."""
+    with transaction(readonly=True) as primary:
+        primary.execute("SELECT pg_current_wal_flush_lsn()::text AS lsn")
+        lsn = primary.fetchone()["lsn"]
+    deadline = time.monotonic() + _CATCH_UP_S
+    while True:
+        cur.execute(_LAG_SQL, (lsn,))
+        row = cur.fetchone()
+        if not row["standby"] or row["caught_up"]:
+            return 0.0
+        if time.monotonic() >= deadline:
+            return max(float(row["since"]), _CATCH_UP_S)
+        time.sleep(0.02)
 
 
 @contextmanager
@@ -308,8 +322,8 @@ def read_session(replica: bool = False) -> Iterator[psycopg2.extras.RealDictCurs
     on_replica = replica and read_url() is not None
     with transaction(readonly=True, replica=on_replica) as cur:
         if on_replica:
-            lag = replica_lag(cur)
             limit = get_settings().replica_max_lag_seconds
+            lag = replica_lag(cur)
             if lag > limit:
                 log.warning("read replica %.1f s behind (REPLICA_MAX_LAG_SECONDS=%g)", lag, limit)
                 raise ReplicaBehind(BEHIND_MSG, detail=f"replica {lag:.1f} s behind")

@@ -42,6 +42,9 @@ DB_NAME = "gridatlas"
 APP_ROLE = "gridatlas_app"
 SUPERUSER = "postgres"
 IDENT_MAP = "gridatlas"
+REPLICA_ROLE = "gridatlas_replica"
+REPLICATION_MARK = "replication_on"  # in the primary's base folder while a replica is up
+_REPLICA_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _SOCKET_MAX = 100  # libpq's limit is ~107 bytes including ".s.PGSQL.NNNNN"
 # OS user names written into pg_ident.conf (anything else is left out, never quoted in).
 _OS_USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
@@ -161,11 +164,13 @@ def layout(root: Path = PROJECT_ROOT) -> Layout:
     )
 
 
-def _run(lay: Layout, args: list[str], check: bool = True) -> subprocess.CompletedProcess:
+def _run(lay: Layout, args: list[str], check: bool = True,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     cmd = list(args)
     if lay.run_as:
         cmd = ["runuser", "-u", lay.run_as, "--", *cmd]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                          env=None if env is None else {**os.environ, **env})
     if check and proc.returncode != 0:
         raise GridAtlasError(
             f"{Path(args[0]).name} failed (exit {proc.returncode}): "
@@ -186,8 +191,10 @@ def status(lay: Layout | None = None) -> bool:
 # ----------------------------------------------------------------------------- who may log in
 
 
-def _hba_text() -> str:
-    """``pg_hba.conf``: the superuser by peer over the socket, the app role by password."""
+def _hba_text(replication: bool = False) -> str:
+    """``pg_hba.conf``: the superuser by peer over the socket, the app role by password;
+    while a replica of this checkout is up, the replication role by password from 127.0.0.1."""
+    extra = [f"host    replication  {REPLICA_ROLE}  127.0.0.1/32  scram-sha-256"] if replication else []
     return "\n".join(
         [
             "# Written by GridAtlas on every `db up`; edit geo/localdb.py instead.",
@@ -196,6 +203,7 @@ def _hba_text() -> str:
             f"local   all  {APP_ROLE}  scram-sha-256",
             f"host    all  {APP_ROLE}  127.0.0.1/32  scram-sha-256",
             f"host    all  {APP_ROLE}  ::1/128  scram-sha-256",
+            *extra,
             "",
         ]
     )
@@ -245,6 +253,8 @@ def _conf_text(lay: Layout) -> str:
             "logging_collector = off",
             "log_min_messages = warning",
             "password_encryption = 'scram-sha-256'",
+            # a replica that was down for a while catches up from the kept WAL
+            "wal_keep_size = 512MB",
             "",
         ]
     )
@@ -434,7 +444,7 @@ def _write_conf(lay: Layout) -> bool:
     changed = False
     for name, text in (
         ("gridatlas.conf", _conf_text(lay)),
-        ("pg_hba.conf", _hba_text()),
+        ("pg_hba.conf", _hba_text((lay.base / REPLICATION_MARK).exists())),
         ("pg_ident.conf", _ident_text(lay)),
     ):
         changed |= _write_private(lay.data / name, text, uid, gid)
@@ -689,3 +699,133 @@ def _read_head(path: Path) -> bytes:
         raise GridAtlasError(f"cannot read {path}: {exc.strerror}") from exc
     with os.fdopen(fd, "rb") as f:
         return f.read(5)
+
+
+# ----------------------------------------------------------------------------- replica
+
+
+def replica_layout(lay: Layout, name: str = "replica", port: int | None = None) -> Layout:
+    """Where the streaming replica ``name`` of this checkout's cluster keeps its files.
+
+    A folder of the primary's base folder (``<base>/<name>``), with its own data, log and
+    socket folders; its port is ``port``, else the one it was made with, else the
+    primary's plus one. The app role and its password are the primary's (replicated).
+    """
+    if not _REPLICA_NAME.fullmatch(name or "") or name in {"data", "log", "run"}:
+        raise GridAtlasError(f"replica name {name!r}: use 1-32 lower-case letters, digits, - or _")
+    base = lay.base / name
+    if port is None:
+        saved = _read_private(base / "port")
+        port = int(saved) if saved and saved.strip().isdigit() else lay.port + 1
+    socket_dir = base / "run"
+    if len(str(socket_dir)) + len("/.s.PGSQL.65535") > _SOCKET_MAX:
+        socket_dir = Path("/tmp") / f"gridatlas-{checkout_key()}-{name}"
+    return Layout(base=base, data=base / "data", socket_dir=socket_dir,
+                  log_file=base / "log" / "postgres.log", password_file=lay.password_file,
+                  port=port, run_as=lay.run_as, fallback=lay.fallback, owner=lay.owner)
+
+
+def _replicas_running(lay: Layout) -> list[str]:
+    out = []
+    for sub in sorted(lay.base.iterdir()):
+        if (sub / "data" / "standby.signal").exists() and status(replica_layout(lay, sub.name)):
+            out.append(sub.name)
+    return out
+
+
+def _set_replication(lay: Layout, on: bool) -> None:
+    """Allow (or stop allowing) the replication role in the primary's pg_hba.conf."""
+    uid, gid = os.geteuid(), os.getegid()
+    mark = lay.base / REPLICATION_MARK
+    if on:
+        _write_private(mark, "a replica of this cluster is up\n", uid, gid)
+    else:
+        try:
+            os.unlink(mark)
+        except FileNotFoundError:
+            pass
+    if _write_conf(lay) and status(lay):
+        _run(lay, [str(bindir() / "pg_ctl"), "reload", "-D", str(lay.data)])
+
+
+def _replication_role(lay: Layout) -> str:
+    """The replication role with a password kept beside the app's (made once)."""
+    import psycopg2
+    from psycopg2 import sql
+
+    path = lay.base / "replica_password"
+    _ensure_password(path, os.getegid(), 0o600)
+    password = path.read_text().strip()
+    conn = psycopg2.connect(lay.admin_url("postgres"), connect_timeout=5)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (REPLICA_ROLE,))
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            cur.execute(sql.SQL(verb + " ROLE {} LOGIN REPLICATION NOSUPERUSER NOCREATEDB "
+                                "NOCREATEROLE PASSWORD %s").format(sql.Identifier(REPLICA_ROLE)),
+                        (password,))
+    finally:
+        conn.close()
+    return password
+
+
+def replica_up(lay: Layout | None = None, name: str = "replica", port: int | None = None) -> Layout:
+    """Start (making it the first time, by ``pg_basebackup -R``) a streaming replica.
+
+    The primary must be up. The replica streams as ``gridatlas_replica`` (REPLICATION, a
+    password of its own) over TCP 127.0.0.1; the primary admits that role for replication
+    only, from 127.0.0.1 only, and only while a replica is up. The replica's own access
+    rules are the primary's (no replication line), on its own port and private socket.
+    """
+    lay = lay or layout()
+    if not status(lay):
+        raise GridAtlasError("the primary is down: run `python -m geo db up` first")
+    rlay = replica_layout(lay, name, port)
+    if rlay.port == lay.port:
+        raise GridAtlasError(f"the replica needs a port other than the primary's ({lay.port})")
+    password = _replication_role(lay)
+    _set_replication(lay, True)
+    if status(rlay):
+        return rlay
+    _prepare(rlay)
+    if not (rlay.data / "PG_VERSION").exists():
+        _run(rlay, [str(bindir() / "pg_basebackup"), "-D", str(rlay.data), "-R",
+                    "-X", "stream", "-c", "fast", "-w",
+                    "-d", f"host=127.0.0.1 port={lay.port} user={REPLICA_ROLE} "
+                          "application_name=gridatlas_replica"],
+             env={"PGPASSWORD": password})
+    _write_conf(rlay)
+    _write_private(rlay.base / "port", f"{rlay.port}\n", os.geteuid(), os.getegid())
+    _run(rlay, [str(bindir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(rlay.data),
+                "-l", str(rlay.log_file)])
+    return rlay
+
+
+def replica_down(lay: Layout | None = None, name: str = "replica", purge: bool = False) -> bool:
+    """Stop the replica (``purge``: delete its folder too); False when it was not running.
+
+    When no other replica of this checkout is up, the primary stops admitting replication.
+    """
+    import shutil
+
+    lay = lay or layout()
+    rlay = replica_layout(lay, name)
+    was_up = status(rlay)
+    if was_up:
+        _run(rlay, [str(bindir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(rlay.data)])
+    if not _replicas_running(lay):
+        _set_replication(lay, False)
+    if purge and rlay.base.exists():
+        if rlay.base.is_symlink():
+            raise _refuse(rlay.base, "it is a symbolic link")
+        shutil.rmtree(rlay.base)
+        if rlay.socket_dir.parent != rlay.base and rlay.socket_dir.exists():
+            shutil.rmtree(rlay.socket_dir)
+    return was_up
+
+
+def replica_status(lay: Layout | None = None, name: str = "replica") -> bool:
+    """True when the replica ``name`` is running."""
+    lay = lay or layout()
+    return status(replica_layout(lay, name))
