@@ -3,6 +3,7 @@ through or refused exactly as written below."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -87,11 +88,18 @@ def _client_for(app, role):
     return client
 
 
+def _one(pattern: str) -> dict:
+    """A concrete id matching a MATCH pattern id (its wildcard keys set to "x")."""
+    return {k: "x" if v == ["MATCH"] else v for k, v in json.loads(pattern).items()}
+
+
 def _spec_values(specs: list[dict]) -> list:
     """Null values for a callback's inputs or states (an empty list for wildcard ids)."""
     out = []
     for spec in specs:
-        if str(spec["id"]).startswith("{"):
+        if '["MATCH' in str(spec["id"]):  # one component, as the browser sends it
+            out.append({"id": _one(spec["id"]), "property": spec["property"], "value": None})
+        elif str(spec["id"]).startswith("{"):
             out.append([])  # pattern-matching ALL: no matching components
         else:
             out.append({"id": spec["id"], "property": spec["property"], "value": None})
@@ -103,6 +111,10 @@ def _body(key: str, inputs: list[dict], state: list | None = None) -> dict:
     clean = key.split("@")[0] if "@" in key and not key.startswith("..") else key
     parts = clean[2:-2].split("...") if clean.startswith("..") else [clean]
     outputs = [dict(zip(("id", "property"), p.split("@")[0].rsplit(".", 1), strict=False)) for p in parts]
+    # as the browser sends them: an ALL output as the list of its matching components (none
+    # here), a MATCH output as the one component that fired
+    outputs = [[] if '["ALL' in o["id"] else {**o, "id": _one(o["id"])} if '["MATCH' in o["id"] else o
+               for o in outputs]
     return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
             "inputs": inputs, "state": state or [], "changedPropIds": []}
 
