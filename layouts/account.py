@@ -16,7 +16,7 @@ from flask import Flask, request, session
 
 from geo.access import users
 from geo.errors import GridAtlasError
-from layouts import auth
+from layouts import auth, login_pages
 
 PATH = "/account/password"
 
@@ -39,7 +39,7 @@ def _password():
     if new != request.form.get("new_password2", ""):
         return _form(principal.username, "两次输入的新密码不一致 / the two new passwords differ", 400)
     try:
-        ended = users.change_password(principal.username, old, new, auth.client_address(),
+        ended = users.change_password(principal.username, old, new, login_pages.client_address(),
                                       keep_session=auth.session_id())
     except users.AuthError as exc:
         if exc.status == 401:
@@ -54,7 +54,7 @@ def _password():
         <p class="ok" role="status">密码已修改 / your password was changed{html.escape(note)}</p>
         <p><a href="/">返回 / back</a></p>
       </div>"""
-    return auth._page("修改密码 · GridAtlas", body, 200)
+    return login_pages.page("修改密码 · GridAtlas", body, 200)
 
 
 def _form(username: str, message: str, status: int):
@@ -63,7 +63,7 @@ def _form(username: str, message: str, status: int):
       <form method="post" action="{PATH}" class="card" autocomplete="off">
         <h1>GridAtlas <span>修改密码 / Change password</span></h1>
         {msg}
-        <input type="hidden" name="csrf_token" value="{html.escape(auth._csrf_token())}">
+        <input type="hidden" name="csrf_token" value="{html.escape(login_pages.csrf_token())}">
         <input type="text" name="username" value="{html.escape(username)}" autocomplete="username"
                hidden readonly>
         <label for="old_password">旧密码 / Current password</label>
@@ -80,4 +80,4 @@ def _form(username: str, message: str, status: int):
         <button type="submit">修改密码 / Change password</button>
         <p><a href="/">返回 / back</a></p>
       </form>"""
-    return auth._page("修改密码 · GridAtlas", body, status)
+    return login_pages.page("修改密码 · GridAtlas", body, status)

@@ -13,24 +13,21 @@
   its page action; a Dash callback needs the action its function was registered with
   (:func:`layouts.secure.secure_callback`); Dash's page router needs the action of the
   page Dash will render; anything unregistered is refused, a malformed callback is 400.
-* Every response carries security headers (:func:`_security_headers`): a
+* Every response carries security headers (:func:`security_headers`): a
   Content-Security-Policy allowing scripts from this site and Dash's own inline scripts
   by hash, no framing, ``nosniff`` and a same-origin referrer policy.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import html
-import ipaddress
 import logging
 import secrets
 import threading
 import time
 from datetime import timedelta
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import dash
 import flask
@@ -42,6 +39,8 @@ from geo.access import permissions, users
 from geo.access.roles import WALL, Principal
 from geo.errors import DatabaseUnavailable, GridAtlasError
 from geo.settings import PROJECT_ROOT, get_settings
+from layouts.headers import security_headers
+from layouts.login_pages import client_address, login_form, page, safe_next
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def install(app) -> None:
     incidents_files.register(server)
     _set_up_dash_once(app)
     server.before_request(_gate)
-    server.after_request(_security_headers)
+    server.after_request(security_headers)
     server.extensions["gridatlas_dash_app"] = app
 
 
@@ -217,7 +216,7 @@ def _refuse(status: int, message: str):
     if status == 401:
         nxt = request.full_path if request.query_string else request.path
         return redirect("/login?next=" + _quote(nxt))
-    return _page(
+    return page(
         "无权访问 / Not allowed",
         f"<p class='msg'>{html.escape(message)}</p><p><a href='/'>返回 / back</a></p>",
         status,
@@ -423,35 +422,17 @@ def _cancel_action(app, entry: dict) -> str | None:
 # ----------------------------------------------------------------------------- log-in pages
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths: no open redirects."""
-    if not target:
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
-
-
-def _csrf_token() -> str:
-    token = session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(24)
-        session["csrf"] = token
-    return token
-
-
 def _login():
-    nxt = _safe_next(request.values.get("next"))
+    nxt = safe_next(request.values.get("next"))
     if request.method == "GET":
         note = ""
         if request.args.get("expired"):
             note = "会话已过期，请重新登录 / your session ended; please sign in again"
-        return _login_form(nxt, note, 200)
+        return login_form(nxt, note, 200)
     sent = request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
     if not expected or not hmac.compare_digest(sent, expected):
-        return _login_form(nxt, "表单已失效，请重试 / the form expired (CSRF check); try again", 400)
+        return login_form(nxt, "表单已失效，请重试 / the form expired (CSRF check); try again", 400)
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     address = client_address()
@@ -459,9 +440,9 @@ def _login():
         user = users.authenticate(username, password, address)
         sid = users.start_session(user, address, get_settings().session_max_seconds)
     except users.AuthError as exc:
-        return _login_form(nxt, exc.user_msg, exc.status, username)
+        return login_form(nxt, exc.user_msg, exc.status, username)
     except GridAtlasError as exc:
-        return _login_form(nxt, exc.user_msg, 503, username)
+        return login_form(nxt, exc.user_msg, 503, username)
     _start_session(user.principal(), sid)
     from layouts.field_landing import landing  # a grid worker on a phone: /field
 
@@ -478,109 +459,3 @@ def _logout():
             log.warning("sign-out while the database is unreachable: %s", exc.user_msg)
     session.clear()
     return redirect("/login")
-
-
-def client_address() -> str:
-    """The client's address: the socket peer, or, with ``TRUSTED_PROXY_HEADER`` set, the
-    last address in that header (the one the trusted proxy itself wrote)."""
-    header = get_settings().trusted_proxy_header
-    if header:
-        last = request.headers.get(header, "").split(",")[-1].strip()
-        try:
-            return str(ipaddress.ip_address(last))
-        except ValueError:
-            pass
-    return request.remote_addr or "-"
-
-
-def _login_form(nxt: str, message: str, status: int, username: str = ""):
-    token = _csrf_token()
-    msg = f"<p class='msg' role='alert'>{html.escape(message)}</p>" if message else ""
-    body = f"""
-      <form method="post" action="/login" class="card" autocomplete="on">
-        <h1>GridAtlas <span>网格化管理指挥平台</span></h1>
-        {msg}
-        <input type="hidden" name="csrf_token" value="{html.escape(token)}">
-        <input type="hidden" name="next" value="{html.escape(nxt)}">
-        <label for="username">用户名 / User name</label>
-        <input id="username" name="username" value="{html.escape(username)}" required autofocus
-               autocomplete="username">
-        <label for="password">密码 / Password</label>
-        <input id="password" name="password" type="password" required
-               autocomplete="current-password">
-        <button type="submit">登录 / Sign in</button>
-      </form>"""
-    return _page("登录 · GridAtlas", body, status)
-
-
-def _page(title: str, body: str, status: int):
-    page = f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title>
-<link rel="icon" href="/_favicon.ico">
-<link rel="stylesheet" href="/assets/login.css"></head>
-<body class="ga-login">{body}</body></html>"""
-    resp = flask.make_response(page, status)
-    resp.headers["Content-Type"] = "text/html; charset=utf-8"
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-# ----------------------------------------------------------------------------- headers
-
-_script_hashes: dict[int, list[str]] = {}
-
-
-def _csp() -> str:
-    """The Content-Security-Policy: this site only, Dash's inline scripts by hash."""
-    app = flask.current_app.extensions["gridatlas_dash_app"]
-    count = len(app._inline_scripts) + len(dash._callback.GLOBAL_INLINE_SCRIPTS)
-    if count not in _script_hashes:  # inline scripts only grow, at start-up
-        _script_hashes.clear()
-        _script_hashes[count] = [_hash(script) for script in app._inline_scripts
-                                 + dash._callback.GLOBAL_INLINE_SCRIPTS + [app.renderer]]
-    images = ["'self'", "data:", "blob:"]
-    tiles = _basemap_origin(get_settings().basemap_url)
-    if tiles:
-        images.append(tiles)
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self' " + " ".join(_script_hashes[count]),
-        # Dash components and plotly set styles at run time
-        "style-src 'self' 'unsafe-inline'",
-        "img-src " + " ".join(images),
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
-
-
-def _hash(script: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-
-
-def _basemap_origin(url: str | None) -> str | None:
-    """The basemap's origin for img-src; a ``{s}`` subdomain becomes a wildcard."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    host = ".".join("*" if "{" in label else label for label in parts.netloc.split("."))
-    return f"{parts.scheme}://{host}"
-
-
-def _security_headers(response: flask.Response) -> flask.Response:
-    """Security headers on every response."""
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", _csp())
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    if get_settings().session_cookie_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
