@@ -36,10 +36,9 @@ DEBT: set[tuple[str, str]] = {
     # the command centre (layouts/pages/command.py): Leaflet's layers control title
     ("/", "Layers"),
     # /plan (layouts/plan_*.py): Leaflet zoom titles "Zoom in/out", the attribution link's title
-    # "A JavaScript library for interactive maps", number inputs "Increase/Decrease value"
+    # "A JavaScript library for interactive maps"
     ("/plan", "Zoom"), ("/plan", "in"), ("/plan", "out"), ("/plan", "JavaScript"), ("/plan", "library"),
-    ("/plan", "for"), ("/plan", "interactive"), ("/plan", "maps"), ("/plan", "Increase"),
-    ("/plan", "Decrease"), ("/plan", "value"),
+    ("/plan", "for"), ("/plan", "interactive"), ("/plan", "maps"),
     # the 403 page (the router in layouts/shell.py): the refusal "role X may not <description>
     # (action Y)" of geo/access/permissions.py shown untranslated, and its "back" link text
     ("403", "Not"), ("403", "action"), ("403", "allowed"), ("403", "back"), ("403", "field"),

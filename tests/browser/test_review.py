@@ -90,7 +90,7 @@ def test_drill_down_and_back(review_app, demo_db, new_page):
     _click_centre(page, "#rv-crumbs .rv-crumb")
     page.wait_for_function(
         f"document.querySelectorAll('#rv-map path.leaflet-interactive').length == {n_streets}", timeout=30000)
-    assert "level=street" in page.url
+    page.wait_for_function("location.search.includes('level=street')", timeout=30000)
     assert not [e for e in console.errors if "favicon" not in e], console.errors
     assert first < 15
 

@@ -29,6 +29,8 @@ def so_app(demo_db):
 
 
 def _centre(page, locator):
+    locator.wait_for(state="visible", timeout=60000)
+    page.wait_for_timeout(300)  # a list that is still filtering moves its options
     box = locator.bounding_box()
     assert box, locator
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
