@@ -53,7 +53,8 @@ SELECT due.due, due.deferred, due.closed_on_time,
                                  AND e.to_state = 'deferred')) AS deferred
                   FROM incidents i
                  WHERE i.district_id = %(d)s AND i.due_at >= %(start)s AND i.due_at < %(end)s
-                   AND i.due_at IS NOT NULL AND i.duplicate_of IS NULL {scope}) x) due,
+                   AND i.due_at IS NOT NULL AND i.duplicate_of IS NULL {scope}
+                OFFSET 0) x) due,  -- OFFSET 0: `deferred` is computed once a row, not once per use
        (SELECT count(*) AS closed,
                percentile_cont(0.5) WITHIN GROUP (
                    ORDER BY extract(epoch FROM i.closed_at - i.reported_at)) / 3600.0
