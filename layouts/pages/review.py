@@ -310,7 +310,7 @@ def export(_clicks, data):
         return dash.no_update
     which, _, fmt = str(trig.get("index", "")).partition("-")
     rows = data.get(which) if which in ("streets", "communities") else None
-    if rows is None or fmt not in ("csv", "xlsx"):
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or fmt not in ("csv", "xlsx"):
         return dash.no_update
     heads, body = view.export_table(rows)
     content, name = review_export.table_file(heads, body, fmt, f"review-{which}")
