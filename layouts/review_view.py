@@ -88,7 +88,9 @@ def legend(metric: str, rows: list, level: str) -> html.Div:
         how = t("rv.legend.quantile").format(n=len(rows))
     title = t(f"rv.m.{metric}") + (" · " + t("rv.band_share") if metric == "band" and level != "grid"
                                    else "")
-    direction = t("rv.legend.better" if rv.HIGHER_BETTER[metric] else "rv.legend.worse")
+    # below, in and above the band are classes, not a scale: no "higher is better" there
+    direction = ("" if metric == "band" and level == "grid"
+                 else t("rv.legend.better" if rv.HIGHER_BETTER[metric] else "rv.legend.worse"))
     return html.Div(className="rv-legend", id="rv-legend", children=[
         html.Div(title, className="rv-legend-title"),
         *[html.Div([html.Span(className="rv-swatch", style={"background": c}), html.Span(lbl)],
