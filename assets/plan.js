@@ -107,6 +107,31 @@
         });
       }
     },
+    // the first view: the scope's communities filled by the share of their grids in band
+    scopeStyle: function (feature) {
+      var s = feature.properties.share;
+      var fill = s === null || s === undefined ? "#e2e8f0" : s >= 0.8 ? "#4ade80" : s >= 0.5 ? "#facc15" : "#fb923c";
+      return { color: "#1e293b", weight: 1.6, fillColor: fill, fillOpacity: 0.5 };
+    },
+    scopeLabel: function (feature, layer) {
+      onAdd(layer);
+      var p = feature.properties, el = document.createElement("div"), sub = document.createElement("small");
+      el.textContent = p.label || p.code || "";  // names are text, never markup
+      sub.textContent = p.title || "";
+      el.appendChild(sub);
+      layer.bindTooltip(el, { permanent: true, direction: "center", className: "ga-scope-label",
+                              interactive: false });
+      layer.on("add", function () {  // a name shown only where its community holds it
+        var map = this._map, lyr = this;
+        if (!map) { return; }
+        var fitLabel = function () { labelFits(lyr, map); };
+        map.on("zoomend resize", fitLabel);
+        lyr.on("remove", function () { map.off("zoomend resize", fitLabel); });
+        setTimeout(fitLabel, 0);
+      });
+      layer.on("mouseover", function () { this.setStyle({ weight: 3 }); });
+      layer.on("mouseout", function () { this.setStyle({ weight: 1.6 }); });
+    },
     netStyle: function (feature) {
       return { color: feature.properties.color || "#7c3aed", weight: 2.2, dashArray: "6 3",
                fill: false, interactive: false };

@@ -135,6 +135,8 @@ PLAN_NET_LAYER = "plan-net-layer"
 PLAN_NET_PICK = "plan-net-pick"
 PLAN_NET_TABLE = "plan-net-table"
 PLAN_NET_EXPORT = "plan-net-export"
+PLAN_SCOPE = "plan-scope"  # the scope's communities before one is chosen (click picks one)
+PLAN_SCOPE_LEGEND = "plan-scope-legend"
 
 # review (/review)
 REVIEW_BOOT = "review-boot"

@@ -73,6 +73,7 @@ def main(lang: str) -> html.Section:
                                 {"label": t("plan.view_current", lang), "value": "current"},
                                 {"label": t("plan.view_both", lang), "value": "both"}]),
         html.Div(id=ids.PLAN_LEGEND),
+        html.Div(id=ids.PLAN_SCOPE_LEGEND),
         plan_maps.maps(lang),
         html.Div(className="ga-move", children=[
             html.H3(t("plan.move", lang)),

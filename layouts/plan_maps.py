@@ -62,11 +62,42 @@ def legend(band: Band | None, lang: str) -> html.Div:
                     className="ga-plan-legend")
 
 
+#: Fill of a community by the share of its current grids in band (first view of the page).
+SHARE_COLOURS = (("#4ade80", "plan3.share.high"), ("#facc15", "plan3.share.mid"),
+                 ("#fb923c", "plan3.share.low"), ("#e2e8f0", "plan3.share.none"))
+
+
+def with_scope_labels(collection: dict | None, lang: str) -> dict | None:
+    """Each community feature given a ``label`` (its name in the page's language) and a
+    ``title`` (its grids in band)."""
+    if not collection:
+        return collection
+    feats = []
+    for ft in collection.get("features", []):
+        p = dict(ft.get("properties") or {})
+        name = (p.get("name_en") if lang == "en" else None) or p.get("name") or p.get("code")
+        p["label"] = str(name)
+        p["title"] = t("plan3.in_band", lang).format(n=p.get("in_band", 0), of=p.get("grids", 0))
+        feats.append({**ft, "properties": p})
+    return {**collection, "features": feats}
+
+
+def scope_legend(lang: str) -> html.Div:
+    """Colour key of the first view (share of grids in band) and how to choose."""
+    items = [html.Span([html.I(style={"background": c}), t(key, lang)]) for c, key in SHARE_COLOURS]
+    return html.Div([html.B(t("plan3.share", lang)), *items, html.Em(t("plan3.click", lang))],
+                    className="ga-plan-legend")
+
+
 def maps(lang: str) -> html.Div:
     """Both maps (map 2 shown in the current and side-by-side views)."""
     scale = dl.ScaleControl(imperial=False, position="bottomleft")
     return html.Div(className="ga-plan-maps view-proposal", id="plan-maps", children=[
         dl.Map(id=ids.PLAN_MAP, center=(35, 105), zoom=4, className="ga-plan-map", children=[
+            # before a community is chosen: the scope's communities (a click chooses one)
+            dl.Pane(name="plan-scope", style={"zIndex": 405}, children=[
+                dl.GeoJSON(id=ids.PLAN_SCOPE, style=_ns("scopeStyle"), onEachFeature=_ns("scopeLabel")),
+            ]),
             dl.Pane(name="plan-grids", style={"zIndex": 410}, children=[
                 dl.GeoJSON(id=ids.PLAN_CURRENT, style=_ns("currentOutline")),
                 dl.GeoJSON(id=ids.PLAN_PROPOSED, style=_ns("proposedStyle"),

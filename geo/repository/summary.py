@@ -121,3 +121,26 @@ def community_map(scope: Scope, community_code: Any) -> dict[str, Any]:
     return {"grids": wall.boundaries(place, "grid", 18),
             "buildings": community_buildings(scope, code),
             "bounds": wall.extent(place)}
+
+
+def community_outlines(scope: Scope, zoom: float | None = None) -> dict:
+    """The communities of the scope as GeoJSON outlines (the plan page's first view), each
+    with ``code``, ``name``, ``name_en``, ``households``, ``grids``, ``in_band`` and
+    ``share`` (in-band grids / grids, ``None`` without grids); coarse at low zoom.
+
+    Outlines come from :func:`geo.repository.wall.boundaries` and the counts from
+    :func:`community_summary`, both limited to the scope.
+    """
+    from geo.repository import wall
+
+    counts = {r["code"]: r for r in community_summary(_check(scope))}
+    features = []
+    for ft in wall.boundaries(scope, "community", zoom)["features"]:
+        row = counts.get(ft["properties"]["code"])
+        if row is None:
+            continue
+        grids, in_band = int(row["grids"]), int(row["in_band"])
+        features.append({**ft, "properties": {
+            **ft["properties"], "households": int(row["households"]), "grids": grids, "in_band": in_band,
+            "share": round(in_band / grids, 3) if grids else None}})
+    return {"type": "FeatureCollection", "features": features}

@@ -35,6 +35,7 @@ from layouts import (
     plan_history,  # noqa: F401  (versions, restore, compare, export and networks callbacks)
     plan_layout,
     plan_maps,
+    plan_scope,  # noqa: F401  (the scope's communities before one is chosen)
     plan_store,
     plan_tables,
     strings_plan,  # noqa: F401  (registers the page's strings)
