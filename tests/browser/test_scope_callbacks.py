@@ -218,6 +218,11 @@ def _attacks(w) -> dict[str, list[dict]]:
                                    "plan-cmp-b.value": w["b_versions"][-1]},
                                   {"plan-cmp-a.value": "1", "plan-cmp-b.value": [2]}],
         "plan-cancel.id": [{"plan-cancel.n_clicks": 1}],
+        # the first view (layouts/plan_scope.py): the scope's communities; a click chooses one
+        "plan-scope.data": [{"plan-community.value": v} for v in (None, "", B, "9", "%", [B])],
+        "plan-community.value": [{"plan-scope.clickData": {"properties": {"code": v}}}
+                                 for v in (B, B[:9], "9", "%", [B], None)]
+        + [{"plan-scope.clickData": v} for v in ("x", [B], {"properties": B})],
         "cmd-districts.data": [{"cmd-filters.data": f, "cmd-boot.data": {"fit": True}} for f in bf]
         + [{"cmd-boot.data": {"view": ["a", "b"]}}, {"cmd-boot.data": {"view": [1, 2, "z"]}}],
         "cmd-grids.data": [{"cmd-map.zoom": 18, "cmd-filters.data": f} for f in bf]
