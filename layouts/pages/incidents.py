@@ -155,16 +155,17 @@ def load_list(state, severity, category, street, community, grid, department, ov
         page += 1
     elif trig not in (None, ids.INC_REFRESH, ids.INC_SELECTED):
         page = 1
-    def text_of(v):  # a control's value as the browser may send it: else nothing
-        return v.strip() if isinstance(v, str) else ""
-
-    def texts_of(v):
-        return [str(x) for x in v] if isinstance(v, list) else []
-
-    values = {"state": texts_of(state), "severity": texts_of(severity), "category": category, "street": street,
-              "community": community, "grid": text_of(grid), "department": department,
-              "overdue": overdue, "from": text_of(d0)[:10], "to": text_of(d1)[:10],
-              "q": text_of(text), "sort": sort, "page": page, "view": view,
+    # a control's value as the browser may send it; a value of another type counts as unset
+    state = [str(x) for x in state] if isinstance(state, list) else None
+    severity = [str(x) for x in severity] if isinstance(severity, list) else None
+    grid = grid if isinstance(grid, str) else ""
+    d0 = d0 if isinstance(d0, str) else ""
+    d1 = d1 if isinstance(d1, str) else ""
+    text = text if isinstance(text, str) else ""
+    values = {"state": state, "severity": severity, "category": category, "street": street,
+              "community": community, "grid": grid.strip(), "department": department,
+              "overdue": overdue, "from": d0[:10], "to": d1[:10],
+              "q": text.strip(), "sort": sort, "page": page, "view": view,
               "case": selected if isinstance(selected, str) else None}
     query = query_of(values)
     search = ("?" + urlencode(query)) if query else ""
