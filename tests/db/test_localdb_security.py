@@ -6,11 +6,13 @@ Every check uses a real second OS user: ``nobody``, and users made here with ``u
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,24 @@ def geo_cli(checkout: Path, *args: str, as_user: str | None = None, port: int) -
         cmd = ["runuser", "-u", as_user, "--", *cmd]
     return subprocess.run(cmd, cwd=checkout, capture_output=True, text=True, timeout=300,
                           env=_env(GRIDATLAS_PG_PORT=str(port)))
+
+
+@contextlib.contextmanager
+def interpreter_reachable():
+    """Let other OS users run this interpreter (the checkout's virtual environment) for the
+    block: a folder above it without search permission for others (a checkout cloned into
+    a 0700 temporary folder) gets ``o+x`` and its mode back afterwards."""
+    changed = []
+    for folder in Path(sys.executable).parent.parents:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(folder, stat.S_IMODE(mode) | stat.S_IXOTH)
+            changed.append((folder, stat.S_IMODE(mode)))
+    try:
+        yield
+    finally:
+        for folder, mode in changed:
+            os.chmod(folder, mode)
 
 
 def free_port() -> int:
@@ -173,6 +193,11 @@ def test_checkout_owner_runs_its_own_cluster(os_user, scratch):
     shutil.chown(checkout, os_user, os_user)
     subprocess.run(["chown", "-R", "-h", f"{os_user}:{os_user}", str(checkout)], check=True)
     port = free_port()
+    with interpreter_reachable():
+        _owner_runs_cluster(checkout, os_user, port)
+
+
+def _owner_runs_cluster(checkout: Path, os_user: str, port: int) -> None:
     try:
         for args in (("db", "up"), ("db", "migrate"), ("db", "status")):
             proc = geo_cli(checkout, *args, as_user=os_user, port=port)
