@@ -122,7 +122,7 @@ def _actions(d: dict, lang: str) -> list:
     out = []
     ref = f"{d['code']}@{d['version']}"
     if allowed(principal.role, "incident.dispatch") and d["state"] == "filed":
-        dep = service.proposed_department(d["code"])
+        dep = service.proposed_department(service.actor_for(principal), d["code"])
         if dep:
             out.append(html.Div(className="ga-action", children=[
                 html.Span(f"{t('wall.panel.proposed', lang)}: {dep['name']}", className="ga-k"),
@@ -279,11 +279,12 @@ def dispatch(clicks, stored):
         scope, _flt = filters(stored)
         if wall.incident_timeline(scope, code, datetime.now(UTC)) is None:
             return dash.no_update
-        dep = service.proposed_department(code)
+        actor = service.actor_for(current_principal())
+        dep = service.proposed_department(actor, code)
         if not dep:
             return _after_action(scope, code, lang, html.Span(t("wall.panel.no_route", lang),
                                                               className="ga-bad"))
-        service.transition(service.actor_for(current_principal()), code, "dispatched",
+        service.transition(actor, code, "dispatched",
                            department=dep["code"], expected_version=version)
         msg = html.Span(t("wall.panel.dispatched_to", lang).format(dep=dep["name"]), className="ga-ok")
         return _after_action(scope, code, lang, msg)

@@ -644,12 +644,14 @@ def _proposed(cur, category_id: int, street_id: int | None) -> dict | None:
     return dict(row) if row else None
 
 
-def proposed_department(case: Mapping | int | str) -> dict | None:
+def proposed_department(actor: Actor, case: Mapping | int | str) -> dict | None:
     """The department a case is routed to: category + street override, else the category's
     default department (else its parent category's); ``None`` when nothing is routed.
 
     Parameters
     ----------
+    actor:
+        Who asks: a case outside their scope is reported as missing.
     case:
         A case as :func:`show` returns it, or its id or code.
 
@@ -661,6 +663,7 @@ def proposed_department(case: Mapping | int | str) -> dict | None:
     with db.transaction(readonly=True) as cur:
         row = case if isinstance(case, Mapping) and "category_id" in case \
             else _load(cur, case["id"] if isinstance(case, Mapping) else case, lock=False)
+        _visible(actor, row)
         return _proposed(cur, row["category_id"], row.get("street_id"))
 
 

@@ -167,17 +167,19 @@ def test_routing_override_per_street_is_audited(empty_db, A):
     with pytest.raises(svc.Denied):
         svc.set_route(A["operator"], category="C1", street="990100001", department="D2")
     svc.set_route(A["admin"], category="C1", street="990100001", department="D2")
-    assert svc.proposed_department(case["code"])["code"] == "D2"
-    assert svc.proposed_department(svc.show(A["admin"], case["code"]))["via"] == "street"
+    assert svc.proposed_department(A["operator"], case["code"])["code"] == "D2"
+    with pytest.raises(svc.NotFound):  # a case outside the asker's scope is not there for them
+        svc.proposed_department(A["grid_worker2"], case["code"])
+    assert svc.proposed_department(A["operator"], svc.show(A["admin"], case["code"]))["via"] == "street"
     out = svc.transition(A["operator"], case["code"], "dispatched", now=T0)
     assert out["department"] == "D2"
     assert scalar(empty_db, "SELECT detail->>'after' FROM audit_log WHERE action = 'incident.route'"
                             " ORDER BY id DESC LIMIT 1") == "D2"
     svc.set_route(A["admin"], category="C1", street="990100001", department=None)
-    assert svc.proposed_department(case["code"])["code"] == "D1"
+    assert svc.proposed_department(A["operator"], case["code"])["code"] == "D1"
     # a category without its own department inherits its parent's
     other = new_case(A, category="C2")
-    assert svc.proposed_department(other["code"])["code"] == "D2"
+    assert svc.proposed_department(A["operator"], other["code"])["code"] == "D2"
     # the operator may name another department when dispatching
     to_district(A, other["code"])
     assert svc.transition(A["operator"], other["code"], "dispatched", department="D1",
