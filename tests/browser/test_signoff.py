@@ -26,8 +26,8 @@ def so_app(demo_db):
     server.stop()
 
 
-def _centre(page, locator):
-    locator.wait_for(state="visible", timeout=60000)
+def _centre(page, locator, timeout: int = 60000):
+    locator.wait_for(state="visible", timeout=timeout)
     page.wait_for_timeout(300)  # a list that is still filtering moves its options
     box = locator.bounding_box()
     assert box, locator
@@ -58,19 +58,23 @@ def test_signoff_by_clicks(so_app, demo_db, new_page):
     login(page, so_app.url, "so_leader", PW, "/review")
     page.wait_for_selector("#rv-signoff", timeout=30000)
     page.locator("#rv-signoff").scroll_into_view_if_needed()
-    # pick the community in the menu; on a loaded machine the menu's options may arrive after
-    # the typed text, so a pick that did not take is made again (at most three times)
-    for attempt in range(3):
-        _centre(page, page.locator("#rv-so-community"))
-        page.keyboard.type(COMM)
-        _centre(page, page.get_by_role("option", name=COMM).first)
+    # pick the community in the menu. On a loaded machine the menu may open before its options
+    # arrive, or the typed text may land before the search box has focus: each step waits for
+    # what it needs, and a pick that did not take is made again (at most four times)
+    for attempt in range(4):
         try:
+            _centre(page, page.locator("#rv-so-community"))
+            page.get_by_role("option").first.wait_for(state="visible", timeout=30000)
+            page.keyboard.type(COMM)
+            _centre(page, page.get_by_role("option", name=COMM).first, timeout=20000)
             page.wait_for_selector("#rv-so-table-a", timeout=25000)
             break
         except Exception:
-            if attempt == 2:
+            if attempt == 3:
+                screenshot(page, "signoff_pick_failed")
                 raise
             page.keyboard.press("Escape")
+            page.wait_for_timeout(1000)
     page.wait_for_selector("#rv-so-work-b", timeout=60000)
     old, new = _version_grids(demo_db, False), _version_grids(demo_db, True)
     assert old and new and old != new
