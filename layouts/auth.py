@@ -39,7 +39,9 @@ from geo.access import permissions, users
 from geo.access.roles import WALL, Principal
 from geo.errors import DatabaseUnavailable, GridAtlasError
 from geo.settings import PROJECT_ROOT, get_settings
+from layouts import strings_refusals as refusals
 from layouts.headers import security_headers
+from layouts.i18n import current_lang, t
 from layouts.login_pages import client_address, login_form, page, safe_next
 
 log = logging.getLogger(__name__)
@@ -210,16 +212,28 @@ def _wants_json() -> bool:
     return request.path.startswith("/_dash-") or request.is_json
 
 
-def _refuse(status: int, message: str):
+def _refuse(status: int, message: str | permissions.PermissionDenied):
+    """Refuse the request: JSON ``{"error": "中文 / English"}`` for Dash and API callers, a
+    sign-in redirect for 401, else a small page in the visitor's language."""
     if _wants_json():
-        return flask.jsonify({"error": message}), status
+        text = message.user_msg if isinstance(message, GridAtlasError) else message
+        return flask.jsonify({"error": text}), status
     if status == 401:
         nxt = request.full_path if request.query_string else request.path
         return redirect("/login?next=" + _quote(nxt))
+    lang = current_lang()
+    reason = refusals.refusal_text(message, lang)
+    ask = ""
+    if isinstance(message, permissions.PermissionDenied) and message.reason == "role":
+        ask = f"<p class='hint'>{html.escape(t('refusal.ask', lang))}</p>"
+    title = refusals.title(status, lang)
     return page(
-        "无权访问 / Not allowed",
-        f"<p class='msg'>{html.escape(message)}</p><p><a href='/'>返回 / back</a></p>",
+        title,
+        f"<div class='card refusal'><h1>{html.escape(title)}</h1>"
+        f"<p class='msg' role='alert'>{html.escape(reason)}</p>{ask}"
+        f"<p><a href='/'>{html.escape(t('refusal.back', lang))}</a></p></div>",
         status,
+        lang="zh-CN" if lang == "zh" else "en",
     )
 
 
@@ -247,7 +261,9 @@ def _gate():
         return _refuse(400, exc.user_msg)
     if action is None:
         log.warning("refused unregistered route %s %s", request.method, path)
-        return _refuse(403, f"{path} is not a registered action: refused")
+        if _route_kind() == "page" and request.method in ("GET", "HEAD"):
+            return _refuse(404, t("refusal.not_found", current_lang()))
+        return _refuse(403, f"{path} 未登记，已拒绝 / {path} is not a registered action: refused")
     if action == "open":
         return None
     if principal.anonymous_wall and not (action == "view.command" or action.startswith("dash.")):
@@ -257,7 +273,7 @@ def _gate():
     try:
         permissions.check(principal, action)
     except permissions.PermissionDenied as exc:
-        return _refuse(403, exc.user_msg)
+        return _refuse(403, exc)
     if getattr(flask.g, "gridatlas_db_down", False) and _writes(action):
         return _refuse(503, _DB_DOWN_WRITE)
     if _route_kind() == "callback":

@@ -69,9 +69,9 @@ def login_form(nxt: str, message: str, status: int, username: str = ""):
     return page("登录 · GridAtlas", body, status)
 
 
-def page(title: str, body: str, status: int):
+def page(title: str, body: str, status: int, lang: str = "zh-CN"):
     page = f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
+<html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
 <link rel="icon" href="/_favicon.ico">

@@ -46,4 +46,4 @@ def test_each_role_sees_its_menu_and_its_places(app_roles, new_page):
         if role == "grid_worker":
             screenshot(page, "role-grid-worker")
             page.goto(app_roles.url + "/plan")  # refused by the server, with the reason
-            assert "grid_worker may not" in page.inner_text("body")
+            assert "您的角色「网格员」无权查看网格规划方案" in page.inner_text("body")

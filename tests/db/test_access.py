@@ -188,7 +188,7 @@ def test_disabled_user_cannot_sign_in(client):
 def test_pages_are_refused_by_role_with_a_reason(client):
     _login(client, "acc_worker", PW)
     resp = client.get("/plan")
-    assert resp.status_code == 403 and "grid_worker may not" in resp.text
+    assert resp.status_code == 403 and "您的角色「网格员」无权查看网格规划方案" in resp.text
     assert client.get("/incidents").status_code == 200
 
 
