@@ -773,6 +773,10 @@ def _replication_role(lay: Layout) -> str:
 def replica_up(lay: Layout | None = None, name: str = "replica", port: int | None = None) -> Layout:
     """Start (making it the first time, by ``pg_basebackup -R``) a streaming replica.
 
+    The copy counts as made once ``pg_basebackup`` has finished (a mark beside the data
+    folder); a copy interrupted before (a killed command, a full disk) is deleted and made
+    again, never started half-made.
+
     The primary must be up. The replica streams as ``gridatlas_replica`` (REPLICATION, a
     password of its own) over TCP 127.0.0.1; the primary admits that role for replication
     only, from 127.0.0.1 only, and only while a replica is up. The replica's own access
@@ -788,13 +792,20 @@ def replica_up(lay: Layout | None = None, name: str = "replica", port: int | Non
     _set_replication(lay, True)
     if status(rlay):
         return rlay
+    done = rlay.base / "basebackup_done"
+    if not done.exists() and rlay.data.exists() and not rlay.data.is_symlink():
+        # a copy that was interrupted (or made before this mark existed): made again whole
+        import shutil
+
+        shutil.rmtree(rlay.data)
     _prepare(rlay)
-    if not (rlay.data / "PG_VERSION").exists():
+    if not done.exists():
         _run(rlay, [str(bindir() / "pg_basebackup"), "-D", str(rlay.data), "-R",
                     "-X", "stream", "-c", "fast", "-w",
                     "-d", f"host=127.0.0.1 port={lay.port} user={REPLICA_ROLE} "
                           "application_name=gridatlas_replica"],
              env={"PGPASSWORD": password})
+        _write_private(done, "pg_basebackup finished\n", os.geteuid(), os.getegid())
     _write_conf(rlay)
     _write_private(rlay.base / "port", f"{rlay.port}\n", os.geteuid(), os.getegid())
     _run(rlay, [str(bindir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(rlay.data),

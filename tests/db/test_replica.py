@@ -161,3 +161,31 @@ def _reads_ok() -> bool:
             return True
     except db.ReplicaBehind:
         return False
+
+
+def test_an_interrupted_copy_is_made_again_not_started_half_made(pg_server):
+    """A replica whose pg_basebackup was killed half-way (its folder has PG_VERSION and some
+    files, no pg_control, no mark of a finished copy) is copied again and starts."""
+    if pg_server.external:
+        pytest.fail("the replica is one of the embedded cluster: run without DATABASE_URL")
+    lay = localdb.layout()
+    name = NAME + "cut"
+    rlay = localdb.replica_layout(lay, name, _free_port())
+    try:
+        localdb._prepare(rlay)
+        (rlay.data / "PG_VERSION").write_text("16\n")
+        (rlay.data / "backup_label").write_text("START WAL LOCATION: 0/0\n")
+        (rlay.data / "base").mkdir()
+        assert not (rlay.data / "global" / "pg_control").exists()
+        up = localdb.replica_up(lay, name)
+        assert localdb.status(up) and (up.data / "global" / "pg_control").exists()
+        conn = psycopg2.connect(up.app_url, connect_timeout=10)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery()")
+                assert cur.fetchone()[0] is True
+        finally:
+            conn.close()
+    finally:
+        localdb.replica_down(lay, name, purge=True)
+    assert not rlay.base.exists()
