@@ -1,36 +1,49 @@
-"""Wall screens under load: 50 walls refreshing at their interval, and 50 at one instant.
+"""The city tier under load: walls, Open311 reports, a street's rebalance and a primary outage.
 
-Not part of ``make test``. Starts ``python app.py`` itself (``ANONYMOUS_WALL=1``: each wall
-opens ``/?kiosk=1`` like a kiosk screen) on loopback, against the embedded cluster's demo
-database (``python -m geo db url``) or, with ``--city``, the city-scale ``gridatlas_bench``
-database of ``bench/screen.py`` (built there when missing, reused when present).
+Not part of ``make test``. Starts and stops everything it needs on loopback: the embedded
+cluster, a streaming replica of it (``geo db replica up``, stopped again at the end when it
+was not up before), the app as one process (``python app.py``, the baseline) and as the tier
+(gunicorn, ``--workers`` 4, reads on the replica through ``DATABASE_READ_URL``). Data: the
+city-scale ``gridatlas_bench`` database of ``bench/screen.py`` (built there when missing,
+reused when present), or the demo district with ``--demo``. Walls open ``/?kiosk=1``
+(``ANONYMOUS_WALL=1``).
 
 recording
     Debian's Chromium (Playwright) opens the wall once and records the real callback POST
-    bodies (``/_dash-update-component``): those of the first load, and the one POST a
-    refresh tick makes (driven through the wall's own gate, ``set_props('cmd-kick')``).
-steady
-    ``--walls`` clients (50), each with its own kiosk session, replay the tick's POST every
-    ``--interval`` seconds (``REFRESH_SECONDS``, default 15), each starting at a random
-    offset within the first interval, for ``--duration`` seconds (60). Per request: the
-    loopback latency; an error is any answer other than 200 with fresh data (a 5xx, a
-    timeout, or the wall's stale state).
+    bodies (``/_dash-update-component``) of one refresh tick.
+phases (``--duration`` 60 s each; walls and reports at once)
+    ``--walls`` clients (100), each with its own kiosk session, replay the tick's POST every
+    ``--interval`` seconds (``REFRESH_SECONDS``, default 15) from a random offset; an error
+    is any answer other than 200 with fresh data. Meanwhile Open311 reports are posted at
+    ``--rate`` (50) a second, open loop, each with its own ``Idempotency-Key``; one refused
+    by a 5xx or no answer is sent again (same key) every second until accepted, as a hotline
+    client retries. Afterwards the database is asked what arrived: lost (no case) and
+    duplicated (a case made twice).
+    1. baseline: the single process, primary only;
+    2. tier: gunicorn and the replica;
+    3. rebalance: the tier while the smallest street's rebalance runs and commits
+       (``geo rebalance --street --apply``); walls keep refreshing until it is done;
+    4. outage: the tier with the primary stopped for ``--outage`` (20) seconds from a quarter
+       of the phase: walls stay up on the replica (stale banner allowed, no HTTP error),
+       reports get 503 and are retried.
 herd
-    The same clients fire the tick at one instant (a barrier), on an app restarted just
-    before (cold pool, as after a restart), ``--repeats`` times (3). Per burst: the time
-    until the last answer, errors as above.
+    The same clients fire the tick at one instant on the tier restarted just before (cold
+    pools), ``--repeats`` times (3).
 
-Prints the load average at start, the steady percentiles, each burst, then one JSON line
-last: ``walls``, ``wall_p50_ms``, ``wall_p95_ms``, ``wall_errors``, ``herd_errors``,
-``herd_max_s`` (median of the bursts), ``load_avg_start``, ``data``... Targets on the 2-core
-machine: steady p95 <= 300 ms, 0 errors; each burst 0 errors, done within 10 s. Exits 1
-when a target is missed.
+Prints the load average at start, each phase, the counts, the checks, then one JSON line
+last with (a contract) ``walls``, ``wall_p95_ms``, ``wall_errors``, ``reports_per_s``,
+``report_p95_ms``, ``reports_lost``, ``reports_duplicated``, ``rebalance_done``,
+``wall_p95_ratio_during_rebalance``, ``outage_reports_lost``, ``baseline_wall_p95_ms``,
+``baseline_report_p95_ms``, ``load_avg_start``, and ``wall_p50_ms``, ``herd_errors``,
+``herd_max_s``... Targets on the 2-core machine: wall p95 <= 300 ms with 0 errors; report
+p95 <= 150 ms, 0 lost, 0 duplicated; rebalance committed with the wall p95 within 1.5x;
+nothing lost in the outage; each burst 0 errors within 10 s. Exits 1 when one is missed.
 
 Usage::
 
-    .venv/bin/python bench/load.py            # demo data, 60 s steady + 3 bursts (~2 min)
-    .venv/bin/python bench/load.py --quick    # a tenth of the duration (6 s), 1 burst
-    .venv/bin/python bench/load.py --city     # the city-scale database (bench/screen.py)
+    .venv/bin/python bench/load.py            # the city, 4 phases of 60 s + 3 bursts
+    .venv/bin/python bench/load.py --quick    # a tenth of the durations, 1 burst
+    .venv/bin/python bench/load.py --demo     # the demo district
 
 The app's own settings pass through the environment (``DB_POOL_MAX=4 bench/load.py``).
 """
@@ -50,12 +63,16 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench import tier  # noqa: E402
+from bench.screen import with_dbname  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -65,7 +82,7 @@ CHROMIUM_ARGS = [
 ]
 CALLBACK = "/_dash-update-component"
 REFRESH_OUTPUT = "cmd-done.data"  # the wall's refresh callback writes this store
-TARGETS = {"wall_p95_ms": 300.0, "herd_max_s": 10.0}
+TARGETS = {"wall_p95_ms": 300.0, "herd_max_s": 10.0, "report_p95_ms": 150.0}
 REQUEST_TIMEOUT_S = 30.0
 
 
@@ -310,21 +327,20 @@ def steady(clients: list[WallClient], body: dict, interval_s: float,
 # ----------------------------------------------------------------------------- main
 
 
-def _database(args) -> tuple[str, str]:
-    """(app url, what data) for the run."""
-    from geo import localdb
+def _database(args) -> tuple[str, str, str]:
+    """(admin url, app url, what data) for the run."""
+    from geo import db, localdb
 
-    if args.database_url:
-        return args.database_url, "given database"
     lay = localdb.layout()
     localdb.up(lay)
-    if not args.city:
-        return lay.app_url, "demo district (embedded cluster's gridatlas database)"
+    if args.demo:
+        return lay.admin_url(), lay.app_url, "demo district (embedded cluster's gridatlas database)"
     from bench import screen
 
     ns = argparse.Namespace(quick=False, reuse=True, dbname=None, database_url=None)
-    _, app_url, _ = screen.prepare_database(ns)
-    return app_url, "city scale (gridatlas_bench: 2,576 grids, 1,000,000 buildings)"
+    admin, app_url, _ = screen.prepare_database(ns)
+    db.migrate(admin)
+    return admin, app_url, "city scale (gridatlas_bench: 2,576 grids, 1,000,000 buildings)"
 
 
 def _summary(answers: list[Answer]) -> dict:
@@ -332,110 +348,251 @@ def _summary(answers: list[Answer]) -> dict:
     bad = [a for a in answers if not a.fresh]
     return {"n": len(answers), "p50_ms": pct(ms, 50), "p95_ms": pct(ms, 95),
             "max_ms": max(ms) if ms else float("nan"), "errors": len(bad),
+            "http_errors": sum(1 for a in answers if a.status != 200),
             "by_status": {str(s): sum(1 for a in answers if a.status == s)
                           for s in sorted({a.status for a in answers})},
             "stale": sum(1 for a in answers if a.stale)}
 
 
+def _report_summary(reps: list[tier.Report], duration_s: float) -> dict:
+    first = [r.first_ms for r in reps if r.first_status == 201]
+    return {"n": len(reps), "p50_ms": pct(first, 50), "p95_ms": pct(first, 95),
+            "accepted_first_try": len(first), "per_s": len(first) / duration_s,
+            "first_status": {str(s): sum(1 for r in reps if r.first_status == s)
+                             for s in sorted({r.first_status for r in reps})}}
+
+
+def _phase(name: str, server: tier.Server, clients: list[WallClient], tick: dict, *,
+           interval: float, duration: float, key: str, forms, rate: float, retry_s: float,
+           during=None) -> tuple[dict, dict, list[tier.Report]]:
+    """Walls and reports at once for ``duration`` (``during``: run beside them, e.g. an
+    outage or a rebalance, whose result is added)."""
+    for c in clients:
+        c.open()
+    reps = tier.Reporters(server.url, key, *forms, rate=rate, duration_s=duration,
+                          retry_until_s=duration + retry_s, run=f"{name}-{time.time_ns()}")
+    extra: dict = {}
+    side = None
+    if during is not None:
+        side = threading.Thread(target=lambda: extra.update(during() or {}), daemon=True)
+    reps.start()
+    if side is not None:
+        side.start()
+    answers = steady(clients, tick, interval, duration)
+    while side is not None and side.is_alive():  # a side job still going: walls keep refreshing
+        answers += steady(clients, tick, interval, interval)
+    reps.join()
+    w, r = _summary(answers), _report_summary(reps.reports, duration)
+    say(f"{name}: walls {w['n']} refreshes p50 {w['p50_ms']:.0f} ms p95 {w['p95_ms']:.0f} ms "
+        f"errors {w['errors']} (status {w['by_status']}, stale {w['stale']}); reports "
+        f"{r['n']} p95 {r['p95_ms']:.0f} ms, {r['per_s']:.1f}/s accepted at once "
+        f"(first answers {r['first_status']})")
+    return w | {"side": extra}, r, reps.reports
+
+
+def _rebalance_street(app_url: str, street: str, log_path: Path, state: dict):
+    """A street's rebalance, committed (``geo rebalance --street --apply``), in the background."""
+    def run() -> dict:
+        t0 = time.monotonic()
+        with open(log_path, "a") as log:
+            proc = subprocess.run([sys.executable, "-m", "geo", "rebalance", "--street", street,
+                                   "--apply", "--allow-out-of-band", "--note", "bench/load.py"],
+                                  cwd=ROOT, env=dict(os.environ, DATABASE_URL=app_url),
+                                  stdout=subprocess.DEVNULL, stderr=log)
+        state.update(exit=proc.returncode, seconds=round(time.monotonic() - t0, 1))
+        return {}
+    return run
+
+
+def _street_versions(admin: str, street: str) -> int:
+    import psycopg2
+
+    conn = psycopg2.connect(admin)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""SELECT count(*) FROM grid_versions v JOIN communities c ON c.id = v.community_id
+                             JOIN streets s ON s.id = c.street_id WHERE s.code = %s""", (street,))
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _smallest_street(admin: str) -> str:
+    import psycopg2
+
+    conn = psycopg2.connect(admin)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""SELECT s.code FROM streets s JOIN communities c ON c.street_id = s.id
+                            GROUP BY s.code ORDER BY count(*), s.code LIMIT 1""")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
+    from geo import localdb
     from geo.settings import get_settings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--walls", type=int, default=50, help="wall clients (50)")
+    ap.add_argument("--walls", type=int, default=100, help="wall clients (100)")
     ap.add_argument("--interval", type=float, help="seconds between a wall's refreshes "
                     "(REFRESH_SECONDS, default 15)")
-    ap.add_argument("--duration", type=float, default=60.0, help="steady phase seconds (60)")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of each phase (60)")
+    ap.add_argument("--rate", type=float, default=50.0, help="Open311 reports a second (50)")
+    ap.add_argument("--outage", type=float, default=20.0,
+                    help="seconds the primary is stopped (20; 0: not stopped)")
+    ap.add_argument("--workers", type=int, default=4, help="gunicorn workers of the tier (4)")
     ap.add_argument("--repeats", type=int, help="bursts, each on a restarted app (3; 1 quick)")
-    ap.add_argument("--quick", action="store_true", help="a tenth of the duration, 1 burst")
-    ap.add_argument("--city", action="store_true", help="the city-scale bench database")
-    ap.add_argument("--database-url", help="another database holding data")
+    ap.add_argument("--quick", action="store_true", help="a tenth of the durations, 1 burst")
+    ap.add_argument("--demo", action="store_true", help="the demo district instead of the city")
+    ap.add_argument("--city", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = ap.parse_args(argv)
     if not 1 <= args.walls <= 500:
         ap.error("--walls must be between 1 and 500")
     settings = get_settings()
     interval = args.interval or settings.refresh_seconds
-    duration = args.duration / 10 if args.quick else args.duration
+    scale = 0.1 if args.quick else 1.0
+    duration, outage = args.duration * scale, args.outage * scale
     repeats = args.repeats or (1 if args.quick else 3)
-    if not (0 < duration <= 600 and 0 < interval <= 600 and 1 <= repeats <= 10):
-        ap.error("--duration and --interval up to 600 s, --repeats 1..10")
+    if not (0 < duration <= 600 and 0 < interval <= 600 and 1 <= repeats <= 10
+            and 0 < args.rate <= 500 and 0 <= outage < duration and 1 <= args.workers <= 16):
+        ap.error("durations up to 600 s, the outage shorter than a phase, --repeats 1..10, "
+                 "--rate up to 500, --workers 1..16")
 
     load_start = os.getloadavg()
     say(f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} "
         f"({os.cpu_count()} cores)")
-    url, data = _database(args)
+    admin, url, data = _database(args)
     say(f"data: {data}")
-    say(f"app settings: DB_POOL_MAX={settings.pool_max}, DB_POOL_TIMEOUT={settings.pool_timeout:g} s "
-        f"(Flask's threaded server: one thread per connection)")
+    lay = localdb.layout()
+    replica_was_up = localdb.replica_status(lay)
+    rlay = localdb.replica_up(lay)
+    read_url = with_dbname(rlay.app_url, urlsplit(url).path.lstrip("/"))
+    say(f"replica: streaming on port {rlay.port} ({'already up' if replica_was_up else 'started'})")
     work = ROOT / ".cache" / "bench"
     work.mkdir(parents=True, exist_ok=True)
     log_path = work / "load-app.log"
     log_path.write_text("")
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    key = tier.api_key(admin)
+    forms = tier.report_forms()
+    street = _smallest_street(admin)
+    port = free_port()
+    retry_s = 30.0 * scale + outage
 
     from playwright.sync_api import sync_playwright
 
-    app = App(url, log_path)
+    server = tier.Server(url, log_path, port=port)  # the baseline: one process, the primary only
+    result: dict = {}
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                         headless=True)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                rec = record_wall(browser, app.url)
+                rec = record_wall(browser, server.url)
             finally:
                 browser.close()
-        say(f"recorded: {len(rec.load)} callback POSTs at first load, 1 per refresh tick "
-            f"({len(json.dumps(rec.tick)):,} B body)")
-        clients = [WallClient(app.url) for _ in range(args.walls)]
-        for c in clients:
-            c.open()
+        say(f"recorded: {len(rec.load)} callback POSTs at first load, 1 per refresh tick")
+        clients = [WallClient(server.url) for _ in range(args.walls)]
+        common = {"interval": interval, "duration": duration, "key": key, "forms": forms,
+                  "rate": args.rate, "retry_s": retry_s}
 
-        say(f"steady: {args.walls} walls every {interval:g} s for {duration:g} s ...")
-        steady_answers = steady(clients, rec.tick, interval, duration)
-        s = _summary(steady_answers)
-        say(f"steady: {s['n']} refreshes, p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms, "
-            f"max {s['max_ms']:.1f} ms, errors {s['errors']} (status {s['by_status']}, "
-            f"stale {s['stale']})")
+        say(f"baseline ({server.kind}): {args.walls} walls every {interval:g} s and "
+            f"{args.rate:g} reports/s for {duration:g} s ...")
+        base_w, base_r, base_reps = _phase("baseline", server, clients, rec.tick, **common)
+        server.stop()
+
+        server = tier.Server(url, log_path, port=port, workers=args.workers, read_url=read_url)
+        say(f"tier ({server.kind}, reads on the replica): the same load ...")
+        tier_w, tier_r, tier_reps = _phase("tier", server, clients, rec.tick, **common)
+
+        state: dict = {}
+        before = _street_versions(admin, street)
+        say(f"tier + rebalance of street {street} (committed) ...")
+        reb_w, _, reb_reps = _phase("rebalance", server, clients, rec.tick,
+                                    during=_rebalance_street(url, street, log_path, state), **common)
+        rebalance_done = state.get("exit") == 0 and _street_versions(admin, street) > before
+        say(f"  rebalance: exit {state.get('exit')}, {state.get('seconds')} s, committed: {rebalance_done}")
+
+        say(f"tier + the primary stopped for {outage:g} s ..." if outage else
+            "tier (no outage: --outage 0) ...")
+        stop = (lambda: (time.sleep(duration / 4), tier.primary_outage(lay, outage, say))[1]) if outage else None
+        out_w, out_r, out_reps = _phase("outage", server, clients, rec.tick, during=stop, **common)
 
         bursts = []
         for i in range(repeats):
-            port = app.port
-            app.stop()
-            app = App(url, log_path, port=port)  # cold: as after a restart
+            server.stop()
+            server = tier.Server(url, log_path, port=port, workers=args.workers, read_url=read_url)
+            for c in clients:
+                c.open()
             answers, elapsed = herd(clients, rec.tick)
             b = _summary(answers)
             b["seconds"] = elapsed
             bursts.append(b)
-            say(f"burst {i + 1} ({args.walls} at one instant, app just restarted): all answered "
-                f"in {elapsed:.2f} s, p50 {b['p50_ms']:.0f} ms, p95 {b['p95_ms']:.0f} ms, "
-                f"errors {b['errors']} (status {b['by_status']}, stale {b['stale']})")
+            say(f"burst {i + 1} ({args.walls} at one instant, tier just restarted): all answered "
+                f"in {elapsed:.2f} s, p95 {b['p95_ms']:.0f} ms, errors {b['errors']} "
+                f"(status {b['by_status']}, stale {b['stale']})")
     finally:
-        app.stop()
-
+        server.stop()
+        if not localdb.status(lay):
+            localdb.up(lay)
+        if not replica_was_up:
+            localdb.replica_down(lay)
+    counts = {name: tier.count_reports(admin, reps) for name, reps in
+              (("baseline", base_reps), ("tier", tier_reps), ("rebalance", reb_reps), ("outage", out_reps))}
+    tier.clean_reports(admin)
+    for name, c in counts.items():
+        say(f"reports {name}: {c}")
     herd_max = statistics.median(b["seconds"] for b in bursts)
     herd_errors = sum(b["errors"] for b in bursts)
+    ratio = reb_w["p95_ms"] / tier_w["p95_ms"]
     load_end = os.getloadavg()
     say(f"load average at start {load_start[0]:.2f}, at end {load_end[0]:.2f}")
     checks = [
-        ("steady p95", f"{s['p95_ms']:.1f} ms", s["p95_ms"] <= TARGETS["wall_p95_ms"], "<= 300 ms"),
-        ("steady errors", str(s["errors"]), s["errors"] == 0, "0"),
+        ("wall p95", f"{tier_w['p95_ms']:.1f} ms", tier_w["p95_ms"] <= TARGETS["wall_p95_ms"], "<= 300 ms"),
+        ("wall errors", str(tier_w["errors"]), tier_w["errors"] == 0, "0"),
+        ("report p95", f"{tier_r['p95_ms']:.1f} ms", tier_r["p95_ms"] <= TARGETS["report_p95_ms"], "<= 150 ms"),
+        ("reports lost", str(counts["tier"]["lost"]), counts["tier"]["lost"] == 0, "0"),
+        ("reports duplicated", str(sum(c["duplicated"] for c in counts.values())),
+         all(c["duplicated"] == 0 for c in counts.values()), "0"),
+        ("rebalance done", str(rebalance_done), rebalance_done, "committed"),
+        ("wall p95 during rebalance", f"{ratio:.2f}x", ratio <= 1.5, "<= 1.5x unloaded"),
+        ("outage reports lost", str(counts["outage"]["lost"]), counts["outage"]["lost"] == 0, "0"),
+        ("outage walls up", f"{out_w['http_errors']} HTTP errors, {out_w['stale']} stale",
+         out_w["http_errors"] == 0, "0 HTTP errors (stale allowed)"),
         ("burst errors", str(herd_errors), herd_errors == 0, "0"),
         ("burst done", f"{max(b['seconds'] for b in bursts):.2f} s",
          all(b["seconds"] <= TARGETS["herd_max_s"] for b in bursts), "<= 10 s each"),
     ]
     for name, value, ok, target in checks:
         say(f"  {'ok  ' if ok else 'MISS'} {name}: {value} (target {target})")
-    say(json.dumps({
+    result = {
         "walls": args.walls, "interval_s": interval, "duration_s": duration, "data": data,
-        "pool_max": settings.pool_max, "pool_timeout_s": settings.pool_timeout,
-        "wall_requests": s["n"], "wall_p50_ms": round(s["p50_ms"], 1),
-        "wall_p95_ms": round(s["p95_ms"], 1), "wall_max_ms": round(s["max_ms"], 1),
-        "wall_errors": s["errors"], "herd_repeats": repeats, "herd_errors": herd_errors,
+        "workers": args.workers, "pool_max": settings.pool_max, "pool_timeout_s": settings.pool_timeout,
+        "wall_requests": tier_w["n"], "wall_p50_ms": round(tier_w["p50_ms"], 1),
+        "wall_p95_ms": round(tier_w["p95_ms"], 1), "wall_max_ms": round(tier_w["max_ms"], 1),
+        "wall_errors": tier_w["errors"],
+        "reports_per_s": round(tier_r["per_s"], 1), "report_p95_ms": round(tier_r["p95_ms"], 1),
+        "reports_lost": counts["tier"]["lost"],
+        "reports_duplicated": sum(c["duplicated"] for c in counts.values()),
+        "rebalance_done": rebalance_done, "rebalance_street": street,
+        "rebalance_s": state.get("seconds"), "wall_p95_ratio_during_rebalance": round(ratio, 2),
+        "outage_s": outage, "outage_reports_lost": counts["outage"]["lost"],
+        "outage_wall_http_errors": out_w["http_errors"], "outage_wall_stale": out_w["stale"],
+        "outage_reports_retried": counts["outage"]["retried"],
+        "baseline_wall_p95_ms": round(base_w["p95_ms"], 1),
+        "baseline_report_p95_ms": round(base_r["p95_ms"], 1),
+        "baseline_reports_lost": counts["baseline"]["lost"],
+        "herd_repeats": repeats, "herd_errors": herd_errors,
         "herd_max_s": round(herd_max, 2), "herd_max_s_each": [round(b["seconds"], 2) for b in bursts],
         "herd_p95_ms": round(statistics.median(b["p95_ms"] for b in bursts), 1),
         "load_avg_start": round(load_start[0], 2), "load_avg_end": round(load_end[0], 2),
         "cores": os.cpu_count(), "quick": args.quick,
-    }, ensure_ascii=False))
+    }
+    say(json.dumps(result, ensure_ascii=False))
     return 0 if all(ok for _, _, ok, _ in checks) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

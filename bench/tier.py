@@ -1,0 +1,242 @@
+"""The city tier under load: parts of ``bench/load.py`` (servers, Open311 reporters, outage).
+
+``Server`` runs the app as ``python app.py`` (one process: the baseline) or as ``make run``
+does (gunicorn, ``WORKERS`` x ``THREADS``), optionally reading from a streaming replica
+(``DATABASE_READ_URL``). ``Reporters`` posts Open311 reports at a fixed rate (open loop),
+each with its own ``Idempotency-Key``; a report refused by a 5xx or by no answer is sent
+again with the same key until it is accepted or the phase's retry window ends, as a hotline
+client does. ``count_reports`` then counts in the database what arrived: reports lost and
+cases made twice. ``primary_outage`` stops the embedded primary for a while and starts it
+again.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 30.0
+KEY_NAME = "bench_tier"
+
+
+class Server:
+    """The app on a loopback port: ``python app.py`` or gunicorn (``workers`` > 0)."""
+
+    def __init__(self, database_url: str, log_path: Path, *, port: int, workers: int = 0,
+                 threads: int | None = None, read_url: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.kind = f"gunicorn {workers} workers" if workers else "python app.py"
+        full = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1",
+                    ANONYMOUS_WALL="1")
+        full.pop("DATABASE_READ_URL", None)
+        if read_url:
+            full["DATABASE_READ_URL"] = read_url
+        if workers:
+            full["WORKERS"] = str(workers)
+            if threads:
+                full["THREADS"] = str(threads)
+            cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:server"]
+        else:
+            cmd = [sys.executable, "app.py"]
+        full.update(env or {})
+        self._log = open(log_path, "a")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/login", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.kind} did not start; see {log_path}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+# ----------------------------------------------------------------------------- Open311
+
+
+@dataclass
+class Report:
+    """One report: its key, the first attempt's latency and status, and how it ended."""
+
+    key: str
+    tag: str
+    first_ms: float = 0.0
+    first_status: int = 0
+    final_status: int = 0
+    attempts: int = 0
+    answers: list[int] = field(default_factory=list)
+
+
+def api_key(admin_url: str) -> str:
+    """A fresh Open311 key for the bench (the old one of the same name removed)."""
+    import psycopg2
+
+    from geo.access import apikeys
+    from geo.access.roles import SYSTEM
+
+    conn = psycopg2.connect(admin_url)
+    with conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM api_keys WHERE name = %s", (KEY_NAME,))
+    conn.close()
+    return apikeys.create(SYSTEM, KEY_NAME)
+
+
+def report_forms(seed: int = 5) -> tuple[list[tuple[float, float]], list[str]]:
+    """(building points, leaf category codes) of the database in ``DATABASE_URL``."""
+    from geo import db
+
+    pts = [(r["x"], r["y"]) for r in db.fetch_all(
+        "SELECT ST_X(pt) AS x, ST_Y(pt) AS y FROM buildings ORDER BY md5(code) LIMIT 2000")]
+    cats = [r["code"] for r in db.fetch_all(
+        """SELECT c.code FROM incident_categories c WHERE NOT EXISTS
+             (SELECT 1 FROM incident_categories k WHERE k.parent_id = c.id) ORDER BY c.code""")]
+    return pts, cats
+
+
+class Reporters:
+    """Open311 reports at ``rate`` a second for ``duration_s``, each retried until accepted
+    (201) or until ``retry_until_s`` after the phase's start."""
+
+    def __init__(self, base_url: str, key: str, points, categories, *, rate: float,
+                 duration_s: float, retry_until_s: float, run: str, seed: int = 7) -> None:
+        self.url = base_url + "/open311/v2/requests.json"
+        self.key = key
+        self.points, self.categories = points, categories
+        self.rate, self.duration_s, self.retry_until_s = rate, duration_s, retry_until_s
+        self.run = run
+        self.rng = random.Random(seed)
+        self.reports: list[Report] = []
+        self._threads: list[threading.Thread] = []
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        s = getattr(self._local, "s", None)
+        if s is None:
+            s = self._local.s = requests.Session()
+        return s
+
+    def _send(self, rep: Report, form: dict, give_up: float) -> None:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                r = self._session().post(self.url, data=form, timeout=TIMEOUT_S,
+                                         headers={"Idempotency-Key": rep.key})
+                status = r.status_code
+            except requests.RequestException:
+                status = 0
+            ms = (time.perf_counter() - t0) * 1000
+            rep.attempts += 1
+            rep.answers.append(status)
+            if rep.attempts == 1:
+                rep.first_ms, rep.first_status = ms, status
+            rep.final_status = status
+            if status == 201 or (status and status < 500) or time.monotonic() >= give_up:
+                return
+            time.sleep(1.0)  # a hotline client's retry
+
+    def start(self) -> None:
+        t0 = time.monotonic() + 0.2
+        give_up = t0 + self.retry_until_s
+        n = int(self.rate * self.duration_s)
+        for i in range(n):
+            x, y = self.rng.choice(self.points)
+            tag = f"{self.run}-{i}"
+            form = {"api_key": self.key, "service_code": self.rng.choice(self.categories),
+                    "lat": f"{y:.7f}", "long": f"{x:.7f}", "description": f"压测 {tag}",
+                    "phone": "13800000000"}
+            rep = Report(key=str(uuid.uuid4()), tag=tag)
+            self.reports.append(rep)
+
+            def fire(rep=rep, form=form, at=t0 + i / self.rate) -> None:
+                time.sleep(max(0.0, at - time.monotonic()))
+                self._send(rep, form, give_up)
+
+            th = threading.Thread(target=fire, daemon=True)
+            th.start()
+            self._threads.append(th)
+
+    def join(self) -> None:
+        for th in self._threads:
+            th.join(self.retry_until_s + TIMEOUT_S + 10)
+
+
+def count_reports(admin_url: str, reports: list[Report]) -> dict:
+    """What arrived: reports with no case (lost) and cases made more than once (by tag)."""
+    import psycopg2
+
+    tags = [r.tag for r in reports]
+    conn = psycopg2.connect(admin_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""SELECT substr(description, 4) AS tag, count(*) FROM incidents
+                            WHERE reported_by = %s AND description = ANY(%s)
+                            GROUP BY 1""",
+                        ("apikey:" + KEY_NAME, ["压测 " + t for t in tags]))
+            found = dict(cur.fetchall())
+    finally:
+        conn.close()
+    return {"sent": len(reports), "stored": len(found),
+            "lost": sum(1 for t in tags if t not in found),
+            "duplicated": sum(n - 1 for n in found.values() if n > 1),
+            "accepted": sum(1 for r in reports if r.final_status == 201),
+            "retried": sum(1 for r in reports if r.attempts > 1)}
+
+
+def clean_reports(admin_url: str) -> None:
+    """Delete every case the bench's key made (the city is left as it was)."""
+    import psycopg2
+
+    conn = psycopg2.connect(admin_url)
+    with conn, conn.cursor() as cur:
+        who = "apikey:" + KEY_NAME
+        cur.execute("DELETE FROM open311_requests WHERE api_key = %s", (who,))
+        cur.execute("""DELETE FROM incident_events WHERE incident_id IN
+                         (SELECT id FROM incidents WHERE reported_by = %s)""", (who,))
+        cur.execute("DELETE FROM incidents WHERE reported_by = %s", (who,))
+    conn.close()
+
+
+# ----------------------------------------------------------------------------- outage
+
+
+def primary_outage(lay, seconds: float, log=print) -> dict:
+    """Stop the embedded primary (fast shutdown), wait ``seconds``, start it again."""
+    from geo import localdb
+
+    t0 = time.monotonic()
+    localdb.down(lay)
+    stopped = time.monotonic()
+    log(f"  primary stopped ({stopped - t0:.1f} s to stop); down for {seconds:g} s")
+    time.sleep(max(0.0, seconds - (time.monotonic() - stopped)))
+    localdb.up(lay)
+    up = time.monotonic()
+    log(f"  primary up again after {up - stopped:.1f} s")
+    return {"down_s": round(up - stopped, 1)}
