@@ -11,6 +11,7 @@ import logging
 from geo.access.permissions import allowed
 from geo.errors import GridAtlasError
 from geo.planning import api as planning
+from geo.planning.band import Band
 from layouts import plan_store
 from layouts.auth import current_principal
 
@@ -76,3 +77,9 @@ def load_or_none(plan_id):
     except GridAtlasError as exc:
         log.info("plan %s refused: %s", str(plan_id)[:40], exc.user_msg)
         return None
+
+
+def band_of(proposal) -> Band:
+    """The household band a proposal was computed with."""
+    p = proposal.params
+    return Band(target=p["target"], min=p["min_hh"], max=p["max_hh"])

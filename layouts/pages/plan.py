@@ -3,7 +3,8 @@
 Planners act within their scope; leaders see everything read-only. The rebalance runs as
 a background callback (a worker process) acting as the user captured when it was
 submitted; proposals stay on the server (``layouts.plan_store``). Maps, tables and input
-checks live in ``layouts.plan_maps``, ``layouts.plan_tables`` and ``layouts.plan_actions``.
+checks live in ``layouts.plan_maps``, ``layouts.plan_tables`` and ``layouts.plan_actions``;
+the manual moves in ``layouts.plan_adjust``.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from geo.networks.store import list_networks
 from geo.planning import api as planning
 from geo.planning import versions as plan_versions
 from geo.planning import workload
-from geo.planning.band import Band, community_band
+from geo.planning.band import community_band
 from geo.repository import session, summary, wall
 from geo.repository.scope import Scope
 from layouts import (
     ids,
+    plan_adjust,  # noqa: F401  (a building picked and moved by hand, undo / redo)
     plan_history,  # noqa: F401  (versions, restore, compare, export and networks callbacks)
     plan_layout,
     plan_maps,
@@ -43,8 +45,10 @@ from layouts import (
 from layouts.auth import current_principal, secret_key
 from layouts.components import data_table, page_header
 from layouts.i18n import current_lang, t
+from layouts.jobs import report_failure
 from layouts.plan_actions import (
     accepts,
+    band_of,
     codes,
     int_or,
     load,
@@ -210,6 +214,7 @@ def load_community(code, _rev, plan_id):
              (Output(ids.PLAN_CANCEL, "disabled"), False, True)],
     cancel=[Input(ids.PLAN_CANCEL, "n_clicks")],
     progress=[Output(ids.PLAN_PROGRESS, "value"), Output(ids.PLAN_PROGRESS, "max")],
+    on_error=report_failure(2, 1),  # a job lost with its worker: say so, nothing was saved
     prevent_initial_call=True,
 )
 def run_plan(set_progress, _n, token, code, target, lo, hi, mode, seed, k, locked, dedicated, boot):
@@ -234,11 +239,6 @@ def run_plan(set_progress, _n, token, code, target, lo, hi, mode, seed, k, locke
     except GridAtlasError as exc:
         return dash.no_update, html.Span(exc.user_msg, className="ga-bad")
     return key, t("plan.view_proposal", lang) + f": {len(proposal.grids)} " + t("col.grids", lang)
-
-
-def _band_of(proposal) -> Band:
-    p = proposal.params
-    return Band(target=p["target"], min=p["min_hh"], max=p["max_hh"])
 
 
 @secure_callback(
@@ -268,7 +268,7 @@ def show_proposal(plan_id, accept, committed, hideout):
     if proposal is None:
         hideout["labels"], hideout["selected"] = {}, None
         return None, hideout, None, None, None, True, True, True, True, None
-    band = _band_of(proposal)
+    band = band_of(proposal)
     data = plan_maps.with_states(json.loads(proposal.grids.to_crs(4326).to_json(drop_id=True)), band, lang)
     hideout["labels"] = {str(k): v for k, v in proposal.labels.items()}
     try:
@@ -316,117 +316,6 @@ clientside_callback(
     Input(ids.PLAN_ID, "data"),
     prevent_initial_call=True,
 )
-
-
-# ----------------------------------------------------------------------------- adjust
-
-
-@secure_callback(
-    "view.plan",
-    Output(ids.PLAN_SELECTED, "data"),
-    Output(ids.PLAN_MOVE_INFO, "children"),
-    Output(ids.PLAN_MOVE_TO, "options"),
-    Output(ids.PLAN_MOVE_TO, "value"),
-    Output(ids.PLAN_MOVE, "disabled"),
-    Output(ids.PLAN_BUILDINGS, "hideout", allow_duplicate=True),
-    Input(ids.PLAN_BUILDINGS, "clickData"),
-    State(ids.PLAN_ID, "data"),
-    State(ids.PLAN_BUILDINGS, "hideout"),
-    prevent_initial_call=True,
-)
-def pick_building(click, plan_id, hideout):
-    """A clicked building: its grid in the proposal and the grids it may move to."""
-    lang = current_lang()
-    proposal = load_or_none(plan_id)
-    props = (click.get("properties") if isinstance(click, dict) else None) or {}
-    bid = props.get("id") if isinstance(props, dict) else None
-    if proposal is None or isinstance(bid, bool) or not isinstance(bid, int) or bid not in proposal.labels:
-        return None, t("plan.move_hint", lang), [], None, True, dash.no_update
-    try:
-        neighbours = planning.neighbour_grids(current_principal(), proposal, bid)
-    except GridAtlasError:
-        neighbours = []
-    hideout = dict(hideout) if isinstance(hideout, dict) else {}
-    hideout["selected"] = bid
-    # the panel shows the plan's own building, not what the click claimed
-    info = html.Div(t("plan2.picked", lang).format(id=bid, hh=proposal.households.get(bid, 0),
-                                                   grid=proposal.labels.get(bid) or "–"), id="plan-picked")
-    options = [{"label": c, "value": c} for c in neighbours]
-    return bid, info, options, None, not (may_change(current_principal()) and neighbours), hideout
-
-
-@secure_callback(
-    "view.plan",
-    Output(ids.PLAN_MOVE_PREVIEW, "children"),
-    Input(ids.PLAN_MOVE_TO, "value"),
-    State(ids.PLAN_ID, "data"),
-    State(ids.PLAN_SELECTED, "data"),
-    prevent_initial_call=True,
-)
-def move_preview(to_grid, plan_id, building):
-    """The live effect of the chosen move (nothing is kept until Move is clicked)."""
-    lang = current_lang()
-    proposal = load_or_none(plan_id)
-    if proposal is None or not isinstance(to_grid, str) or isinstance(building, bool) \
-            or not isinstance(building, int) or building not in proposal.labels:
-        return None
-    band = _band_of(proposal)
-    try:
-        moved = planning.move_building(current_principal(), proposal, building, to_grid)
-    except GridAtlasError as exc:
-        return plan_tables.preview_view(proposal, None, building, to_grid, band, lang, refused=exc.user_msg)
-    return plan_tables.preview_view(proposal, moved, building, to_grid, band, lang)
-
-
-@secure_callback(
-    "plan.run",
-    Output(ids.PLAN_REV, "data"),
-    Output(ids.PLAN_MOVE_MSG, "children"),
-    Output(ids.PLAN_MOVE_PREVIEW, "children", allow_duplicate=True),
-    Input(ids.PLAN_MOVE, "n_clicks"),
-    Input(ids.PLAN_UNDO, "n_clicks"),
-    Input(ids.PLAN_REDO, "n_clicks"),
-    State(ids.PLAN_ID, "data"),
-    State(ids.PLAN_SELECTED, "data"),
-    State(ids.PLAN_MOVE_TO, "value"),
-    State(ids.PLAN_REV, "data"),
-    prevent_initial_call=True,
-)
-def move(_n, _u, _r, plan_id, building, to_grid, rev):
-    """Move the selected building, or undo / redo a move; a refused move names the rule."""
-    lang = current_lang()
-    nu = dash.no_update
-    rev = rev if isinstance(rev, int) and not isinstance(rev, bool) else 0
-    try:
-        proposal = load(plan_id)
-        if proposal is None:
-            return nu, None, nu
-        if ctx.triggered_id in (ids.PLAN_UNDO, ids.PLAN_REDO):
-            direction = "undo" if ctx.triggered_id == ids.PLAN_UNDO else "redo"
-            if not plan_store.step(plan_id, direction):
-                return nu, None, nu
-            done = t("plan2.undone" if direction == "undo" else "plan2.redone", lang)
-            return rev + 1, html.Span(done, className="ga-ok"), None
-        if building is None or not to_grid:
-            return nu, None, nu
-        moved = planning.move_building(current_principal(), proposal, building, to_grid)
-    except GridAtlasError as exc:
-        return nu, html.Span(exc.user_msg, className="ga-bad"), nu
-    plan_store.record(plan_id, moved.to_json())
-    note = "; ".join(moved.warnings) if moved.warnings else t("plan2.move_ok", lang)
-    return rev + 1, html.Span(note, className="ga-warn" if moved.warnings else "ga-ok"), None
-
-
-@secure_callback(
-    "view.plan",
-    Output(ids.PLAN_ID, "data", allow_duplicate=True),
-    Input(ids.PLAN_REV, "data"),
-    State(ids.PLAN_ID, "data"),
-    prevent_initial_call=True,
-)
-def reshow(_rev, plan_id):
-    """After a manual move the same proposal id is shown again (its content changed)."""
-    return plan_id if plan_store.valid_id(plan_id) else None
 
 
 # ----------------------------------------------------------------------------- commit etc.
