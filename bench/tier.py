@@ -213,13 +213,24 @@ def count_reports(admin_url: str, reports: list[Report]) -> dict:
 def clean_reports(admin_url: str) -> None:
     """Delete every case the bench's key made (the city is left as it was)."""
     import psycopg2
+    from psycopg2 import sql
 
     conn = psycopg2.connect(admin_url)
     with conn, conn.cursor() as cur:
         who = "apikey:" + KEY_NAME
-        cur.execute("DELETE FROM open311_requests WHERE api_key = %s", (who,))
-        cur.execute("""DELETE FROM incident_events WHERE incident_id IN
-                         (SELECT id FROM incidents WHERE reported_by = %s)""", (who,))
+        # every table whose rows point at a case (events, history of relocations, ...)
+        cur.execute("""SELECT c.conrelid::regclass::text, a.attname
+                         FROM pg_constraint c
+                         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+                        WHERE c.contype = 'f' AND c.confrelid = 'incidents'::regclass
+                          AND c.conrelid <> 'incidents'::regclass""")  # (case links: below)
+        for table, column in cur.fetchall():
+            cur.execute(sql.SQL("DELETE FROM {} WHERE {} IN (SELECT id FROM incidents WHERE reported_by = %s)")
+                        .format(sql.Identifier(table), sql.Identifier(column)), (who,))
+        for column in ("duplicate_of", "possible_duplicate_of"):  # links from other cases
+            cur.execute(sql.SQL("UPDATE incidents SET {c} = NULL WHERE {c} IN "
+                                "(SELECT id FROM incidents WHERE reported_by = %s)")
+                        .format(c=sql.Identifier(column)), (who,))
         cur.execute("DELETE FROM incidents WHERE reported_by = %s", (who,))
     conn.close()
 
