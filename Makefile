@@ -6,7 +6,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 # Debian's interpreter (python3-venv); any python3 >= 3.11 works.
 PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
-APT_PACKAGES := python3-venv postgresql-15-postgis-3 fonts-noto-cjk chromium poppler-utils
+APT_PACKAGES := python3-venv postgresql-15-postgis-3 fonts-noto-cjk chromium poppler-utils redis-server
 PYTEST_ARGS ?=
 
 .PHONY: run test deps system-deps venv dev-venv db-up db-down clean-db lint help

@@ -13,15 +13,16 @@ import logging
 from pathlib import Path
 
 import dash
-import diskcache
 
 from geo.settings import get_settings
-from layouts import auth, errors, open311, shell
+from layouts import auth, errors, jobs, open311, shell
 
 HERE = Path(__file__).resolve().parent
-# Long jobs (a rebalance) run as background callbacks in worker processes; the cache is a
-# folder, opened lazily, so importing this module still touches no database or network.
-_jobs = dash.DiskcacheManager(diskcache.Cache(str(HERE / ".cache" / "jobs")))
+# Long jobs (a rebalance) run as background callbacks: in processes of this machine (a disk
+# cache folder, opened lazily), or with REDIS_URL on Celery workers (`python -m geo worker`,
+# which imports this module: `celery_app`). Importing this module touches no database or network.
+_jobs = jobs.manager(HERE / ".cache" / "jobs")
+celery_app = jobs.celery_app(_jobs)
 
 app = dash.Dash(
     __name__,

@@ -33,6 +33,7 @@ _FEATURE_CLIS = (
     "geo.departments.cli",
     "geo.networks.cli",  # after geo.planning.cli: adds `grids roles`
     "geo.reports.cli",
+    "geo.jobs.cli",  # `worker`: background jobs on Celery (REDIS_URL)
 )
 
 

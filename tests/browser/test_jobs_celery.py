@@ -1,0 +1,146 @@
+"""Background jobs on Celery and Redis, through the real app in the browser: with
+``REDIS_URL`` set, a community's plan submitted on /plan by clicks runs on a real
+``python -m geo worker`` (in a process of that worker, not of the web server), with its
+progress; a cancelled job is ended on the worker; a job whose worker process is killed
+(SIGKILL) mid-job saves nothing, the page says it failed, and running it again works."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+
+import psutil
+import pytest
+
+from layouts import plan_store
+from tests.browser.conftest import AppServer, login, screenshot
+from tests.celery_fixtures import Worker, redis_url  # noqa: F401  (the session's Redis)
+from tests.conftest import run_cli
+
+PW = "Jobs-celery-2026x"
+FAILED = "后台计算未完成"
+
+
+@pytest.fixture(scope="module")
+def stack(demo_db, redis_url):  # noqa: F811
+    out = run_cli("users", "add", "j_planner", "--role", "planner", "--scope", "990100",
+                  "--password-stdin", url=demo_db.url, stdin=PW + "\n")
+    assert out.returncode == 0, out.stderr
+    worker = Worker(demo_db.url, redis_url)
+    try:
+        server = AppServer(demo_db.url, {"REDIS_URL": redis_url})
+        worker.wait_ready()
+    except BaseException:
+        worker.stop()
+        raise
+    yield server, worker
+    worker.proc.terminate()  # both end at once
+    server.stop()
+    worker.stop()
+
+
+def _communities(demo_db) -> list[str]:
+    return demo_db.scalar(
+        """SELECT array_agg(code ORDER BY n) FROM (
+             SELECT c.code, count(*) AS n FROM communities c JOIN buildings b ON b.community_id = c.id
+              GROUP BY c.code) x""")
+
+
+def _click(page, selector: str) -> None:
+    loc = page.locator(selector).first
+    loc.scroll_into_view_if_needed()
+    box = loc.bounding_box()
+    assert box, selector
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def _open(page, url: str, code: str) -> None:
+    login(page, url, "j_planner", PW, f"/plan?community={code}")
+    page.wait_for_selector("#plan-run:not([disabled])", timeout=60000)
+
+
+def _in_worker(worker: Worker, pid: int) -> bool:
+    """True when ``pid`` is one of the worker's own pool processes."""
+    try:
+        return psutil.Process(pid).ppid() == worker.pid
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _versions(demo_db) -> int:
+    return demo_db.scalar("SELECT count(*) FROM grid_versions")
+
+
+def test_plan_runs_on_the_celery_worker(stack, demo_db, new_page):
+    server, worker = stack
+    code = _communities(demo_db)[0]
+    before = len(worker.started_jobs())
+    page, console = new_page()
+    _open(page, server.url, code)
+    _click(page, "#plan-run")
+    job, task, pid = worker.wait_started(before)
+    assert task.startswith("background_callback_")
+    # the job runs in a pool process of the worker, and the web server forked nothing
+    assert _in_worker(worker, pid), (pid, worker.pid)
+    assert psutil.Process(server.proc.pid).children(recursive=True) == []
+    page.wait_for_selector("#plan-grid-table", timeout=120000)
+    worker.wait_for(rf"job {re.escape(job)} \(\S+\) SUCCESS in process {pid}\b")
+    # the progress the worker reported travelled through Redis to the page
+    assert page.get_attribute("#plan-progress", "value") == "3"
+    page.wait_for_function("location.search.includes('plan=')", timeout=30000)
+    plan_id = re.search(r"plan=([0-9a-f]{32})", page.url).group(1)
+    assert plan_store.get(plan_id) is not None
+    assert page.locator("#plan-grid-table tbody tr").count() >= 1
+    assert page.inner_text("#plan-status") and FAILED not in page.inner_text("#plan-status")
+    screenshot(page, "jobs-celery-plan-done")
+    assert console.errors == []
+
+
+def test_cancelled_and_killed_jobs_save_nothing_and_run_again(stack, demo_db, new_page):
+    server, worker = stack
+    code = _communities(demo_db)[-1]  # the largest community: seconds of work
+    versions = _versions(demo_db)
+    page, console = new_page()
+    _open(page, server.url, code)
+
+    # cancel: the worker ends the job; the page is ready to run again
+    before = len(worker.started_jobs())
+    _click(page, "#plan-run")
+    job, _task, pid = worker.wait_started(before)
+    page.wait_for_selector("#plan-cancel:not([disabled])", timeout=30000)
+    _click(page, "#plan-cancel")
+    worker.wait_for(rf"Terminating {re.escape(job)}")
+    page.wait_for_selector("#plan-run:not([disabled])", timeout=60000)
+    assert "plan=" not in page.url
+    assert page.inner_text("#plan-status") == ""
+
+    # SIGKILL the process running the job, mid-job
+    before = len(worker.started_jobs())
+    _click(page, "#plan-run")
+    job, _task, pid = worker.wait_started(before)
+    assert _in_worker(worker, pid)
+    # inside the rebalance: the job has reported its first step and not yet saved anything
+    page.wait_for_function("document.querySelector('#plan-progress').value === 1", timeout=30000)
+    os.kill(pid, signal.SIGKILL)
+    page.wait_for_selector(f"#plan-status:has-text('{FAILED}')", timeout=60000)
+    page.wait_for_selector("#plan-run:not([disabled])", timeout=30000)
+    assert page.locator("#plan-cancel[disabled]").count() == 1
+    worker.wait_for(r"WorkerLostError|exited with 'signal 9")
+    # nothing half-written: no proposal reached the page or the store, no version
+    assert "plan=" not in page.url and page.locator("#plan-grid-table").count() == 0
+    assert _versions(demo_db) == versions
+    screenshot(page, "jobs-celery-killed")
+
+    # run it again: a new pool process of the same worker completes it
+    before = len(worker.started_jobs())
+    _click(page, "#plan-run")
+    job2, _task, pid2 = worker.wait_started(before)
+    assert pid2 != pid and _in_worker(worker, pid2)
+    page.wait_for_selector("#plan-grid-table", timeout=120000)
+    worker.wait_for(rf"job {re.escape(job2)} \(\S+\) SUCCESS in process {pid2}\b")
+    page.wait_for_function("location.search.includes('plan=')", timeout=30000)
+    assert FAILED not in page.inner_text("#plan-status")
+    assert _versions(demo_db) == versions  # a proposal is not a version until committed
+    screenshot(page, "jobs-celery-run-again")
+    assert console.errors == []
