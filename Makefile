@@ -9,13 +9,15 @@ PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
 APT_PACKAGES := python3-venv postgresql-15-postgis-3 fonts-noto-cjk chromium poppler-utils redis-server
 PYTEST_ARGS ?=
 
-.PHONY: run test deps system-deps venv dev-venv db-up db-down clean-db lint help
+.PHONY: run test deps system-deps venv dev-venv db-up db-down clean-db lint help redis-up redis-down worker
 
 help:
 	@echo "make run   - the app at http://127.0.0.1:8050 (gunicorn) on the embedded PostGIS, demo loaded,"
 	@echo "             the demo simulator and the minute tick beside it (DEMO_SIMULATOR=0: tick only)"
 	@echo "make test  - lint, then the whole test suite (unit, PostGIS, browser)"
 	@echo "make lint  - ruff with the project's configuration (ruff.toml)"
+	@echo "make redis-up / redis-down - a local Redis for background jobs on Celery (prints REDIS_URL)"
+	@echo "make worker - a Celery worker for the background jobs (needs REDIS_URL)"
 
 # Debian packages: installed only when missing (root, or passwordless sudo).
 system-deps:
@@ -74,3 +76,23 @@ db-up: venv
 	$(PY) -m geo db up
 db-down: venv
 	$(PY) -m geo db down
+
+# Background jobs on Celery (REDIS_URL, docs/SCALING.md): Debian's redis-server on loopback,
+# behind a generated password, its files in .cache/redis; `make worker` runs the jobs.
+# The tests start their own Redis and worker (tests/celery_fixtures.py).
+REDIS_DIR  := $(CURDIR)/.cache/redis
+REDIS_PORT ?= 6379
+redis-up: system-deps
+	@mkdir -p $(REDIS_DIR) && chmod 700 $(REDIS_DIR)
+	@test -s $(REDIS_DIR)/password || (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > $(REDIS_DIR)/password)
+	@umask 077; printf 'port %s\nbind 127.0.0.1\nprotected-mode yes\ndir %s\nrequirepass %s\nsave ""\nappendonly no\ndaemonize yes\npidfile %s/redis.pid\nlogfile %s/redis.log\n' \
+	  $(REDIS_PORT) $(REDIS_DIR) "$$(cat $(REDIS_DIR)/password)" $(REDIS_DIR) $(REDIS_DIR) > $(REDIS_DIR)/redis.conf
+	@if [ -f $(REDIS_DIR)/redis.pid ] && kill -0 $$(cat $(REDIS_DIR)/redis.pid) 2>/dev/null; then \
+	  echo "Redis is already up"; else redis-server $(REDIS_DIR)/redis.conf; fi
+	@umask 077; echo "redis://:$$(cat $(REDIS_DIR)/password)@127.0.0.1:$(REDIS_PORT)/0" > $(REDIS_DIR)/url
+	@echo "Redis up on 127.0.0.1:$(REDIS_PORT); for the app and the worker: export REDIS_URL=\$$(cat $(REDIS_DIR)/url)"
+redis-down:
+	@if [ -f $(REDIS_DIR)/redis.pid ] && kill -0 $$(cat $(REDIS_DIR)/redis.pid) 2>/dev/null; then \
+	  kill $$(cat $(REDIS_DIR)/redis.pid) && echo "Redis stopped"; else echo "Redis is not running"; fi
+worker: venv
+	$(PY) -m geo worker

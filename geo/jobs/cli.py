@@ -14,9 +14,11 @@ import importlib
 import logging
 import os
 import socket
+import sys
 
 from geo.errors import ConfigError
 from geo.jobs.queue import job_settings
+from geo.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     if not 1 <= concurrency <= 64:
         raise ConfigError(f"--concurrency must be from 1 to 64, got {concurrency}")
     logging.getLogger().setLevel(logging.INFO)
-    module = importlib.import_module(args.app)
+    if str(PROJECT_ROOT) not in sys.path:  # the checkout's app.py, from any folder
+        sys.path.insert(0, str(PROJECT_ROOT))
+    try:
+        module = importlib.import_module(args.app)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"--app {args.app}: no such module ({exc.name})") from None
     celery_app = getattr(module, "celery_app", None)
     if celery_app is None:
         raise ConfigError(f"{args.app} builds no Celery application (is REDIS_URL set for it?)")
