@@ -742,6 +742,10 @@ def build_city(url: str, spec: CitySpec = FULL, say: Callable[[str], None] = pri
         cur.execute(ddl)
     conn.commit()
     lap(f"rebuild {len(dropped)} indexes")
+    # derived rows the triggers (off during the bulk load) would have kept (migration 0014)
+    cur.execute("SELECT refresh_camera_gaps()")
+    conn.commit()
+    lap("camera gaps")
     for table in ("districts", "streets", "communities", "compounds", "grid_versions", "grids",
                   "buildings", "cameras", "departments", "incident_categories", "incidents",
                   "police_rooms", "grid_workers", "incident_events"):

@@ -132,7 +132,9 @@ def build(scope: Scope, code: str, period: rv.Period, *, lang: str = "zh",
     crumbs = rv.breadcrumb(scope, code)
     name = crumbs[-1]["name_en" if lang == "en" else "name"]
     areas = rv.map_areas(scope, code, sub)
-    figs = rv.figures(scope, code, sub, period)
+    # the sub-areas' figures and the area's own (with 环比, 同比), asset figures read once
+    fv = rv.view_figures(scope, code, sub, period, rankings=False)
+    figs = fv["figs"]
     vals = [f["on_time_rate"] for f in figs.values() if f["on_time_rate"] is not None]
     cuts = rv.breaks(vals)
     n = len(cuts) + 1
@@ -147,7 +149,7 @@ def build(scope: Scope, code: str, period: rv.Period, *, lang: str = "zh",
         legend.append((PALETTE[len(PALETTE) - 1 - round(i * 4 / max(n - 1, 1))],
                        f"{_fmt('on_time_rate', a)}–{_fmt('on_time_rate', b)}"))
     svg, m_per_unit = map_svg(areas["features"], cols)
-    key = rv.area_figures(scope, code, period)
+    key = fv["key"]
     return {"code": code, "name": name, "level": level, "sub": sub, "period": period,
             "svg": svg, "m_per_unit": m_per_unit, "legend": legend, "figures": key,
             "osm": summary.has_osm_data(scope), "unit": unit or _l("unit_default", lang),

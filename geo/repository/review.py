@@ -37,6 +37,7 @@ METRICS = ("band", "incidents_per_1000", "on_time_rate", "overdue_now", "grid_sh
 HIGHER_BETTER = {"band": True, "on_time_rate": True, "grid_share": True,
                  "incidents_per_1000": False, "overdue_now": False, "rework": False,
                  "hh_per_camera": False, "uncovered_buildings": False, "no_police_room": False}
+# the camera-coverage distance; migration 0014 keeps the buildings outside it (camera_gaps)
 CAMERA_DISTANCE_M = 300
 MIN_DUE_FOR_LIST = 10
 
@@ -327,6 +328,13 @@ SELECT k.akey, coalesce(due.due, 0) AS due, coalesce(due.deferred, 0) AS deferre
 """
 
 
+def _fetch(query: str, params: dict) -> list[dict]:
+    """Rows of one of the figure queries. JIT compilation is off for them (as for ``kpi()``):
+    their cost estimates cross the JIT threshold at city scale, and compiling took longer than
+    the queries run (about 0.6 s a query)."""
+    return db.fetch_all("SET LOCAL jit = off;\n" + query, params)
+
+
 def _rate(num: float, den: float) -> float | None:
     return round(num / den, 6) if den else None
 
@@ -343,13 +351,13 @@ def incident_figures(scope: Scope, area: str | None, level: str, period: Period,
     if area is not None:
         scope.require(area)
     join, key = _INC_KEY[level]
-    where = f"AND (%(place)s::text IS NULL OR left({key}, %(plen)s) = %(place)s)"
+    where = f"AND (%(place)s::text IS NULL OR {key} LIKE %(place)s || '%%')"
     start, end = period.bounds()
     # the fragments are fixed strings chosen by level; values stay bound
     query = _INCIDENTS.replace("{key}", key).replace("{join}", join).replace("{where}", where)
     params = {**_place(area), "start": start, "end": end, "now": now or datetime.now(UTC)}
     out = {}
-    for r in db.fetch_all(query, params):
+    for r in _fetch(query, params):
         due, deferred, closed = int(r["due"]), int(r["deferred"]), int(r["closed"])
         out[r["akey"]] = {
             "due": due, "deferred": deferred, "closed_on_time": int(r["closed_on_time"]),
@@ -378,17 +386,15 @@ hh AS MATERIALIZED (SELECT left(g.code, %(alen)s) AS akey, sum(g.households)::in
               count(*) FILTER (WHERE g.households > g.hi)::int AS over,
               min(g.lo) AS lo, max(g.hi) AS hi
          FROM g GROUP BY 1),
-cam AS MATERIALIZED (SELECT s.code AS akey, count(c.id)::int AS cameras
-          FROM sel s JOIN cameras c ON c.status = 'online' AND ST_Intersects(s.geom, c.geom)
+cg AS MATERIALIZED (SELECT c.grid_id, count(*)::int AS n FROM cameras c
+         WHERE c.status = 'online' AND c.grid_id IS NOT NULL GROUP BY 1),
+cam AS MATERIALIZED (SELECT left(g.code, %(alen)s) AS akey, sum(cg.n)::int AS cameras
+          FROM cg JOIN g ON g.id = cg.grid_id
          GROUP BY 1),
+gap AS MATERIALIZED (SELECT b.grid_id FROM {uncovered}),
 unc AS MATERIALIZED (SELECT left(g.code, %(alen)s) AS akey, count(*)::int AS uncovered,
                count(DISTINCT g.code)::int AS uncovered_grids
-          FROM buildings b JOIN g ON g.id = b.grid_id
-         WHERE NOT EXISTS (SELECT 1 FROM cameras c
-                            WHERE c.status = 'online'
-                              AND c.geom && ST_Expand(b.pt, %(mlon)s / cos(radians(ST_Y(b.pt))),
-                                                      %(mlat)s)
-                              AND ST_DWithin(c.geom::geography, b.pt::geography, %(dist)s))
+          FROM gap JOIN g ON g.id = gap.grid_id
          GROUP BY 1),
 pol AS MATERIALIZED (SELECT left(c.code, least(%(alen)s, 12)) AS akey, count(*)::int AS communities,
                count(*) FILTER (WHERE NOT EXISTS (
@@ -408,21 +414,41 @@ SELECT s.code, s.name, s.name_en, coalesce(hh.households, 0) AS households,
 """
 
 
+# the buildings with no online camera within CAMERA_DISTANCE_M, as ``b`` (kept by triggers;
+# read whole and then matched to the area's grids: they are the exceptions, a few thousand of
+# a city's million buildings)
+_GAPS = "camera_gaps x JOIN buildings b ON b.id = x.building_id"
+# the same for any distance, computed on the spot (every building of the area)
+_GAPS_LIVE = """(SELECT * FROM buildings b0
+                  WHERE NOT EXISTS (SELECT 1 FROM cameras c
+                                     WHERE c.status = 'online'
+                                       AND c.geom && ST_Expand(b0.pt, %(mlon)s / cos(radians(ST_Y(b0.pt))),
+                                                               %(mlat)s)
+                                       AND ST_DWithin(c.geom::geography, b0.pt::geography, %(dist)s))) b"""
+
+
 def asset_figures(scope: Scope, area: str | None, level: str, *,
                   distance_m: int = CAMERA_DISTANCE_M) -> dict[str, dict]:
     """Households, grids against their band, online cameras, buildings with no online camera
     within ``distance_m`` (and the grids holding them) and communities without a police room,
-    per area at ``level`` inside ``area`` (a grid counts its community's police room)."""
+    per area at ``level`` inside ``area`` (a grid counts its community's police room).
+
+    Everything is counted through the area's current grids: households and buildings by their
+    grid, cameras by the grid they are assigned to (``cameras.grid_id``, kept by the importers
+    and moved with each redraw; the wall counts them the same way), police rooms by community.
+    """
     _check(scope)
     if not isinstance(distance_m, int) or not 10 <= distance_m <= 5000:
         raise ReviewError("距离应为 10 至 5000 米 / distance must be 10 to 5000 m")
     if area is not None:
         scope.require(area)
-    # an index box a little larger than the distance (degrees), then the exact test on the
-    # spheroid: the box keeps the geography test to a handful of cameras per building
+    # at the set distance the database keeps the uncovered buildings (camera_gaps, migration
+    # 0014); another distance tests every building of the area: an index box a little larger
+    # than the distance (degrees), then the exact test on the spheroid
+    uncovered = _GAPS if distance_m == CAMERA_DISTANCE_M else _GAPS_LIVE
     mlon, mlat = 1.02 * distance_m / 111_320, 1.02 * distance_m / 110_574
-    rows = db.fetch_all(
-        _ASSETS.replace("{areas}", _areas_sql(level, False)),
+    rows = _fetch(
+        _ASSETS.replace("{areas}", _areas_sql(level, False)).replace("{uncovered}", uncovered),
         {**_place(area), "alen": LEVEL_LEN[level], "dist": distance_m, "mlon": mlon, "mlat": mlat})
     out = {}
     for r in rows:
@@ -437,11 +463,14 @@ def asset_figures(scope: Scope, area: str | None, level: str, *,
 
 
 def figures(scope: Scope, area: str | None, level: str, period: Period, *,
-            now: datetime | None = None, distance_m: int = CAMERA_DISTANCE_M) -> dict[str, dict]:
+            now: datetime | None = None, distance_m: int = CAMERA_DISTANCE_M,
+            assets: dict[str, dict] | None = None) -> dict[str, dict]:
     """Every metric of every area at ``level`` inside ``area`` (asset and incident figures
-    merged; ``incidents_per_1000`` = incidents reported in the period per 1,000 households)."""
+    merged; ``incidents_per_1000`` = incidents reported in the period per 1,000 households).
+    ``assets``: this level's :func:`asset_figures`, when the caller has them already."""
     area, level = check_view(scope, area, level)
-    assets = asset_figures(scope, area, level, distance_m=distance_m)
+    if assets is None:
+        assets = asset_figures(scope, area, level, distance_m=distance_m)
     inc = incident_figures(scope, area, level, period, now=now)
     empty = {"due": 0, "deferred": 0, "closed_on_time": 0, "on_time_rate": None, "closed": 0,
              "open_in_period": 0, "closure_rate": None, "overdue_now": 0, "rework": 0,
@@ -475,13 +504,16 @@ def band_class(f: dict) -> str | None:
     return "over" if f["households"] > f["hi"] else "in"
 
 
-def area_figures(scope: Scope, code: str, period: Period, *, now: datetime | None = None) -> dict:
+def area_figures(scope: Scope, code: str, period: Period, *, now: datetime | None = None,
+                 assets: dict | None = None) -> dict:
     """The figures of one area (its own level) for ``period``, 环比 and 同比: ``{"now": {...},
-    "prev": {...}, "year": {...}, "periods": {...}}``."""
+    "prev": {...}, "year": {...}, "periods": {...}}``. ``assets``: the area's own
+    :func:`asset_figures` entry, when the caller has it already."""
     _check(scope)
     scope.require(code)
     level = level_of(code)
-    assets = asset_figures(scope, code, level).get(code, {})
+    if assets is None:
+        assets = asset_figures(scope, code, level).get(code, {})
     out: dict[str, Any] = {"periods": {}}
     for key, p in (("now", period), ("prev", period.previous()), ("year", period.year_ago())):
         inc = incident_figures(scope, code, level, p, now=now).get(code, {})
@@ -491,6 +523,75 @@ def area_figures(scope: Scope, code: str, period: Period, *, now: datetime | Non
         out[key] = f
         out["periods"][key] = p.as_dict()
     return out
+
+
+# Asset figures that add up from communities to streets and the district: every one of them
+# is counted by code (grids, buildings and cameras by their grid, police rooms by community).
+_SUMMED = ("households", "grids", "under", "in_band", "over", "cameras", "uncovered",
+           "uncovered_grids", "communities", "no_police")
+
+
+def _roll_up(scope: Scope, area: str | None, level: str, communities: dict[str, dict]) -> dict[str, dict]:
+    """Asset figures of every area at ``level`` (district or street) inside ``area``, added up
+    from the communities' (:func:`asset_figures` at community level for the same ``area``)."""
+    n = LEVEL_LEN[level]
+    rows = db.fetch_all(
+        f"""SELECT a.code, a.name, a.name_en FROM ({_AREAS[level].format(geom="NULL", join="")}) a
+             WHERE %(place)s::text IS NULL OR a.code LIKE %(place)s || '%%'
+             ORDER BY a.code""", _place(area))
+    out: dict[str, dict] = {}
+    for r in rows:
+        kids = [f for c, f in communities.items() if c[:n] == r["code"]]
+        fig: dict[str, Any] = {"name": r["name"], "name_en": r["name_en"] or r["name"]}
+        for k in _SUMMED:
+            fig[k] = sum(f[k] or 0 for f in kids)
+        if not kids:
+            fig["communities"] = fig["no_police"] = None
+        los = [f["lo"] for f in kids if f["lo"] is not None]
+        his = [f["hi"] for f in kids if f["hi"] is not None]
+        fig["lo"], fig["hi"] = (min(los) if los else None), (max(his) if his else None)
+        fig["hh_per_camera"] = round(fig["households"] / fig["cameras"], 1) if fig["cameras"] else None
+        fig["band_share"] = _rate(fig["in_band"], fig["grids"])
+        out[r["code"]] = fig
+    return out
+
+
+def view_figures(scope: Scope, area: str | None, level: str, period: Period, *,
+                 now: datetime | None = None, rankings: bool = True) -> dict[str, Any]:
+    """What the review shows for ``area`` at ``level``: ``figs`` (the map's areas), ``key``
+    (:func:`area_figures` of the area, ``None`` for no area), ``streets`` and ``communities``
+    (the rankings: a district's streets, a district's or street's communities; empty without
+    ``rankings``).
+
+    The asset figures are read once at community level and added up to streets and the
+    district (they are counted by code, so the sums are exact); grids are read on their own.
+    """
+    area, level = check_view(scope, area, level)
+    top = level_of(area) if area else None
+    memo: dict[str, dict[str, dict]] = {}
+
+    def assets_at(lv: str) -> dict[str, dict]:
+        if lv not in memo:
+            if lv in ("community", "grid"):
+                memo[lv] = asset_figures(scope, area, lv)
+            else:
+                memo[lv] = _roll_up(scope, area, lv, assets_at("community"))
+        return memo[lv]
+
+    figs = figures(scope, area, level, period, now=now, assets=assets_at(level))
+    key = None
+    if area:
+        key = area_figures(scope, area, period, now=now, assets=assets_at(top).get(area, {}))
+    streets: dict[str, dict] = {}
+    communities: dict[str, dict] = {}
+    if rankings and area and len(area) == 6:
+        streets = figs if level == "street" else figures(scope, area, "street", period, now=now,
+                                                         assets=assets_at("street"))
+    if rankings and area and len(area) <= 9:
+        communities = figs if level == "community" else figures(scope, area, "community", period,
+                                                                now=now, assets=assets_at("community"))
+    return {"area": area, "level": level, "figs": figs, "key": key, "streets": streets,
+            "communities": communities}
 
 
 # ----------------------------------------------------------------------------- classes
