@@ -25,12 +25,9 @@ import argparse
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -39,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import citygen  # noqa: E402
+from bench import citygen, tier  # noqa: E402
+from geo.serve import AppProcess  # noqa: E402
 
 DBNAME = "gridatlas_bench_incidents"  # its own copy: the history does not change the wall benches
 KEY_NAME = "bench-open311"
@@ -246,47 +244,16 @@ def bench_kpi(runs: int) -> dict:
             "sample": {k: sample[k] for k in ("due", "closed", "on_time_rate") if k in sample}}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_open311(app_url: str, admin_url: str, posts: int, rate: float) -> dict:
-    import psycopg2
     import requests
 
-    from geo import db
-    from geo.access import apikeys
-    from geo.access.roles import SYSTEM
-
-    conn = psycopg2.connect(admin_url)
-    with conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM api_keys WHERE name = %s", (KEY_NAME,))
-    conn.close()
-    key = apikeys.create(SYSTEM, KEY_NAME)
-    pts = [(r["x"], r["y"]) for r in db.fetch_all(
-        "SELECT ST_X(pt) AS x, ST_Y(pt) AS y FROM buildings ORDER BY md5(code) LIMIT 2000")]
-    cats = [r["code"] for r in db.fetch_all(
-        """SELECT c.code FROM incident_categories c WHERE NOT EXISTS
-             (SELECT 1 FROM incident_categories k WHERE k.parent_id = c.id) ORDER BY c.code""")]
-    port = free_port()
-    log = open(ROOT / ".cache" / "bench" / "incidents-app.log", "w")
-    env = dict(os.environ, DATABASE_URL=app_url, PORT=str(port), HOST="127.0.0.1")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/open311/v2"
+    key = tier.api_key(admin_url, KEY_NAME)
+    pts, cats = tier.report_forms()
+    server = AppProcess(app_url, ROOT / ".cache" / "bench" / "incidents-app.log",
+                        ready_path="/open311/v2/services.json", timeout=60)
+    base = f"{server.url}/open311/v2"
     base_url_services = base + "/services.json"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/services.json", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("the app did not start; see .cache/bench/incidents-app.log") from None
-                time.sleep(0.3)
         rng = random.Random(5)
         forms = []
         for i in range(posts):
@@ -332,16 +299,8 @@ def bench_open311(app_url: str, admin_url: str, posts: int, rate: float) -> dict
             t.join()
         took = time.perf_counter() - start
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-        conn = psycopg2.connect(admin_url)
-        with conn, conn.cursor() as cur:  # leave the city as it was
-            cur.execute("""DELETE FROM open311_requests WHERE api_key = %s""", ("apikey:" + KEY_NAME,))
-            cur.execute("""DELETE FROM incident_events WHERE incident_id IN (SELECT id FROM incidents
-                            WHERE reported_by = %s)""", ("apikey:" + KEY_NAME,))
-            cur.execute("DELETE FROM incidents WHERE reported_by = %s", ("apikey:" + KEY_NAME,))
-        conn.close()
+        server.stop()
+        tier.clean_reports(admin_url, KEY_NAME)  # leave the city as it was
     times = [ms for ms, _ in results]
     codes: dict[int, int] = {}
     for _, c in results:

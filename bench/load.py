@@ -54,13 +54,11 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -73,6 +71,7 @@ if str(ROOT) not in sys.path:
 
 from bench import tier  # noqa: E402
 from bench.screen import with_dbname  # noqa: E402
+from geo.serve import free_port  # noqa: E402,F401 (bench.load.free_port: used by tests)
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -100,50 +99,6 @@ def pct(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# ----------------------------------------------------------------------------- the app
-
-
-class App:
-    """``python app.py`` on a port, with the wall open to kiosks (``ANONYMOUS_WALL=1``)."""
-
-    def __init__(self, database_url: str, log_path: Path, port: int | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        full = dict(os.environ, DATABASE_URL=database_url, PORT=str(self.port),
-                    HOST="127.0.0.1", ANONYMOUS_WALL="1")
-        full.update(env or {})
-        self._log = open(log_path, "a")
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/login", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the app did not start; see {log_path}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
 
 
 # ----------------------------------------------------------------------------- recording

@@ -52,13 +52,11 @@ import functools
 import http.server
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -67,6 +65,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import citygen  # noqa: E402
+from geo.serve import AppProcess  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -153,12 +152,6 @@ fetch("features.json").then(function (r) { return r.json(); }).then(function (fc
 
 def say(msg: str) -> None:
     print(msg, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -261,39 +254,14 @@ def first_view_features(admin_url: str, zoom: float | None, full_geojson: bool =
 # ----------------------------------------------------------------------------- servers
 
 
-class App:
+class App(AppProcess):
     """``python app.py`` on a free port (the wall's own interval set to an hour: the bench
     drives ticks itself)."""
 
     def __init__(self, database_url: str, log_path: Path, app_dir: Path = ROOT) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, DATABASE_URL=database_url, PORT=str(self.port),
-                   HOST="127.0.0.1", REFRESH_SECONDS="3600")
-        self._log = open(log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/login", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"the app did not start; see {log_path}")
-            time.sleep(0.25)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
+        log_path.write_text("")
+        super().__init__(database_url, log_path, env={"REFRESH_SECONDS": "3600"}, cwd=app_dir,
+                         timeout=90)
 
 
 class Baseline:

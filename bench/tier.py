@@ -12,71 +12,35 @@ again.
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
+from geo.serve import AppProcess
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 30.0
 KEY_NAME = "bench_tier"
 
 
-class Server:
-    """The app on a loopback port: ``python app.py`` or gunicorn (``workers`` > 0)."""
+class Server(AppProcess):
+    """The app on a loopback port: ``python app.py`` or gunicorn (``workers`` > 0), with the
+    wall open to kiosks, optionally reading from a replica."""
 
     def __init__(self, database_url: str, log_path: Path, *, port: int, workers: int = 0,
-                 threads: int | None = None, read_url: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.kind = f"gunicorn {workers} workers" if workers else "python app.py"
-        full = dict(os.environ, DATABASE_URL=database_url, PORT=str(port), HOST="127.0.0.1",
-                    ANONYMOUS_WALL="1")
-        full.pop("DATABASE_READ_URL", None)
-        if read_url:
-            full["DATABASE_READ_URL"] = read_url
+                 threads: int | None = None, read_url: str | None = None) -> None:
+        env = {"ANONYMOUS_WALL": "1", "DATABASE_READ_URL": read_url or ""}
         if workers:
-            full["WORKERS"] = str(workers)
+            env["WORKERS"] = str(workers)
             if threads:
-                full["THREADS"] = str(threads)
-            cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:server"]
-        else:
-            cmd = [sys.executable, "app.py"]
-        full.update(env or {})
-        self._log = open(log_path, "a")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/login", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{self.kind} did not start; see {log_path}")
-            time.sleep(0.3)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
-                self.proc.wait(timeout=10)
-        self._log.close()
+                env["THREADS"] = str(threads)
+        self.kind = f"gunicorn {workers} workers" if workers else "python app.py"
+        super().__init__(database_url, log_path, port=port, gunicorn=bool(workers), env=env)
 
 
 # ----------------------------------------------------------------------------- Open311
@@ -95,8 +59,8 @@ class Report:
     answers: list[int] = field(default_factory=list)
 
 
-def api_key(admin_url: str) -> str:
-    """A fresh Open311 key for the bench (the old one of the same name removed)."""
+def api_key(admin_url: str, name: str = KEY_NAME) -> str:
+    """A fresh Open311 key for a bench (the old one of the same name removed)."""
     import psycopg2
 
     from geo.access import apikeys
@@ -104,9 +68,9 @@ def api_key(admin_url: str) -> str:
 
     conn = psycopg2.connect(admin_url)
     with conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM api_keys WHERE name = %s", (KEY_NAME,))
+        cur.execute("DELETE FROM api_keys WHERE name = %s", (name,))
     conn.close()
-    return apikeys.create(SYSTEM, KEY_NAME)
+    return apikeys.create(SYSTEM, name)
 
 
 def report_forms(seed: int = 5) -> tuple[list[tuple[float, float]], list[str]]:
@@ -210,14 +174,14 @@ def count_reports(admin_url: str, reports: list[Report]) -> dict:
             "retried": sum(1 for r in reports if r.attempts > 1)}
 
 
-def clean_reports(admin_url: str) -> None:
-    """Delete every case the bench's key made (the city is left as it was)."""
+def clean_reports(admin_url: str, name: str = KEY_NAME) -> None:
+    """Delete every case the bench's key ``name`` made (the city is left as it was)."""
     import psycopg2
     from psycopg2 import sql
 
     conn = psycopg2.connect(admin_url)
     with conn, conn.cursor() as cur:
-        who = "apikey:" + KEY_NAME
+        who = "apikey:" + name
         # every table whose rows point at a case (events, history of relocations, ...)
         cur.execute("""SELECT c.conrelid::regclass::text, a.attname
                          FROM pg_constraint c

@@ -10,11 +10,22 @@ PostgreSQL. The app is imported once in the master (``preload_app``): importing 
 to nothing, and the planning engine is loaded there so that a background job, a fork of a
 worker, never forks a half-imported module. Each worker drops any inherited database pool
 after the fork.
+
+:class:`AppProcess` serves the app the same ways from a child process on a loopback port: the
+one launcher of the browser tests and the benchmarks.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 from geo.settings import Settings, get_settings
 
@@ -68,3 +79,69 @@ def post_fork(server, worker) -> None:
     from geo import db
 
     db.after_fork()
+
+
+# ----------------------------------------------------------------------------- a local server
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class AppProcess:
+    """The app served on a loopback port in a child process, for tests and benchmarks.
+
+    ``python app.py`` (Flask's server, one process) by default, or with ``gunicorn=True``
+    ``gunicorn -c gunicorn.conf.py app:server`` as ``make run`` serves (``args`` appended).
+    Waits until ``ready_path`` answers 200 (``RuntimeError`` with the log's end when the
+    process dies or ``timeout`` passes); ``stop()`` ends it and every worker it started.
+    """
+
+    def __init__(self, database_url: str, log_path, *, port: int | None = None,
+                 gunicorn: bool = False, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] | list[str] = (), ready_path: str = "/login",
+                 timeout: float = 120.0, cwd=None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        full = dict(os.environ, DATABASE_URL=database_url, PORT=str(self.port), HOST="127.0.0.1")
+        full.update(env or {})
+        cmd = ([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:server"] if gunicorn
+               else [sys.executable, "app.py"]) + list(args)
+        self._log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(cmd, cwd=cwd or PROJECT_ROOT, env=full, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + ready_path, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the app did not start ({' '.join(cmd[1:3])}):\n"
+                                   f"{self.log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.25)
+
+    def stop(self, timeout: float = 40.0) -> None:
+        """A graceful stop (SIGTERM: gunicorn stops its workers), then SIGKILL to the group."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        if not self._log.closed:
+            self._log.close()
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

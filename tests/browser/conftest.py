@@ -4,14 +4,12 @@ Chromium through Playwright (never ``playwright install``)."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from geo.serve import AppProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -23,49 +21,17 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_free_port = free_port  # the name other test modules import
 
 
-class AppServer:
-    """``python app.py`` on a free port against one database."""
+class AppServer(AppProcess):
+    """``python app.py`` on a free port against one database (its log under tests/artifacts/)."""
 
     def __init__(self, database_url: str, extra_env: dict[str, str] | None = None,
                  port: int | None = None) -> None:
-        self.port = port or _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, DATABASE_URL=database_url, PORT=str(self.port), HOST="127.0.0.1")
-        env.update(extra_env or {})
-        self.log_path = ARTIFACTS / f"app-{self.port}-{int(time.time() * 1000) % 100000}.log"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"app did not start:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
+        port = port or _free_port()
+        log = ARTIFACTS / f"app-{port}-{int(time.time() * 1000) % 100000}.log"
+        super().__init__(database_url, log, port=port, env=extra_env, ready_path="/", timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -9,53 +9,31 @@ others). The access log names the worker (pid) of every request.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 
 import psutil
 import pytest
 
 from geo.access import users
 from geo.access.roles import SYSTEM
-from tests.browser.conftest import ARTIFACTS, ROOT, _free_port, login, screenshot
+from geo.serve import AppProcess
+from tests.browser.conftest import ARTIFACTS, _free_port, login, screenshot
 
 PW = "gunicorn-planner-pw1"
 NEW_PW = "Gunicorn-planner-pw2!"
 WORKERS = 4
 
 
-class Gunicorn:
+class Gunicorn(AppProcess):
     """``gunicorn -c gunicorn.conf.py app:server`` (what ``make run`` serves) on a test database."""
 
     def __init__(self, database_url: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.log_path = ARTIFACTS / f"gunicorn-{self.port}.log"
-        self._log = open(self.log_path, "w")
-        env = dict(os.environ, DATABASE_URL=database_url, PORT=str(self.port), HOST="127.0.0.1",
-                   WORKERS=str(WORKERS), THREADS="4", REFRESH_SECONDS="2")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:server",
-             "--keep-alive", "0", "--access-logformat", "worker=%(p)s %(m)s %(U)s %(s)s"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/login", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+        port = _free_port()
+        super().__init__(database_url, ARTIFACTS / f"gunicorn-{port}.log", port=port, gunicorn=True,
+                         env={"WORKERS": str(WORKERS), "THREADS": "4", "REFRESH_SECONDS": "2"},
+                         args=["--keep-alive", "0", "--access-logformat", "worker=%(p)s %(m)s %(U)s %(s)s"])
+        deadline = time.monotonic() + 60
         while len(self.workers()) < WORKERS and time.monotonic() < deadline:
             time.sleep(0.3)  # the first worker answers while the others still boot
 
@@ -67,18 +45,6 @@ class Gunicorn:
         self._log.flush()
         rows = re.findall(r"worker=<(\d+)> (\w+) (\S+) (\d+)", self.log_path.read_text())
         return [(int(p), m, u, int(s)) for p, m, u, s in rows]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # gunicorn's graceful stop, workers too
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                for child in psutil.Process(self.proc.pid).children(recursive=True):
-                    child.kill()
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 @pytest.fixture(scope="module")
