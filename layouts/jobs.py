@@ -7,8 +7,9 @@ state in Redis (Dash's ``CeleryManager``): any machine that reaches the database
 Redis. A job acts as the user captured when it was submitted (the signed token it gets as
 an argument, ``layouts.plan_store.sign``), never as whoever runs the worker.
 
-A job whose worker process was killed has no result: Dash would end the wait silently.
-:class:`CeleryJobs` reports it as a failed job instead, and :func:`report_failure` shows
+A job whose worker process was killed has no result: Dash would end the wait silently,
+and a job whose whole worker died would be waited for forever. :class:`CeleryJobs`
+reports both as a failed job instead, and :func:`report_failure` shows
 the page's message, so the user knows nothing was saved and runs it again.
 """
 
@@ -27,6 +28,13 @@ from layouts.i18n import t
 
 log = logging.getLogger(__name__)
 
+#: A STARTED job's worker is asked whether it is alive at most this often (seconds) ...
+LIVENESS_EVERY_S = 5.0
+#: ... waiting this long for its answer ...
+LIVENESS_TIMEOUT_S = 2.0
+#: ... and this many unanswered questions in a row make the job lost.
+LIVENESS_MISSES = 2
+
 
 class CeleryJobs(dash.CeleryManager):
     """Dash's ``CeleryManager`` that tells a lost job from a running or cancelled one.
@@ -41,11 +49,42 @@ class CeleryJobs(dash.CeleryManager):
         result = super().get_result(key, job)
         if result is self.UNDEFINED and job:
             task = self.get_task(job)
-            if task is not None and task.state == "FAILURE":
+            if task is not None and (task.state == "FAILURE" or self._worker_gone(job, task)):
                 log.warning("background job %s was lost: %r", job, task.result)
                 return {"background_callback_error": {
                     "msg": f"job lost with its worker: {task.result!r}", "tb": ""}}
         return result
+
+    def _worker_gone(self, job: str, task) -> bool:
+        """True when the worker that started ``job`` no longer answers: the whole worker
+        (or its machine) died and nobody is left to mark the job failed.
+
+        The worker named in the STARTED state is pinged at most once per
+        :data:`LIVENESS_EVERY_S` for a job, whichever web process polls; only
+        :data:`LIVENESS_MISSES` unanswered pings in a row declare it gone (a busy worker
+        answers late, not never). The job is then marked FAILURE for everyone.
+        """
+        info = task.info if task.state == "STARTED" else None
+        host = info.get("hostname") if isinstance(info, dict) else None
+        if not isinstance(host, str) or not host:
+            return False
+        client = self.handle.backend.client
+        key = f"gridatlas:job-liveness:{job}"
+        if not client.set(key + ":checked", "1", nx=True, ex=max(1, int(LIVENESS_EVERY_S))):
+            return False  # checked a moment ago (by this or another web process)
+        if self.handle.control.ping(destination=[host], timeout=LIVENESS_TIMEOUT_S):
+            client.delete(key)
+            return False
+        misses = client.incr(key)
+        client.expire(key, 3600)
+        log.info("background job %s: worker %s did not answer (%d)", job, host, misses)
+        if misses < LIVENESS_MISSES:
+            return False
+        from billiard.exceptions import WorkerLostError
+
+        self.handle.backend.mark_as_failure(
+            job, WorkerLostError(f"worker {host} stopped answering"), call_errbacks=False)
+        return True
 
 
 def manager(cache_dir: Path):

@@ -2,13 +2,15 @@
 ``REDIS_URL`` set, a community's plan submitted on /plan by clicks runs on a real
 ``python -m geo worker`` (in a process of that worker, not of the web server), with its
 progress; a cancelled job is ended on the worker; a job whose worker process is killed
-(SIGKILL) mid-job saves nothing, the page says it failed, and running it again works."""
+(SIGKILL) mid-job saves nothing, the page says it failed, and running it again works; so
+does a job whose whole worker is killed (the other worker runs it again)."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import time
 
 import psutil
 import pytest
@@ -27,17 +29,22 @@ def stack(demo_db, redis_url):  # noqa: F811
     out = run_cli("users", "add", "j_planner", "--role", "planner", "--scope", "990100",
                   "--password-stdin", url=demo_db.url, stdin=PW + "\n")
     assert out.returncode == 0, out.stderr
-    worker = Worker(demo_db.url, redis_url)
+    workers = [Worker(demo_db.url, redis_url), Worker(demo_db.url, redis_url)]
     try:
         server = AppServer(demo_db.url, {"REDIS_URL": redis_url})
-        worker.wait_ready()
+        for worker in workers:
+            worker.wait_ready()
     except BaseException:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
         raise
-    yield server, worker
-    worker.proc.terminate()  # both end at once
+    yield server, workers
+    for worker in workers:
+        if worker.proc.poll() is None:
+            worker.proc.terminate()  # all end at once
     server.stop()
-    worker.stop()
+    for worker in workers:
+        worker.stop()
 
 
 def _communities(demo_db) -> list[str]:
@@ -68,18 +75,37 @@ def _in_worker(worker: Worker, pid: int) -> bool:
         return False
 
 
+class Started:
+    """Jobs started so far on each worker; :meth:`next` waits for the next one anywhere."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+        self.counts = [len(w.started_jobs()) for w in workers]
+
+    def next(self, timeout: float = 120) -> tuple[Worker, str, str, int]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i, worker in enumerate(self.workers):
+                jobs = worker.started_jobs()
+                if len(jobs) > self.counts[i]:
+                    self.counts[i] += 1
+                    return (worker, *jobs[self.counts[i] - 1])
+            time.sleep(0.02)
+        raise AssertionError("no job started on any worker")
+
+
 def _versions(demo_db) -> int:
     return demo_db.scalar("SELECT count(*) FROM grid_versions")
 
 
 def test_plan_runs_on_the_celery_worker(stack, demo_db, new_page):
-    server, worker = stack
+    server, workers = stack
     code = _communities(demo_db)[0]
-    before = len(worker.started_jobs())
+    started = Started(workers)
     page, console = new_page()
     _open(page, server.url, code)
     _click(page, "#plan-run")
-    job, task, pid = worker.wait_started(before)
+    worker, job, task, pid = started.next()
     assert task.startswith("background_callback_")
     # the job runs in a pool process of the worker, and the web server forked nothing
     assert _in_worker(worker, pid), (pid, worker.pid)
@@ -98,16 +124,16 @@ def test_plan_runs_on_the_celery_worker(stack, demo_db, new_page):
 
 
 def test_cancelled_and_killed_jobs_save_nothing_and_run_again(stack, demo_db, new_page):
-    server, worker = stack
+    server, workers = stack
     code = _communities(demo_db)[-1]  # the largest community: seconds of work
     versions = _versions(demo_db)
+    started = Started(workers)
     page, console = new_page()
     _open(page, server.url, code)
 
     # cancel: the worker ends the job; the page is ready to run again
-    before = len(worker.started_jobs())
     _click(page, "#plan-run")
-    job, _task, pid = worker.wait_started(before)
+    worker, job, _task, pid = started.next()
     page.wait_for_selector("#plan-cancel:not([disabled])", timeout=30000)
     _click(page, "#plan-cancel")
     worker.wait_for(rf"Terminating {re.escape(job)}")
@@ -116,31 +142,53 @@ def test_cancelled_and_killed_jobs_save_nothing_and_run_again(stack, demo_db, ne
     assert page.inner_text("#plan-status") == ""
 
     # SIGKILL the process running the job, mid-job
-    before = len(worker.started_jobs())
     _click(page, "#plan-run")
-    job, _task, pid = worker.wait_started(before)
+    worker, job, _task, pid = started.next()
     assert _in_worker(worker, pid)
     # inside the rebalance: the job has reported its first step and not yet saved anything
     page.wait_for_function("document.querySelector('#plan-progress').value === 1", timeout=30000)
     os.kill(pid, signal.SIGKILL)
+    _failed_and_nothing_saved(page, demo_db, versions)
+    worker.wait_for(r"WorkerLostError|exited with 'signal 9")
+    screenshot(page, "jobs-celery-killed")
+
+    # run it again: a new pool process completes it
+    _click(page, "#plan-run")
+    worker2, job2, _task, pid2 = started.next()
+    assert pid2 != pid and _in_worker(worker2, pid2)
+    _done(page, worker2, job2, pid2)
+    assert _versions(demo_db) == versions  # a proposal is not a version until committed
+    screenshot(page, "jobs-celery-run-again")
+
+    # SIGKILL a whole worker mid-job (its pool dies with it; nobody marks the job): the
+    # page learns that it no longer answers, says the job failed, and the other worker
+    # runs it again
+    page.goto(f"{server.url}/plan?community={code}")
+    page.wait_for_selector("#plan-run:not([disabled])", timeout=60000)
+    _click(page, "#plan-run")
+    worker, job, _task, pid = started.next()
+    page.wait_for_function("document.querySelector('#plan-progress').value === 1", timeout=30000)
+    os.kill(worker.pid, signal.SIGKILL)
+    _failed_and_nothing_saved(page, demo_db, versions)
+    screenshot(page, "jobs-celery-worker-lost")
+    _click(page, "#plan-run")
+    worker2, job2, _task, pid2 = started.next()
+    assert worker2 is not worker and _in_worker(worker2, pid2)
+    _done(page, worker2, job2, pid2)
+    assert console.errors == []
+
+
+def _failed_and_nothing_saved(page, demo_db, versions: int) -> None:
     page.wait_for_selector(f"#plan-status:has-text('{FAILED}')", timeout=60000)
     page.wait_for_selector("#plan-run:not([disabled])", timeout=30000)
     assert page.locator("#plan-cancel[disabled]").count() == 1
-    worker.wait_for(r"WorkerLostError|exited with 'signal 9")
     # nothing half-written: no proposal reached the page or the store, no version
     assert "plan=" not in page.url and page.locator("#plan-grid-table").count() == 0
     assert _versions(demo_db) == versions
-    screenshot(page, "jobs-celery-killed")
 
-    # run it again: a new pool process of the same worker completes it
-    before = len(worker.started_jobs())
-    _click(page, "#plan-run")
-    job2, _task, pid2 = worker.wait_started(before)
-    assert pid2 != pid and _in_worker(worker, pid2)
+
+def _done(page, worker: Worker, job: str, pid: int) -> None:
     page.wait_for_selector("#plan-grid-table", timeout=120000)
-    worker.wait_for(rf"job {re.escape(job2)} \(\S+\) SUCCESS in process {pid2}\b")
+    worker.wait_for(rf"job {re.escape(job)} \(\S+\) SUCCESS in process {pid}\b")
     page.wait_for_function("location.search.includes('plan=')", timeout=30000)
     assert FAILED not in page.inner_text("#plan-status")
-    assert _versions(demo_db) == versions  # a proposal is not a version until committed
-    screenshot(page, "jobs-celery-run-again")
-    assert console.errors == []
