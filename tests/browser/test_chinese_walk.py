@@ -32,23 +32,7 @@ ALLOWED = {
 }
 
 #: Known findings on other owners' pages: (page, word). Each is debt to pay on that page.
-DEBT: set[tuple[str, str]] = {
-    # the command centre (layouts/pages/command.py): Leaflet's layers control title
-    ("/", "Layers"),
-    # /plan (layouts/plan_*.py): Leaflet zoom titles "Zoom in/out", the attribution link's title
-    # "A JavaScript library for interactive maps"
-    ("/plan", "Zoom"), ("/plan", "in"), ("/plan", "out"), ("/plan", "JavaScript"), ("/plan", "library"),
-    ("/plan", "for"), ("/plan", "interactive"), ("/plan", "maps"),
-    # the 403 page (the router in layouts/shell.py): the refusal "role X may not <description>
-    # (action Y)" of geo/access/permissions.py shown untranslated, and its "back" link text
-    ("403", "Not"), ("403", "action"), ("403", "allowed"), ("403", "back"), ("403", "field"),
-    ("403", "inbox"), ("403", "incidents"), ("403", "may"), ("403", "not"), ("403", "of"), ("403", "open"),
-    ("403", "page"), ("403", "patrol"), ("403", "phone"), ("403", "plan"), ("403", "plans"),
-    ("403", "report"), ("403", "role"), ("403", "see"), ("403", "the"), ("403", "view"),
-    # the 404 page: "action not registered: refused" / "no such page" / "back"
-    ("404", "Not"), ("404", "action"), ("404", "allowed"), ("404", "back"), ("404", "is"), ("404", "no"),
-    ("404", "not"), ("404", "page"), ("404", "refused"), ("404", "registered"), ("404", "such"),
-}
+DEBT: set[tuple[str, str]] = set()
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 
