@@ -1,0 +1,112 @@
+"""Patrol coverage by grid on /review: for the review's area and period, the share of each
+grid's buildings within ``PATROL_COVERAGE_M`` of a check-in track, least covered first, with
+a bar in the share column (the table is the choropleth's column: a grid-level map of the same
+shares would repeat the review's map at a cost).
+
+The figures are :func:`geo.patrols.service.coverage_by_grid` (one set-based query for all the
+grids of the area); it checks ``patrols.view`` and the scope. The section is hidden from roles
+without ``patrols.view`` (a courtesy: the check is in geo).
+"""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, dcc, html
+
+import layouts.strings_scorecard  # noqa: F401  (registers the strings)
+from geo.access import permissions
+from geo.errors import GridAtlasError
+from geo.patrols import service as patrols
+from geo.repository import review as rv
+from geo.repository.scope import Scope
+from geo.settings import get_settings
+from layouts import review_ids as rid
+from layouts import review_view as view
+from layouts.auth import current_principal
+from layouts.i18n import current_lang, t
+from layouts.review_scorecard import _area
+from layouts.secure import secure_callback
+
+SECTION = "rv-pc"
+TABLE = "rv-pc-table"
+SUMMARY = "rv-pc-summary"
+ERROR = "rv-pc-error"
+INTRO = "rv-pc-intro"
+
+
+def may_see() -> bool:
+    p = current_principal()
+    return p is not None and permissions.allowed(p.role, "patrols.view")
+
+
+def _pct(share) -> str:
+    return "—" if share is None else f"{100 * float(share):.1f}%"
+
+
+def _share_cell(share) -> html.Td:
+    if share is None:
+        return html.Td(t("pc.none"), className="rv-pc-share rv-pc-na")
+    pct = max(0.0, min(100.0, 100 * float(share)))
+    # five classes, light = well covered, dark = needs patrols (the review's palette reversed)
+    cls = min(4, int((100 - pct) // 20))
+    return html.Td(className="rv-pc-share", children=[
+        html.Span(className="rv-pc-bar", children=html.Span(
+            className=f"rv-pc-fill rv-pc-c{cls}", style={"width": f"{pct:.1f}%"})),
+        html.Span(_pct(share), className="rv-pc-num"),
+    ])
+
+
+def table(rows: list[dict]) -> html.Table:
+    rows = sorted(rows, key=lambda r: (r["share"] is None, r["share"] or 0, r["grid"]))
+    head = html.Tr([html.Th(t("pc.grid")), html.Th(t("pc.buildings")), html.Th(t("pc.covered")),
+                    html.Th(t("pc.share"))])
+    body = [html.Tr([html.Td(r["grid"], className="rv-pc-code"), html.Td(f"{r['buildings']:,}"),
+                     html.Td(f"{r['covered']:,}"), _share_cell(r["share"])], **{"data-grid": r["grid"]})
+            for r in rows]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="rv-pc-tbl", id=TABLE + "-tbl")
+
+
+def summary(rows: list[dict], lang: str) -> str:
+    b = sum(r["buildings"] for r in rows)
+    c = sum(r["covered"] for r in rows)
+    zero = sum(1 for r in rows if r["buildings"] and not r["covered"])
+    return t("pc.summary", lang).format(n=len(rows), b=f"{b:,}", c=f"{c:,}", s=_pct(c / b if b else None),
+                                        z=zero)
+
+
+def section(lang: str, hidden: bool = False) -> html.Section:
+    m = get_settings().patrol_coverage_m
+    return html.Section(className="rv-pc", id=SECTION, hidden=hidden, children=[
+        html.H2(t("pc.title", lang)),
+        html.P(t("pc.intro", lang).format(m=f"{m:g}"), className="ga-intro", id=INTRO),
+        html.Div(id=ERROR, className="ga-error", role="alert"),
+        html.P(id=SUMMARY, className="rv-pc-summary"),
+        dcc.Loading(html.Div(id=TABLE, className="rv-pc-wrap"), type="dot", delay_show=400),
+    ])
+
+
+@secure_callback(
+    "view.review",
+    Output(TABLE, "children"),
+    Output(SUMMARY, "children"),
+    Output(ERROR, "children"),
+    Input(rid.STATE, "data"),
+    Input(rid.PERIOD, "value"),
+    Input(rid.FROM, "value"),
+    Input(rid.TO, "value"),
+)
+def load(state, kind, date_from, date_to):
+    """Coverage of every current grid of the review's area over its period."""
+    lang = current_lang()
+    if not isinstance(state, dict) or not state.get("level") or not may_see():
+        return dash.no_update, dash.no_update, dash.no_update
+    try:
+        scope = Scope.of(current_principal())
+        area = _area(state, scope)
+        period = rv.period_of(kind, date_from, date_to)
+        rows = patrols.coverage_by_grid(current_principal(), area, period.start, period.end)
+    except GridAtlasError as exc:
+        return None, None, view.message(exc, lang)
+    if not rows:
+        return html.P(t("pc.empty", lang), className="ga-empty"), None, None
+    return table(rows), summary(rows, lang), None
