@@ -21,7 +21,7 @@ from geo.errors import GridAtlasError
 from geo.repository import review as rv
 from geo.repository import summary
 from geo.repository.scope import Scope
-from layouts import review_export, review_signoff
+from layouts import review_export, review_patrols, review_scorecard, review_signoff
 from layouts import review_ids as rid
 from layouts import review_view as view
 from layouts.auth import current_principal
@@ -113,6 +113,10 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
             html.Div(id=rid.CHART, className="rv-chart"),
             html.Div(id=rid.REDBLACK),
         ]),
+        # the department scorecard and patrol coverage of the view's area and period (hidden
+        # from roles without departments.scorecard / patrols.view; geo refuses them anyway)
+        review_scorecard.section(lang, hidden=not review_scorecard.may_see()),
+        review_patrols.section(lang, hidden=not review_patrols.may_see()),
         # always in the layout (the app's validation layout is built from it); hidden from
         # roles without view.plan, whose callbacks would be refused anyway
         review_signoff.section(lang, hidden=not _may_plan()),

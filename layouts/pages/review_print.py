@@ -16,6 +16,7 @@ from geo.reports import pdf, report
 from geo.repository import review as rv
 from geo.repository.scope import Scope
 from layouts import review_ids as rid
+from layouts import review_scorecard
 from layouts import review_view as view
 from layouts.auth import current_principal
 from layouts.i18n import current_lang, t
@@ -50,6 +51,7 @@ def layout(area=None, period=None, **query) -> html.Div:
         html.Div(err, id=rid.P_ERROR, className="ga-error", role="alert"),
         html.Iframe(id=rid.P_FRAME, srcDoc=doc, className="rvp-frame",
                     title=t("rv.print")) if doc else None,
+        review_scorecard.print_section(args, current_lang()),  # the departments' ranking sheet
     ])
 
 
