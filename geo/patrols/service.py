@@ -284,11 +284,11 @@ def on_patrol_now(principal: Principal, *, now: datetime | None = None) -> list[
 
 
 _COVERAGE = """
-WITH g AS (
+WITH g AS MATERIALIZED (
     SELECT g.id, g.code, g.geom FROM grids g
       JOIN grid_versions v ON v.id = g.version_id AND v.is_current
      WHERE left(g.code, %(n)s) = %(scope)s),
-box AS (
+box AS MATERIALIZED (
     -- metres to degrees for the GiST box: a degree of longitude is shortest at the highest
     -- latitude of the scope, so the box is never too small
     SELECT ST_Expand(e.ext, %(m)s / (111320.0 * cos(radians(least(
@@ -296,29 +296,43 @@ box AS (
            %(m)s / (111320.0 * cos(radians(least(
                greatest(abs(ST_YMin(e.ext)), abs(ST_YMax(e.ext))) + 0.01, 85)))) AS deg
       FROM (SELECT ST_Extent(geom)::geometry AS ext FROM g) e),
-p AS (
-    SELECT DISTINCT k.patrol_id FROM patrol_checkins k, box
-     WHERE k.at >= %(start)s AND k.at < %(end)s AND k.geom && box.geom),
-c AS (
+c AS MATERIALIZED (
+    -- the check-ins in the period of every patrol seen in the box (whole tracks, so a track
+    -- leaving the box keeps its piece near the edge); the array keeps the plan an index scan
     SELECT k.geom, k.flagged,
-           lag(k.geom) OVER w AS prev_geom, lag(k.flagged) OVER w AS prev_flagged
-      FROM patrol_checkins k JOIN p ON p.patrol_id = k.patrol_id
+           lag(k.geom) OVER w AS prev_geom, lag(k.flagged) OVER w AS prev_flagged,
+           lead(k.flagged) OVER w AS next_flagged
+      FROM patrol_checkins k
      WHERE k.at >= %(start)s AND k.at < %(end)s
+       AND k.patrol_id = ANY (ARRAY(SELECT DISTINCT k2.patrol_id FROM patrol_checkins k2, box
+                                     WHERE k2.at >= %(start)s AND k2.at < %(end)s AND k2.geom && box.geom))
     WINDOW w AS (PARTITION BY k.patrol_id ORDER BY k.at, k.id)),
-t AS (
+t AS MATERIALIZED (
+    -- the pieces of track: each pair of consecutive unflagged check-ins, and a check-in with
+    -- no unflagged neighbour as a point (any other point is the end of a piece already)
     SELECT ST_MakeLine(prev_geom, geom) AS geom FROM c
      WHERE prev_geom IS NOT NULL AND NOT flagged AND NOT prev_flagged
     UNION ALL
-    SELECT geom FROM c WHERE NOT flagged),
-covered AS (
-    SELECT DISTINCT b.id
-      FROM t CROSS JOIN box JOIN buildings b ON ST_DWithin(b.geom, t.geom, box.deg)
-     WHERE b.grid_id IN (SELECT id FROM g)
-       AND ST_DWithin(b.geom::geography, t.geom::geography, %(m)s))
-SELECT g.code AS grid, count(b.id) AS buildings, count(cv.id) AS covered
-  FROM g LEFT JOIN buildings b ON b.grid_id = g.id
-  LEFT JOIN covered cv ON cv.id = b.id
- GROUP BY g.code ORDER BY g.code
+    SELECT geom FROM c
+     WHERE NOT flagged AND coalesce(prev_flagged, true) AND coalesce(next_flagged, true)),
+pairs AS (
+    -- candidate (building, piece of track) pairs by the index; a pair closer than m / 111700
+    -- degrees is surely within m metres (no degree of latitude or longitude is longer than
+    -- 111.7 km), so the spheroid is asked only about buildings without such a pair
+    SELECT b.id, b.geom AS bgeom, t.geom AS tgeom,
+           bool_or(ST_DWithin(b.geom, t.geom, %(m)s / 111700.0)) OVER (PARTITION BY b.id) AS sure
+      FROM t CROSS JOIN box JOIN buildings b ON ST_DWithin(b.geom, t.geom, box.deg)),
+near AS (
+    SELECT DISTINCT id FROM pairs
+     WHERE sure OR ST_DWithin(bgeom::geography, tgeom::geography, %(m)s)),
+cv AS (
+    -- counted by grid through the key (a join of near to every building misplans: the CTEs'
+    -- row estimates are guesses)
+    SELECT b.grid_id, count(*) AS covered FROM near JOIN buildings b ON b.id = near.id GROUP BY b.grid_id)
+SELECT g.code AS grid, nb.buildings, coalesce(cv.covered, 0) AS covered
+  FROM g CROSS JOIN LATERAL (SELECT count(*) AS buildings FROM buildings b WHERE b.grid_id = g.id) nb
+  LEFT JOIN cv ON cv.grid_id = g.id
+ ORDER BY g.code
 """
 
 
