@@ -137,6 +137,8 @@ PLAN_NET_TABLE = "plan-net-table"
 PLAN_NET_EXPORT = "plan-net-export"
 PLAN_SCOPE = "plan-scope"  # the scope's communities before one is chosen (click picks one)
 PLAN_SCOPE_LEGEND = "plan-scope-legend"
+PLAN_RESPECT = "plan-respect"  # the network whose boundaries a redraw keeps where it can
+PLAN_RESPECT_CMP = "plan-respect-cmp"  # the plan with and without that wish
 
 # review (/review)
 REVIEW_BOOT = "review-boot"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from layouts import ids, plan_maps
+from layouts import (
+    ids,
+    plan_maps,
+    strings_plan_respect,  # noqa: F401  (registers the respect strings used here)
+)
 from layouts.i18n import t
 
 _EXPORTS = (("gpkg", "GeoPackage"), ("geojson", "GeoJSON"), ("csv", "CSV (Excel)"),
@@ -37,12 +41,17 @@ def controls(lang: str) -> html.Section:
         html.Label([t("plan.lock", lang), dcc.Dropdown(id=ids.PLAN_LOCK, multi=True)], className="ga-field"),
         html.Label([t("plan.dedicated", lang), dcc.Dropdown(id=ids.PLAN_DEDICATED, multi=True)],
                    className="ga-field"),
+        html.Label([t("respect.pick", lang),
+                    dcc.Dropdown(id=ids.PLAN_RESPECT, placeholder=t("respect.none", lang),
+                                 searchable=False)],
+                   className="ga-field", title=t("respect.hint", lang)),
         html.Div(className="ga-buttons", children=[
             html.Button(t("plan.run", lang), id=ids.PLAN_RUN, className="ga-btn ga-btn-primary", disabled=True),
             html.Button(t("plan.cancel", lang), id=ids.PLAN_CANCEL, className="ga-btn", disabled=True),
         ]),
         html.Progress(id=ids.PLAN_PROGRESS, value="0", max="3", className="ga-progress"),
         html.Div(id=ids.PLAN_STATUS, className="ga-status"),
+        html.Div(id=ids.PLAN_RESPECT_CMP),
         html.H3(t("plan.gate", lang)),
         html.Div(id=ids.PLAN_GATE, className="ga-gate"),
         html.H3(t("plan.churn", lang)),

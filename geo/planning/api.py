@@ -67,6 +67,7 @@ def propose(
     grids: int | None = None,
     locked_codes: tuple[str, ...] | list[str] = (),
     dedicated_codes: tuple[str, ...] | list[str] = (),
+    respect_network: str | None = None,
 ) -> Proposal:
     """Compute a grid plan for one community from its current data (nothing is written).
 
@@ -89,6 +90,11 @@ def propose(
     dedicated_codes:
         Current grids kept as they are and written as ``dedicated`` grids. Grids already of
         kind ``dedicated`` are always kept.
+    respect_network:
+        A department network whose boundaries the redraw keeps where the band allows
+        (fresh mode, grid count per region; :mod:`geo.networks.respect`). The plain plan is
+        drawn too: the report's ``respect`` compares both (alignment, grids in band, valid
+        grids, deviation), and the plain plan is kept when the wish cannot be met.
 
     Returns
     -------
@@ -109,6 +115,13 @@ def propose(
     if unknown:
         raise GridAtlasError(
             f"grid(s) {', '.join(unknown)} are not current grids of community {ci.code}")
+    if respect_network is not None:
+        if mode != "fresh":
+            raise GridAtlasError("尊重网络边界只能用重新划分模式 / respecting a network redraws "
+                                 "fresh: choose fresh mode")
+        if grids is not None:
+            raise GridAtlasError("尊重网络边界时网格数按区域确定 / the number of grids cannot be "
+                                 "fixed while respecting a network (leave it empty)")
     if mode == "minimal" and ci.version_id is None:
         raise GridAtlasError(
             f"community {ci.code} has no grids yet: minimal-change mode needs current grids; "
@@ -123,6 +136,8 @@ def propose(
         "mode": mode, "seed": int(seed), "grids": None if grids is None else int(grids),
         "locked_codes": sorted(kept), "dedicated_codes": sorted(dedicated),
     }
+    if respect_network is not None:
+        params["respect_network"] = str(respect_network)
     locked = plan_mod.locked_groups(ci, kept)
     result = rebalance(
         ci.buildings, ci.geom, households="households", compound="compound_code",
@@ -131,10 +146,21 @@ def propose(
         current=ci.current if ci.version_id is not None else None, mode=mode, seed=seed,
         code_prefix="",
     )
+    ctx = None
+    respected = None
+    if respect_network is not None:
+        from geo.networks.respect import respecting_plan
+
+        ctx = plan_mod.move_context(ci)
+        outcome = respecting_plan(principal, respect_network, ci, ctx, result, params=params,
+                                  locked=locked, seed=seed)
+        result, respected = outcome.plan, outcome.report
     prop = plan_mod.build_proposal(ci, result, params, kept, dedicated)
+    if respected is not None:
+        prop.report["respect"] = respected
     prop.report["timings"] = {**prop.report.get("timings", {}), "load_s": round(t_load, 4),
                               "propose_s": round(time.perf_counter() - t0, 4)}
-    _cache_put(_cache_key(prop), ci, None)
+    _cache_put(_cache_key(prop), ci, ctx)
     log.info("plan for %s: %d grids, failed rules %s", ci.code, len(prop.grids),
              prop.failed_rules)
     return prop

@@ -53,6 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="keep this current grid as it is (repeatable)")
     p.add_argument("--dedicated", action="append", default=[], metavar="GRID",
                    help="keep this current grid as a dedicated grid (repeatable)")
+    p.add_argument("--respect-network", metavar="NAME", default=None,
+                   help="keep this department network's boundaries where the band allows "
+                   "(fresh mode); the report's 'respect' compares the plan with and without "
+                   "the wish (alignment, grids in band, valid grids, deviation)")
     p.add_argument("--apply", action="store_true", help="commit the plan(s)")
     p.add_argument("--allow-out-of-band", action="store_true",
                    help="with --apply: accept grids whose households are out of band")
@@ -111,11 +115,14 @@ def _cmd_rebalance(args: argparse.Namespace) -> int:
             mode=args.mode, seed=args.seed, grids=args.grids,
             locked_codes=[c for c in args.lock if c.startswith(code)],
             dedicated_codes=[c for c in args.dedicated if c.startswith(code)],
+            respect_network=args.respect_network,
         )
         rep = prop.report
         entry = {k: rep[k] for k in ("community", "base_version_id", "base_version_no",
                                      "households", "n_buildings", "band", "totals", "churn",
                                      "gate", "failed_rules", "timings")}
+        if "respect" in rep:
+            entry["respect"] = rep["respect"]
         entry["applied"] = None  # the committed version, when one was
         if args.apply:
             try:

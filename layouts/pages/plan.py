@@ -37,6 +37,7 @@ from layouts import (
     plan_history,  # noqa: F401  (versions, restore, compare, export and networks callbacks)
     plan_layout,
     plan_maps,
+    plan_respect,
     plan_scope,  # noqa: F401  (the scope's communities before one is chosen)
     plan_store,
     plan_tables,
@@ -208,6 +209,7 @@ def load_community(code, _rev, plan_id):
     State(ids.PLAN_K, "value"),
     State(ids.PLAN_LOCK, "value"),
     State(ids.PLAN_DEDICATED, "value"),
+    State(ids.PLAN_RESPECT, "value"),
     State(ids.PLAN_BOOT, "data"),
     background=True,
     running=[(Output(ids.PLAN_RUN, "disabled"), True, False),
@@ -217,7 +219,7 @@ def load_community(code, _rev, plan_id):
     on_error=report_failure(2, 1),  # a job lost with its worker: say so, nothing was saved
     prevent_initial_call=True,
 )
-def run_plan(set_progress, _n, token, code, target, lo, hi, mode, seed, k, locked, dedicated, boot):
+def run_plan(set_progress, _n, token, code, target, lo, hi, mode, seed, k, locked, dedicated, respect, boot):
     """Compute a proposal in a worker process, as the user who asked for it, in the language
     of the page that asked (a worker has no request to read the cookie from)."""
     session.after_fork()  # never use the web process's connections from a worker
@@ -232,7 +234,7 @@ def run_plan(set_progress, _n, token, code, target, lo, hi, mode, seed, k, locke
             principal, code, target=int_or(target, None), min_hh=int_or(lo, None),
             max_hh=int_or(hi, None), mode=mode if mode in planning.MODES else "fresh",
             seed=int_or(seed, 0), grids=int_or(k, None), locked_codes=codes(locked),
-            dedicated_codes=codes(dedicated))
+            dedicated_codes=codes(dedicated), respect_network=plan_respect.respect_choice(respect))
         set_progress(("2", "3"))
         key = plan_store.put(proposal.to_json())
         set_progress(("3", "3"))
