@@ -76,7 +76,7 @@ class Worker:
 
     def __init__(self, database_url: str, redis_url: str, concurrency: int = 1) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.log_path = ARTIFACTS / f"worker-{os.getpid()}-{int(time.time() * 1000) % 100000}.log"
+        self.log_path = ARTIFACTS / f"worker-{os.getpid()}-{secrets.token_hex(4)}.log"  # one file each
         self._log = open(self.log_path, "w")
         env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url,
                    WORKER_CONCURRENCY=str(concurrency))

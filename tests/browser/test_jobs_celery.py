@@ -15,8 +15,9 @@ import time
 import psutil
 import pytest
 
+from geo.serve import AppProcess
 from layouts import plan_store
-from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.conftest import ARTIFACTS, _free_port, login, screenshot
 from tests.celery_fixtures import Worker, redis_url  # noqa: F401  (the session's Redis)
 from tests.conftest import run_cli
 
@@ -31,7 +32,12 @@ def stack(demo_db, redis_url):  # noqa: F811
     assert out.returncode == 0, out.stderr
     workers = [Worker(demo_db.url, redis_url), Worker(demo_db.url, redis_url)]
     try:
-        server = AppServer(demo_db.url, {"REDIS_URL": redis_url})
+        # the production tier: gunicorn, 2 workers, a connection per request, so a job is
+        # submitted by one web process and polled (its progress, its end) by others
+        port = _free_port()
+        server = AppProcess(demo_db.url, ARTIFACTS / f"gunicorn-jobs-{port}.log", port=port, gunicorn=True,
+                            env={"REDIS_URL": redis_url, "WORKERS": "2", "THREADS": "4"},
+                            args=["--keep-alive", "0"])
         for worker in workers:
             worker.wait_ready()
     except BaseException:
@@ -107,9 +113,11 @@ def test_plan_runs_on_the_celery_worker(stack, demo_db, new_page):
     _click(page, "#plan-run")
     worker, job, task, pid = started.next()
     assert task.startswith("background_callback_")
-    # the job runs in a pool process of the worker, and the web server forked nothing
+    # the job runs in a pool process of the worker, and the web tier forked nothing but its
+    # own workers
     assert _in_worker(worker, pid), (pid, worker.pid)
-    assert psutil.Process(server.proc.pid).children(recursive=True) == []
+    web = psutil.Process(server.proc.pid).children()
+    assert len(web) == 2 and all(w.children() == [] for w in web)
     page.wait_for_selector("#plan-grid-table", timeout=120000)
     worker.wait_for(rf"job {re.escape(job)} \(\S+\) SUCCESS in process {pid}\b")
     # the progress the worker reported travelled through Redis to the page
