@@ -3,6 +3,8 @@ tests): every step at the pixel centre of what is seen, text typed on the keyboa
 
 from __future__ import annotations
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from tests.browser.conftest import login
 
 PW = "incident-password-1"
@@ -89,3 +91,104 @@ def act(page, action: str, note: str | None = None, expect_ok: bool = True) -> s
 def actions(page) -> list[str]:
     return page.locator(".inc-form").evaluate_all(
         "fs => fs.map(f => [...f.classList].find(c => c.startsWith('inc-form-')).slice(9))")
+
+
+# ----------------------------------------------------------------------------- the phone (/field)
+
+PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+
+
+def tap(page, locator) -> None:
+    """A finger on the centre of what is seen."""
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    assert box and box["width"] >= 1, f"not visible: {locator}"
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def _text_has(page, selector: str, text: str, timeout: int = 30_000) -> None:
+    page.wait_for_function(
+        "([s, t]) => (document.querySelector(s) || {innerText: ''}).innerText.includes(t)",
+        arg=[selector, text], timeout=timeout)
+
+
+def phone_sign_in(new_page, base: str, username: str, lon: float, lat: float):
+    """A grid worker's phone (390 x 844, touch, located at ``lon, lat``) signed in through the
+    real form, typed and tapped: the app sends a phone from the wall to /field."""
+    page, console = new_page(390, 844, 2, is_mobile=True, has_touch=True, user_agent=PHONE_UA,
+                             locale="zh-CN", geolocation={"latitude": lat, "longitude": lon},
+                             permissions=["geolocation"])
+    page.add_init_script(_KEEP_ERRORS)
+    page.goto(f"{base}/login?next=%2F")
+    for selector, text in (("#username", username), ("#password", PW)):
+        tap(page, page.locator(selector))
+        page.keyboard.type(text)
+    tap(page, page.locator("button[type=submit]"))
+    page.wait_for_selector(".field-page", timeout=30_000)
+    assert page.url.endswith("/field"), page.url
+    return page, console
+
+
+def _pick_category(page, name: str) -> None:
+    """Open the category menu by a tap and tap the option; again if the pick did not take
+    (a menu still scrolling to its first item on a loaded machine)."""
+    option = page.locator(f"[role=option]:has-text('{name}'):not(#field-severity *) >> visible=true").first
+    for _ in range(3):
+        tap(page, page.locator("#field-category"))
+        option.wait_for(timeout=15_000)
+        page.wait_for_timeout(300)  # the menu scrolls to the chosen item as it opens
+        tap(page, option)
+        try:
+            _text_has(page, "#field-category", name, timeout=5_000)
+            return
+        except PlaywrightTimeout:  # the pick did not take: the menu is tapped again
+            page.keyboard.press("Escape")
+    raise AssertionError(f"category {name!r} could not be picked")
+
+
+def report_on_phone(page, category: str, severity: str, title: str, description: str,
+                    photo: bytes | None = None) -> str:
+    """Report a case on /field where the phone stands, by taps and typing; its code.
+
+    The 上报 tab, 使用我的位置 (the phone's position), the category and severity, title and
+    description typed, a photo chosen from the camera roll, 提交上报. When an open case of the
+    category is within 50 m, "report it anyway" is tapped (a test run before may have left
+    one there).
+    """
+    tap(page, page.locator(".field-tab:has-text('上报')"))
+    tap(page, page.locator("#field-locate"))
+    _text_has(page, "#field-point-text", "手机定位")
+    _pick_category(page, category)
+    tap(page, page.locator(f"#field-severity label:has-text('{severity}')"))
+    tap(page, page.locator("#field-title"))
+    page.keyboard.type(title)
+    tap(page, page.locator("#field-desc"))
+    page.keyboard.type(description)
+    if photo is not None:
+        with page.expect_file_chooser() as chooser:
+            tap(page, page.locator("#field-photo .field-btn"))
+        chooser.value.set_files(files=[{"name": "现场照片.png", "mimeType": "image/png", "buffer": photo}])
+        _text_has(page, "#field-photo-name", "现场照片")
+    tap(page, page.locator("#field-submit"))
+    page.wait_for_function(
+        "(document.querySelector('#field-report-msg') || {innerText: ''}).innerText.includes('已上报事件')"
+        " || !!document.querySelector('#field-dups button')", timeout=30_000)
+    if "已上报事件" not in page.inner_text("#field-report-msg"):
+        tap(page, page.locator("#field-force"))
+        _text_has(page, "#field-report-msg", "已上报事件")
+    return page.inner_text("#field-report-msg").split("已上报事件", 1)[1].strip().split()[0]
+
+
+def wait_in_phone_inbox(page, code: str) -> None:
+    """The case shows in the phone's 待办 inbox (its tab tapped, then 刷新)."""
+    tap(page, page.locator(".field-tab:has-text('待办')"))
+    tap(page, page.locator("#field-inbox-refresh"))
+    page.wait_for_selector(f".field-case[data-code='{code}']", timeout=30_000)
+
+
+def escalate_on_phone(page, code: str) -> None:
+    """上报上级 on the case's card in the phone's inbox: the card leaves the inbox."""
+    tap(page, page.locator(f".field-case[data-code='{code}'] button:has-text('上报上级')"))
+    _text_has(page, "#field-inbox-msg", f"事件 {code} 已上报上级")
+    page.wait_for_selector(f".field-case[data-code='{code}']", state="detached", timeout=30_000)

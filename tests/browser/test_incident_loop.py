@@ -1,12 +1,13 @@
-"""The whole incident loop as five people, by clicks on /incidents, seen on the wall.
+"""The whole incident loop as five people, by clicks on /field and /incidents, seen on the wall.
 
-The grid worker's report goes through ``python -m geo incidents report --as`` (no phone
-page exists yet); every other step is a click at the pixel on /incidents by the user whose
-turn it is: grid worker, community staff and street operator escalate, the district
-operator files and dispatches (the routed department proposed), the department accepts and
-handles (a note and a photo), the operator verifies and closes. The wall (``/``) shows the
-dispatch in 今日派遣 and the case in its ticker; a second run returns the case once for
-rework. Each role's inbox holds the case only on its turn.
+The grid worker, on the phone page (/field at 390 x 844, by taps and typing), reports the
+case where they stand (the phone's location, category, severity, title, description, a
+photo), finds it in the phone's inbox and escalates it there; every other step is a click at
+the pixel on /incidents by the user whose turn it is: community staff and street operator
+escalate, the district operator files and dispatches (the routed department proposed), the
+department accepts and handles (a note and a photo), the operator verifies and closes. The
+wall (``/``) shows the dispatch in 今日派遣 and the case in its ticker; a second run returns
+the case once for rework. Each role's inbox holds the case only on its turn.
 """
 
 from __future__ import annotations
@@ -19,7 +20,19 @@ import zlib
 import pytest
 
 from tests.browser.conftest import AppServer, screenshot
-from tests.browser.incident_steps import act, actions, click, errors, open_case, rows, sign_in
+from tests.browser.incident_steps import (
+    act,
+    actions,
+    click,
+    errors,
+    escalate_on_phone,
+    open_case,
+    phone_sign_in,
+    report_on_phone,
+    rows,
+    sign_in,
+    wait_in_phone_inbox,
+)
 from tests.conftest import ARTIFACTS, run_cli
 from tests.db.incident_fixtures import P1, seed_incident_world
 
@@ -44,12 +57,26 @@ def loop_app(empty_db):
     server.stop()
 
 
-def _report(tdb, title: str) -> str:
-    proc = run_cli("incidents", "report", "--lon", str(P1[0]), "--lat", str(P1[1]), "--category", "C1",
-                   "--severity", "major", "--title", title, "--description", "人行道上有摊位",
-                   "--as", "L_grid_worker", url=tdb.url)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)["code"]
+def _report(new_page, base: str, tdb, title: str, shot: str) -> str:
+    """The grid worker, standing at P1 with their phone, reports the case on /field and
+    escalates it from the phone's inbox."""
+    page, console = phone_sign_in(new_page, base, "L_grid_worker", *P1)
+    code = report_on_phone(page, "占道经营", "重大", title, "人行道上有摊位", photo=PNG)
+    screenshot(page, f"{shot}-1-phone-reported")
+    shown = run_cli("incidents", "show", code, url=tdb.url)
+    assert shown.returncode == 0, shown.stderr
+    case = json.loads(shown.stdout)
+    assert (case["state"], case["severity"], case["grid_code"], case["title"]) == (
+        "reported", "major", "990100001001001", title), case
+    assert abs(case["lon"] - P1[0]) < 1e-6 and abs(case["lat"] - P1[1]) < 1e-6, case
+    assert [e for e in case["events"] if e["photo_id"]], "the photo from the phone was stored"
+    wait_in_phone_inbox(page, code)
+    screenshot(page, f"{shot}-1-phone-inbox")
+    escalate_on_phone(page, code)
+    screenshot(page, f"{shot}-1-phone-escalated")
+    assert not console.errors, "\n".join(console.errors + errors(page))
+    page.close()
+    return code
 
 
 def _wall(new_page, base: str, title: str, name: str) -> tuple[int, str]:
@@ -82,9 +109,10 @@ def _step(new_page, base, user, code, action, note, shot, others=()):
 
 def _run(new_page, base, tdb, title, shot, rework: bool) -> str:
     before, _ = _wall(new_page, base, title, f"{shot}-0-wall-before")
-    code = _report(tdb, title)
-    _step(new_page, base, "L_grid_worker", code, "escalate", "网格内无法处置", f"{shot}-1-grid",
-          others=("L_street_operator",))
+    code = _report(new_page, base, tdb, title, shot)
+    p2, _ = sign_in(new_page, base, "L_street_operator")  # not the street's turn yet
+    assert code not in rows(p2), f"L_street_operator sees {code} in their inbox"
+    p2.close()
     _step(new_page, base, "L_community_staff", code, "escalate", "社区协调未果", f"{shot}-2-community",
           others=("L_grid_worker", "L_operator"))
     _step(new_page, base, "L_street_operator", code, "escalate", "需区级派遣", f"{shot}-3-street",
