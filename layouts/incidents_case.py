@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import dash_leaflet as dl
 from dash import html
 
+import layouts.strings_scorecard  # noqa: F401  (the whistle lines' strings)
 from geo.access.roles import ROLE_NAMES
 from layouts import ids
 from layouts.i18n import fmt_datetime, t
@@ -100,8 +101,18 @@ def _whistles(case: dict, lang: str) -> html.Div | None:
         return None
     rows = []
     for w in case["whistles"]:
-        deps = ", ".join(f"{d['code']} {t('whistle.' + d['status'], lang)}" for d in w["departments"])
-        rows.append(html.Li(f"{t('whistle.' + w['kind'], lang)} · {_dt(w['blown_at'], lang)} · {deps}"))
+        # who was summoned, who came and when, who is late (layouts/strings_scorecard.py)
+        deps = [html.Li(className=f"inc-wh-dep inc-wh-{d['status']}", **{"data-department": d["code"]}, children=[
+            html.Span(f"{d['code']} {d.get('name') or ''}".strip(), className="inc-wh-name"),
+            html.Span(t("whistle." + d["status"], lang), className="inc-wh-status"),
+            html.Span(t("wh.came", lang).format(at=_dt(d["reported_at"], lang), who=d.get("reported_by") or "")
+                      if d.get("reported_at") else "", className="inc-wh-came"),
+            html.Span(d.get("note") or "", className="inc-wh-note"),
+        ]) for d in w["departments"]]
+        head = t("wh.head", lang).format(kind=t("whistle." + w["kind"], lang), at=_dt(w["blown_at"], lang),
+                                         who=w.get("blown_by") or "", due=_dt(w["due_at"], lang))
+        rows.append(html.Li([html.Div(head, className="inc-wh-head"), html.Ul(deps, className="inc-wh-deps")],
+                            className="inc-wh"))
     return html.Div([html.H3(t("inc.case.whistles", lang)), html.Ul(rows, className="inc-whistles")])
 
 
