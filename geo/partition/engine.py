@@ -37,6 +37,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.partition import metrics
 from geo.partition.cells import WGS84, building_cells, utm_crs_for
+from geo.partition.config import DEFAULT, EngineConfig
 from geo.partition.errors import PartitionError, check_band
 from geo.partition.graph import BuildingGraph, bridge_ties, build_graph
 from geo.partition.mend import mend_band
@@ -57,11 +58,11 @@ from geo.partition.search import (
 
 log = logging.getLogger(__name__)
 
-#: work budget of the fresh-mode restarts: at most ``RESTART_WORK // units`` restarts
-RESTART_WORK = 800
-#: a region a pocket above the maximum already proves infeasible gets other grid counts tried
-#: only up to this many units: there they seldom come closer to the band, and cost the most
-PROVEN_RETRY_UNITS = 1000
+#: work budget of the fresh-mode restarts (:attr:`~geo.partition.config.EngineConfig.restart_work`)
+RESTART_WORK = DEFAULT.restart_work
+#: other grid counts are tried on a region a pocket proves infeasible only up to this many
+#: units (:attr:`~geo.partition.config.EngineConfig.proven_retry_units`)
+PROVEN_RETRY_UNITS = DEFAULT.proven_retry_units
 
 
 @dataclass
@@ -1119,6 +1120,7 @@ def _rebalance(
     totals["infeasible_regions"] = infeasible_regions
     totals["coverage_valid"] = cov["valid"]
     totals["coverage_gap_m2"] = cov["gap_m2"]
+    totals["coverage_tolerance_m2"] = cov["tolerance_m2"]
     totals["compounds"], totals["compounds_whole"] = _compound_stats(labels, comp_ids)
     totals["share_compounds_whole"] = (totals["compounds_whole"] / totals["compounds"]) if totals["compounds"] else 1.0
     churn = _churn(labels, cur_codes, hh) if cur_codes is not None else None
@@ -1294,29 +1296,44 @@ def _compound_ids(col: pd.Series) -> np.ndarray:
     return out
 
 
-def _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs):
+def _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs, cfg: EngineConfig = DEFAULT):
+    """Per-grid rows, the grids' polygons and the coverage check.
+
+    A grid's polygon is the union of its cells.  Cells that form a valid coverage (the
+    engine's own, stored or not, share their vertices) are united by dropping shared edges
+    (``coverage_union_all``), which is exact; cells that do not (e.g. repaired after a
+    round trip through storage) are united by a full overlay on the cells' precision grid,
+    so a union never leaves a sliver that splits a grid or opens a gap.  The coverage rule
+    allows :meth:`~geo.partition.config.EngineConfig.coverage_tolerance_m2` of the
+    community's perimeter between the grids' union and the community.
+    """
     codes = sorted(labels.unique().tolist())
     lab = labels.to_numpy()
     rows, geoms = [], []
     shapely.prepare(com_m)
+    ne = ~shapely.is_empty(cells_m)
+    exact = bool(shapely.coverage_is_valid(cells_m[ne])) if ne.any() else True
+
+    def unite(geoms_: np.ndarray, metric: bool) -> BaseGeometry:
+        if len(geoms_) == 1:
+            return geoms_[0]
+        if exact:
+            return shapely.coverage_union_all(geoms_)
+        return shapely.union_all(geoms_, grid_size=cfg.grid_m if metric else None)
+
     polys_m = []
     for code in codes:
         mem = np.flatnonzero(lab == code)
-        poly_m = shapely.coverage_union_all(cells_m[mem]) if len(mem) > 1 else cells_m[mem[0]]
-        poly_m = _single(poly_m)
+        poly_m = _single(unite(cells_m[mem], True))
         polys_m.append(poly_m)
-        if len(mem) > 1:
-            poly = shapely.coverage_union_all(np.asarray(cells.values, dtype=object)[mem])
-        else:
-            poly = cells.values[mem[0]]
-        geoms.append(_single(poly))
+        geoms.append(_single(unite(np.asarray(cells.values, dtype=object)[mem], False)))
         h = int(hh[mem].sum())
         failed = []
         if not metrics.inside_community(poly_m, com_m):
             failed.append("inside_community")
         if not metrics.contiguous(mem, G.fp_pairs):
             failed.append("contiguity")
-        if not metrics.one_piece(poly_m):
+        if not metrics.one_piece(poly_m, com_m):
             failed.append("one_piece")
         if not metrics.in_band(h, prm.min_hh, prm.max_hh):
             failed.append("band")
@@ -1332,12 +1349,13 @@ def _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs
         })
     parr = np.asarray(polys_m, dtype=object)
     cov_valid = bool(shapely.coverage_is_valid(parr)) if len(parr) else True
-    union = shapely.coverage_union_all(parr) if len(parr) > 1 else parr[0]
+    union = (shapely.coverage_union_all(parr) if cov_valid else shapely.union_all(parr)) if len(parr) > 1 else parr[0]
     gap = float(shapely.symmetric_difference(union, com_m).area)
-    if not cov_valid or gap > 1.0:
+    tol = cfg.coverage_tolerance_m2(float(com_m.length))
+    if not cov_valid or gap > tol:
         bad = shapely.coverage_invalid_edges(parr)
         for r, e in zip(rows, bad, strict=False):
-            if not shapely.is_empty(e) or gap > 1.0:
+            if not shapely.is_empty(e) or gap > tol:
                 r["failed_rules"].append("coverage")
     for r in rows:
         r["valid"] = not r["failed_rules"]
@@ -1355,7 +1373,7 @@ def _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs
         geometry=geoms,
         crs=crs,
     )
-    return gdf, rows, {"valid": cov_valid, "gap_m2": round(gap, 3)}
+    return gdf, rows, {"valid": cov_valid, "gap_m2": round(gap, 3), "tolerance_m2": round(tol, 3)}
 
 
 def _single(g: BaseGeometry) -> BaseGeometry:

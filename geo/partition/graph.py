@@ -29,7 +29,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.spatial import cKDTree
 
+from geo.partition.config import DEFAULT
+
 log = logging.getLogger(__name__)
+
+GRID_M = DEFAULT.grid_m
 
 
 @dataclass
@@ -172,8 +176,11 @@ def _shared_by_segments(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
     p0, p1 = xy[:-1][same], xy[1:][same]
     own = owner_part[cidx[:-1][same]]
     seg_len = np.hypot(*(p1 - p0).T)
-    q0 = np.round(p0 * 1000.0).astype(np.int64)
-    q1 = np.round(p1 * 1000.0).astype(np.int64)
+    # vertices are keyed on the cells' precision grid: a vertex read back from EPSG:4326
+    # storage is within 1e-9 m of it, and a segment shorter than a millimetre (which a
+    # coarser key would collapse to a point) still matches its twin
+    q0 = np.round(p0 / GRID_M).astype(np.int64)
+    q1 = np.round(p1 / GRID_M).astype(np.int64)
     swap = (q0[:, 0] > q1[:, 0]) | ((q0[:, 0] == q1[:, 0]) & (q0[:, 1] > q1[:, 1]))
     lo = np.where(swap[:, None], q1, q0)
     hi = np.where(swap[:, None], q0, q1)

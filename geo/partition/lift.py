@@ -21,8 +21,10 @@ two layers (a logic-based Benders decomposition):
 
 Every step is exact, so the first cover that lifts is a valid partition with the least total
 deviation from the target, and a master with no cover left proves that none exists (unless
-a lift hit its node budget).  On 990100006004, where the tree model found nothing in 60 s at
-the only possible grid count, this finds a valid partition in under a tenth of a second.
+a lift hit its node budget).  Where a region's grids compete for the same household-less
+buildings, which the cover relaxation does not see, a tree model can search for minutes at
+the only possible grid count; the decomposition settles such regions in a fraction of a
+second, since the master offers only covers whose deviation is already least.
 
 Budgets are counts (sets visited, lift nodes, CP-SAT deterministic time), not wall time, so
 the answer does not depend on the machine or its load.

@@ -55,9 +55,31 @@ def in_band(households: float, min_hh: float, max_hh: float) -> bool:
     return min_hh <= households <= max_hh
 
 
-def one_piece(geom_m: BaseGeometry) -> bool:
-    """Rule ``one_piece``: the grid polygon is a single polygon."""
-    return (not geom_m.is_empty) and shapely.get_num_geometries(geom_m) == 1 and geom_m.geom_type == "Polygon"
+def one_piece(geom_m: BaseGeometry, community_m: BaseGeometry | None = None) -> bool:
+    """Rule ``one_piece``: the grid polygon is one polygon in each piece of its community.
+
+    A community in several pieces (an island, a part across a river, an exclave) cannot
+    always be cut so that every grid lies in one piece: a piece may hold too few households
+    for a grid of its own, or none at all.  The rule therefore asks for one polygon *per
+    community piece the grid reaches*: two parts of a grid in the same piece of the
+    community break it, a grid spanning two pieces does not.  An enclave (a hole of the
+    community) is no piece and changes nothing.  Without ``community_m`` the grid must be a
+    single polygon.
+    """
+    if geom_m.is_empty:
+        return False
+    n = shapely.get_num_geometries(geom_m)
+    if n == 1:
+        return geom_m.geom_type == "Polygon" or shapely.get_geometry(geom_m, 0).geom_type == "Polygon"
+    if community_m is None or shapely.get_num_geometries(community_m) < 2:
+        return False
+    parts = shapely.get_parts(geom_m)
+    pieces = shapely.get_parts(community_m)
+    # each part of the grid lies in exactly one piece of the community: the piece holding
+    # most of it (a point on its surface can fall on a shared vertex of two pieces)
+    share = shapely.area(shapely.intersection(parts[:, None], pieces[None, :]))
+    host = np.argmax(share, axis=1)
+    return len(np.unique(host)) == len(parts)
 
 
 def inside_community(geom_m: BaseGeometry, community_m: BaseGeometry, tol_m2: float = 1.0) -> bool:

@@ -38,19 +38,15 @@ import numpy as np
 from scipy.sparse import coo_matrix
 
 from geo.partition import kernels
+from geo.partition.config import DEFAULT
 from geo.partition.graph import BuildingGraph, canon_pairs
 
 log = logging.getLogger(__name__)
 
 FOUR_PI = 4.0 * math.pi
 #: mean relative deviation the search drives every region below before it turns to compounds
-#: and compactness (the rule asks for <= 0.10 overall; lumpy regions that cannot reach it
-#: are made up for by the others).  With the cover and lift solving 990100006004 (its least
-#: deviation is 0.105), the demo outside proven-infeasible regions gives: 0.065 a mean
-#: deviation of 0.0963 and mean Polsby-Popper 0.5185 (0.0971 and 0.4975 on road-bent cells),
-#: 0.07 gives 0.0972 and 0.5209 (0.0978 and 0.4987).  Earlier engines reached 0.0998 on
-#: road-bent cells at 0.07; that margin is now 0.002.
-DEV_CAP = 0.07
+#: and compactness: :attr:`geo.partition.config.EngineConfig.dev_cap` (the reasoning is there)
+DEV_CAP = DEFAULT.dev_cap
 
 
 @dataclass
@@ -775,14 +771,15 @@ class State:
 
     def repair(
         self, rng: np.random.Generator, rounds: int = 2, ntrees: int = 8, tries: int = 2, max_size: int = 4,
-        max_sets: int = 24,
+        max_sets: int = DEFAULT.repair_max_sets,
     ) -> None:
         """Re-split a grid out of band together with 1-3 connected neighbouring grids.
 
         Sets of grids are tried smallest first; a re-split is kept when every new grid is in
         band, the rule graphs hold (the cuts check them) and the search key improves.  Up to
-        ``max_sets`` sets per bad grid: 12 left a grid of 990100003002 at 282 households, 24
-        mends it, and a region mended early skips the retries with other grid counts.
+        ``max_sets`` sets per bad grid (:attr:`geo.partition.config.EngineConfig.repair_max_sets`:
+        every set of the grid with one or two of its immediate neighbours); a region mended
+        early skips the retries with other grid counts.
         """
         p = self.prm
         lo, hi = p.min_hh, p.max_hh
