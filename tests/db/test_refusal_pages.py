@@ -73,7 +73,8 @@ def test_the_403_page_in_english(client):
     assert not CJK.search(text), text
 
 
-@pytest.mark.parametrize("lang,words", [("zh", ("页面不存在", "没有这个页面")), ("en", ("Page not found", "no such page"))])
+@pytest.mark.parametrize("lang,words", [("zh", ("页面不存在", "没有这个页面")),
+                                        ("en", ("Page not found", "no such page"))])
 def test_an_unknown_page_is_a_404_in_the_visitors_language(client, lang, words):
     _sign_in(client, lang)
     resp = client.get("/no-such-page")
