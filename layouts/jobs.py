@@ -8,9 +8,10 @@ Redis. A job acts as the user captured when it was submitted (the signed token i
 an argument, ``layouts.plan_store.sign``), never as whoever runs the worker.
 
 A job whose worker process was killed has no result: Dash would end the wait silently,
-and a job whose whole worker died would be waited for forever. :class:`CeleryJobs`
-reports both as a failed job instead, and :func:`report_failure` shows
-the page's message, so the user knows nothing was saved and runs it again.
+and a job whose whole worker died would be waited for forever. :class:`CeleryJobs` (and
+:class:`DiskJobs` on one machine) report such a job as failed instead, and
+:func:`report_failure` shows the page's message, so the user knows nothing was saved and
+runs it again.
 """
 
 from __future__ import annotations
@@ -47,12 +48,17 @@ class CeleryJobs(dash.CeleryManager):
 
     def get_result(self, key, job):
         result = super().get_result(key, job)
-        if result is self.UNDEFINED and job:
-            task = self.get_task(job)
-            if task is not None and (task.state == "FAILURE" or self._worker_gone(job, task)):
-                log.warning("background job %s was lost: %r", job, task.result)
-                return {"background_callback_error": {
-                    "msg": f"job lost with its worker: {task.result!r}", "tb": ""}}
+        if result is not self.UNDEFINED or not job:
+            return result
+        task = self.get_task(job)
+        if task.state == "SUCCESS" or self.result_ready(key):
+            # it finished since the first read: hand the result over now (Dash ends the
+            # wait when it sees the job no longer running, and would drop it)
+            return super().get_result(key, job)
+        if task.state == "FAILURE" or self._worker_gone(job, task):
+            log.warning("background job %s was lost: %r", job, task.result)
+            return {"background_callback_error": {
+                "msg": f"job lost with its worker: {task.result!r}", "tb": ""}}
         return result
 
     def _worker_gone(self, job: str, task) -> bool:
@@ -87,6 +93,32 @@ class CeleryJobs(dash.CeleryManager):
         return True
 
 
+class DiskJobs(dash.DiskcacheManager):
+    """Dash's ``DiskcacheManager`` (one machine) that reports a job process that died
+    without a result (killed, out of memory) as a failed job; a cancelled or replaced job
+    (ended through :meth:`terminate_job`) stays silent, as Dash intends."""
+
+    def terminate_job(self, job):
+        if job:
+            self.handle.set(_ended_key(job), True, expire=24 * 3600)
+        return super().terminate_job(job)
+
+    def get_result(self, key, job):
+        result = super().get_result(key, job)
+        if result is not self.UNDEFINED or not job or self.job_running(job):
+            return result
+        if self.result_ready(key):  # it wrote its result and ended since the first read
+            return super().get_result(key, job)
+        if self.handle.get(_ended_key(job)):
+            return result  # cancelled or replaced
+        log.warning("background job process %s ended without a result", job)
+        return {"background_callback_error": {"msg": f"job process {job} ended without a result", "tb": ""}}
+
+
+def _ended_key(job) -> str:
+    return f"gridatlas-job-ended-{job}"
+
+
 def manager(cache_dir: Path):
     """The job manager this process's settings ask for; connects to nothing.
 
@@ -99,7 +131,7 @@ def manager(cache_dir: Path):
     if settings.redis_url is None:
         import diskcache
 
-        return dash.DiskcacheManager(diskcache.Cache(str(cache_dir)))
+        return DiskJobs(diskcache.Cache(str(cache_dir)))
     log.info("background jobs go to Celery workers through %s", settings.redis_safe)
     return CeleryJobs(make_celery(settings.redis_url))
 
