@@ -296,6 +296,11 @@ def _attacks(w) -> dict[str, list[dict]]:
                                     for v in (B, "9", "%", [B])],
         "plan-net-table.children": [{"plan-net-pick.value": "x", "plan-community.value": v,
                                      "plan-id.data": plan} for v in (B, A, "%")],
+        # respecting a network (layouts/plan_respect.py): B's plan compared, odd option lists
+        "plan-respect-cmp.children": [{"plan-id.data": plan, "plan-respect.value": v}
+                                      for v in ("x", None, [B])],
+        "plan-respect.options": [{"plan-net-pick.options": v}
+                                 for v in ([{"label": "x", "value": "x"}, "y", {"value": 1}], "x")],
     }
 
 
