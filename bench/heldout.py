@@ -17,9 +17,23 @@ protocol in memory (no database): a fresh plan, minimal mode on it (nothing shou
 three buildings raised by 150 households (drawn by ``default_rng([seed, case hash])`` among
 buildings with households), minimal mode again.
 
-    .venv/bin/python bench/heldout.py --half tune [--source osm|synthetic|all] [--limit N]
+    .venv/bin/python bench/heldout.py --half tune [--source osm|synthetic|shapes|all] [--limit N]
 
 prints one JSON line per community and a summary line per source.
+
+A third source, ``shapes``, generates communities of awkward shape (long thin curving strips,
+enclaves, several pieces with a building-less sliver, two lobes joined by a 2 m neck).
+
+    .venv/bin/python bench/heldout.py --paths [--no-demo] [--limit N]
+
+runs every case of both halves, and the demo, through both paths: the file path (cells from
+the footprints and the polygon, then the engine, as ``geo rebalance-file``) and the stored
+path (the held-out cases imported with ``geo import`` into a database of their own,
+``gridatlas_bench_heldout`` on the embedded cluster, then the planner's ``propose`` as
+``geo rebalance``; the demo from ``DATABASE_URL``).  It prints the share of grids
+contiguous, one piece and covering, the share in band outside regions proven infeasible, the
+mean Polsby-Popper and the seconds per community (median, max) per half and path, the load
+average, and one JSON line last.
 """
 
 from __future__ import annotations
@@ -209,6 +223,76 @@ def synthetic_cases(n: int = 24) -> list[Case]:
     return [synthetic_case(i) for i in range(n)]
 
 
+def _scatter(rng, poly, per_m2: float = 1 / 1500.0) -> tuple[list, list]:
+    """Turned footprints over ``poly`` (some with a podium sharing a wall): towers of 275-700
+    households among household-less buildings and small housing."""
+    import shapely.affinity as aff
+
+    minx, miny, maxx, maxy = poly.bounds
+    geoms, hh = [], []
+    for _ in range(int(poly.area * per_m2)):
+        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        if not poly.contains(shapely.Point(x, y)):
+            continue
+        r = rng.random()
+        if r < 0.035:
+            w, h = rng.uniform(20, 32, 2)
+            n = int(rng.integers(275, 701))
+        elif r < 0.5:
+            w, h = rng.uniform(6, 16, 2)
+            n = 0
+        else:
+            w, h = rng.uniform(10, 24, 2)
+            n = int(rng.integers(8, 120))
+        geoms.append(aff.rotate(shapely.box(x, y, x + w, y + h), rng.uniform(0, 90), origin=(x, y)))
+        hh.append(n)
+        if rng.random() < 0.15:  # a podium sharing the wall, without households
+            geoms.append(shapely.box(x + w, y, x + w + rng.uniform(5, 15), y + h * 0.7))
+            hh.append(0)
+    return geoms, hh
+
+
+def shape_case(i: int) -> Case:
+    """The ``i``-th community of awkward shape: a long thin curving strip, a blob with an
+    enclave (a hole where another community lies), several pieces with a building-less
+    sliver, or two lobes joined by a 2 m neck."""
+    import shapely.affinity as aff
+
+    rng = np.random.default_rng([i, 7_000_023])
+    kind = ("thin", "enclave", "pieces", "necked")[i % 4]
+    x0, y0 = 450000.0 + rng.uniform(0, 500), 4420000.0
+    if kind == "thin":
+        t = np.cumsum(rng.normal(0, 0.25, 70))
+        pts = np.c_[x0 + np.cumsum(30 * np.cos(t)), y0 + np.cumsum(30 * np.sin(t))]
+        poly = shapely.LineString(pts).buffer(rng.uniform(30, 50), quad_segs=16)
+    elif kind == "enclave":
+        a = np.linspace(0, 2 * np.pi, 600, endpoint=False)
+        r = 420 + 40 * np.sin(5 * a) + rng.normal(0, 2, 600)
+        poly = shapely.Polygon(np.c_[x0 + r * np.cos(a), y0 + r * np.sin(a)]).buffer(0)
+        poly = poly.difference(shapely.Point(x0 + rng.uniform(-80, 80), y0).buffer(110))
+    elif kind == "pieces":
+        poly = shapely.union_all([
+            shapely.Point(x0, y0).buffer(260, quad_segs=32),
+            aff.rotate(shapely.box(x0 + 400, y0 - 150, x0 + 850, y0 + 200), rng.uniform(0, 30)),
+            aff.rotate(shapely.box(x0 + 950, y0, x0 + 958, y0 + 70), 11)])  # a sliver, no building
+    else:
+        lobe = 380.0
+        poly = shapely.union_all([
+            shapely.box(x0, y0, x0 + lobe, y0 + lobe),
+            aff.rotate(shapely.box(x0 + lobe, y0 + lobe / 2 - 1, x0 + lobe + 200, y0 + lobe / 2 + 1), 3,
+                       origin=(x0 + lobe, y0 + lobe / 2)),
+            shapely.box(x0 + lobe + 195, y0, x0 + 2 * lobe + 195, y0 + lobe)])
+    geoms, hh = _scatter(rng, poly)
+    bs = gpd.GeoDataFrame({"households": hh}, geometry=geoms, crs=UTM).to_crs(WGS84)
+    geom = gpd.GeoSeries([poly], crs=UTM).to_crs(WGS84).iloc[0]
+    return Case(f"shp-{kind}-{i}", "shapes", bs, geom)
+
+
+def shape_cases(n: int = 16) -> list[Case]:
+    """``n`` communities of awkward shape (a quarter of each kind)."""
+    return [shape_case(i) for i in range(n)]
+
+
 # ------------------------------------------------------------------------------- demo
 
 
@@ -329,21 +413,210 @@ def summarize(rows: list[dict]) -> dict:
     }
 
 
+# ------------------------------------------------------------------------------- two paths
+
+#: flags of grids that no plan can put in band: not counted in the band share
+BAND_EXEMPT = {"oversized_building", "infeasible_region", "locked"}
+BENCH_DB = "gridatlas_bench_heldout"
+BENCH_DISTRICT = "990800"
+
+
+def grid_rows(report: dict) -> dict:
+    """The measures of one community's plan: per-rule counts over its grids."""
+    grids = report["grids"]
+    band = [g for g in grids if not BAND_EXEMPT & set(g.get("flags") or [])]
+    return {
+        "grids": len(grids),
+        "contiguous": sum("contiguity" not in g["failed_rules"] for g in grids),
+        "one_piece": sum("one_piece" not in g["failed_rules"] for g in grids),
+        "covering": sum("coverage" not in g["failed_rules"] for g in grids),
+        "band_grids": len(band),
+        "in_band": sum("band" not in g["failed_rules"] for g in band),
+        "pp_sum": float(sum(g["pp"] for g in grids)),
+        "infeasible_regions": len(report["totals"].get("infeasible_regions") or []),
+        "coverage_gap_m2": report["totals"].get("coverage_gap_m2"),
+    }
+
+
+def file_path(case: Case, seed: int = 0) -> dict:
+    """What ``geo rebalance-file`` does, in this process: cells from the footprints and the
+    community polygon, then the engine (seconds: cells + engine, start-up not included)."""
+    from geo.partition.engine import rebalance
+
+    t = time.perf_counter()
+    plan = rebalance(case.buildings, case.geom, compound=case.compound, seed=seed)
+    return {**grid_rows(plan.report), "seconds": time.perf_counter() - t}
+
+
+def stored_path(principal, code: str, seed: int = 0) -> dict:
+    """What ``geo rebalance --community`` does: the community, its buildings and their stored
+    cells read from the database, then the engine (seconds: the report's ``timings.total_s``
+    plus the read)."""
+    from geo.planning import api
+
+    prop = api.propose(principal, code, seed=seed)
+    rep = prop.report
+    t = rep.get("timings", {})
+    return {**grid_rows(rep), "seconds": float(t.get("propose_s", t.get("total_s", 0.0))),
+            "engine_s": float(t.get("total_s", 0.0))}
+
+
+def load_cases(cases: list[Case], admin_url: str, folder: Path) -> dict[str, str]:
+    """Write the cases into the bench database as one district, one street and a community
+    each, and import their buildings through ``geo import`` (which stores their cells).
+    Returns community code by case name."""
+    import psycopg2
+
+    from geo.importers import import_file
+
+    street = BENCH_DISTRICT + "001"
+    codes = {c.name: f"{street}{i + 1:03d}" for i, c in enumerate(cases)}
+    hull = shapely.union_all([shapely.envelope(c.geom) for c in cases]).envelope
+    conn = psycopg2.connect(admin_url)
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO districts (code, name, name_en, geom, source) VALUES "
+                    "(%s, '留出区', 'Held-out District', ST_Multi(ST_GeomFromWKB(%s, 4326)), 'synthetic')"
+                    " RETURNING id", (BENCH_DISTRICT, hull.wkb))
+        d = cur.fetchone()[0]
+        cur.execute("INSERT INTO streets (district_id, code, name, name_en, geom, source) VALUES "
+                    "(%s, %s, '留出街道', 'Held-out Street', ST_Multi(ST_GeomFromWKB(%s, 4326)), 'synthetic')"
+                    " RETURNING id", (d, street, hull.wkb))
+        s_id = cur.fetchone()[0]
+        for c in cases:
+            geom = shapely.multipolygons(shapely.get_parts(c.geom))
+            cur.execute("INSERT INTO communities (street_id, district_id, code, name, name_en, geom, source)"
+                        " VALUES (%s, %s, %s, %s, %s, ST_GeomFromWKB(%s, 4326), 'synthetic')",
+                        (s_id, d, codes[c.name], c.name, c.name, geom.wkb))
+    conn.close()
+    frames = []
+    for c in cases:
+        b = c.buildings
+        frames.append(gpd.GeoDataFrame(
+            {"code": [f"{codes[c.name]}B{i + 1:04d}" for i in range(len(b))],
+             "households": b["households"].astype(int).tolist(),
+             "community_code": [codes[c.name]] * len(b)},
+            geometry=b.geometry.values, crs=WGS84))
+    path = folder / "heldout_buildings.gpkg"
+    gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=WGS84).to_file(path, layer="buildings")
+    import_file("buildings", path, actor="bench")
+    return codes
+
+
+def _table(rows: list[dict]) -> dict:
+    g = sum(r["grids"] for r in rows)
+    bg = sum(r["band_grids"] for r in rows)
+    secs = [r["seconds"] for r in rows]
+    return {
+        "communities": len(rows), "grids": g,
+        "contiguous": round(sum(r["contiguous"] for r in rows) / max(g, 1), 4),
+        "one_piece": round(sum(r["one_piece"] for r in rows) / max(g, 1), 4),
+        "covering": round(sum(r["covering"] for r in rows) / max(g, 1), 4),
+        "in_band": round(sum(r["in_band"] for r in rows) / bg, 4) if bg else None,
+        "band_grids": bg,
+        "mean_pp": round(sum(r["pp_sum"] for r in rows) / max(g, 1), 4),
+        "s_median": round(float(np.median(secs)), 3) if secs else 0.0,
+        "s_max": round(float(np.max(secs)), 3) if secs else 0.0,
+        "max_gap_m2": max((r["coverage_gap_m2"] or 0.0) for r in rows) if rows else 0.0,
+    }
+
+
+def main_paths(args) -> int:
+    """Both halves of the held-out set and the demo, through the file path and the stored
+    path; a table, then one JSON line."""
+    import os
+    import tempfile
+
+    from bench.citygen import ensure_database
+    from geo import db, localdb
+    from geo.access.roles import Principal
+    from geo.settings import get_settings
+
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    held = osm_cases() + synthetic_cases(args.synthetic) + shape_cases(args.shapes)
+    if args.limit:
+        held = held[: args.limit]
+    tune, report = halves(held)
+    lay = localdb.layout()
+    localdb.up(lay)
+    demo_url = os.environ.get("DATABASE_URL") or lay.app_url
+    os.environ["DATABASE_URL"] = demo_url
+    get_settings.cache_clear()
+    db.reset_pool()
+    demo = [] if args.no_demo else demo_cases()
+    if args.limit and demo:
+        demo = demo[: args.limit]
+    who = Principal("bench", "admin", None)
+    # warm-up: the engine's compiled kernels load (or compile) on first use, outside the timings
+    file_path(shape_case(3))
+    results: dict[tuple[str, str], list[dict]] = {}
+
+    def run(set_name: str, cases: list[Case], codes: dict[str, str]) -> None:
+        for c in cases:
+            if set_name == "demo":  # the file path computes its own cells, as rebalance-file does
+                c = Case(c.name, c.source, c.buildings, c.geom, None, c.compound, c.number)
+            f = file_path(c)
+            st = stored_path(who, codes[c.name])
+            results.setdefault((set_name, "file"), []).append(f)
+            results.setdefault((set_name, "stored"), []).append(st)
+            print(json.dumps({"set": set_name, "community": c.name, "file": _short(f), "stored": _short(st)}),
+                  flush=True)
+
+    if demo:
+        run("demo", demo, {c.name: c.name for c in demo})
+    # the held-out cases go into a database of their own, imported as a district office would
+    admin = lay.admin_url(BENCH_DB)
+    ensure_database(lay.admin_url("postgres"), BENCH_DB, fresh=True)
+    db.migrate(admin)
+    os.environ["DATABASE_URL"] = admin
+    get_settings.cache_clear()
+    db.reset_pool()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        codes = load_cases(tune + report, admin, Path(tmp))
+        print(f"held-out import (cells included): {time.perf_counter() - t:.1f} s", flush=True)
+    run("tune", tune, codes)
+    run("report", report, codes)
+    tables = {f"{k[0]}/{k[1]}": _table(v) for k, v in sorted(results.items())}
+    cols = ["communities", "grids", "contiguous", "one_piece", "covering", "in_band", "mean_pp",
+            "s_median", "s_max", "max_gap_m2"]
+    print(f"\n{'set/path':<14}" + "".join(f"{c:>12}" for c in cols))
+    for k, t in tables.items():
+        print(f"{k:<14}" + "".join(f"{t[c]:>12}" for c in cols))
+    print("in_band: grids in band among grids not flagged oversized_building, infeasible_region or "
+          "locked; seconds: file = cells + engine in process, stored = read + engine (propose_s)")
+    print(f"load average at end: {os.getloadavg()}", flush=True)
+    print(json.dumps({"bench": "heldout_paths", "load_avg": os.getloadavg(), "tables": tables}), flush=True)
+    return 0
+
+
+def _short(r: dict) -> dict:
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "pp_sum"}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--half", choices=("tune", "report", "all"), required=True)
-    ap.add_argument("--source", choices=("osm", "synthetic", "all", "demo"), default="all",
+    ap.add_argument("--half", choices=("tune", "report", "all"), default="all")
+    ap.add_argument("--source", choices=("osm", "synthetic", "shapes", "all", "demo"), default="all",
                     help="demo: the demo's communities from DATABASE_URL (tuned on, not held out)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--synthetic", type=int, default=24, help="generated communities")
+    ap.add_argument("--shapes", type=int, default=16, help="generated communities of awkward shape")
+    ap.add_argument("--paths", action="store_true",
+                    help="both halves and the demo through the file path and the stored path "
+                    "(a database of its own on the embedded cluster); --half is ignored")
+    ap.add_argument("--no-demo", action="store_true", help="with --paths: skip the demo")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.paths:
+        return main_paths(args)
     cases: list[Case] = []
     if args.source in ("osm", "all"):
         cases += osm_cases()
     if args.source in ("synthetic", "all"):
         cases += synthetic_cases(args.synthetic)
+    if args.source in ("shapes", "all"):
+        cases += shape_cases(args.shapes)
     if args.source == "demo":
         cases = demo_cases()
     tune, report = halves(cases)

@@ -23,15 +23,17 @@ DISTRICT, STREET, COMMUNITY = "990900", "990900001", "990900001001"
 def necked_place(empty_db, tmp_path_factory):
     poly, fps = necked(1)
     com = gpd.GeoSeries([poly], crs="EPSG:32650").to_crs("EPSG:4326").iloc[0]
+    # footprints reach up to 8 m past the community: the district and street hold them all
+    hull = gpd.GeoSeries([poly.buffer(50).envelope], crs="EPSG:32650").to_crs("EPSG:4326").iloc[0]
     conn = empty_db.connect(admin=True)
     with conn, conn.cursor() as cur:
         cur.execute("""INSERT INTO districts (code, name, name_en, geom, source)
                        VALUES (%s, '颈区', 'Neck District', ST_Multi(ST_GeomFromWKB(%s, 4326)), 'synthetic')
-                       RETURNING id""", (DISTRICT, com.wkb))
+                       RETURNING id""", (DISTRICT, hull.wkb))
         d = cur.fetchone()[0]
         cur.execute("""INSERT INTO streets (district_id, code, name, name_en, geom, source)
                        VALUES (%s, %s, '颈街道', 'Neck Street', ST_Multi(ST_GeomFromWKB(%s, 4326)), 'synthetic')
-                       RETURNING id""", (d, STREET, com.wkb))
+                       RETURNING id""", (d, STREET, hull.wkb))
         s = cur.fetchone()[0]
         cur.execute("""INSERT INTO communities (street_id, district_id, code, name, name_en, geom, source)
                        VALUES (%s, %s, %s, '颈社区', 'Neck Community', ST_Multi(ST_GeomFromWKB(%s, 4326)),
@@ -40,7 +42,8 @@ def necked_place(empty_db, tmp_path_factory):
     rng = np.random.default_rng(11)
     b = gpd.GeoDataFrame(
         {"code": [f"{COMMUNITY}B{i + 1:03d}" for i in range(len(fps))],
-         "households": rng.integers(20, 110, len(fps)).tolist()},
+         "households": rng.integers(20, 110, len(fps)).tolist(),
+         "community_code": [COMMUNITY] * len(fps)},
         geometry=gpd.GeoSeries(fps, crs="EPSG:32650").to_crs("EPSG:4326").values, crs="EPSG:4326")
     path = tmp_path_factory.mktemp("necked") / "buildings.geojson"
     b.to_file(path, driver="GeoJSON")
