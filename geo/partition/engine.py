@@ -41,6 +41,7 @@ from geo.partition.config import DEFAULT, EngineConfig
 from geo.partition.errors import PartitionError, check_band
 from geo.partition.graph import BuildingGraph, bridge_ties, build_graph
 from geo.partition.mend import mend_band
+from geo.partition.proofs import check_claims
 from geo.partition.search import (
     DEV_CAP,
     Params,
@@ -919,6 +920,7 @@ def _rebalance(
     # search's sake, not a rule: proofs are not claimed where such ties are)
     # (minimal mode starts from the current grids, which such a tie could cut across)
     bridges = [] if mode == "minimal" else bridge_ties(G, hh, max_hh, fixed=(locked_code != None) | (hh > max_hh))  # noqa: E711
+    empty_ties = list(ties)  # a footprint inside another: a rule, unlike the bridges
     ties.extend(bridges)
     loose_b = np.zeros(n, dtype=bool)
     for a_, b_ in bridges:
@@ -964,6 +966,11 @@ def _rebalance(
     regions = refine_regions(U, free)
     big_comps = []
     infeasible_regions: list[dict[str, Any]] = []
+    claim_members: list[np.ndarray] = []  # the buildings of each claimed region, for the checker
+
+    def members_of(cmp: list[int]) -> np.ndarray:
+        return np.concatenate([np.asarray(U.members[u], dtype=np.int64) for u in cmp])
+
     region_infeasible: list[bool] = []
     for cmp in regions:
         H_c = int(U.hh[cmp].sum())
@@ -983,6 +990,7 @@ def _rebalance(
                 ),
             }
             infeasible_regions.append(info)
+            claim_members.append(members_of(cmp))
         big_comps.append(cmp)
         region_infeasible.append(not feas_c)
     # the search graph must connect each region: join its parts by rule-graph pairs
@@ -1068,6 +1076,7 @@ def _rebalance(
             if proof is not None:
                 region_infeasible[ci] = True
                 infeasible_regions.append(proof)
+                claim_members.append(members_of(cmp))
             names = [None] * k_c
         for g in range(k_c):
             for u in cmp:
@@ -1118,6 +1127,13 @@ def _rebalance(
     totals = metrics.summarize(rows, target)
     totals["feasible"] = bool(feasible_all and not infeasible_regions)
     totals["infeasible_regions"] = infeasible_regions
+    # every claim goes to the independent checker (geo.partition.proofs); the count of
+    # checked, unchecked and refuted claims is reported
+    t_p = time.perf_counter()
+    totals["proofs"] = check_claims(
+        infeasible_regions, claim_members, hh, G.fp_pairs, G.cell_pairs, empty_ties,
+        locked_code != None, float(min_hh), float(max_hh))  # noqa: E711
+    timings["proofs_s"] = time.perf_counter() - t_p
     totals["coverage_valid"] = cov["valid"]
     totals["coverage_gap_m2"] = cov["gap_m2"]
     totals["coverage_tolerance_m2"] = cov["tolerance_m2"]

@@ -1,0 +1,113 @@
+"""The independent checker of infeasibility claims (geo/partition/proofs.py): its brute force
+agrees with plain enumeration of set partitions on random small graphs, it checks counting
+claims by their arithmetic, refutes a false claim, leaves a region that is not closed
+unchecked, and the engine's report counts the outcomes."""
+
+from __future__ import annotations
+
+import itertools
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from geo.partition.engine import rebalance
+from geo.partition.proofs import check_claims, closed_classes, partition_exists
+
+
+def _set_partitions(items: list[int]):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _set_partitions(rest):
+        for i in range(len(part)):
+            yield part[:i] + [[first, *part[i]]] + part[i + 1:]
+        yield [[first], *part]
+
+
+def _connected(nodes: list[int], edges: set[tuple[int, int]]) -> bool:
+    seen, todo = {nodes[0]}, [nodes[0]]
+    while todo:
+        v = todo.pop()
+        for u in nodes:
+            if u not in seen and ((u, v) in edges or (v, u) in edges):
+                seen.add(u)
+                todo.append(u)
+    return len(seen) == len(nodes)
+
+
+def test_brute_force_agrees_with_enumerating_every_partition():
+    rng = np.random.default_rng(3)
+    agree = feasible = 0
+    for _ in range(60):
+        n = int(rng.integers(3, 8))
+        hh = rng.integers(0, 300, n).tolist()
+        graphs = [{(i, j) for i, j in itertools.combinations(range(n), 2) if rng.random() < 0.45}
+                  for _ in range(2)]
+        adjs = []
+        for g in graphs:
+            a = [0] * n
+            for i, j in g:
+                a[i] |= 1 << j
+                a[j] |= 1 << i
+            adjs.append(a)
+        lo, hi = 250, 450
+        truth = any(all(lo <= sum(hh[v] for v in s) <= hi and all(_connected(s, g) for g in graphs) for s in p)
+                    for p in _set_partitions(list(range(n))))
+        got = partition_exists(hh, lo, hi, adjs)
+        agree += (got is not None) == truth
+        feasible += truth
+        if got is not None:  # the partition it returns is one
+            assert sum(bin(m).count("1") for m in got) == n
+            assert all(lo <= sum(hh[v] for v in range(n) if m >> v & 1) <= hi for m in got)
+    assert agree == 60
+    assert 5 <= feasible <= 55  # both answers were exercised
+
+
+def _line(n: int) -> np.ndarray:
+    return np.array([(i, i + 1) for i in range(n - 1)], dtype=np.int64)
+
+
+def test_claims_are_checked_refuted_or_left_unchecked():
+    # a path of 4 buildings, 150 households each: 600 = 2 grids of 300 (band 300..500)
+    hh = np.array([150, 150, 150, 150])
+    line = _line(4)
+    false_claim = [{"proof": "cover"}]
+    out = check_claims(false_claim, [np.arange(4)], hh, line, line, [], np.zeros(4, bool), 300, 500)
+    assert out["refuted"] == 1 and false_claim[0]["check"] == "refuted"
+    # 150, 400, 150 on a path: the middle grid takes 400, the ends have 150 alone: infeasible
+    hh3 = np.array([150, 400, 150])
+    claim = [{"proof": "pockets"}]
+    out = check_claims(claim, [np.arange(3)], hh3, _line(3), _line(3), [], np.zeros(3, bool), 300, 500)
+    assert out == {"claims": 1, "checked": 1, "unchecked": 0, "refuted": 0}
+    assert "brute force" in claim[0]["check_detail"]
+    # counting: 520 households cannot make grids of 300..500
+    cnt = [{"proof": "count"}]
+    out = check_claims(cnt, [np.arange(2)], np.array([260, 260]), _line(2), _line(2), [], np.zeros(2, bool), 300, 500)
+    assert out["checked"] == 1 and cnt[0]["check_detail"] == "ceil(520/500) = 2 > floor(520/300) = 1"
+    # a region that is only part of a connected group says nothing about the community
+    part = [{"proof": "count"}]
+    out = check_claims(part, [np.arange(2)], np.array([260, 260, 100]), _line(3), _line(3), [],
+                       np.zeros(3, bool), 300, 500)
+    assert out["unchecked"] == 1
+
+
+def test_closed_classes_split_until_both_graphs_agree():
+    # footprint graph: 0-1-2-3 path; cell graph: 0-1 and 2-3: classes {0,1}, {2,3}
+    cls = closed_classes(4, np.ones(4, bool), [_line(4), np.array([(0, 1), (2, 3)])])
+    assert cls[0] == cls[1] != cls[2] == cls[3]
+
+
+def test_engine_reports_checked_claims():
+    """Three neighbouring buildings of 170 households: 510 fit no grid count of 300..500
+    (counting), and the checker checks the claim by its arithmetic."""
+    boxes = [shapely.box(30 * i, 0, 30 * i + 20, 20) for i in range(3)]
+    b = gpd.GeoDataFrame({"households": [170, 170, 170]}, geometry=boxes, crs="EPSG:32650").to_crs("EPSG:4326")
+    com = gpd.GeoSeries([shapely.box(-20, -20, 100, 40)], crs="EPSG:32650").to_crs("EPSG:4326").iloc[0]
+    plan = rebalance(b, com)
+    tot = plan.report["totals"]
+    assert tot["proofs"] == {"claims": 1, "checked": 1, "unchecked": 0, "refuted": 0}
+    (claim,) = tot["infeasible_regions"]
+    assert claim["proof"] == "count" and claim["check"] == "checked"
+    assert claim["check_detail"] == "ceil(510/500) = 2 > floor(510/300) = 1"
