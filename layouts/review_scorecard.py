@@ -64,7 +64,8 @@ def cell(row: dict, key: str, kind: str, lang: str) -> str:
     """One cell for people: per cent with one decimal, minutes with one, '—' for none."""
     v: Any = row.get(key)
     if key == "department":
-        return f"{row.get('department', '')} {row.get('name') or ''}".strip()
+        name = (row.get("name_en") or row.get("name")) if lang == "en" else row.get("name")
+        return f"{row.get('department', '')} {name or ''}".strip()
     if v is None:
         return "—"
     if kind == "rate":

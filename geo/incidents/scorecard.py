@@ -108,7 +108,7 @@ def scorecard(actor: Actor | Principal, scope: str, date_from: date, date_to: da
     Returns
     -------
     list of dict
-        One per department, ranked: ``rank``, ``department`` (code), ``name``, ``whistles``,
+        One per department, ranked: ``rank``, ``department`` (code), ``name``, ``name_en``, ``whistles``,
         ``reported``, ``reported_on_time``, ``reported_on_time_rate``,
         ``median_minutes_to_report``, ``due``, ``deferred``, ``handled_on_time``,
         ``on_time_rate``, ``rework``, ``evaluated``, ``satisfaction``.
@@ -133,7 +133,7 @@ def scorecard(actor: Actor | Principal, scope: str, date_from: date, date_to: da
             cur.execute(query.replace("{scope}", _SCOPE_SQL[level]), params)
             for r in cur.fetchall():
                 add(r["dep"], **{k: v for k, v in r.items() if k != "dep"})
-        cur.execute("SELECT id, code, name FROM departments WHERE id = ANY(%s)", (list(rows),))
+        cur.execute("SELECT id, code, name, name_en FROM departments WHERE id = ANY(%s)", (list(rows),))
         deps = {r["id"]: r for r in cur.fetchall()}
     out = []
     for dep_id, r in rows.items():
@@ -141,6 +141,7 @@ def scorecard(actor: Actor | Principal, scope: str, date_from: date, date_to: da
         out.append({
             "department": deps[dep_id]["code"],
             "name": deps[dep_id]["name"],
+            "name_en": deps[dep_id]["name_en"],
             "whistles": int(r["whistles"]),
             "reported": int(r["reported"]),
             "reported_on_time": int(r["reported_on_time"]),
