@@ -54,6 +54,9 @@ class BuildingGraph:
         Footprint-graph pairs ``(i < j)``: within ``max_gap`` plus MST joins (``mst_pairs``).
     search_pairs:
         Pairs of the search graph (connected whenever the community has >= 1 building).
+    matched:
+        Whether the cells' boundaries matched vertex for vertex (the fast path of
+        :func:`shared_edges`): their union can then drop shared edges exactly.
     """
 
     n: int
@@ -65,6 +68,7 @@ class BuildingGraph:
     fp_pairs: np.ndarray
     mst_pairs: np.ndarray
     search_pairs: np.ndarray
+    matched: bool = True
 
 
 def _pairs_key(p: np.ndarray, n: int) -> np.ndarray:
@@ -219,6 +223,13 @@ def _shared_by_segments(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
 
 
 def shared_edges(cells_m: np.ndarray, outer: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of cells sharing a boundary of positive length, and that length (metres);
+    see :func:`_shared_edges`."""
+    pairs, lens, _ = _shared_edges(cells_m, outer)
+    return pairs, lens
+
+
+def _shared_edges(cells_m: np.ndarray, outer: float | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
     """Pairs of cells sharing a boundary of positive length, and that length (metres).
 
     Fast path: matching identical boundary segments (cells stored as a valid coverage share
@@ -235,26 +246,26 @@ def shared_edges(cells_m: np.ndarray, outer: float | None = None) -> tuple[np.nd
 
     Returns
     -------
-    (numpy.ndarray, numpy.ndarray)
-        Pairs ``(i < j)`` and shared lengths.
+    (numpy.ndarray, numpy.ndarray, bool)
+        Pairs ``(i < j)``, shared lengths, and whether the boundaries matched.
     """
     cells_m = np.asarray(cells_m, dtype=object)
     if len(cells_m) < 2:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0), True
     pairs, lens, unmatched = _shared_by_segments(cells_m)
     if outer is None:
         outer = float(shapely.length(shapely.coverage_union_all(cells_m[~shapely.is_empty(cells_m)])))
     if unmatched <= 1.001 * outer + 1.0:
-        return pairs, lens
+        return pairs, lens, True
     log.debug("cells: boundaries do not match vertex for vertex; intersecting cell pairs")
     tc = shapely.STRtree(cells_m)
     a, b = tc.query(cells_m, predicate="intersects")
     cp = canon_pairs(a, b)
     if not len(cp):
-        return cp, np.zeros(0)
+        return cp, np.zeros(0), False
     ln = shapely.length(shapely.intersection(cells_m[cp[:, 0]], cells_m[cp[:, 1]]))
     keep = ln > 1e-6
-    return cp[keep], ln[keep]
+    return cp[keep], ln[keep], False
 
 
 def build_graph(
@@ -289,7 +300,7 @@ def build_graph(
     tf = shapely.STRtree(fps_m)
     a, b = tf.query(fps_m, predicate="dwithin", distance=max_gap)
     near = canon_pairs(a, b)
-    cp, ln = shared_edges(cells_m, outer=outer)
+    cp, ln, matched = _shared_edges(cells_m, outer=outer)
     kk = min(9, n)
     _, nn = cKDTree(xy).query(xy, k=kk)
     knn = canon_pairs(np.repeat(np.arange(n), kk), nn.reshape(-1))
@@ -315,7 +326,7 @@ def build_graph(
     if len(extra):
         log.debug("search graph: %d joining edges", len(extra))
     h = canon_pairs(np.concatenate([h[:, 0], extra[:, 0]]), np.concatenate([h[:, 1], extra[:, 1]]))
-    return BuildingGraph(n, area, perim, xy, cp, ln, fp, mst, h)
+    return BuildingGraph(n, area, perim, xy, cp, ln, fp, mst, h, matched)
 
 
 def is_connected(members: np.ndarray, pairs: np.ndarray) -> bool:

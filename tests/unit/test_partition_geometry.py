@@ -138,3 +138,24 @@ def test_coverage_tolerance_is_stated_per_metre_of_boundary():
     assert DEFAULT.coverage_tolerance_m2(4000) == pytest.approx(0.05)
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEFAULT.grid_m = 1.0  # frozen
+
+
+def test_cells_whose_vertices_no_longer_match_still_give_valid_grids():
+    """Stored cells repaired or densified after reprojection share their edges but not all
+    their vertices: the coverage rule is about area (no gap, no overlap), so such grids
+    pass, and their polygons are united by overlay (one piece each).  Before, every grid was
+    refused on ``coverage`` with no gap at all."""
+    poly, fps = necked(3)
+    com, g = _wgs(poly, fps)
+    rng = np.random.default_rng(11)
+    b = gpd.GeoDataFrame({"households": rng.integers(20, 110, len(fps))}, geometry=g.values, crs="EPSG:4326")
+    cells = building_cells(gpd.GeoSeries(b.geometry.values, index=b.index, crs=b.crs), com)
+    cm = np.asarray(cells.to_crs(UTM).values, dtype=object)
+    cm[1::2] = shapely.segmentize(cm[1::2], 2.0)  # every other cell gains vertices
+    assert not shapely.coverage_is_valid(cm[~shapely.is_empty(cm)])
+    dense = gpd.GeoSeries(cm, index=cells.index, crs=UTM).to_crs("EPSG:4326")
+    plan = rebalance(b, com, cells=dense, seed=0)
+    bad = [(r["code"], r["failed_rules"]) for r in plan.report["grids"] if set(r["failed_rules"]) - {"band"}]
+    assert not bad, bad
+    assert plan.report["totals"]["coverage_valid"]
+    assert all(shapely.get_num_geometries(geom) == 1 for geom in plan.grids.geometry)
