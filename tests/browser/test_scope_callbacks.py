@@ -188,6 +188,17 @@ def _attacks(w) -> dict[str, list[dict]]:
            for v in (B, B[:9], "9", "%", [B])],
         "rvp-download.data": [{"rvp-pdf.n_clicks": 1, "rvp-args.data": {"area": v, "period": "month"}}
                               for v in (B, B[:9], "9", "%", [B])],
+        # the department scorecard and patrol coverage on the review, the ranking sheet's PDF
+        "rv-sc-table.children": [{"rv-state.data": {"area": a, "level": "grid"}, "rv-period.value": p,
+                                  "rv-from.value": f, "rv-to.value": [1]}
+                                 for a in (B, B[:9], "9", "%", "_", [B]) for p, f in (("month", None),
+                                                                                       ("range", "2026-13-45"))],
+        "rv-pc-table.children": [{"rv-state.data": {"area": a, "level": "grid"}, "rv-period.value": p,
+                                  "rv-from.value": f, "rv-to.value": [1]}
+                                 for a in (B, B[:9], "9", "%", "_", [B]) for p, f in (("month", None),
+                                                                                       ("range", "2026-13-45"))],
+        "rvp-sc-download.data": [{"rvp-sc-pdf.n_clicks": 1, "rvp-args.data": {"area": v, "period": p}}
+                                 for v in (B, B[:9], "9", "%", [B]) for p in ("month", "x")],
         "rv-so-community.options": [{"rv-so-community.id": "rv-so-community"}],
         "rv-so-a.options": [{"rv-so-community.value": v} for v in (B, B[:9], "9", "%", "_", [B])],
         "rv-so-grids-a.data": [{"rv-so-community.value": c, "rv-so-a.value": a, "rv-so-b.value": b}
