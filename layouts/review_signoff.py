@@ -15,7 +15,7 @@ from dash_extensions.javascript import Namespace
 
 import layouts.strings_review  # noqa: F401  (registers the strings)
 from geo.errors import GridAtlasError
-from geo.repository import signoff
+from geo.repository import session, signoff
 from layouts import review_ids as rid
 from layouts import review_view as view
 from layouts.auth import current_principal
@@ -80,7 +80,8 @@ def community_options(_id):
     """The communities the user may plan in (``view.plan``: else the refusal in the page)."""
     lang = current_lang()
     try:
-        rows = signoff.communities(current_principal())
+        with session.replica_session():
+            rows = signoff.communities(current_principal())
     except GridAtlasError as exc:
         return [], view.message(exc, lang)
     return [{"label": f"{_name(r, lang)} {r['code']}", "value": r["code"]} for r in rows], None
@@ -102,7 +103,8 @@ def version_options(community):
     if not community:
         return [], None, [], None, None
     try:
-        rows = signoff.versions(current_principal(), community)
+        with session.replica_session():
+            rows = signoff.versions(current_principal(), community)
     except GridAtlasError as exc:
         return [], None, [], None, view.message(exc, lang)
     opts = [{"label": _vlabel(v, lang), "value": int(v["id"])} for v in rows]
@@ -156,7 +158,8 @@ def load_sheet(community, a, b):
     if not community or a is None or b is None or a == b:
         return empty + (t("rv.so.nopick", lang) if community else None,)
     try:
-        s = signoff.sheet(current_principal(), community, a, b)
+        with session.replica_session():  # the planner's comparison opens its own (primary)
+            s = signoff.sheet(current_principal(), community, a, b)
     except GridAtlasError as exc:
         return empty + (view.message(exc, lang),)
     fit = {"bounds": s["bounds"], "transition": "fitBounds", "options": {"animate": False}}

@@ -19,7 +19,7 @@ import layouts.strings_review  # noqa: F401  (registers the strings)
 from geo.access import permissions
 from geo.errors import GridAtlasError
 from geo.repository import review as rv
-from geo.repository import summary
+from geo.repository import session, summary
 from geo.repository.scope import Scope
 from layouts import review_export, review_patrols, review_scorecard, review_signoff
 from layouts import review_ids as rid
@@ -212,18 +212,15 @@ def load(state, kind, date_from, date_to):
     scope = Scope.of(current_principal())
     try:
         period = _period(kind, date_from, date_to)
-        area, level = rv.check_view(scope, state.get("area"), state["level"])
-        geo_json = rv.map_areas(scope, area, level)
-        figs = rv.figures(scope, area, level, period)
-        crumbs = rv.breadcrumb(scope, area)
-        key = rv.area_figures(scope, area, period) if area else None
-        # the rankings reuse the map's figures when they are of the same level (each call scans
-        # the area's buildings for camera coverage: at city scale the slowest part of the view)
-        streets = ((figs if level == "street" else rv.figures(scope, area, "street", period))
-                   if area and len(area) == 6 else {})
-        communities = ((figs if level == "community" else rv.figures(scope, area, "community", period))
-                       if area and len(area) <= 9 else {})
-        osm = summary.has_osm_data(scope)
+        # one read-only snapshot, on the read replica when DATABASE_READ_URL is set (a replica
+        # behind REPLICA_MAX_LAG_SECONDS raises here: the page keeps its view and says so)
+        with session.replica_session():
+            area, level = rv.check_view(scope, state.get("area"), state["level"])
+            geo_json = rv.map_areas(scope, area, level)
+            v = rv.view_figures(scope, area, level, period)
+            figs, key, streets, communities = v["figs"], v["key"], v["streets"], v["communities"]
+            crumbs = rv.breadcrumb(scope, area)
+            osm = summary.has_osm_data(scope)
     except GridAtlasError as exc:
         return none + (view.message(exc, lang),)
     drill = level != "grid"
@@ -343,7 +340,8 @@ def download_pdf(n, state, kind, date_from, date_to):
         area = state.get("area") or scope.base
         if not area:
             raise rv.ReviewError("请先选择区、街道或社区 / choose a district, street or community first")
-        data = report.build(scope, area, _period(kind, date_from, date_to), lang=current_lang())
+        with session.replica_session():
+            data = report.build(scope, area, _period(kind, date_from, date_to), lang=current_lang())
         content = pdf.render(report.render_html(data), "pdf")
     except GridAtlasError as exc:
         return dash.no_update, view.message(exc, current_lang())

@@ -14,6 +14,7 @@ import layouts.strings_review  # noqa: F401  (registers the strings)
 from geo.errors import GridAtlasError
 from geo.reports import pdf, report
 from geo.repository import review as rv
+from geo.repository import session
 from geo.repository.scope import Scope
 from layouts import review_ids as rid
 from layouts import review_scorecard
@@ -31,7 +32,8 @@ def _report(args: dict) -> dict:
     if not area:
         raise rv.ReviewError("请先在审阅页选择区、街道或社区 / choose a district, street or community first")
     period = rv.period_of(args.get("period") or "month", args.get("from"), args.get("to"))
-    return report.build(scope, area, period, lang=current_lang())
+    with session.replica_session():  # the read replica when DATABASE_READ_URL is set
+        return report.build(scope, area, period, lang=current_lang())
 
 
 def layout(area=None, period=None, **query) -> html.Div:

@@ -26,6 +26,22 @@ def audit_app(demo_db):
         audit.record(cur, SYSTEM, "incident.dispatch", target="AU-CASE-1", scope_code="990100001",
                      detail={"from_state": "filed", "to_state": "dispatched", "level": "district",
                              "department": "城管"})
+        # enumerated values in the shapes the code writes them: each must read as words
+        audit.record(cur, SYSTEM, "incident.create", target="AU-CASE-2", scope_code="990100001",
+                     detail={"category": "C0101", "severity": "major", "level": "grid", "triage": "public",
+                             "possible_duplicates": [], "patrol_id": None})
+        audit.record(cur, SYSTEM, "incident.triage", target="AU-CASE-3", scope_code="990100001",
+                     detail={"before": "public", "after": "shared"})
+        audit.record(cur, SYSTEM, "incident.verify", target="AU-CASE-4", scope_code="990100001",
+                     detail={"from_state": "handled", "to_state": "closed", "level": "community",
+                             "triage": {"before": "self", "after": "public"}})
+        audit.record(cur, SYSTEM, "incident.whistle", target="AU-CASE-5", scope_code="990100001",
+                     detail={"whistle_id": 7, "kind": "emergency", "level": "street",
+                             "due_at": "2026-12-01 08:00:00+00:00", "departments": ["D01"]})
+        audit.record(cur, SYSTEM, "patrol.end", target="patrol:9", scope_code="990100001001001",
+                     detail={"reason": "timeout", "ended_at": "2026-12-01 09:00:00+00:00", "worker": "w"})
+        audit.record(cur, SYSTEM, "grid_roles.clear", target="990100001001001",
+                     scope_code="990100001001001", detail={"role": "leader", "previous": {"name": "张三"}})
     server = AppServer(demo_db.url)
     yield server
     server.stop()
@@ -54,6 +70,21 @@ def test_audit_in_chinese(audit_app, new_page):
     assert "已立案" in text and "已派遣" in text and "→" in text and "城管" in text
     assert "{" not in text and "from_state" not in text
     assert "角色：网格员" in table  # user.add records the new user's role
+    # every enumerated value in words: triage, severity, levels, states, kinds, slots, reasons
+    rows = {c: page.locator("#audit-entries tr", has_text=c).inner_text()
+            for c in ("AU-CASE-2", "AU-CASE-3", "AU-CASE-4", "AU-CASE-5", "patrol:9")}
+    assert "分流：公共事务" in rows["AU-CASE-2"] and "紧急程度：重大" in rows["AU-CASE-2"], rows["AU-CASE-2"]
+    assert "层级：网格" in rows["AU-CASE-2"]
+    assert "分流：公共事务 → 互助事务" in rows["AU-CASE-3"], rows["AU-CASE-3"]
+    assert "已处置 → 已结案" in rows["AU-CASE-4"] and "分流：自我事务 → 公共事务" in rows["AU-CASE-4"]
+    assert "类型：应急哨" in rows["AU-CASE-5"] and "层级：街道" in rows["AU-CASE-5"], rows["AU-CASE-5"]
+    assert "2026年12月1日 16:00" in rows["AU-CASE-5"], rows["AU-CASE-5"]  # the deadline as a local time
+    assert "原因：超时自动结束" in rows["patrol:9"], rows["patrol:9"]
+    assert "角色：网格长" in page.locator("#audit-entries tr", has_text="清除网格角色").inner_text()
+    raw_words = re.compile(r"\b(public|shared|self|ordinary|major|complex|grid|community|street|district|"
+                           r"handled|closed|emergency|quick|tough|timeout|worker|leader|party|planner|"
+                           r"grid_worker|unknown)\b")
+    assert not raw_words.search(table), raw_words.findall(table)
     # the raw record opens with a click on its summary line
     raw = row.locator("details.audit-details")
     assert not raw.locator("pre").is_visible()
