@@ -11,7 +11,7 @@ without ``patrols.view`` (a courtesy: the check is in geo).
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 import layouts.strings_scorecard  # noqa: F401  (registers the strings)
 from geo.access import permissions
@@ -24,7 +24,7 @@ from layouts import review_ids as rid
 from layouts import review_view as view
 from layouts.auth import current_principal
 from layouts.i18n import current_lang, t
-from layouts.review_scorecard import _area
+from layouts.review_scorecard import _area, at_top
 from layouts.secure import secure_callback
 
 SECTION = "rv-pc"
@@ -90,18 +90,22 @@ def section(lang: str, hidden: bool = False) -> html.Section:
     Output(TABLE, "children"),
     Output(SUMMARY, "children"),
     Output(ERROR, "children"),
-    Input(rid.STATE, "data"),
-    Input(rid.PERIOD, "value"),
-    Input(rid.FROM, "value"),
-    Input(rid.TO, "value"),
+    # after the review's own view (its area name is set by each load): the map comes first
+    Input(rid.AREA_NAME, "children"),
+    State(rid.STATE, "data"),
+    State(rid.PERIOD, "value"),
+    State(rid.FROM, "value"),
+    State(rid.TO, "value"),
 )
-def load(state, kind, date_from, date_to):
+def load(_name, state, kind, date_from, date_to):
     """Coverage of every current grid of the review's area over its period."""
     lang = current_lang()
     if not isinstance(state, dict) or not state.get("level") or not may_see():
         return dash.no_update, dash.no_update, dash.no_update
     try:
         scope = Scope.of(current_principal())
+        if at_top(state, scope):
+            return html.P(t("sc.pick", lang), className="ga-empty"), None, None
         area = _area(state, scope)
         period = rv.period_of(kind, date_from, date_to)
         rows = patrols.coverage_by_grid(current_principal(), area, period.start, period.end)

@@ -107,6 +107,12 @@ def _area(state: Any, scope: Scope) -> str:
     return area
 
 
+def at_top(state: Any, scope: Scope) -> bool:
+    """The whole city (an account scoped everywhere, no area chosen): nothing to rank yet."""
+    area = state.get("area") if isinstance(state, dict) else None
+    return not (isinstance(area, str) and area) and not scope.base
+
+
 def print_href(area: str, kind: Any, date_from: Any, date_to: Any) -> str:
     """The print view of the same area and period, at the ranking sheet."""
     from urllib.parse import urlencode
@@ -122,18 +128,22 @@ def print_href(area: str, kind: Any, date_from: Any, date_to: Any) -> str:
     Output(TABLE, "children"),
     Output(ERROR, "children"),
     Output(PRINT, "href"),
-    Input(rid.STATE, "data"),
-    Input(rid.PERIOD, "value"),
-    Input(rid.FROM, "value"),
-    Input(rid.TO, "value"),
+    # after the review's own view (its area name is set by each load): the map comes first
+    Input(rid.AREA_NAME, "children"),
+    State(rid.STATE, "data"),
+    State(rid.PERIOD, "value"),
+    State(rid.FROM, "value"),
+    State(rid.TO, "value"),
 )
-def load(state, kind, date_from, date_to):
+def load(_name, state, kind, date_from, date_to):
     """The ranking of the review's area and period."""
     lang = current_lang()
     if not isinstance(state, dict) or not state.get("level"):
         return dash.no_update, dash.no_update, dash.no_update
     try:
         scope = Scope.of(current_principal())
+        if at_top(state, scope):
+            return html.P(t("sc.pick", lang), className="ga-empty"), None, dash.no_update
         area = _area(state, scope)
         period = rv.period_of(kind, date_from, date_to)
         rows = sc.scorecard(current_principal(), area, period.start, period.end)

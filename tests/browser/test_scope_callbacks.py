@@ -189,11 +189,13 @@ def _attacks(w) -> dict[str, list[dict]]:
         "rvp-download.data": [{"rvp-pdf.n_clicks": 1, "rvp-args.data": {"area": v, "period": "month"}}
                               for v in (B, B[:9], "9", "%", [B])],
         # the department scorecard and patrol coverage on the review, the ranking sheet's PDF
-        "rv-sc-table.children": [{"rv-state.data": {"area": a, "level": "grid"}, "rv-period.value": p,
+        "rv-sc-table.children": [{"rv-area-name.children": "x", "rv-state.data": {"area": a, "level": "grid"},
+                                  "rv-period.value": p,
                                   "rv-from.value": f, "rv-to.value": [1]}
                                  for a in (B, B[:9], "9", "%", "_", [B]) for p, f in (("month", None),
                                                                                        ("range", "2026-13-45"))],
-        "rv-pc-table.children": [{"rv-state.data": {"area": a, "level": "grid"}, "rv-period.value": p,
+        "rv-pc-table.children": [{"rv-area-name.children": "x", "rv-state.data": {"area": a, "level": "grid"},
+                                  "rv-period.value": p,
                                   "rv-from.value": f, "rv-to.value": [1]}
                                  for a in (B, B[:9], "9", "%", "_", [B]) for p, f in (("month", None),
                                                                                        ("range", "2026-13-45"))],
