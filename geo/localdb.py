@@ -253,8 +253,11 @@ def _conf_text(lay: Layout) -> str:
             "logging_collector = off",
             "log_min_messages = warning",
             "password_encryption = 'scram-sha-256'",
-            # a replica that was down for a while catches up from the kept WAL
+            # a replica that was down for a while catches up from the WAL its replication
+            # slot keeps (at most this much; beyond, the slot is lost and `replica up` copies
+            # the primary again), or from the last wal_keep_size of WAL without a slot
             "wal_keep_size = 512MB",
+            "max_slot_wal_keep_size = 4GB",
             "",
         ]
     )
@@ -770,12 +773,44 @@ def _replication_role(lay: Layout) -> str:
     return password
 
 
+def _slot_name(name: str) -> str:
+    """The physical replication slot that keeps the WAL replica ``name`` still needs."""
+    return "gridatlas_" + name.replace("-", "_")
+
+
+def _slot_query(lay: Layout, query: str, slot: str):
+    import psycopg2
+
+    conn = psycopg2.connect(lay.admin_url("postgres"), connect_timeout=5)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, (slot,))
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def _slot_usable(lay: Layout, slot: str) -> bool:
+    """True when the primary has the slot and still keeps the WAL it holds back."""
+    row = _slot_query(lay, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", slot)
+    return row is not None and row[0] != "lost"
+
+
+def _drop_slot(lay: Layout, slot: str) -> None:
+    _slot_query(lay, """SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots
+                         WHERE slot_name = %s AND NOT active""", slot)
+
+
 def replica_up(lay: Layout | None = None, name: str = "replica", port: int | None = None) -> Layout:
     """Start (making it the first time, by ``pg_basebackup -R``) a streaming replica.
 
     The copy counts as made once ``pg_basebackup`` has finished (a mark beside the data
     folder); a copy interrupted before (a killed command, a full disk) is deleted and made
-    again, never started half-made.
+    again, never started half-made. The replica streams through a physical replication slot
+    (``gridatlas_<name>``), so a replica that was down for a while still finds the WAL it
+    needs (up to ``max_slot_wal_keep_size``); a copy whose slot is gone is made again.
+    ``replica down --purge`` drops the slot.
 
     The primary must be up. The replica streams as ``gridatlas_replica`` (REPLICATION, a
     password of its own) over TCP 127.0.0.1; the primary admits that role for replication
@@ -793,6 +828,11 @@ def replica_up(lay: Layout | None = None, name: str = "replica", port: int | Non
     if status(rlay):
         return rlay
     done = rlay.base / "basebackup_done"
+    slot = _slot_name(name)
+    if done.exists() and not _slot_usable(lay, slot):
+        # the primary no longer keeps the WAL this copy needs (its slot was lost, or the copy
+        # predates slots): it could never catch up, so it is copied again
+        done.unlink()
     if not done.exists() and rlay.data.exists() and not rlay.data.is_symlink():
         # a copy that was interrupted (or made before this mark existed): made again whole
         import shutil
@@ -800,8 +840,9 @@ def replica_up(lay: Layout | None = None, name: str = "replica", port: int | Non
         shutil.rmtree(rlay.data)
     _prepare(rlay)
     if not done.exists():
+        _drop_slot(lay, slot)
         _run(rlay, [str(bindir() / "pg_basebackup"), "-D", str(rlay.data), "-R",
-                    "-X", "stream", "-c", "fast", "-w",
+                    "-X", "stream", "-c", "fast", "-w", "-C", "-S", slot,
                     "-d", f"host=127.0.0.1 port={lay.port} user={REPLICA_ROLE} "
                           "application_name=gridatlas_replica"],
              env={"PGPASSWORD": password})
@@ -827,6 +868,8 @@ def replica_down(lay: Layout | None = None, name: str = "replica", purge: bool =
         _run(rlay, [str(bindir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(rlay.data)])
     if not _replicas_running(lay):
         _set_replication(lay, False)
+    if purge:
+        _drop_slot(lay, _slot_name(name))
     if purge and rlay.base.exists():
         if rlay.base.is_symlink():
             raise _refuse(rlay.base, "it is a symbolic link")

@@ -189,3 +189,45 @@ def test_an_interrupted_copy_is_made_again_not_started_half_made(pg_server):
     finally:
         localdb.replica_down(lay, name, purge=True)
     assert not rlay.base.exists()
+
+
+def test_a_replica_down_for_a_while_keeps_its_wal_and_one_whose_slot_is_lost_is_copied_again(pg_server):
+    """Stopped, the replica's slot holds the WAL it needs on the primary (so it catches up
+    however long it was down); when that slot is gone (lost beyond max_slot_wal_keep_size,
+    or dropped), `up` copies the primary again instead of starting a replica that can never
+    catch up; `down --purge` drops the slot."""
+    if pg_server.external:
+        pytest.fail("the replica is one of the embedded cluster: run without DATABASE_URL")
+    lay = localdb.layout()
+    name = NAME + "slot"
+    slot = localdb._slot_name(name)
+
+    def slot_row():
+        return localdb._slot_query(lay, "SELECT active, restart_lsn IS NOT NULL FROM pg_replication_slots"
+                                        " WHERE slot_name = %s", slot)
+
+    try:
+        rlay = localdb.replica_up(lay, name, _free_port())
+        _wait(lambda: slot_row() == (True, True), 30)
+        localdb.replica_down(lay, name)
+        assert slot_row() == (False, True)  # kept while the replica is down
+        marker = rlay.base / "basebackup_done"
+        first_copy = marker.stat().st_mtime_ns
+        localdb.replica_up(lay, name)  # the slot is there: the same copy streams again
+        assert marker.stat().st_mtime_ns == first_copy
+        _wait(lambda: slot_row() == (True, True), 30)
+        localdb.replica_down(lay, name)
+        localdb._drop_slot(lay, slot)  # as when the primary gave the slot up
+        up = localdb.replica_up(lay, name)
+        assert marker.stat().st_mtime_ns != first_copy  # copied again
+        _wait(lambda: slot_row() == (True, True), 30)
+        conn = psycopg2.connect(up.app_url, connect_timeout=10)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery()")
+                assert cur.fetchone()[0] is True
+        finally:
+            conn.close()
+    finally:
+        localdb.replica_down(lay, name, purge=True)
+    assert slot_row() is None
