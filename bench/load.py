@@ -3,7 +3,8 @@
 Not part of ``make test``. Starts and stops everything it needs on loopback: the embedded
 cluster, a streaming replica of it (``geo db replica up``, stopped again at the end when it
 was not up before), the app as one process (``python app.py``, the baseline) and as the tier
-(gunicorn, ``--workers`` 4, reads on the replica through ``DATABASE_READ_URL``). Data: the
+(gunicorn, ``--workers`` 4, reads on the replica through ``DATABASE_READ_URL``, background
+jobs on a Celery worker through a Redis started for the run). Data: the
 city-scale ``gridatlas_bench`` database of ``bench/screen.py`` (built there when missing,
 reused when present), or the demo district with ``--demo``. Walls open ``/?kiosk=1``
 (``ANONYMOUS_WALL=1``).
@@ -71,7 +72,7 @@ if str(ROOT) not in sys.path:
 
 from bench import tier  # noqa: E402
 from bench.screen import with_dbname  # noqa: E402
-from geo.serve import free_port  # noqa: E402,F401 (bench.load.free_port: used by tests)
+from geo.serve import RedisProcess, WorkerProcess, free_port  # noqa: E402,F401 (free_port: used by tests)
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -440,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     server = tier.Server(url, log_path, port=port)  # the baseline: one process, the primary only
-    result: dict = {}
+    redis = worker = None
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -458,8 +459,11 @@ def main(argv: list[str] | None = None) -> int:
         base_w, base_r, base_reps = _phase("baseline", server, clients, rec.tick, **common)
         server.stop()
 
-        server = tier.Server(url, log_path, port=port, workers=args.workers, read_url=read_url)
-        say(f"tier ({server.kind}, reads on the replica): the same load ...")
+        redis = RedisProcess(work / "redis")
+        worker = WorkerProcess(url, redis.url, work / "load-worker.log").wait_ready()
+        server = tier.Server(url, log_path, port=port, workers=args.workers, read_url=read_url,
+                             redis_url=redis.url)
+        say(f"tier ({server.kind}, reads on the replica, jobs on a Celery worker): the same load ...")
         tier_w, tier_r, tier_reps = _phase("tier", server, clients, rec.tick, **common)
 
         state: dict = {}
@@ -478,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         bursts = []
         for i in range(repeats):
             server.stop()
-            server = tier.Server(url, log_path, port=port, workers=args.workers, read_url=read_url)
+            server = tier.Server(url, log_path, port=port, workers=args.workers, read_url=read_url,
+                                 redis_url=redis.url)
             for c in clients:
                 c.open()
             answers, elapsed = herd(clients, rec.tick)
@@ -490,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"(status {b['by_status']}, stale {b['stale']})")
     finally:
         server.stop()
+        for part in (worker, redis):
+            if part is not None:
+                part.stop()
         if not localdb.status(lay):
             localdb.up(lay)
         if not replica_was_up:
@@ -524,7 +532,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  {'ok  ' if ok else 'MISS'} {name}: {value} (target {target})")
     result = {
         "walls": args.walls, "interval_s": interval, "duration_s": duration, "data": data,
-        "workers": args.workers, "pool_max": settings.pool_max, "pool_timeout_s": settings.pool_timeout,
+        "workers": args.workers, "celery_worker": True, "replica": True,
+        "pool_max": settings.pool_max, "pool_timeout_s": settings.pool_timeout,
         "wall_requests": tier_w["n"], "wall_p50_ms": round(tier_w["p50_ms"], 1),
         "wall_p95_ms": round(tier_w["p95_ms"], 1), "wall_max_ms": round(tier_w["max_ms"], 1),
         "wall_errors": tier_w["errors"],

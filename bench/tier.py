@@ -2,7 +2,9 @@
 
 ``Server`` runs the app as ``python app.py`` (one process: the baseline) or as ``make run``
 does (gunicorn, ``WORKERS`` x ``THREADS``), optionally reading from a streaming replica
-(``DATABASE_READ_URL``). ``Reporters`` posts Open311 reports at a fixed rate (open loop),
+(``DATABASE_READ_URL``) and with its background jobs on Celery (``REDIS_URL``: a
+``geo.serve.RedisProcess`` and a ``geo.serve.WorkerProcess``). ``Reporters`` posts Open311
+reports at a fixed rate (open loop),
 each with its own ``Idempotency-Key``; a report refused by a 5xx or by no answer is sent
 again with the same key until it is accepted or the phase's retry window ends, as a hotline
 client does. ``count_reports`` then counts in the database what arrived: reports lost and
@@ -33,8 +35,9 @@ class Server(AppProcess):
     wall open to kiosks, optionally reading from a replica."""
 
     def __init__(self, database_url: str, log_path: Path, *, port: int, workers: int = 0,
-                 threads: int | None = None, read_url: str | None = None) -> None:
-        env = {"ANONYMOUS_WALL": "1", "DATABASE_READ_URL": read_url or ""}
+                 threads: int | None = None, read_url: str | None = None,
+                 redis_url: str | None = None) -> None:
+        env = {"ANONYMOUS_WALL": "1", "DATABASE_READ_URL": read_url or "", "REDIS_URL": redis_url or ""}
         if workers:
             env["WORKERS"] = str(workers)
             if threads:

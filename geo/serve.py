@@ -145,3 +145,94 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class RedisProcess:
+    """Debian's redis-server on a free loopback port behind a fresh password, its files in
+    ``folder`` (no persistence): for the tests and benchmarks of background jobs."""
+
+    def __init__(self, folder, timeout: float = 30.0) -> None:
+        import secrets
+        import shutil
+
+        import redis
+
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(binary).exists():
+            raise RuntimeError("redis-server is missing: make system-deps (Debian's redis-server)")
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.port, password = free_port(), secrets.token_hex(16)
+        conf = self.folder / "redis.conf"
+        conf.write_text("\n".join([
+            f"port {self.port}", "bind 127.0.0.1", "protected-mode yes", f"dir {self.folder}",
+            f"requirepass {password}", 'save ""', "appendonly no", "daemonize no",
+            f"logfile {self.folder / 'redis.log'}", f"pidfile {self.folder / 'redis.pid'}", "",
+        ]))
+        conf.chmod(0o600)
+        self.proc = subprocess.Popen([binary, str(conf)], cwd=self.folder)
+        self.url = f"redis://:{password}@127.0.0.1:{self.port}/0"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if redis.Redis.from_url(self.url, socket_timeout=2).ping():
+                    return
+            except redis.RedisError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                log = self.folder / "redis.log"
+                raise RuntimeError("redis-server did not start: "
+                                   + (log.read_text()[-2000:] if log.exists() else ""))
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class WorkerProcess:
+    """``python -m geo worker`` (background jobs on Celery) on one database and Redis."""
+
+    def __init__(self, database_url: str, redis_url: str, log_path, concurrency: int = 1,
+                 env: dict[str, str] | None = None) -> None:
+        self.log_path = Path(log_path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "w")
+        full = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url,
+                    WORKER_CONCURRENCY=str(concurrency))
+        full.update(env or {})
+        self.proc = subprocess.Popen([sys.executable, "-m", "geo", "worker"], cwd=PROJECT_ROOT,
+                                     env=full, stdout=self._log, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 180.0) -> WorkerProcess:
+        """Wait until the worker takes jobs (it imports the app: slow on a busy machine)."""
+        import re
+
+        deadline = time.monotonic() + timeout
+        while not re.search(r"\bready\.", self.text()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the worker did not start:\n{self.text()[-3000:]}")
+            time.sleep(0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # warm shutdown: the pool ends with it
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self._log.closed:
+            self._log.close()

@@ -11,92 +11,33 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from geo.serve import RedisProcess, WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 _STARTED = re.compile(r"job (\S+) \((\S+)\) started in process (\d+)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """``redis://:PASSWORD@127.0.0.1:PORT/0`` of a redis-server started for this session."""
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    assert Path(binary).exists(), "redis-server is missing: make system-deps (Debian's redis-server)"
-    folder = tmp_path_factory.mktemp("redis")
-    port, password = _free_port(), secrets.token_hex(16)
-    conf = folder / "redis.conf"
-    conf.write_text("\n".join([
-        f"port {port}", "bind 127.0.0.1", "protected-mode yes", f"dir {folder}",
-        f"requirepass {password}", 'save ""', "appendonly no", "daemonize no",
-        f"logfile {folder / 'redis.log'}", f"pidfile {folder / 'redis.pid'}", "",
-    ]))
-    conf.chmod(0o600)
-    proc = subprocess.Popen([binary, str(conf)], cwd=folder)
-    url = f"redis://:{password}@127.0.0.1:{port}/0"
-    import redis
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if redis.Redis.from_url(url, socket_timeout=2).ping():
-                break
-        except redis.RedisError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log = folder / "redis.log"
-            raise RuntimeError("redis-server did not start: " + (log.read_text()[-2000:] if log.exists() else ""))
-        time.sleep(0.1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
 
 
-class Worker:
+class Worker(WorkerProcess):
     """``python -m geo worker`` on one database and Redis, its log in tests/artifacts/."""
 
     def __init__(self, database_url: str, redis_url: str, concurrency: int = 1) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.log_path = ARTIFACTS / f"worker-{os.getpid()}-{secrets.token_hex(4)}.log"  # one file each
-        self._log = open(self.log_path, "w")
-        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url,
-                   WORKER_CONCURRENCY=str(concurrency))
-        self.proc = subprocess.Popen([sys.executable, "-m", "geo", "worker"], cwd=ROOT, env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        self.pid = self.proc.pid
-
-    def wait_ready(self) -> Worker:
-        """Wait until the worker takes jobs (start the web server meanwhile: both import
-        the app, which takes a while on a busy machine)."""
-        deadline = time.monotonic() + 180
-        while not re.search(r"\bready\.", self.text()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"worker did not start:\n{self.text()[-3000:]}")
-            time.sleep(0.2)
-        return self
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__(database_url, redis_url,
+                         ARTIFACTS / f"worker-{os.getpid()}-{secrets.token_hex(4)}.log",  # one file each
+                         concurrency)
 
     def started_jobs(self) -> list[tuple[str, str, int]]:
         """(job id, task name, pid) of every job the worker has started, in order."""
@@ -120,14 +61,3 @@ class Worker:
                 return m
             time.sleep(0.1)
         raise AssertionError(f"{pattern!r} not in the worker's log:\n{self.text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # warm shutdown: the pool ends with it
-        if self.proc.returncode is None:
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
