@@ -22,7 +22,14 @@ def _num(id_: str, label_key: str, value: int | None, lang: str, **kw) -> html.L
 
 
 def controls(lang: str) -> html.Section:
-    return html.Section(className="ga-plan-controls", children=[
+    # the column sticks beside the maps below the top bar; taller than the window (the
+    # comparison, the staff list) it scrolls on its own, so its lower part (accept, commit,
+    # export) stays reachable: a sticky column taller than the window hid it. A grid, not
+    # the class's flex column: in a column of bounded height flex items would shrink
+    return html.Section(className="ga-plan-controls", style={
+        "maxHeight": "calc(100vh - 5rem)", "boxSizing": "border-box", "overflowY": "auto",
+        "display": "grid", "gridTemplateColumns": "minmax(0, 1fr)", "alignContent": "start"},
+        children=[
         html.Label([t("plan.community", lang),
                     dcc.Dropdown(id=ids.PLAN_COMMUNITY, placeholder=t("plan.pick", lang))],
                    className="ga-field"),
