@@ -320,11 +320,16 @@ def _report_summary(reps: list[tier.Report], duration_s: float) -> dict:
 
 def _phase(name: str, server: tier.Server, clients: list[WallClient], tick: dict, *,
            interval: float, duration: float, key: str, forms, rate: float, retry_s: float,
-           during=None) -> tuple[dict, dict, list[tier.Report]]:
+           during=None, warm: bool = False) -> tuple[dict, dict, list[tier.Report]]:
     """Walls and reports at once for ``duration`` (``during``: run beside them, e.g. an
-    outage or a rebalance, whose result is added)."""
+    outage or a rebalance, whose result is added; ``warm``: one unmeasured refresh of every
+    wall and a second of reports first)."""
     for c in clients:
         c.open()
+    if warm:  # a just-started server: every worker imports, connects and caches once, unmeasured
+        herd(clients, tick)
+        tier.Reporters(server.url, key, *forms, rate=10, duration_s=1, retry_until_s=5,
+                       run=f"warm-{name}-{time.time_ns()}").run()
     reps = tier.Reporters(server.url, key, *forms, rate=rate, duration_s=duration,
                           retry_until_s=duration + retry_s, run=f"{name}-{time.time_ns()}")
     extra: dict = {}
@@ -456,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
 
         say(f"baseline ({server.kind}): {args.walls} walls every {interval:g} s and "
             f"{args.rate:g} reports/s for {duration:g} s ...")
-        base_w, base_r, base_reps = _phase("baseline", server, clients, rec.tick, **common)
+        base_w, base_r, base_reps = _phase("baseline", server, clients, rec.tick, warm=True, **common)
         server.stop()
 
         redis = RedisProcess(work / "redis")
@@ -464,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         server = tier.Server(url, log_path, port=port, workers=args.workers, read_url=read_url,
                              redis_url=redis.url)
         say(f"tier ({server.kind}, reads on the replica, jobs on a Celery worker): the same load ...")
-        tier_w, tier_r, tier_reps = _phase("tier", server, clients, rec.tick, **common)
+        tier_w, tier_r, tier_reps = _phase("tier", server, clients, rec.tick, warm=True, **common)
 
         state: dict = {}
         before = _street_versions(admin, street)

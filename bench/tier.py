@@ -150,6 +150,12 @@ class Reporters:
             th.start()
             self._threads.append(th)
 
+    def run(self) -> list[Report]:
+        """Start and wait for every report."""
+        self.start()
+        self.join()
+        return self.reports
+
     def join(self) -> None:
         for th in self._threads:
             th.join(self.retry_until_s + TIMEOUT_S + 10)
