@@ -11,7 +11,7 @@ without ``patrols.view`` (a courtesy: the check is in geo).
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, html
 
 import layouts.strings_scorecard  # noqa: F401  (registers the strings)
 from geo.access import permissions
@@ -81,7 +81,7 @@ def section(lang: str, hidden: bool = False) -> html.Section:
         html.P(t("pc.intro", lang).format(m=f"{m:g}"), className="ga-intro", id=INTRO),
         html.Div(id=ERROR, className="ga-error", role="alert"),
         html.P(id=SUMMARY, className="rv-pc-summary"),
-        dcc.Loading(html.Div(id=TABLE, className="rv-pc-wrap"), type="dot", delay_show=400),
+        html.Div(id=TABLE, className="rv-pc-wrap"),
     ])
 
 

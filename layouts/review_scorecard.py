@@ -94,7 +94,7 @@ def section(lang: str, hidden: bool = False) -> html.Section:
         ]),
         html.P(t("sc.intro", lang), className="ga-intro"),
         html.Div(id=ERROR, className="ga-error", role="alert"),
-        dcc.Loading(html.Div(id=TABLE, className="rv-sc-wrap"), type="dot", delay_show=400),
+        html.Div(id=TABLE, className="rv-sc-wrap"),
     ])
 
 
