@@ -32,6 +32,9 @@ TABLE = "rv-pc-table"
 SUMMARY = "rv-pc-summary"
 ERROR = "rv-pc-error"
 INTRO = "rv-pc-intro"
+# the table lists the least covered grids first and stops here (a city holds thousands of
+# grids: a page of that many rows freezes a browser); the summary counts them all
+MAX_ROWS = 100
 
 
 def may_see() -> bool:
@@ -57,7 +60,7 @@ def _share_cell(share) -> html.Td:
 
 
 def table(rows: list[dict]) -> html.Table:
-    rows = sorted(rows, key=lambda r: (r["share"] is None, r["share"] or 0, r["grid"]))
+    rows = sorted(rows, key=lambda r: (r["share"] is None, r["share"] or 0, r["grid"]))[:MAX_ROWS]
     head = html.Tr([html.Th(t("pc.grid")), html.Th(t("pc.buildings")), html.Th(t("pc.covered")),
                     html.Th(t("pc.share"))])
     body = [html.Tr([html.Td(r["grid"], className="rv-pc-code"), html.Td(f"{r['buildings']:,}"),
@@ -70,8 +73,11 @@ def summary(rows: list[dict], lang: str) -> str:
     b = sum(r["buildings"] for r in rows)
     c = sum(r["covered"] for r in rows)
     zero = sum(1 for r in rows if r["buildings"] and not r["covered"])
-    return t("pc.summary", lang).format(n=len(rows), b=f"{b:,}", c=f"{c:,}", s=_pct(c / b if b else None),
+    text = t("pc.summary", lang).format(n=len(rows), b=f"{b:,}", c=f"{c:,}", s=_pct(c / b if b else None),
                                         z=zero)
+    if len(rows) > MAX_ROWS:
+        text += t("pc.shown", lang).format(k=MAX_ROWS)
+    return text
 
 
 def section(lang: str, hidden: bool = False) -> html.Section:

@@ -42,6 +42,7 @@ register({
                    "{n} grids, {b} buildings, {c} covered ({s}); {z} grids had no patrol coverage."),
     "pc.empty": ("该范围内没有现行网格。", "No current grid in this area."),
     "pc.none": ("无楼栋", "no buildings"),
+    "pc.shown": ("下表列出覆盖率最低的 {k} 个网格。", " The table lists the {k} least covered grids."),
     # the whistle lines of the case view (layouts/incidents_case.py)
     "wh.head": ("{kind} · {who} 于 {at} 吹哨 · 报到时限 {due}", "{kind} · blown by {who} at {at} · report by {due}"),
     "wh.came": ("{at} 由 {who} 报到", "reported by {who} at {at}"),
