@@ -329,7 +329,7 @@ def _phase(name: str, server: tier.Server, clients: list[WallClient], tick: dict
     if warm:  # a just-started server: every worker imports, connects and caches once, unmeasured
         herd(clients, tick)
         tier.Reporters(server.url, key, *forms, rate=10, duration_s=1, retry_until_s=5,
-                       run=f"warm-{name}-{time.time_ns()}").run()
+                       run=f"warm-{name}-{time.time_ns()}").send_all()
     reps = tier.Reporters(server.url, key, *forms, rate=rate, duration_s=duration,
                           retry_until_s=duration + retry_s, run=f"{name}-{time.time_ns()}")
     extra: dict = {}

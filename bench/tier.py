@@ -150,7 +150,7 @@ class Reporters:
             th.start()
             self._threads.append(th)
 
-    def run(self) -> list[Report]:
+    def send_all(self) -> list[Report]:
         """Start and wait for every report."""
         self.start()
         self.join()
