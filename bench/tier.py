@@ -204,6 +204,9 @@ def clean_reports(admin_url: str, name: str = KEY_NAME) -> None:
             cur.execute(sql.SQL("UPDATE incidents SET {c} = NULL WHERE {c} IN "
                                 "(SELECT id FROM incidents WHERE reported_by = %s)")
                         .format(c=sql.Identifier(column)), (who,))
+        # every row pointing at these cases is gone (above): the foreign-key checks, one scan of
+        # the unindexed self-references per deleted case, are skipped (superuser only)
+        cur.execute("SET LOCAL session_replication_role = replica")
         cur.execute("DELETE FROM incidents WHERE reported_by = %s", (who,))
     conn.close()
 
