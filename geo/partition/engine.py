@@ -1334,7 +1334,14 @@ def _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs
         if len(geoms_) == 1:
             return geoms_[0]
         if exact:
-            return shapely.coverage_union_all(geoms_)
+            # exact when the cells really form a coverage; GEOS leaves the result undefined
+            # (an empty or partial polygon) when they do not, e.g. after a reprojection moved
+            # shared vertices apart: then the area no longer adds up, and the overlay decides
+            u = shapely.coverage_union_all(geoms_)
+            total = float(shapely.area(geoms_).sum())
+            if not u.is_empty and u.is_valid and abs(u.area - total) <= 1e-9 * max(total, 1e-12) + (
+                    cfg.coverage_tolerance_m2(0.0) if metric else 0.0):
+                return u
         return shapely.union_all(geoms_, grid_size=cfg.grid_m if metric else None)
 
     polys_m = []

@@ -73,7 +73,16 @@ def build_proposal(
     metric = _metric(gpd.GeoSeries(eg.geometry.values, index=eg.index, crs=eg.crs or 4326),
                      ci.geom)
     pts = metric.representative_point()
-    xy = {lab: (float(pts[lab].x), float(pts[lab].y)) for lab in groups}
+    # a grid whose polygon came out empty (its buildings have no cell, e.g. footprints that
+    # coincide) is placed for coding at its buildings' centre; the rules flag the grid itself
+    fps = _metric(ci.buildings.geometry, ci.geom).centroid
+    xy = {}
+    for lab in groups:
+        p = pts[lab]
+        if p is None or p.is_empty:
+            c = fps.loc[sorted(groups[lab])].union_all().centroid
+            p = c if not c.is_empty else metric.union_all().representative_point()
+        xy[lab] = (float(p.x), float(p.y))
     row_h = 0.5 * codes_mod.typical_size(metric.area.to_numpy())
     households = {int(b): int(h) for b, h in ci.buildings["households"].items()}
     coded = codes_mod.assign_codes(
