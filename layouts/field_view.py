@@ -10,7 +10,7 @@ from dash_extensions.javascript import Namespace
 from geo.incidents import states as sm
 from layouts import field_ids as fid
 from layouts import strings_field  # noqa: F401 (registers the strings)
-from layouts.i18n import fmt_datetime, t
+from layouts.i18n import dropdown, fmt_datetime, t
 
 _js = Namespace("gridatlas", "field")
 AUTO_CHECKIN_MINUTES = 5
@@ -88,7 +88,7 @@ def page(lang: str, *, worker: bool, scope_code: str | None, gcj02: bool, basema
                 ]),
                 html.Div(id=fid.GEO_MSG, className="field-msg field-bad", role="alert"),
                 html.Label(t("field.category", lang), htmlFor=fid.CATEGORY),
-                dcc.Dropdown(id=fid.CATEGORY, placeholder=t("field.category_pick", lang),
+                dropdown(id=fid.CATEGORY, placeholder=t("field.category_pick", lang),
                              searchable=False, clearable=False, className="field-select"),
                 html.Label(t("field.severity", lang)),
                 dcc.RadioItems(id=fid.SEVERITY, options=severities, value="ordinary",

@@ -278,3 +278,24 @@ def fmt_datetime(value: datetime | None, lang: str | None = None) -> str:
     if (lang or current_lang()) == "en":
         return local.strftime("%Y-%m-%d %H:%M")
     return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+# Dash's dropdown writes its own words (search box, select all, "n selected", no options):
+# every dropdown of the app is made by ``dropdown`` so those are in the user's language too.
+_DROPDOWN_LABELS = {
+    "zh-CN": {"select_all": "全选", "deselect_all": "取消全选", "selected_count": "已选 {num_selected} 项",
+              "search": "搜索", "clear_search": "清除搜索", "clear_selection": "清除所选",
+              "no_options_found": "没有匹配的选项"},
+    "en": {"select_all": "Select all", "deselect_all": "Deselect all",
+           "selected_count": "{num_selected} selected", "search": "Search", "clear_search": "Clear search",
+           "clear_selection": "Clear selection", "no_options_found": "No options found"},
+}
+
+
+def dropdown(lang: str | None = None, **props):
+    """``dcc.Dropdown(**props)`` with its built-in words in ``lang`` (default: the request's)."""
+    from dash import dcc
+
+    props.setdefault("labels", _DROPDOWN_LABELS["en" if (lang or current_lang()) == "en" else "zh-CN"])
+    return dcc.Dropdown(**props)
+

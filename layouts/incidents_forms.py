@@ -12,7 +12,7 @@ from dash import dcc, html
 from geo.errors import GridAtlasError
 from geo.incidents import service, triage, whistles
 from layouts import ids
-from layouts.i18n import t
+from layouts.i18n import dropdown, t
 
 # action -> fields, each (name, kind, required)
 FIELDS: dict[str, tuple[tuple[str, str, bool], ...]] = {
@@ -65,26 +65,26 @@ def _field(action: str, name: str, kind: str, required: bool, case: dict, depart
             html.Div(id={"type": ids.INC_PHOTO_NAME, "index": action}, className="inc-photo-name"),
         ])
     if kind == "department":
-        return dcc.Dropdown(id=_fid(action, name), options=_dep_opts(departments, lang),
+        return dropdown(id=_fid(action, name), options=_dep_opts(departments, lang),
                             value=case.get("proposed_department"), clearable=False,
                             placeholder=t("inc.field.department", lang) + star, className="inc-field-dd")
     if kind == "departments":
-        return dcc.Dropdown(id=_fid(action, name), options=_dep_opts(departments, lang), multi=True,
+        return dropdown(id=_fid(action, name), options=_dep_opts(departments, lang), multi=True,
                             placeholder=t("inc.field.departments", lang) + star, className="inc-field-dd")
     if kind == "kind":
-        return dcc.Dropdown(id=_fid(action, name), searchable=False, className="inc-field-dd",
+        return dropdown(id=_fid(action, name), searchable=False, className="inc-field-dd",
                             placeholder=t("inc.field.kind", lang) + star,
                             options=[{"label": t(f"whistle.{k}", lang), "value": k} for k in whistles.KINDS])
     if kind == "grade":
-        return dcc.Dropdown(id=_fid(action, name), searchable=False, className="inc-field-dd",
+        return dropdown(id=_fid(action, name), searchable=False, className="inc-field-dd",
                             placeholder=t("inc.field.grade", lang) + star,
                             options=[{"label": t(f"grade.{g}", lang), "value": g} for g in service.GRADES])
     if kind == "triage":
-        return dcc.Dropdown(id=_fid(action, name), searchable=False, className="inc-field-dd",
+        return dropdown(id=_fid(action, name), searchable=False, className="inc-field-dd",
                             placeholder=t("inc.field.triage", lang),
                             options=[{"label": t(f"triage.{x}", lang), "value": x} for x in triage.TRIAGES])
     if kind == "days":
-        return dcc.Dropdown(id=_fid(action, name), searchable=False, className="inc-field-dd",
+        return dropdown(id=_fid(action, name), searchable=False, className="inc-field-dd",
                             placeholder=t("inc.field.until", lang) + star,
                             options=[{"label": t("inc.dur.d", lang).format(n=d), "value": d} for d in DAYS])
     if kind == "codes":

@@ -10,7 +10,7 @@ from dash import dcc, html
 from geo.incidents import states as sm
 from geo.incidents.listing import SORTS, CaseFilter
 from layouts import ids
-from layouts.i18n import fmt_datetime, t
+from layouts.i18n import dropdown, fmt_datetime, t
 from layouts.incidents_text import label, time_left
 
 
@@ -28,21 +28,21 @@ def filter_bar(query: dict, menus: dict, lang: str, dept_locked: bool) -> html.D
         return [v for v in (q(key) or "").split(",") if v]
 
     return html.Div(className="inc-filters", children=[
-        dcc.Dropdown(id=ids.INC_F_STATE, multi=True, value=multi("state"),
+        dropdown(id=ids.INC_F_STATE, multi=True, value=multi("state"),
                      placeholder=t("inc.f.state", lang), className="inc-f inc-f-wide",
                      options=[{"label": label("state", s, lang), "value": s} for s in sm.STATES]),
-        dcc.Dropdown(id=ids.INC_F_SEVERITY, multi=True, value=multi("severity"),
+        dropdown(id=ids.INC_F_SEVERITY, multi=True, value=multi("severity"),
                      placeholder=t("inc.f.severity", lang), className="inc-f",
                      options=[{"label": t(f"severity.{s}", lang), "value": s} for s in sm.SEVERITIES]),
-        dcc.Dropdown(id=ids.INC_F_CATEGORY, value=q("category"), className="inc-f",
+        dropdown(id=ids.INC_F_CATEGORY, value=q("category"), className="inc-f",
                      placeholder=t("inc.f.category", lang), options=_opts(menus["categories"], lang)),
-        dcc.Dropdown(id=ids.INC_F_STREET, value=q("street"), className="inc-f",
+        dropdown(id=ids.INC_F_STREET, value=q("street"), className="inc-f",
                      placeholder=t("inc.f.street", lang), options=_opts(menus["streets"], lang)),
-        dcc.Dropdown(id=ids.INC_F_COMMUNITY, value=q("community"), className="inc-f",
+        dropdown(id=ids.INC_F_COMMUNITY, value=q("community"), className="inc-f",
                      placeholder=t("inc.f.community", lang), options=_opts(menus["communities"], lang)),
         dcc.Input(id=ids.INC_F_GRID, value=q("grid") or "", debounce=True, type="text",
                   placeholder=t("inc.f.grid", lang), className="inc-f-input", maxLength=15),
-        dcc.Dropdown(id=ids.INC_F_DEPARTMENT, value=q("department"), className="inc-f",
+        dropdown(id=ids.INC_F_DEPARTMENT, value=q("department"), className="inc-f",
                      disabled=dept_locked, placeholder=t("inc.f.department", lang),
                      options=_opts(menus["departments"], lang)),
         dcc.DatePickerRange(id=ids.INC_F_DATES, start_date=q("from"), end_date=q("to"),
@@ -55,7 +55,7 @@ def filter_bar(query: dict, menus: dict, lang: str, dept_locked: bool) -> html.D
         dcc.Checklist(id=ids.INC_F_OVERDUE, value=["1"] if q("overdue") == "1" else [],
                       options=[{"label": t("inc.f.overdue", lang), "value": "1"}],
                       className="inc-f-check"),
-        dcc.Dropdown(id=ids.INC_F_SORT, value=q("sort") or "reported_desc", clearable=False,
+        dropdown(id=ids.INC_F_SORT, value=q("sort") or "reported_desc", clearable=False,
                      className="inc-f inc-f-sort", searchable=False,
                      options=[{"label": t(f"inc.sort.{s}", lang), "value": s} for s in SORTS]),
         html.Button(t("inc.f.reset", lang), id=ids.INC_RESET, className="ga-btn"),

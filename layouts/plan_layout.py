@@ -9,7 +9,7 @@ from layouts import (
     plan_maps,
     strings_plan_respect,  # noqa: F401  (registers the respect strings used here)
 )
-from layouts.i18n import t
+from layouts.i18n import dropdown, t
 
 _EXPORTS = (("gpkg", "GeoPackage"), ("geojson", "GeoJSON"), ("csv", "CSV (Excel)"),
             ("shp", "Shapefile (GBK)"))
@@ -31,7 +31,7 @@ def controls(lang: str) -> html.Section:
         "display": "grid", "gridTemplateColumns": "minmax(0, 1fr)", "alignContent": "start"},
         children=[
         html.Label([t("plan.community", lang),
-                    dcc.Dropdown(id=ids.PLAN_COMMUNITY, placeholder=t("plan.pick", lang))],
+                    dropdown(id=ids.PLAN_COMMUNITY, placeholder=t("plan.pick", lang))],
                    className="ga-field"),
         html.Div(className="ga-row3", children=[
             _num(ids.PLAN_TARGET, "plan.target", None, lang, min=1),
@@ -45,11 +45,11 @@ def controls(lang: str) -> html.Section:
                      {"label": t("plan.minimal", lang), "value": "minimal"}])], className="ga-field"),
         html.Div(className="ga-row3", children=[_num(ids.PLAN_SEED, "plan.seed", 0, lang, min=0),
                                                 _num(ids.PLAN_K, "plan.k", None, lang, min=1)]),
-        html.Label([t("plan.lock", lang), dcc.Dropdown(id=ids.PLAN_LOCK, multi=True)], className="ga-field"),
-        html.Label([t("plan.dedicated", lang), dcc.Dropdown(id=ids.PLAN_DEDICATED, multi=True)],
+        html.Label([t("plan.lock", lang), dropdown(id=ids.PLAN_LOCK, multi=True)], className="ga-field"),
+        html.Label([t("plan.dedicated", lang), dropdown(id=ids.PLAN_DEDICATED, multi=True)],
                    className="ga-field"),
         html.Label([t("respect.pick", lang),
-                    dcc.Dropdown(id=ids.PLAN_RESPECT, placeholder=t("respect.none", lang),
+                    dropdown(id=ids.PLAN_RESPECT, placeholder=t("respect.none", lang),
                                  searchable=False)],
                    className="ga-field", title=t("respect.hint", lang)),
         html.Div(className="ga-buttons", children=[
@@ -72,7 +72,7 @@ def controls(lang: str) -> html.Section:
         html.Div(id=ids.PLAN_COMMIT_MSG, className="ga-status"),
         html.H3(t("plan.export", lang)),
         html.Div(className="ga-buttons", children=[
-            dcc.Dropdown(id=ids.PLAN_EXPORT_FMT, value="gpkg", clearable=False, className="ga-export-fmt",
+            dropdown(id=ids.PLAN_EXPORT_FMT, value="gpkg", clearable=False, className="ga-export-fmt",
                          options=[{"label": n, "value": v} for v, n in _EXPORTS]),
             dcc.Checklist(id=ids.PLAN_EXPORT_4490, value=[],
                           options=[{"label": t("plan.export_4490", lang), "value": "4490"}]),
@@ -95,7 +95,7 @@ def main(lang: str) -> html.Section:
             html.H3(t("plan.move", lang)),
             html.Div(t("plan.move_hint", lang), id=ids.PLAN_MOVE_INFO),
             html.Div(className="ga-buttons", children=[
-                dcc.Dropdown(id=ids.PLAN_MOVE_TO, className="ga-move-to", placeholder=t("plan.move_to", lang)),
+                dropdown(id=ids.PLAN_MOVE_TO, className="ga-move-to", placeholder=t("plan.move_to", lang)),
                 html.Button(t("plan.move_do", lang), id=ids.PLAN_MOVE, className="ga-btn", disabled=True),
                 html.Button(t("plan2.undo", lang), id=ids.PLAN_UNDO, className="ga-btn", disabled=True),
                 html.Button(t("plan2.redo", lang), id=ids.PLAN_REDO, className="ga-btn", disabled=True),
@@ -108,7 +108,7 @@ def main(lang: str) -> html.Section:
             html.H3(t("plan2.networks", lang)),
             dcc.Checklist(id=ids.PLAN_NETS, value=[], inline=True, options=[]),
             html.Div(className="ga-buttons", children=[
-                dcc.Dropdown(id=ids.PLAN_NET_PICK, className="ga-cmp",
+                dropdown(id=ids.PLAN_NET_PICK, className="ga-cmp",
                              placeholder=t("plan2.crosswalk_pick", lang)),
                 html.Button(t("plan2.crosswalk_export", lang), id=ids.PLAN_NET_EXPORT, className="ga-btn"),
             ]),
@@ -124,8 +124,8 @@ def main(lang: str) -> html.Section:
         ]),
         html.Div(id=ids.PLAN_VERSIONS),
         html.H3(t("plan.compare", lang)),
-        html.Div(className="ga-buttons", children=[dcc.Dropdown(id=ids.PLAN_CMP_A, className="ga-cmp"),
-                                                   dcc.Dropdown(id=ids.PLAN_CMP_B, className="ga-cmp")]),
+        html.Div(className="ga-buttons", children=[dropdown(id=ids.PLAN_CMP_A, className="ga-cmp"),
+                                                   dropdown(id=ids.PLAN_CMP_B, className="ga-cmp")]),
         html.Div(id=ids.PLAN_COMPARE),
         html.H3(t("plan.title", lang)),
         html.Div(id=ids.PLAN_TABLE),

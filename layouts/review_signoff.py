@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dash
 import dash_leaflet as dl
-from dash import Input, Output, dcc, html
+from dash import Input, Output, html
 from dash_extensions.javascript import Namespace
 
 import layouts.strings_review  # noqa: F401  (registers the strings)
@@ -19,7 +19,7 @@ from geo.repository import session, signoff
 from layouts import review_ids as rid
 from layouts import review_view as view
 from layouts.auth import current_principal
-from layouts.i18n import current_lang, t
+from layouts.i18n import current_lang, dropdown, t
 from layouts.secure import secure_callback
 
 _ns = Namespace("gridatlas", "review")
@@ -42,13 +42,13 @@ def section(lang: str, hidden: bool = False) -> html.Section:
         html.H2(t("rv.so.title", lang)),
         html.P(t("rv.so.intro", lang), className="ga-intro"),
         html.Div(className="rv-so-controls", children=[
-            html.Label([t("rv.so.community", lang), dcc.Dropdown(
+            html.Label([t("rv.so.community", lang), dropdown(
                 id=rid.SO_COMMUNITY, options=[], placeholder=t("rv.so.pick", lang))],
                 className="rv-so-pick rv-so-pick-community"),
-            html.Label([t("rv.so.a", lang), dcc.Dropdown(id=rid.SO_A, options=[], searchable=False,
+            html.Label([t("rv.so.a", lang), dropdown(id=rid.SO_A, options=[], searchable=False,
                                                           placeholder=t("rv.so.pick", lang))],
                        className="rv-so-pick"),
-            html.Label([t("rv.so.b", lang), dcc.Dropdown(id=rid.SO_B, options=[], searchable=False,
+            html.Label([t("rv.so.b", lang), dropdown(id=rid.SO_B, options=[], searchable=False,
                                                           placeholder=t("rv.so.pick", lang))],
                        className="rv-so-pick"),
         ]),

@@ -15,7 +15,7 @@ from geo.settings import get_settings
 from layouts import audit_view, ids
 from layouts.auth import current_principal
 from layouts.components import page_header
-from layouts.i18n import current_lang, t
+from layouts.i18n import current_lang, dropdown, t
 from layouts.secure import secure_callback
 
 dash.register_page(__name__, path="/audit", title="GridAtlas · 审计日志", name="audit")
@@ -32,7 +32,7 @@ def layout(**_query: str) -> html.Div:
                 children=[
                     dcc.Input(id=ids.AUDIT_ACTOR, placeholder=t("audit.actor", lang),
                               debounce=True, type="text"),
-                    dcc.Dropdown(id=ids.AUDIT_ACTION, placeholder=t("audit.action_all", lang),
+                    dropdown(id=ids.AUDIT_ACTION, placeholder=t("audit.action_all", lang),
                                  options=audit_view.action_options(lang), className="audit-action"),
                     dcc.DatePickerRange(
                         id=ids.AUDIT_DATES, display_format="YYYY-MM-DD", first_day_of_week=1,

@@ -19,7 +19,7 @@ from dash import dcc, html
 from geo.repository import wall
 from geo.settings import get_settings
 from layouts import ids, strings_wall, wall_alerts, wall_layers, wall_panels, wall_refresh  # noqa: F401
-from layouts.i18n import current_lang, t
+from layouts.i18n import current_lang, dropdown, t
 from layouts.wall_common import in_scope, to_float
 
 dash.register_page(__name__, path="/", title="GridAtlas · 指挥中心", name="command")
@@ -41,7 +41,7 @@ def _kpi(key_id: str, label_key: str, lang: str) -> html.Div:
 def _select(id_: str, placeholder_key: str, lang: str) -> dcc.Dropdown:
     # No value yet: a value outside the (still empty) options would be dropped; the URL's
     # filters are set once the options arrive (see wall_layers.load_places).
-    return dcc.Dropdown(id=id_, placeholder=t(placeholder_key, lang),
+    return dropdown(id=id_, placeholder=t(placeholder_key, lang),
                         className="ga-filter", clearable=True, searchable=True)
 
 
@@ -59,7 +59,7 @@ def _tools(lang: str, severity) -> html.Div:
                     _select(ids.CMD_F_STREET, "filter.street", lang),
                     _select(ids.CMD_F_COMMUNITY, "filter.community", lang),
                     _select(ids.CMD_F_CATEGORY, "filter.category", lang),
-                    dcc.Dropdown(
+                    dropdown(
                         id=ids.CMD_F_SEVERITY, value=severity or None,
                         placeholder=t("filter.severity", lang), className="ga-filter",
                         options=[{"label": t(f"severity.{s}", lang), "value": s}

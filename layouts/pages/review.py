@@ -25,7 +25,7 @@ from layouts import review_export, review_patrols, review_scorecard, review_sign
 from layouts import review_ids as rid
 from layouts import review_view as view
 from layouts.auth import current_principal
-from layouts.i18n import current_lang, t
+from layouts.i18n import current_lang, dropdown, t
 from layouts.secure import secure_callback
 
 dash.register_page(__name__, path="/review", title="GridAtlas · 领导审阅", name="review")
@@ -58,7 +58,7 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
             ]),
         ]),
         html.Div(className="rv-controls", children=[
-            html.Label([t("rv.metric", lang), dcc.Dropdown(
+            html.Label([t("rv.metric", lang), dropdown(
                 id=rid.METRIC, value=metric, clearable=False, searchable=False,
                 options=[{"label": t(f"rv.m.{m}", lang), "value": m} for m in rv.METRICS])],
                 className="rv-metric"),

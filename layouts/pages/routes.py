@@ -18,7 +18,7 @@ from geo.repository.scope import Scope
 from layouts import ids
 from layouts.auth import current_principal
 from layouts.components import data_table, page_header
-from layouts.i18n import current_lang, fmt_datetime, t
+from layouts.i18n import current_lang, dropdown, fmt_datetime, t
 from layouts.incidents_text import user_text
 from layouts.secure import secure_callback
 
@@ -47,11 +47,11 @@ def layout(**_query: str) -> html.Div:
         dcc.Store(id=ids.ROUTES_BOOT, data=0),
         page_header("routes.title", "routes.intro"),
         html.Div(className="inc-filters routes-form", children=[
-            dcc.Dropdown(id=ids.ROUTES_CATEGORY, options=_opts(cats, lang), className="inc-f inc-f-wide",
+            dropdown(id=ids.ROUTES_CATEGORY, options=_opts(cats, lang), className="inc-f inc-f-wide",
                          placeholder=t("routes.category", lang)),
-            dcc.Dropdown(id=ids.ROUTES_STREET, options=_opts(streets, lang), className="inc-f inc-f-wide",
+            dropdown(id=ids.ROUTES_STREET, options=_opts(streets, lang), className="inc-f inc-f-wide",
                          placeholder=t("routes.street", lang)),
-            dcc.Dropdown(id=ids.ROUTES_DEPARTMENT, options=_opts(deps, lang), className="inc-f inc-f-wide",
+            dropdown(id=ids.ROUTES_DEPARTMENT, options=_opts(deps, lang), className="inc-f inc-f-wide",
                          placeholder=t("routes.department", lang)),
             html.Button(t("routes.save", lang), id=ids.ROUTES_SAVE, className="ga-btn ga-btn-primary"),
         ]),

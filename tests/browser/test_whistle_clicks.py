@@ -53,6 +53,10 @@ def _pick(page, dropdown, text: str) -> None:
     page.keyboard.type(text)
     option = page.locator(f"[role=option]:has-text('{text}')").first
     option.wait_for(state="visible", timeout=20_000)
+    menu = page.evaluate("""() => Array.from(document.querySelectorAll('[role=listbox], [role=dialog], input'))
+        .map(e => (e.innerText || '') + ' ' + (e.placeholder || '') + ' ' + (e.getAttribute('aria-label') || ''))
+        .join(' ')""")
+    assert not any(w in menu for w in ("Select All", "Deselect All", "Search", "selected", "No options")), menu
     _click(page, option)
     page.keyboard.press("Escape")  # a multi-select menu stays open after a pick
     option.wait_for(state="hidden", timeout=20_000)
