@@ -13,7 +13,7 @@ local dates (``TIMEZONE``, both ends included), per department:
   :mod:`geo.incidents.kpi` restricted to the cases dispatched to the department (deadline in
   the period; on_time_rate = handled_on_time / (due - deferred));
 * ``rework``: ``returned`` steps in the period on its cases;
-* ``evaluated``: its cases evaluated in the period; ``satisfaction`` = the **share graded 满意
+* ``evaluated``: its cases evaluated (graded) in the period; ``satisfaction`` = the **share graded 满意
   or 基本满意** (satisfied or basically satisfied) among them, the usual 满意率 of the
   12345 assessments (``None`` without evaluations).
 
@@ -79,6 +79,7 @@ SELECT i.department_id AS dep, count(*) AS evaluated,
        count(*) FILTER (WHERE i.evaluation IN ('satisfied', 'basically_satisfied')) AS satisfied
   FROM incident_events e JOIN incidents i ON i.id = e.incident_id
  WHERE e.kind = 'transition' AND e.to_state = 'evaluated'
+   AND i.evaluation IS NOT NULL  -- a case marked evaluated without a grade says nothing of satisfaction
    AND e.at >= %(start)s AND e.at < %(end)s
    AND i.district_id = %(d)s AND i.department_id IS NOT NULL AND i.duplicate_of IS NULL {scope}
  GROUP BY i.department_id

@@ -100,3 +100,25 @@ def test_cli_scorecard_contract(empty_db, A):
     table = run_cli("departments", "scorecard", "--scope", "990100", "--from", DAY, "--to", DAY,
                     url=empty_db.url)
     assert table.returncode == 0 and "D1" in table.stdout
+
+
+def test_a_case_marked_evaluated_without_a_grade_is_not_a_dissatisfied_one(empty_db, A):
+    """Imported histories may mark a case evaluated with no grade: it says nothing of
+    satisfaction (counted, it showed 0% satisfaction for every department of the demo)."""
+    from datetime import date
+
+    conn = empty_db.connect()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("""UPDATE incidents SET evaluation = NULL WHERE evaluation = 'satisfied'
+                           RETURNING id""")
+            ungraded = [r[0] for r in cur.fetchall()]
+        rows = {r["department"]: r for r in
+                scorecard.scorecard(A["leader"], "990100", date(2026, 3, 2), date(2026, 3, 2))}
+        assert len(ungraded) == 1
+        assert (rows["D1"]["evaluated"], rows["D1"]["satisfaction"]) == (1, 0.0)  # c2 不满意 only
+        assert (rows["D2"]["evaluated"], rows["D2"]["satisfaction"]) == (1, 1.0)
+    finally:
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE incidents SET evaluation = 'satisfied' WHERE id = ANY(%s)", (ungraded,))
+        conn.close()
