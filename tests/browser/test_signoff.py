@@ -5,6 +5,8 @@ last 12 months' incidents per grid of each version."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from geo.access import users
@@ -27,9 +29,17 @@ def so_app(demo_db):
 
 
 def _centre(page, locator, timeout: int = 60000):
+    """Click the element's centre once it has stopped moving (sections above it that load
+    later, or a list still filtering, move it)."""
     locator.wait_for(state="visible", timeout=timeout)
-    page.wait_for_timeout(300)  # a list that is still filtering moves its options
-    box = locator.bounding_box()
+    box, deadline = None, time.monotonic() + timeout / 1000
+    while time.monotonic() < deadline:
+        locator.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        now = locator.bounding_box()
+        if now and box and all(abs(now[k] - box[k]) < 1 for k in ("x", "y", "width", "height")):
+            break
+        box = now
     assert box, locator
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
