@@ -31,6 +31,13 @@ herd
     The same clients fire the tick at one instant on the tier restarted just before (cold
     pools), ``--repeats`` times (3).
 
+walls only (``--walls-only``, the hardening check)
+    ``--walls`` clients refresh for ``--duration`` on the single process (the baseline) and
+    on ``make run``'s gunicorn (``--workers``), both on the primary: no reports, no
+    rebalance, no replica, no outage; then the bursts as above. The JSON line holds
+    ``walls``, ``wall_p95_ms``, ``wall_errors``, ``herd_errors``, ``herd_max_s`` (the
+    slowest burst), ``baseline_wall_p95_ms`` and ``load_avg_start``.
+
 Prints the load average at start, each phase, the counts, the checks, then one JSON line
 last with (a contract) ``walls``, ``wall_p95_ms``, ``wall_errors``, ``reports_per_s``,
 ``report_p95_ms``, ``reports_lost``, ``reports_duplicated``, ``rebalance_done``,
@@ -45,6 +52,7 @@ Usage::
     .venv/bin/python bench/load.py            # the city, 4 phases of 60 s + 3 bursts
     .venv/bin/python bench/load.py --quick    # a tenth of the durations, 1 burst
     .venv/bin/python bench/load.py --demo     # the demo district
+    .venv/bin/python bench/load.py --demo --walls 50 --walls-only   # 50 walls alone (hardening)
 
 The app's own settings pass through the environment (``DB_POOL_MAX=4 bench/load.py``).
 """
@@ -391,6 +399,92 @@ def _smallest_street(admin: str) -> str:
         conn.close()
 
 
+def _walls_only(args, url: str, data: str, *, interval: float, duration: float, repeats: int,
+                load_start: tuple[float, float, float]) -> int:
+    """Walls alone: ``--walls`` clients refreshing for ``duration`` on the single process
+    (the baseline) and on gunicorn (``--workers``) against the primary, then the same
+    clients at one instant on a just-restarted gunicorn, ``repeats`` times."""
+    from geo.settings import get_settings
+
+    settings = get_settings()
+    work = ROOT / ".cache" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    log_path = work / "load-app.log"
+    log_path.write_text("")
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    port = free_port()
+    from playwright.sync_api import sync_playwright
+
+    server = tier.Server(url, log_path, port=port)
+    phases: dict[str, dict] = {}
+    bursts: list[dict] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                rec = record_wall(browser, server.url)
+            finally:
+                browser.close()
+        say(f"recorded: {len(rec.load)} callback POSTs at first load, 1 per refresh tick")
+        clients = [WallClient(server.url) for _ in range(args.walls)]
+        for name in ("baseline", "served"):
+            if name == "served":
+                server.stop()
+                server = tier.Server(url, log_path, port=port, workers=args.workers)
+            for c in clients:
+                c.open()
+            herd(clients, rec.tick)  # a just-started server warms up once, unmeasured
+            say(f"{name} ({server.kind}): {args.walls} walls every {interval:g} s for {duration:g} s ...")
+            w = _summary(steady(clients, rec.tick, interval, duration))
+            say(f"{name}: {w['n']} refreshes p50 {w['p50_ms']:.0f} ms p95 {w['p95_ms']:.0f} ms "
+                f"errors {w['errors']} (status {w['by_status']}, stale {w['stale']})")
+            phases[name] = w
+        for i in range(repeats):
+            server.stop()
+            server = tier.Server(url, log_path, port=port, workers=args.workers)
+            for c in clients:
+                c.open()
+            answers, elapsed = herd(clients, rec.tick)
+            b = _summary(answers) | {"seconds": elapsed}
+            bursts.append(b)
+            say(f"burst {i + 1} ({args.walls} at one instant, just restarted): all answered in "
+                f"{elapsed:.2f} s, p95 {b['p95_ms']:.0f} ms, errors {b['errors']} "
+                f"(status {b['by_status']}, stale {b['stale']})")
+    finally:
+        server.stop()
+    served, base = phases["served"], phases["baseline"]
+    herd_errors = sum(b["errors"] for b in bursts)
+    load_end = os.getloadavg()
+    say(f"load average at start {load_start[0]:.2f}, at end {load_end[0]:.2f}")
+    checks = [
+        ("wall p95", f"{served['p95_ms']:.1f} ms", served["p95_ms"] <= TARGETS["wall_p95_ms"], "<= 300 ms"),
+        ("wall errors", str(served["errors"]), served["errors"] == 0, "0"),
+        ("burst errors", str(herd_errors), herd_errors == 0, "0"),
+        ("burst done", f"{max(b['seconds'] for b in bursts):.2f} s",
+         all(b["seconds"] <= TARGETS["herd_max_s"] for b in bursts), "<= 10 s each"),
+    ]
+    for name, value, ok, target in checks:
+        say(f"  {'ok  ' if ok else 'MISS'} {name}: {value} (target {target})")
+    result = {
+        "walls": args.walls, "interval_s": interval, "duration_s": duration, "data": data,
+        "walls_only": True, "workers": args.workers, "pool_max": settings.pool_max,
+        "pool_timeout_s": settings.pool_timeout, "wall_requests": served["n"],
+        "wall_p50_ms": round(served["p50_ms"], 1), "wall_p95_ms": round(served["p95_ms"], 1),
+        "wall_max_ms": round(served["max_ms"], 1), "wall_errors": served["errors"],
+        "baseline_wall_p95_ms": round(base["p95_ms"], 1), "baseline_wall_errors": base["errors"],
+        "wall_p95_ratio_to_baseline": round(served["p95_ms"] / base["p95_ms"], 2),
+        "herd_repeats": repeats, "herd_errors": herd_errors,
+        "herd_max_s": round(max(b["seconds"] for b in bursts), 2),
+        "herd_max_s_each": [round(b["seconds"], 2) for b in bursts],
+        "herd_p95_ms": round(statistics.median(b["p95_ms"] for b in bursts), 1),
+        "load_avg_start": round(load_start[0], 2), "load_avg_end": round(load_end[0], 2),
+        "cores": os.cpu_count(), "quick": args.quick,
+    }
+    say(json.dumps(result, ensure_ascii=False))
+    return 0 if all(ok for _, _, ok, _ in checks) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     from geo import localdb
     from geo.settings import get_settings
@@ -407,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, help="bursts, each on a restarted app (3; 1 quick)")
     ap.add_argument("--quick", action="store_true", help="a tenth of the durations, 1 burst")
     ap.add_argument("--demo", action="store_true", help="the demo district instead of the city")
+    ap.add_argument("--walls-only", action="store_true",
+                    help="walls alone (no reports, rebalance, replica or outage): the single "
+                         "process and `make run`'s gunicorn on the primary, then the bursts")
     ap.add_argument("--city", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = ap.parse_args(argv)
     if not 1 <= args.walls <= 500:
@@ -417,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
     duration, outage = args.duration * scale, args.outage * scale
     repeats = args.repeats or (1 if args.quick else 3)
     if not (0 < duration <= 600 and 0 < interval <= 600 and 1 <= repeats <= 10
-            and 0 < args.rate <= 500 and 0 <= outage < duration and 1 <= args.workers <= 16):
+            and (args.walls_only or 0 < args.rate <= 500) and 0 <= outage < duration
+            and 1 <= args.workers <= 16):
         ap.error("durations up to 600 s, the outage shorter than a phase, --repeats 1..10, "
                  "--rate up to 500, --workers 1..16")
 
@@ -426,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
         f"({os.cpu_count()} cores)")
     admin, url, data = _database(args)
     say(f"data: {data}")
+    if args.walls_only:
+        return _walls_only(args, url, data, interval=interval, duration=duration,
+                           repeats=repeats, load_start=load_start)
     lay = localdb.layout()
     replica_was_up = localdb.replica_status(lay)
     rlay = localdb.replica_up(lay)
