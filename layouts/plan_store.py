@@ -1,13 +1,19 @@
 """Server-side keeping of plan proposals and the signed principal a background job acts as.
 
-Proposals stay on the server (a disk cache shared by the web process and its background
-jobs); the browser holds only an opaque id. A background job runs in another process with
+Proposals stay on the server; the browser holds only an opaque id. Without ``REDIS_URL``
+they live in a disk cache under ``.cache/plans``, shared by the web process and the jobs
+it forks (one machine). With ``REDIS_URL`` they live in that Redis as JSON under
+``gridatlas:plans:`` (:class:`RedisPlans`), so a proposal computed by a worker on another
+machine is read by any web process; Redis down is a
+:class:`~geo.jobs.QueueUnavailable` with a message for the page. A background job runs in another process with
 no request: it acts as the principal captured when the job was submitted, carried in a
 token signed with the app's secret key and valid for one hour.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import uuid
 from functools import lru_cache
@@ -17,14 +23,60 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from geo.access.permissions import PermissionDenied
 from geo.access.roles import Principal
+from geo.jobs import QueueUnavailable, job_settings
 from geo.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
 
 TOKEN_MAX_AGE_S = 3600
 _PLAN_TTL_S = 24 * 3600
+#: The prefix of every proposal key in Redis.
+REDIS_PREFIX = "gridatlas:plans:"
+
+
+class RedisPlans:
+    """The part of ``diskcache.Cache``'s interface the proposals use (``get``,
+    ``set(expire=)``), on Redis: values as JSON under :data:`REDIS_PREFIX`.
+
+    Parameters
+    ----------
+    url:
+        A ``REDIS_URL`` (validated by :mod:`geo.jobs.queue`). Connects on first use.
+    """
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._errors = (redis.RedisError, OSError)
+        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
+                                           health_check_interval=30)
+
+    def get(self, key: str, default=None):
+        try:
+            raw = self.client.get(REDIS_PREFIX + key)
+        except self._errors as exc:
+            raise _down(exc) from None
+        return default if raw is None else json.loads(raw)
+
+    def set(self, key: str, value, expire: float | None = None) -> bool:
+        try:
+            self.client.set(REDIS_PREFIX + key, json.dumps(value, ensure_ascii=False),
+                            ex=max(1, int(expire)) if expire else None)
+        except self._errors as exc:
+            raise _down(exc) from None
+        return True
+
+
+def _down(exc: Exception) -> QueueUnavailable:
+    log.warning("proposal store: Redis unavailable: %s", exc)
+    return QueueUnavailable(str(exc))
 
 
 @lru_cache(maxsize=1)
-def _cache() -> diskcache.Cache:
+def _cache() -> diskcache.Cache | RedisPlans:
+    url = job_settings().redis_url
+    if url is not None:
+        return RedisPlans(url)
     return diskcache.Cache(str(PROJECT_ROOT / ".cache" / "plans"))
 
 

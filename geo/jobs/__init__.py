@@ -7,6 +7,6 @@ database and Redis. This package holds the framework-free part: the settings and
 Celery application; the Dash side (the job manager) is built in ``layouts/jobs.py``.
 """
 
-from geo.jobs.queue import JobSettings, job_settings, make_celery
+from geo.jobs.queue import JobSettings, QueueUnavailable, job_settings, make_celery
 
-__all__ = ["JobSettings", "job_settings", "make_celery"]
+__all__ = ["JobSettings", "QueueUnavailable", "job_settings", "make_celery"]

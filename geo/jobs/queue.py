@@ -18,9 +18,22 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from geo.errors import ConfigError
+from geo.errors import ConfigError, GridAtlasError
 
 log = logging.getLogger(__name__)
+
+class QueueUnavailable(GridAtlasError):
+    """Redis (the job queue, its states and the proposals kept there) cannot be reached.
+
+    ``user_msg`` names no host, port or password; the driver's words go to the log only.
+    """
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("任务队列（Redis）暂不可用，无法提交或查看后台计算，请稍后重试 / "
+                         "The job queue (Redis) is unavailable: background jobs cannot be "
+                         "submitted or followed; try again later")
+        self.detail = detail
+
 
 #: How long Redis keeps a finished job's state (Dash deletes the result once read).
 RESULT_TTL_S = 24 * 3600

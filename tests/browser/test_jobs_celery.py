@@ -105,7 +105,7 @@ def _versions(demo_db) -> int:
     return demo_db.scalar("SELECT count(*) FROM grid_versions")
 
 
-def test_plan_runs_on_the_celery_worker(stack, demo_db, new_page):
+def test_plan_runs_on_the_celery_worker(stack, demo_db, new_page, redis_url):  # noqa: F811
     server, workers = stack
     code = _communities(demo_db)[0]
     started = Started(workers)
@@ -125,7 +125,8 @@ def test_plan_runs_on_the_celery_worker(stack, demo_db, new_page):
     assert page.get_attribute("#plan-progress", "value") == "3"
     page.wait_for_function("location.search.includes('plan=')", timeout=30000)
     plan_id = re.search(r"plan=([0-9a-f]{32})", page.url).group(1)
-    assert plan_store.get(plan_id) is not None
+    # the worker kept the proposal in Redis, where every web process reads it
+    assert plan_store.RedisPlans(redis_url).get(plan_id) is not None
     assert page.locator("#plan-grid-table tbody tr").count() >= 1
     assert page.inner_text("#plan-status") and FAILED not in page.inner_text("#plan-status")
     screenshot(page, "jobs-celery-plan-done")
