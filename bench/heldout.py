@@ -425,11 +425,19 @@ def grid_rows(report: dict) -> dict:
     """The measures of one community's plan: per-rule counts over its grids."""
     grids = report["grids"]
     proofs = report["totals"].get("proofs") or {}
-    # a region proved infeasible is exempt only when every claim of the community was checked
-    # by the independent checker; otherwise its grids count against the band
-    exempt = BAND_EXEMPT if not (proofs.get("unchecked") or proofs.get("refuted")) else BAND_EXEMPT - {
-        "infeasible_region"}
-    band = [g for g in grids if not exempt & set(g.get("flags") or [])]
+    claims = report["totals"].get("infeasible_regions") or []
+    # a grid of a region called infeasible is exempt only when the independent checker
+    # checked the claim about that region; otherwise it counts against the band
+    checked = {c for r in claims if r.get("check") == "checked" for c in r.get("grids") or []}
+    unsure = {c for r in claims if r.get("check") != "checked" for c in r.get("grids") or []}
+
+    def exempt(g: dict) -> bool:
+        flags = set(g.get("flags") or [])
+        if flags & (BAND_EXEMPT - {"infeasible_region"}):
+            return True
+        return "infeasible_region" in flags and g["code"] in checked and g["code"] not in unsure
+
+    band = [g for g in grids if not exempt(g)]
     return {
         "grids": len(grids),
         "contiguous": sum("contiguity" not in g["failed_rules"] for g in grids),
@@ -522,6 +530,8 @@ def _table(rows: list[dict]) -> dict:
         "covering": round(sum(r["covering"] for r in rows) / max(g, 1), 4),
         "in_band": round(sum(r["in_band"] for r in rows) / bg, 4) if bg else None,
         "band_grids": bg,
+        "out_of_band": bg - sum(r["in_band"] for r in rows),
+        "not_contiguous": g - sum(r["contiguous"] for r in rows),
         "mean_pp": round(sum(r["pp_sum"] for r in rows) / max(g, 1), 4),
         "s_median": round(float(np.median(secs)), 3) if secs else 0.0,
         "s_max": round(float(np.max(secs)), 3) if secs else 0.0,
@@ -588,13 +598,13 @@ def main_paths(args) -> int:
     run("tune", tune, codes)
     run("report", report, codes)
     tables = {f"{k[0]}/{k[1]}": _table(v) for k, v in sorted(results.items())}
-    cols = ["communities", "grids", "contiguous", "one_piece", "covering", "in_band", "mean_pp",
+    cols = ["communities", "grids", "contiguous", "one_piece", "covering", "in_band", "out_of_band", "mean_pp",
             "s_median", "s_max", "max_gap_m2", "claims_checked", "claims_unchecked"]
     print(f"\n{'set/path':<14}" + "".join(f"{c[:11]:>12}" for c in cols))
     for k, t in tables.items():
         print(f"{k:<14}" + "".join(f"{t[c]!s:>12}" for c in cols))
     print("in_band: grids in band among grids not flagged oversized_building, infeasible_region or "
-          "locked (infeasible_region only where every claim of the community was checked);\n"
+          "locked (infeasible_region only where the claim about its region was checked);\n"
           "seconds: file = cells + engine in process, stored = read + engine (propose_s)")
     print(f"load average at end: {os.getloadavg()}", flush=True)
     print(json.dumps({"bench": "heldout_paths", "load_avg": os.getloadavg(), "tables": tables}), flush=True)

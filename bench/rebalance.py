@@ -23,8 +23,9 @@ within about 30 minutes: ``--time-limit`` per community and method (default 60 s
 ``--prove-limit`` per community for the prover (default 10 s).
 
 Prints a table, ratios against a baseline (--baseline, METIS by default) measured in the same run, the
-regions proven infeasible (by counting, pockets, the cover relaxation or the exact CP-SAT model), the load
-average at start, then one JSON line last.
+regions proven infeasible (by counting, pockets, the cover relaxation or the exact CP-SAT model; each claim
+goes to the independent checker ``geo.partition.proofs``, and only a checked one exempts its region's grids
+from the '*' columns), the load average at start, then one JSON line last.
 """
 
 from __future__ import annotations
@@ -534,6 +535,7 @@ def prove_regions(ctx: Ctx, limit: float) -> tuple[list[dict], float]:
     t0 = time.perf_counter()
     out = []
     for R in ctx.regions:
+        steps: list = []
         H = int(ctx.hh[R].sum())
         kmin = math.ceil(H / ctx.prm.max_hh) if H > 0 else 1
         kmax = int(H // ctx.prm.min_hh)
@@ -543,13 +545,15 @@ def prove_regions(ctx: Ctx, limit: float) -> tuple[list[dict], float]:
             continue
         gs = region_graphs(R, [ctx.U.fadj, ctx.U.cadj])
         # pockets that must share one grid (sound: see geo.partition.exact.must_merge)
-        groups, over = must_merge(ctx.hh[R], gs, ctx.prm.min_hh, ctx.prm.max_hh)
+        groups, over = must_merge(ctx.hh[R], gs, ctx.prm.min_hh, ctx.prm.max_hh, steps=steps)
+        Ra = np.asarray(R, dtype=np.int64)
+        cert = {"merges": [(gi, Ra[A], Ra[C]) for gi, A, C in steps]}
         if over >= 0:
             pk = groups == over
             out.append({"buildings": len(R), "households": H,
                         "how": f"pockets: {int(pk.sum())} buildings with {int(ctx.hh[R][pk].sum())} households "
                                "must share one grid",
-                        "members": R})
+                        "members": R, "_cert": cert})
             continue
         m = int(groups.max()) + 1
         hh_g = np.bincount(groups, weights=ctx.hh[R], minlength=m).round().astype(np.int64)
@@ -559,7 +563,7 @@ def prove_regions(ctx: Ctx, limit: float) -> tuple[list[dict], float]:
                                            det_time=1e9, time_limit=left) == "INFEASIBLE":
             out.append({"buildings": len(R), "households": H,
                         "how": "cover: no sets in band, connected with household-less buildings free, cover it",
-                        "members": R})
+                        "members": R, "_cert": cert})
             continue
         if m > PROVE_MAX_BUILDINGS or kmax - kmin + 1 > PROVE_MAX_COUNTS:
             continue
@@ -577,7 +581,15 @@ def prove_regions(ctx: Ctx, limit: float) -> tuple[list[dict], float]:
                 break
         if answers and all(a == "INFEASIBLE" for a in answers):
             out.append({"buildings": len(R), "households": H,
-                        "how": f"CP-SAT: no {kmin}..{kmax} grids in band and connected", "members": R})
+                        "how": f"CP-SAT: no {kmin}..{kmax} grids in band and connected", "members": R,
+                        "_cert": cert})
+    # every claim goes to the independent checker (geo.partition.proofs); only a checked one
+    # exempts its region's grids, the others count as failures
+    from geo.partition.proofs import check_claims
+
+    certs = [p.pop("_cert", None) for p in out]
+    check_claims(out, [np.asarray(p["members"], dtype=np.int64) for p in out], ctx.hh, ctx.G.fp_pairs,
+                 ctx.G.cell_pairs, [], np.zeros(ctx.n, dtype=bool), ctx.prm.min_hh, ctx.prm.max_hh, certs)
     return out, time.perf_counter() - t0
 
 
@@ -684,13 +696,18 @@ def run_cell_set(name, codes, b, polys, roads, prm, methods, args) -> dict:
         proven, _ = prove_regions(ctx, args.prove_limit)
         ctx.proven = set()
         for p in proven:
-            ctx.proven |= set(int(i) for i in p["members"])
+            if p.get("check") == "checked":  # an unchecked claim exempts nothing
+                ctx.proven |= set(int(i) for i in p["members"])
             proven_all.append({"community": ctx.code, **{k: v for k, v in p.items() if k != "members"}})
     t_prove = time.perf_counter() - t
+    n_checked = sum(p.get("check") == "checked" for p in proven_all)
     print(f"regions proven infeasible: {len(proven_all)} "
-          f"({sum(p['households'] for p in proven_all)} households) in {t_prove:.1f} s:")
+          f"({sum(p['households'] for p in proven_all)} households) in {t_prove:.1f} s; "
+          f"checked by the independent checker: {n_checked}, unchecked or refuted (not exempt): "
+          f"{len(proven_all) - n_checked}:")
     for p in proven_all:
-        print(f"  {p['community']}: {p['buildings']} buildings, {p['households']} households; {p['how']}")
+        print(f"  {p['community']}: {p['buildings']} buildings, {p['households']} households; {p['how']}; "
+              f"{p.get('check')}: {p.get('check_detail')}")
     res: dict[str, dict] = {}
     for meth in methods:
         res[meth] = run_method(meth, ctxs, prm, args)

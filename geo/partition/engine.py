@@ -253,6 +253,17 @@ class Pockets:
     graphs: list[tuple[np.ndarray, np.ndarray]]
     groups: np.ndarray
     over: int
+    steps: list[tuple[int, np.ndarray, np.ndarray]]
+
+    def certificate(self, U: Units, nodes: list[int]) -> dict[str, Any]:
+        """The merges as building indices, for the independent checker
+        (:func:`geo.partition.proofs.check_claims`)."""
+        mem = [np.asarray(U.members[u], dtype=np.int64) for u in nodes]
+
+        def b(ix: np.ndarray) -> np.ndarray:
+            return np.concatenate([mem[i] for i in ix.tolist()])
+
+        return {"merges": [(gi, b(A), b(C)) for gi, A, C in self.steps]}
 
     def for_search(self) -> np.ndarray | None:
         """Groups to join in the coarse search, or ``None`` when there is nothing to join or a
@@ -268,8 +279,9 @@ def _region_pockets(U: Units, nodes: list[int], prm: Params) -> Pockets:
     from geo.partition.exact import must_merge, region_graphs
 
     gs = region_graphs(nodes, [U.fadj, U.cadj])
-    groups, over = must_merge(U.hh[nodes], gs, prm.min_hh, prm.max_hh)
-    return Pockets(gs, groups, over)
+    steps: list[tuple[int, np.ndarray, np.ndarray]] = []
+    groups, over = must_merge(U.hh[nodes], gs, prm.min_hh, prm.max_hh, steps=steps)
+    return Pockets(gs, groups, over, steps)
 
 
 def _with_pockets(nodes: list[int], mapping: dict[int, int], groups: np.ndarray | None) -> dict[int, int]:
@@ -384,7 +396,14 @@ def _exact_fallback(
     kmin, kmax = metrics.feasible_k(H, int(prm.min_hh), int(prm.max_hh))
     sound = loose is None or not bool(np.asarray(loose)[nodes].any())
 
+    if not U.exact():
+        return lab, k, None
+    pk = pockets if pockets is not None else _region_pockets(U, nodes, prm)
+    gs, groups, over = pk.graphs, pk.groups, pk.over
+
     def record(proof: str, reason: str) -> dict[str, Any]:
+        # the pocket merges go with every claim as its certificate (the caller hands them to
+        # the independent checker, not to the report)
         return {
             "buildings": int(sum(len(U.members[u]) for u in nodes)),
             "households": H,
@@ -392,12 +411,9 @@ def _exact_fallback(
             "k_max": int(kmax),
             "proof": proof,
             "reason": reason,
+            "_certificate": pk.certificate(U, nodes),
         }
 
-    if not U.exact():
-        return lab, k, None
-    pk = pockets if pockets is not None else _region_pockets(U, nodes, prm)
-    gs, groups, over = pk.graphs, pk.groups, pk.over
     if over >= 0 and sound:
         mem = [nodes[i] for i in np.flatnonzero(groups == over)]
         nb = int(sum(len(U.members[u]) for u in mem))
@@ -967,6 +983,8 @@ def _rebalance(
     big_comps = []
     infeasible_regions: list[dict[str, Any]] = []
     claim_members: list[np.ndarray] = []  # the buildings of each claimed region, for the checker
+    claim_certs: list[dict[str, Any] | None] = []  # and each claim's certificate (pocket merges)
+    claim_region: list[int] = []  # and the region it is about
 
     def members_of(cmp: list[int]) -> np.ndarray:
         return np.concatenate([np.asarray(U.members[u], dtype=np.int64) for u in cmp])
@@ -991,6 +1009,8 @@ def _rebalance(
             }
             infeasible_regions.append(info)
             claim_members.append(members_of(cmp))
+            claim_certs.append(None)
+            claim_region.append(len(big_comps))
         big_comps.append(cmp)
         region_infeasible.append(not feas_c)
     # the search graph must connect each region: join its parts by rule-graph pairs
@@ -1075,8 +1095,10 @@ def _rebalance(
             lab, k_c, proof = _fresh_region(U, cmp, k_c, prm, seed + ci, restarts, region_infeasible[ci], grids, loose)
             if proof is not None:
                 region_infeasible[ci] = True
+                claim_certs.append(proof.pop("_certificate", None))
                 infeasible_regions.append(proof)
                 claim_members.append(members_of(cmp))
+                claim_region.append(ci)
             names = [None] * k_c
         for g in range(k_c):
             for u in cmp:
@@ -1132,7 +1154,10 @@ def _rebalance(
     t_p = time.perf_counter()
     totals["proofs"] = check_claims(
         infeasible_regions, claim_members, hh, G.fp_pairs, G.cell_pairs, empty_ties,
-        locked_code != None, float(min_hh), float(max_hh))  # noqa: E711
+        locked_code != None, float(min_hh), float(max_hh), claim_certs)  # noqa: E711
+    # each claim names the grids of its region (a benchmark exempts them only when checked)
+    for rec, ci in zip(infeasible_regions, claim_region, strict=True):
+        rec["grids"] = sorted({str(final[u]) for u in big_comps[ci]})
     timings["proofs_s"] = time.perf_counter() - t_p
     totals["coverage_valid"] = cov["valid"]
     totals["coverage_gap_m2"] = cov["gap_m2"]

@@ -208,7 +208,8 @@ def _dfs_lowpoint(m: int, adj: list[list[int]], w: np.ndarray):
 
 
 def must_merge(
-    hh: np.ndarray, graphs: Sequence[tuple[np.ndarray, np.ndarray]], min_hh: float, max_hh: float, max_rounds: int = 50
+    hh: np.ndarray, graphs: Sequence[tuple[np.ndarray, np.ndarray]], min_hh: float, max_hh: float, max_rounds: int = 50,
+    steps: list[tuple[int, np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Nodes that every partition into grids in band, connected in every graph, keeps together.
 
@@ -230,6 +231,12 @@ def must_merge(
         The band.
     max_rounds:
         Most rounds of contraction.
+    steps:
+        When given, each merge is appended as ``(graph index, A, C)`` (node arrays): ``A`` is
+        a group already shown to share one grid, ``C`` a set of nodes with fewer than
+        ``min_hh`` households whose only neighbours outside ``C`` in that graph lie in
+        ``A``.  Replayed in order, these are the pockets' certificate
+        (:func:`geo.partition.proofs.check_claims` verifies each step on its own).
 
     Returns
     -------
@@ -254,7 +261,10 @@ def must_merge(
         if m <= 1:
             break
         merged = False
-        for a_arr, b_arr in graphs:
+        if steps is not None:
+            by_gid = np.argsort(gid, kind="stable")
+            cuts = np.searchsorted(gid[by_gid], np.arange(m + 1))
+        for gi, (a_arr, b_arr) in enumerate(graphs):
             ga, gb = gid[a_arr], gid[b_arr]
             keep = ga != gb
             adj: list[list[int]] = [[] for _ in range(m)]
@@ -286,6 +296,9 @@ def must_merge(
                             out_rest[order[pos_in[v]: pos_in[v] + size[v]]] = True
                         pockets.append(np.flatnonzero(~out_rest))
                 for pk in pockets:
+                    if steps is not None and len(pk):
+                        steps.append((gi, by_gid[cuts[a]: cuts[a + 1]].copy(),
+                                      np.concatenate([by_gid[cuts[g]: cuts[g + 1]] for g in pk.tolist()])))
                     ra = find(int(roots[a]))
                     for g in pk.tolist():
                         rg = find(int(roots[g]))

@@ -2,7 +2,9 @@
 
 - *footprint graph* (rule 2, contiguity): footprints at most ``max_gap`` metres apart; where it
   is disconnected its components are joined by a minimum spanning tree of closest footprint
-  pairs.
+  pairs, taken among buildings whose cells touch wherever one exists (a stranded cluster joins
+  the neighbour it touches on the map, so the join is legal in both rule graphs); pieces of a
+  community whose cells touch nothing else are joined by the closest footprints alone.
 - *cell graph* (rule 2, one-piece polygons): cells sharing an edge of positive length, with the
   shared length (used to compute grid perimeters without geometry operations).
 - *search graph*: the intersection of both (a grid connected in it is connected in both), with
@@ -306,7 +308,14 @@ def build_graph(
     knn = canon_pairs(np.repeat(np.arange(n), kk), nn.reshape(-1))
     cand = canon_pairs(np.concatenate([cp[:, 0], knn[:, 0]]), np.concatenate([cp[:, 1], knn[:, 1]]))
     cand_d = shapely.distance(fps_m[cand[:, 0]], fps_m[cand[:, 1]])
-    mst = join_components(near, n, [(cand, cand_d)], xy)
+    # a footprint cluster farther than max_gap from every other is joined to a building whose
+    # cell its cells touch (the closest such footprint), so the join holds in both rule
+    # graphs; only pieces whose cells touch no other (a community in several pieces) are
+    # joined by the closest footprints alone.  A join to a footprint whose cell lies
+    # elsewhere left clusters that no grid legal in both graphs could hold.
+    ckey0 = _pairs_key(cand, n)
+    cp_d0 = cand_d[np.searchsorted(ckey0, _pairs_key(cp, n))] if len(cp) else np.zeros(0)
+    mst = join_components(near, n, [(cp, cp_d0), (cand, cand_d)], xy)
     fp = canon_pairs(np.concatenate([near[:, 0], mst[:, 0]]), np.concatenate([near[:, 1], mst[:, 1]]))
     fk = set(_pairs_key(fp, n).tolist())
     in_fp = np.array([k in fk for k in _pairs_key(cp, n).tolist()], dtype=bool) if len(cp) else np.zeros(0, bool)

@@ -11,11 +11,23 @@ sharing no code with the search or the solvers:
    nothing changes" over the free buildings.  A claimed region must be a union of such
    classes, else no claim about it says anything about the community (``unchecked``).
 2. **Counting** is checked by its arithmetic: ``ceil(H/max) > floor(H/min)``, printed.
-3. **Any claim** on a region of at most :data:`BRUTE_MAX_UNITS` units is checked by brute
-   force: every partition into sets in band, each connected in both graphs, is searched for;
-   finding one *refutes* the claim.
+3. **Pockets** come with a certificate: the engine's merges, in order, each ``(graph, A, C)``
+   where ``A`` is a set already shown to share one grid and ``C`` a set holding fewer than
+   the minimum whose only neighbours outside ``C`` in that graph (within the region) lie in
+   ``A``.  No grid fits inside ``C``, and a grid meeting ``C`` leaves it only through ``A``,
+   so ``C`` shares ``A``'s grid.  Each step is verified on the buildings' graphs by its
+   own arithmetic; a merged set above the maximum proves the claim (the sizes printed).
+4. **Any claim** whose region, once the verified merges are contracted, has at most
+   :data:`BRUTE_MAX_UNITS` groups is checked by brute force: every partition into sets in
+   band, each connected in both graphs, is searched for; finding one *refutes* the claim.
+   (A partition into grids in band keeps every verified group whole, and a grid connected
+   in a graph stays connected when its groups are contracted, so no partition of the
+   contracted region means none of the region.)  This is how ``cover`` and ``exact`` claims
+   (CP-SAT and set-cover searches, which carry no certificate an independent program could
+   check in reasonable time) are checked.
 
-A claim neither check settles is ``unchecked``; the report counts the three outcomes.
+A claim no check settles is ``unchecked``; the report counts the three outcomes, and the
+benchmarks count the grids of a region with an unchecked claim as failures.
 Buildings with an empty cell (a footprint inside another) are tied to the building whose cell
 covers them, as the engine ties them: their footprint lies in that grid whatever happens.
 """
@@ -142,6 +154,7 @@ def check_claims(
     fixed: np.ndarray,
     min_hh: float,
     max_hh: float,
+    certificates: list[dict[str, Any] | None] | None = None,
 ) -> dict[str, int]:
     """Check each claim (an ``infeasible_regions`` record, annotated in place with ``check``:
     ``checked``, ``unchecked`` or ``refuted``, and ``check_detail``).
@@ -160,6 +173,9 @@ def check_claims(
         Buildings outside every region (locked).
     min_hh, max_hh:
         The band.
+    certificates:
+        Per claim, ``None`` or ``{"merges": [(graph index, A buildings, C buildings), ...]}``
+        (see the module docstring).
 
     Returns
     -------
@@ -182,7 +198,9 @@ def check_claims(
         graphs.append(np.sort(p, axis=1))
     free = ~ufixed & (uh <= max_hh)
     cls = closed_classes(m, free, graphs)
-    for rec, mem in zip(claims, members, strict=True):
+    certs = certificates if certificates is not None else [None] * len(claims)
+    csr = [_csr(m, g) for g in graphs]
+    for rec, mem, cert in zip(claims, members, certs, strict=True):
         units = np.unique(unit[np.asarray(mem, dtype=np.int64)])
         H = int(uh[units].sum())
         inside = cls[units]
@@ -200,27 +218,103 @@ def check_claims(
                                    if H else "no households")
             out["checked"] += 1
             continue
-        if len(units) <= BRUTE_MAX_UNITS:
-            pos = {int(u): i for i, u in enumerate(units.tolist())}
+        # the certificate's merges, each verified; a failed step leaves the claim unchecked
+        grp = np.arange(m, dtype=np.int64)  # group root per unit (only region units move)
+        merges = (cert or {}).get("merges") or []
+        bad = _replay(merges, unit, units, uh, csr, grp, min_hh)
+        if bad:
+            rec["check"], rec["check_detail"] = "unchecked", f"certificate: {bad}"
+            out["unchecked"] += 1
+            continue
+        roots = _roots(grp, units)
+        gids, ginv = np.unique(roots, return_inverse=True)
+        gh = np.bincount(ginv, weights=uh[units], minlength=len(gids)).round().astype(np.int64)
+        if merges and gh.max() > max_hh:
+            j = int(np.argmax(gh))
+            nb = int(sum(int(np.count_nonzero(unit[np.asarray(mem, dtype=np.int64)] == u))
+                         for u in units[ginv == j]))
+            rec["check"] = "checked"
+            rec["check_detail"] = (f"{len(merges)} pocket merges verified: {nb} buildings with {int(gh[j])} "
+                                   f"households must share one grid, {int(gh[j])} > {max_hh:g}")
+            out["checked"] += 1
+            continue
+        if len(gids) <= BRUTE_MAX_UNITS:
+            pos = {int(u): int(i) for u, i in zip(units.tolist(), ginv.tolist(), strict=True)}
             adjs = []
             for g in graphs:
-                a = [0] * len(units)
+                a = [0] * len(gids)
                 for x, y in g.tolist():
-                    if x in pos and y in pos:
+                    if x in pos and y in pos and pos[x] != pos[y]:
                         a[pos[x]] |= 1 << pos[y]
                         a[pos[y]] |= 1 << pos[x]
                 adjs.append(a)
-            found = partition_exists([int(uh[u]) for u in units], min_hh, max_hh, adjs)
+            found = partition_exists(gh.tolist(), min_hh, max_hh, adjs)
+            what = (f"{len(units)} units" if len(gids) == len(units)
+                    else f"{len(gids)} groups ({len(units)} units, {len(merges)} pocket merges verified)")
             if found is None:
                 rec["check"] = "checked"
-                rec["check_detail"] = f"brute force: no partition of {len(units)} units into grids in band"
+                rec["check_detail"] = f"brute force: no partition of {what} into grids in band"
                 out["checked"] += 1
             else:
                 rec["check"] = "refuted"
-                rec["check_detail"] = f"brute force found a partition into {len(found)} grids in band"
+                rec["check_detail"] = f"brute force found a partition of {what} into {len(found)} grids in band"
                 out["refuted"] += 1
             continue
         rec["check"] = "unchecked"
-        rec["check_detail"] = f"{len(units)} units: too many for brute force"
+        rec["check_detail"] = (f"{len(gids)} groups after {len(merges)} verified pocket merges "
+                               f"({len(units)} units): too many for brute force")
         out["unchecked"] += 1
     return out
+
+
+def _csr(m: int, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour lists of an undirected edge list on ``0..m-1`` as ``(start, nbr)``."""
+    a = np.concatenate([pairs[:, 0], pairs[:, 1]]) if len(pairs) else np.zeros(0, dtype=np.int64)
+    b = np.concatenate([pairs[:, 1], pairs[:, 0]]) if len(pairs) else np.zeros(0, dtype=np.int64)
+    o = np.argsort(a, kind="stable")
+    return np.searchsorted(a[o], np.arange(m + 1)), b[o]
+
+
+def _root(grp: np.ndarray, x: int) -> int:
+    while grp[x] != x:
+        grp[x] = grp[grp[x]]
+        x = int(grp[x])
+    return x
+
+
+def _roots(grp: np.ndarray, units: np.ndarray) -> np.ndarray:
+    return np.array([_root(grp, int(u)) for u in units.tolist()], dtype=np.int64)
+
+
+def _replay(merges: list, unit: np.ndarray, units: np.ndarray, uh: np.ndarray,
+            csr: list[tuple[np.ndarray, np.ndarray]], grp: np.ndarray, min_hh: float) -> str | None:
+    """Verify and apply each merge ``(graph, A, C)`` (building indices) on the unit groups
+    ``grp``; the first step that does not hold is described, else ``None``."""
+    m = len(uh)
+    region = np.zeros(m, dtype=bool)
+    region[units] = True
+    for i, step in enumerate(merges):
+        gi, A_b, C_b = step
+        if gi not in (0, 1):
+            return f"step {i}: unknown graph {gi!r}"
+        A = np.unique(unit[np.asarray(A_b, dtype=np.int64)])
+        C = np.unique(unit[np.asarray(C_b, dtype=np.int64)])
+        if not len(A) or not len(C) or not region[A].all() or not region[C].all():
+            return f"step {i}: a set is empty or leaves the region"
+        if np.isin(C, A).any():
+            return f"step {i}: the pocket overlaps the set it joins"
+        ra = {_root(grp, int(u)) for u in A.tolist()}
+        if len(ra) != 1:
+            return f"step {i}: the set it joins is not yet shown to share one grid"
+        hc = int(uh[C].sum())
+        if not hc < min_hh:
+            return f"step {i}: the pocket holds {hc} households, not fewer than {min_hh:g}"
+        start, nbr = csr[gi]
+        seg = np.concatenate([nbr[start[u]: start[u + 1]] for u in C.tolist()])
+        seg = seg[region[seg]]
+        if not np.isin(seg, np.concatenate([A, C])).all():
+            return f"step {i}: the pocket has neighbours outside itself and the set it joins"
+        r = ra.pop()
+        for u in C.tolist():
+            grp[_root(grp, u)] = r
+    return None

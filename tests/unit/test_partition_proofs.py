@@ -9,6 +9,7 @@ import itertools
 
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 
 from geo.partition.engine import rebalance
@@ -111,3 +112,95 @@ def test_engine_reports_checked_claims():
     (claim,) = tot["infeasible_regions"]
     assert claim["proof"] == "count" and claim["check"] == "checked"
     assert claim["check_detail"] == "ceil(510/500) = 2 > floor(510/300) = 1"
+
+
+def _star_with_tail():
+    """A centre of 250 households with 16 leaves of 20 (each reaches the rest only through
+    the centre) and a tail of three units of 110: 900 households, 20 units.  Counting allows
+    2 or 3 grids, but the leaves must join the centre's grid: 570 > 500, no partition."""
+    hh = np.array([250] + [20] * 16 + [110, 110, 110])
+    edges = [(0, i) for i in range(1, 17)] + [(0, 17), (17, 18), (18, 19)]
+    return hh, np.array(edges, dtype=np.int64)
+
+
+def _merges(hh, edges):
+    from geo.partition.exact import must_merge
+
+    steps: list = []
+    g = (edges[:, 0], edges[:, 1])
+    groups, over = must_merge(hh, [g, g], 300, 500, steps=steps)
+    return steps, groups, over
+
+
+def test_pocket_certificate_checks_a_region_too_large_for_brute_force():
+    hh, edges = _star_with_tail()
+    steps, _, over = _merges(hh, edges)
+    assert over >= 0 and steps
+    n = len(hh)
+    claim = [{"proof": "pockets"}]
+    out = check_claims(claim, [np.arange(n)], hh, edges, edges, [], np.zeros(n, bool), 300, 500,
+                       [{"merges": steps}])
+    assert out == {"claims": 1, "checked": 1, "unchecked": 0, "refuted": 0}
+    assert "17 buildings with 570 households must share one grid, 570 > 500" in claim[0]["check_detail"]
+    # without the certificate: 20 units are too many for brute force
+    bare = [{"proof": "pockets"}]
+    out = check_claims(bare, [np.arange(n)], hh, edges, edges, [], np.zeros(n, bool), 300, 500)
+    assert out["unchecked"] == 1
+
+
+def test_a_forged_certificate_step_leaves_the_claim_unchecked():
+    hh, edges = _star_with_tail()
+    n = len(hh)
+    cases = [
+        # the tail's last unit "joins" the centre, but it reaches the rest through unit 18
+        ([(0, np.array([0]), np.array([19]))], "neighbours outside"),
+        # leaves 1..15 together hold 300 households: not fewer than the minimum
+        ([(0, np.array([0]), np.arange(1, 16))], "not fewer than"),
+        # a set not yet shown to share one grid
+        ([(0, np.array([0, 17]), np.array([1]))], "not yet shown"),
+    ]
+    for merges, why in cases:
+        claim = [{"proof": "pockets"}]
+        out = check_claims(claim, [np.arange(n)], hh, edges, edges, [], np.zeros(n, bool), 300, 500,
+                           [{"merges": merges}])
+        assert out["unchecked"] == 1, why
+        assert why in claim[0]["check_detail"]
+
+
+def test_verified_merges_let_brute_force_check_a_large_region():
+    """A cover or exact claim carries the pocket merges: contracted by them, a region of 20
+    units is 2 groups, small enough for brute force.  The leaves (10 households each) join
+    the centre (410) and the tail joins its first unit (330): both in band, so the false
+    claim is refuted, not believed."""
+    hh = np.array([250] + [10] * 16 + [110, 110, 110])
+    edges = _star_with_tail()[1]
+    steps, groups, over = _merges(hh, edges)
+    assert over < 0 and int(groups.max()) + 1 < len(hh)
+    n = len(hh)
+    claim = [{"proof": "cover"}]
+    out = check_claims(claim, [np.arange(n)], hh, edges, edges, [], np.zeros(n, bool), 300, 500,
+                       [{"merges": steps}])
+    assert out["refuted"] == 1
+    assert "pocket merges verified" in claim[0]["check_detail"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_merge_must_merge_records_passes_the_checker(seed):
+    """On random graphs, the merges must_merge records replay step by step in the checker
+    (any step the checker rejected would leave the claim unchecked)."""
+    rng = np.random.default_rng([seed, 21])
+    n = 40
+    hh = np.where(rng.random(n) < 0.5, 0, rng.integers(10, 200, n))
+    tree = np.array([(int(rng.integers(0, i)), i) for i in range(1, n)], dtype=np.int64)
+    extra = rng.integers(0, n, (8, 2))
+    extra = extra[extra[:, 0] != extra[:, 1]]
+    g1 = np.sort(np.vstack([tree, extra]), axis=1)
+    g2 = np.sort(tree, axis=1)
+    from geo.partition.exact import must_merge
+
+    steps: list = []
+    must_merge(hh, [(g1[:, 0], g1[:, 1]), (g2[:, 0], g2[:, 1])], 300, 500, steps=steps)
+    assert steps
+    claim = [{"proof": "cover"}]
+    check_claims(claim, [np.arange(n)], hh, g1, g2, [], np.zeros(n, bool), 300, 500, [{"merges": steps}])
+    assert not claim[0]["check_detail"].startswith("certificate"), claim[0]["check_detail"]
