@@ -112,7 +112,10 @@ def demo_accounts() -> list[tuple[str, str, str | None, str]]:
         "street_operator": row["street"], "community_staff": row["community"],
         "department": row["district"], "grid_worker": row["grid"], "planner": row["district"],
     }
-    return [(f"demo_{r}", r, scope[r], r + DEMO_PASSWORD_SUFFIX) for r in ROLES]
+    accounts = [(f"demo_{r}", r, scope[r], r + DEMO_PASSWORD_SUFFIX) for r in ROLES]
+    # a city command centre's operator: every district of the demo district's city
+    accounts.append(("demo_city", "operator", row["district"][:4], "city" + DEMO_PASSWORD_SUFFIX))
+    return accounts
 
 
 def _cmd_seed_demo(args: argparse.Namespace) -> int:
@@ -125,7 +128,8 @@ def _cmd_seed_demo(args: argparse.Namespace) -> int:
     made = 0
     for username, role, scope, password in accounts:
         if users.get_user(username) is None:
-            users.add_user(_cli_actor(), username, role, password, scope, f"演示 {role}")
+            users.add_user(_cli_actor(), username, role, password, scope,
+                           "演示 城市指挥中心" if username == "demo_city" else f"演示 {role}")
             made += 1
     print(f"demo users: {made} created, {len(accounts) - made} already there")
     return 0
@@ -148,7 +152,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = usub.add_parser("add", help="add a user")
     a.add_argument("name")
     a.add_argument("--role", required=True, choices=ROLES)
-    a.add_argument("--scope", help="district, street, community or grid code (all but admin)")
+    a.add_argument("--scope", help="city (4 digits), district (6), street (9), community (12) or grid (15) code "
+                   "(all but admin)")
     a.add_argument("--password")
     a.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     a.add_argument("--display-name")

@@ -1,7 +1,8 @@
 """Roles and place scopes.
 
-Place codes are hierarchical prefixes (district 6 digits, street 9, community 12, grid 15),
-so "inside a scope" is "starts with the scope's code".
+Place codes are hierarchical prefixes (city 4 digits, district 6, street 9, community 12,
+grid 15), so "inside a scope" is "starts with the scope's code". A city is the 4-digit prefix
+of its districts' codes: a city-scoped account sees every district whose code starts with it.
 """
 
 from __future__ import annotations
@@ -30,27 +31,28 @@ ROLE_NAMES: dict[str, tuple[str, str]] = {
     "planner": ("网格规划员", "grid planner"),
 }
 
-SCOPE_LEVELS: dict[int, str] = {6: "district", 9: "street", 12: "community", 15: "grid"}
+SCOPE_LEVELS: dict[int, str] = {4: "city", 6: "district", 9: "street", 12: "community",
+                                 15: "grid"}
 
 
 def scope_level(code: str) -> str:
-    """'district', 'street', 'community' or 'grid' for a place code.
+    """'city', 'district', 'street', 'community' or 'grid' for a place code.
 
     Raises
     ------
     ValueError
-        When the code is not 6, 9, 12 or 15 digits.
+        When the code is not 4, 6, 9, 12 or 15 ASCII digits.
     """
-    if not code.isdigit() or len(code) not in SCOPE_LEVELS:
+    if not _is_place_code(code):
         raise ValueError(
-            f"scope {code!r} is not a place code (6-digit district, 9-digit street, "
-            "12-digit community or 15-digit grid)"
+            f"scope {str(code)[:20]!r} is not a place code (4-digit city, 6-digit district, "
+            "9-digit street, 12-digit community or 15-digit grid)"
         )
     return SCOPE_LEVELS[len(code)]
 
 
 def _is_place_code(code: object) -> bool:
-    """True for a string of 6, 9, 12 or 15 ASCII digits."""
+    """True for a string of 4, 6, 9, 12 or 15 ASCII digits."""
     return isinstance(code, str) and code.isascii() and code.isdigit() and len(code) in SCOPE_LEVELS
 
 

@@ -104,7 +104,7 @@ def _validate(username: str, role: str, scope_code: str | None) -> None:
     if role not in ROLES:
         raise GridAtlasError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
     if role != "admin" and not scope_code:
-        raise GridAtlasError(f"role {role} needs a --scope (district, street, community or grid code)")
+        raise GridAtlasError(f"role {role} needs a --scope (city, district, street, community or grid code)")
     if scope_code:
         try:
             scope_level(scope_code)
@@ -125,7 +125,9 @@ def add_user(
     check_password_policy(password)
     with db.transaction() as cur:
         if scope_code and not _place_exists(cur, scope_code):
-            raise GridAtlasError(f"scope {scope_code} names no district, street, community or grid")
+            raise GridAtlasError(
+                f"scope {scope_code} names no district, street, community or grid (nor a city: "
+                "no district code starts with it)")
         cur.execute("SELECT 1 FROM users WHERE username = %s", (username,))
         if cur.fetchone():
             raise GridAtlasError(f"user {username!r} exists already")
@@ -142,9 +144,11 @@ def add_user(
 
 
 def _place_exists(cur, code: str) -> bool:
-    table = {"district": "districts", "street": "streets", "community": "communities"}.get(
-        scope_level(code)
-    )
+    level = scope_level(code)
+    if level == "city":  # a city exists while one of its districts does
+        cur.execute("SELECT 1 FROM districts WHERE left(code, 4) = %s LIMIT 1", (code,))
+        return cur.fetchone() is not None
+    table = {"district": "districts", "street": "streets", "community": "communities"}.get(level)
     if table is None:  # grids: any version
         cur.execute("SELECT 1 FROM grids WHERE code = %s LIMIT 1", (code,))
     else:

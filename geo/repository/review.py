@@ -7,8 +7,10 @@ SQL values are bound. The incident figures use the definitions of
 now, rework), computed for every area of a level in one grouped query; a test checks they
 agree with ``kpi()`` area by area.
 
-Areas are matched by code: place codes are hierarchical (6 + 3 + 3 + 3 digits), so the area
-at level ``L`` holding a place is ``left(code, len(L))``.
+Areas are matched by code: place codes are hierarchical (4 + 2 + 3 + 3 + 3 digits: city,
+district, street, community, grid), so the area at level ``L`` holding a place is
+``left(code, len(L))``. A city is the top of a city-scoped reader's view, never a map level:
+its districts are (the cities come from the districts' codes, their names from ``cities``).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from geo.errors import GridAtlasError
 from geo.repository.scope import Scope, valid_code
 from geo.settings import get_settings
 
-LEVELS = ("district", "street", "community", "grid")
-LEVEL_LEN = {"district": 6, "street": 9, "community": 12, "grid": 15}
+LEVELS = ("city", "district", "street", "community", "grid")
+LEVEL_LEN = {"city": 4, "district": 6, "street": 9, "community": 12, "grid": 15}
 PERIODS = ("week", "month", "quarter", "year", "range")
 # metric keys shown on the map (the page names them); "band" is categorical per grid
 METRICS = ("band", "incidents_per_1000", "on_time_rate", "overdue_now", "grid_share", "rework",
@@ -168,12 +170,13 @@ def check_view(scope: Scope, area: Any, level: Any) -> tuple[str | None, str]:
     if area in (None, ""):
         area = scope.base
     elif not valid_code(area):
-        raise ReviewError("地点代码无效（应为 6/9/12/15 位数字）/ not a place code")
+        raise ReviewError("地点代码无效（应为 4/6/9/12/15 位数字）/ not a place code")
     else:
         scope.require(area)
     top = level_of(area) if area else None
-    if level not in LEVELS:
-        raise ReviewError("层级无效（街道、社区或网格）/ level must be street, community or grid")
+    if level not in LEVELS[1:]:  # a city is a view's top, never its map level
+        raise ReviewError("层级无效（区、街道、社区或网格）/ level must be district, street, "
+                          "community or grid")
     if top is not None and LEVELS.index(level) <= LEVELS.index(top) and top != "grid":
         raise ReviewError("层级须低于所选地区 / the level must lie below the chosen area")
     if top == "grid":
@@ -187,10 +190,12 @@ def breadcrumb(scope: Scope, area: str | None) -> list[dict]:
     _check(scope)
     if not area:
         return []
-    codes = [area[:n] for n in (6, 9, 12, 15) if n <= len(area)]
+    codes = [area[:n] for n in LEVEL_LEN.values() if n <= len(area)]
     codes = [c for c in codes if scope.covers(c) or (scope.base and c == scope.base)]
     rows = db.fetch_all(
-        """SELECT code, name, name_en FROM districts WHERE code = ANY(%(c)s)
+        """SELECT code, coalesce(name, code) AS name, coalesce(name_en, name, code) AS name_en
+             FROM cities WHERE code = ANY(%(c)s)
+           UNION ALL SELECT code, name, name_en FROM districts WHERE code = ANY(%(c)s)
            UNION ALL SELECT code, name, name_en FROM streets WHERE code = ANY(%(c)s)
            UNION ALL SELECT code, name, name_en FROM communities WHERE code = ANY(%(c)s)
            UNION ALL SELECT g.code, coalesce(g.name, g.code), g.name FROM grids g
@@ -205,6 +210,11 @@ def breadcrumb(scope: Scope, area: str | None) -> list[dict]:
 # Area tables by level; each yields code, name, name_en and geometry of the areas at a level
 # inside the place (only current grids).
 _AREAS = {
+    # cities are their districts' code prefixes; a city without a name is shown by its code
+    "city": """SELECT k.code, coalesce(c.name, k.code) AS name,
+                      coalesce(c.name_en, c.name, k.code) AS name_en, NULL::geometry AS geom
+                 FROM (SELECT DISTINCT left(code, 4) AS code FROM districts) k
+                 LEFT JOIN cities c ON c.code = k.code""",
     "district": "SELECT d.code, d.name, d.name_en, {geom} AS geom FROM districts d {join}",
     "street": "SELECT d.code, d.name, d.name_en, {geom} AS geom FROM streets d {join}",
     "community": "SELECT d.code, d.name, d.name_en, {geom} AS geom FROM communities d {join}",
@@ -253,6 +263,7 @@ def map_areas(scope: Scope, area: str | None, level: str) -> dict:
 
 # Incident figures per area (kpi() definitions), grouped by the area code ``akey``.
 _INC_KEY = {
+    "city": ("JOIN districts k ON k.id = i.district_id", "left(k.code, 4)"),
     "district": ("JOIN districts k ON k.id = i.district_id", "k.code"),
     "street": ("JOIN streets k ON k.id = i.street_id", "k.code"),
     "community": ("JOIN communities k ON k.id = i.community_id", "k.code"),
@@ -261,7 +272,8 @@ _INC_KEY = {
 
 _INCIDENTS = """
 WITH dids AS (SELECT id FROM districts
-               WHERE %(place)s::text IS NULL OR code = left(%(place)s, 6)),
+               WHERE %(place)s::text IS NULL
+                  OR left(code, least(%(plen)s, 6)) = left(%(place)s, 6)),
 due AS (
   SELECT x.akey, count(*) AS due, count(*) FILTER (WHERE x.deferred) AS deferred,
          count(*) FILTER (WHERE NOT x.deferred AND x.handled_at IS NOT NULL
@@ -560,7 +572,7 @@ def view_figures(scope: Scope, area: str | None, level: str, period: Period, *,
                  now: datetime | None = None, rankings: bool = True) -> dict[str, Any]:
     """What the review shows for ``area`` at ``level``: ``figs`` (the map's areas), ``key``
     (:func:`area_figures` of the area, ``None`` for no area), ``streets`` and ``communities``
-    (the rankings: a district's streets, a district's or street's communities; empty without
+    (the rankings: a city's or district's streets, its or a street's communities; empty without
     ``rankings``).
 
     The asset figures are read once at community level and added up to streets and the
@@ -584,7 +596,7 @@ def view_figures(scope: Scope, area: str | None, level: str, period: Period, *,
         key = area_figures(scope, area, period, now=now, assets=assets_at(top).get(area, {}))
     streets: dict[str, dict] = {}
     communities: dict[str, dict] = {}
-    if rankings and area and len(area) == 6:
+    if rankings and area and len(area) <= 6:  # a district's or a city's streets
         streets = figs if level == "street" else figures(scope, area, "street", period, now=now,
                                                          assets=assets_at("street"))
     if rankings and area and len(area) <= 9:

@@ -1,7 +1,8 @@
 """The validated place scope every read in :mod:`geo.repository` takes first.
 
 A :class:`Scope` is built from a principal (:meth:`Scope.of`) and can only be narrowed to a
-place code that is all digits, of a place level's length (6/9/12/15) and inside the
+place code that is all digits, of a place level's length (4/6/9/12/15: city, district,
+street, community, grid) and inside the
 principal's own scope (:meth:`Scope.narrow`). SQL then matches places by that code with
 ``left(code, n) = %(place)s``: the user never supplies a pattern, so ``%``, ``_`` or ``9``
 cannot widen what comes back.
@@ -17,7 +18,7 @@ from geo.access.roles import SCOPE_LEVELS, Principal
 
 
 def valid_code(code: Any) -> bool:
-    """True for a place code: a string of 6, 9, 12 or 15 ASCII digits."""
+    """True for a place code: a string of 4, 6, 9, 12 or 15 ASCII digits."""
     return (isinstance(code, str) and len(code) in SCOPE_LEVELS
             and all("0" <= ch <= "9" for ch in code))
 
@@ -25,7 +26,7 @@ def valid_code(code: Any) -> bool:
 # Refusals do not repeat the code asked for: the answer says what is allowed, nothing else.
 def _bad_code(code: Any) -> PermissionDenied:
     return PermissionDenied(
-        "地点代码无效（应为 6/9/12/15 位数字）/ not a place code (6, 9, 12 or 15 digits)")
+        "地点代码无效（应为 4/6/9/12/15 位数字）/ not a place code (4, 6, 9, 12 or 15 digits)")
 
 
 @dataclass(frozen=True)

@@ -64,18 +64,24 @@ ANY = IncidentFilter()
 def view_of(principal: Principal | None, stored: Any) -> tuple[Scope, IncidentFilter]:
     """The wall's filters (a dict from the page) applied to the principal's scope.
 
-    The community (else the street) narrows the scope and must lie inside it; category and
-    severity filter incidents. A filter that is not an object, a code that is not a place
-    code or lies outside the scope is refused with :class:`GridAtlasError`.
+    The community (else the street, else the district: a city's wall) narrows the scope and
+    must lie inside it; category and severity filter incidents. A filter that is not an
+    object, a code that is not a place code or lies outside the scope is refused with
+    :class:`GridAtlasError`.
     """
     scope = Scope.of(principal)
     if stored is None:
         return scope, ANY
     if not isinstance(stored, dict):
         raise BadRequest("筛选条件格式无效 / the wall's filters must be an object")
-    by_street = scope.narrow(stored.get("street"))  # each is checked against the scope
+    district = stored.get("district")
+    if district not in (None, "") and not (isinstance(district, str) and len(district) == 6):
+        raise BadRequest("区代码无效（应为 6 位数字）/ not a district code (6 digits)")
+    by_district = scope.narrow(district)  # each is checked against the scope
+    by_street = scope.narrow(stored.get("street"))
     by_community = scope.narrow(stored.get("community"))
-    place = by_community if stored.get("community") else by_street
+    place = (by_community if stored.get("community") else
+             by_street if stored.get("street") else by_district)
     return place, IncidentFilter(stored.get("category") or None,
                                                stored.get("severity") or None)
 
@@ -180,12 +186,13 @@ def labels(scope: Scope, levels=("street", "community", "grid")) -> dict:
 
 
 def extent(scope: Scope) -> list[list[float]] | None:
-    """[[south, west], [north, east]] of the scope's place (all districts when None)."""
+    """[[south, west], [north, east]] of the scope's place (all districts when None; a
+    city's districts for a 4-digit city code)."""
     row = db.fetch_one(
         """SELECT ST_YMin(e) AS s, ST_XMin(e) AS w, ST_YMax(e) AS n, ST_XMax(e) AS e FROM (
              SELECT ST_Extent(geom)::geometry AS e FROM (
                SELECT geom FROM districts
-                WHERE %(place)s::text IS NULL OR code = %(place)s
+                WHERE %(place)s::text IS NULL OR left(code, %(plen)s) = %(place)s
                UNION ALL SELECT geom FROM streets WHERE code = %(place)s
                UNION ALL SELECT geom FROM communities WHERE code = %(place)s
                UNION ALL SELECT g.geom FROM grids g
@@ -226,6 +233,8 @@ def _incident_where(scope: Scope) -> str:
     """The place/category/severity filter on the incident's own columns (no joins)."""
     if scope.place is None:
         where = "TRUE"
+    elif len(scope.place) == 4:  # a city: its districts (the code prefix, never a pattern)
+        where = "i.district_id IN (SELECT id FROM districts WHERE left(code, 4) = %(place)s)"
     else:
         col, table = _PLACE_COLUMN[len(scope.place)]
         where = f"i.{col} IN (SELECT id FROM {table} WHERE code = %(place)s)"
@@ -660,9 +669,12 @@ def _boxes(keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[list[float
 
 
 def filter_options(scope: Scope) -> dict[str, list[dict]]:
-    """Streets, communities and top-level categories for the filter menus (the
+    """Districts, streets, communities and top-level categories for the filter menus (the
     principal's whole scope and its ancestors, whatever the current narrowing)."""
     whole = Scope.of(scope.principal)
+    districts = db.fetch_all(
+        f"""SELECT code, name, name_en FROM districts
+            WHERE {place_sql("code", ancestors=True)} ORDER BY code""", whole.params())
     streets = db.fetch_all(
         f"""SELECT code, name, name_en FROM streets
             WHERE {place_sql("code", ancestors=True)} ORDER BY code""", whole.params())
@@ -672,7 +684,8 @@ def filter_options(scope: Scope) -> dict[str, list[dict]]:
     categories = db.fetch_all(
         """SELECT code, name, name_en FROM incident_categories WHERE parent_id IS NULL
             ORDER BY code""")
-    return {"streets": streets, "communities": communities, "categories": categories}
+    return {"districts": districts, "streets": streets, "communities": communities,
+            "categories": categories}
 
 
 # ----------------------------------------------------------------------------- alerts
