@@ -17,6 +17,8 @@ runs it again.
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +37,28 @@ LIVENESS_EVERY_S = 5.0
 LIVENESS_TIMEOUT_S = 2.0
 #: ... and this many unanswered questions in a row make the job lost.
 LIVENESS_MISSES = 2
+#: A job still PENDING this long after its message expired (``JOB_PENDING_TIMEOUT_S``) was
+#: taken by no worker: the margin covers a worker that took it at the last moment and has
+#: not yet recorded STARTED.
+PENDING_GRACE_S = 2.0
+
+# Markers in a failed job's message that choose what the page says (:func:`report_failure`).
+REDIS_DOWN = "gridatlas:redis-unavailable"
+NO_WORKER = "gridatlas:no-worker"
+#: The id given to a job that could not be submitted (Redis down): never a Celery task.
+UNSUBMITTED = "unsubmitted-"
+
+
+def _error(msg: str) -> dict:
+    return {"background_callback_error": {"msg": msg, "tb": ""}}
+
+
+def _queue_errors() -> tuple[type[BaseException], ...]:
+    """What the Redis client, kombu and Celery raise when Redis cannot be reached."""
+    import kombu.exceptions
+    import redis
+
+    return (redis.RedisError, kombu.exceptions.OperationalError, OSError)
 
 
 class CeleryJobs(dash.CeleryManager):
@@ -44,9 +68,40 @@ class CeleryJobs(dash.CeleryManager):
     Dash's own job function catches every exception of the callback and stores it as the
     result, so FAILURE without a result means the job was lost. A cancelled job is
     REVOKED and stays silent, as Dash intends.
+
+    Redis down never makes a 500: a submission gets an :data:`UNSUBMITTED` id and every
+    poll of a job ends its wait as a failed job whose message says Redis is unavailable.
+    A job no worker took within ``pending_timeout_s`` (its message carries that expiry,
+    so a worker started later discards it) is revoked and reported the same way.
     """
 
+    def __init__(self, celery_app, pending_timeout_s: int = 60, **kwargs) -> None:
+        super().__init__(celery_app, **kwargs)
+        self.pending_timeout_s = pending_timeout_s
+        self._down = _queue_errors()
+
+    def call_job_fn(self, key, job_fn, args, context):
+        task_id = uuid.uuid4().hex
+        try:
+            # when it was submitted, for the no-worker check of any web process
+            self.handle.backend.client.set(_submitted_key(task_id), repr(time.time()), ex=24 * 3600)
+            job_fn.apply_async((key, self._make_progress_key(key), args, context), task_id=task_id,
+                               expires=self.pending_timeout_s)
+        except self._down as exc:
+            log.warning("background job not submitted: Redis unavailable: %s", exc)
+            return UNSUBMITTED + task_id
+        return task_id
+
     def get_result(self, key, job):
+        if isinstance(job, str) and job.startswith(UNSUBMITTED):
+            return _error(f"{REDIS_DOWN}: the job could not be submitted")
+        try:
+            return self._result(key, job)
+        except self._down as exc:
+            log.warning("background job %s: Redis unavailable: %s", job, exc)
+            return _error(f"{REDIS_DOWN}: {type(exc).__name__}")
+
+    def _result(self, key, job):
         result = super().get_result(key, job)
         if result is not self.UNDEFINED or not job:
             return result
@@ -57,9 +112,55 @@ class CeleryJobs(dash.CeleryManager):
             return super().get_result(key, job)
         if task.state == "FAILURE" or self._worker_gone(job, task):
             log.warning("background job %s was lost: %r", job, task.result)
-            return {"background_callback_error": {
-                "msg": f"job lost with its worker: {task.result!r}", "tb": ""}}
+            return _error(f"job lost with its worker: {task.result!r}")
+        if task.state == "PENDING" and self._unclaimed(job):
+            return _error(f"{NO_WORKER}: no worker took the job within {self.pending_timeout_s} s")
         return result
+
+    def _unclaimed(self, job: str) -> bool:
+        """True when ``job`` is still waiting in the queue after its message expired: no
+        worker took it. It is revoked (and marked so for every web process); a worker that
+        reads its message later finds it expired and does not run it."""
+        raw = self.handle.backend.client.get(_submitted_key(job))
+        try:
+            submitted = float(raw) if raw is not None else None
+        except ValueError:
+            submitted = None
+        if submitted is None or time.time() - submitted < self.pending_timeout_s + PENDING_GRACE_S:
+            return False
+        log.warning("background job %s: no worker took it within %d s; revoked", job, self.pending_timeout_s)
+        self.handle.control.revoke(job)
+        self.handle.backend.mark_as_revoked(job, reason="no worker took the job")
+        return True
+
+    def job_running(self, job):
+        if isinstance(job, str) and job.startswith(UNSUBMITTED):
+            return False
+        try:
+            return super().job_running(job)
+        except self._down:
+            return False  # Redis down: nothing to wait for (get_result said why)
+
+    def terminate_job(self, job):
+        if isinstance(job, str) and job.startswith(UNSUBMITTED):
+            return None
+        try:
+            return super().terminate_job(job)
+        except self._down as exc:
+            log.warning("background job %s not cancelled: Redis unavailable: %s", job, exc)
+            return None
+
+    def get_progress(self, key):
+        try:
+            return super().get_progress(key)
+        except self._down:
+            return None
+
+    def get_updated_props(self, key):
+        try:
+            return super().get_updated_props(key)
+        except self._down:
+            return {}
 
     def _worker_gone(self, job: str, task) -> bool:
         """True when the worker that started ``job`` no longer answers: the whole worker
@@ -115,6 +216,10 @@ class DiskJobs(dash.DiskcacheManager):
         return {"background_callback_error": {"msg": f"job process {job} ended without a result", "tb": ""}}
 
 
+def _submitted_key(job: str) -> str:
+    return f"gridatlas:job-submitted:{job}"
+
+
 def _ended_key(job) -> str:
     return f"gridatlas-job-ended-{job}"
 
@@ -133,7 +238,7 @@ def manager(cache_dir: Path):
 
         return DiskJobs(diskcache.Cache(str(cache_dir)))
     log.info("background jobs go to Celery workers through %s", settings.redis_safe)
-    return CeleryJobs(make_celery(settings.redis_url))
+    return CeleryJobs(make_celery(settings.redis_url), pending_timeout_s=settings.pending_timeout_s)
 
 
 def celery_app(jobs) -> object | None:
@@ -153,9 +258,16 @@ def report_failure(outputs: int, message_at: int) -> Callable[[Exception], list]
         The position of the output that shows messages (its ``children``).
     """
     def on_error(exc: Exception) -> list:
-        log.error("background job failed: %s", str(exc)[:2000])
+        text = str(exc)
+        log.error("background job failed: %s", text[:2000])
+        if REDIS_DOWN in text:
+            message = t("jobs.unavailable")
+        elif NO_WORKER in text:
+            message = t("jobs.no_worker").format(s=job_settings().pending_timeout_s)
+        else:
+            message = t("jobs.failed")
         values: list = [dash.no_update] * outputs
-        values[message_at] = html.Span(t("jobs.failed"), className="ga-bad")
+        values[message_at] = html.Span(message, className="ga-bad", role="alert")
         return values
 
     return on_error

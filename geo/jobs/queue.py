@@ -52,10 +52,15 @@ class JobSettings:
     concurrency:
         Jobs one ``python -m geo worker`` runs at once, each in its own process
         (``WORKER_CONCURRENCY``, default: the machine's cores).
+    pending_timeout_s:
+        A job no worker has taken after this many seconds is cancelled and the user told
+        that no worker took it (``JOB_PENDING_TIMEOUT_S``, default 60, from 1 to 3600);
+        its message expires then, so a worker started later discards it.
     """
 
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
     concurrency: int = 1
+    pending_timeout_s: int = 60
 
     @property
     def redis_safe(self) -> str | None:
@@ -84,7 +89,8 @@ def _check_url(raw: str) -> str:
 
 
 def load_job_settings(environ: dict | None = None) -> JobSettings:
-    """Read and validate ``REDIS_URL`` and ``WORKER_CONCURRENCY`` (no caching)."""
+    """Read and validate ``REDIS_URL``, ``WORKER_CONCURRENCY`` and ``JOB_PENDING_TIMEOUT_S``
+    (no caching)."""
     env = os.environ if environ is None else environ
     raw = (env.get("REDIS_URL") or "").strip()
     conc_raw = (env.get("WORKER_CONCURRENCY") or "").strip()
@@ -93,7 +99,15 @@ def load_job_settings(environ: dict | None = None) -> JobSettings:
         if not conc_raw.isdigit() or not 1 <= int(conc_raw) <= 64:
             raise ConfigError(f"WORKER_CONCURRENCY must be a whole number from 1 to 64, got {conc_raw!r}")
         concurrency = int(conc_raw)
-    return JobSettings(redis_url=_check_url(raw) if raw else None, concurrency=concurrency)
+    pending_raw = (env.get("JOB_PENDING_TIMEOUT_S") or "").strip()
+    pending = 60
+    if pending_raw:
+        if not pending_raw.isdigit() or not 1 <= int(pending_raw) <= 3600:
+            raise ConfigError("JOB_PENDING_TIMEOUT_S must be a whole number of seconds from 1 to 3600, "
+                              f"got {pending_raw!r}")
+        pending = int(pending_raw)
+    return JobSettings(redis_url=_check_url(raw) if raw else None, concurrency=concurrency,
+                       pending_timeout_s=pending)
 
 
 @lru_cache(maxsize=1)
@@ -129,6 +143,13 @@ def make_celery(redis_url: str, name: str = "gridatlas"):
         worker_prefetch_multiplier=1,  # a long job does not hold others queued behind it
         result_expires=RESULT_TTL_S,
         broker_connection_retry_on_startup=True,
+        # Redis down: a submission fails within about a second (the page says so), not
+        # after Celery's default retries
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.3,
+                                   "interval_max": 0.3},
+        broker_connection_timeout=3,
+        redis_socket_connect_timeout=3,
+        redis_socket_timeout=10,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         timezone="UTC",

@@ -46,6 +46,17 @@ def test_bad_concurrency(raw):
         load_job_settings({"WORKER_CONCURRENCY": raw})
 
 
+@pytest.mark.parametrize("raw", ["0", "3601", "soon", "-5", "1.5"])
+def test_bad_pending_timeout(raw):
+    with pytest.raises(ConfigError, match="JOB_PENDING_TIMEOUT_S"):
+        load_job_settings({"JOB_PENDING_TIMEOUT_S": raw})
+
+
+def test_pending_timeout():
+    assert load_job_settings({}).pending_timeout_s == 60
+    assert load_job_settings({"JOB_PENDING_TIMEOUT_S": "5"}).pending_timeout_s == 5
+
+
 def test_concurrency():
     assert load_job_settings({"WORKER_CONCURRENCY": "3"}).concurrency == 3
 
