@@ -118,8 +118,13 @@ def list_cases(actor: service.Actor, flt: CaseFilter = CaseFilter(), *,
         scope = actor.principal.scope_code
         if scope:  # the principal first: nothing outside the scope is ever read
             level = scope_level(scope)
-            where.append(f"i.{_PLACE_COLUMN[level]} = %(scope_id)s")
-            args["scope_id"] = place_id(level, scope)
+            if level == "city":  # a city: its districts, by the code's prefix (no pattern)
+                where.append("i.district_id IN (SELECT id FROM districts"
+                             " WHERE left(code, 4) = %(scope_code)s)")
+                args["scope_code"] = scope
+            else:
+                where.append(f"i.{_PLACE_COLUMN[level]} = %(scope_id)s")
+                args["scope_id"] = place_id(level, scope)
         for level, code in (("street", flt.street), ("community", flt.community),
                             ("grid", flt.grid)):
             if code:

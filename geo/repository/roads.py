@@ -163,7 +163,9 @@ def _scope_box(scope: Scope) -> str:
     """SQL (a geometry) limiting roads to the scope's place box, or TRUE for no place."""
     if scope.place is None:
         return "TRUE"
-    if len(scope.place) == 15:
+    if len(scope.place) == 4:  # a city: its districts
+        src = "SELECT geom FROM districts WHERE left(code, 4) = %(place)s"
+    elif len(scope.place) == 15:
         src = """SELECT g.geom FROM grids g JOIN grid_versions v
                    ON v.id = g.version_id AND v.is_current WHERE g.code = %(place)s"""
     else:

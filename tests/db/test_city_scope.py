@@ -176,3 +176,18 @@ def test_seed_demo_adds_a_city_operator(demo_db, cities):
     assert proc.returncode == 0, proc.stderr
     assert demo_db.scalar("SELECT role || ' ' || scope_code FROM users WHERE username = 'demo_city'") \
         == "operator 9901"
+
+
+def test_city_incident_list_and_roads_stay_in_the_city(demo_db, cities):
+    from geo.incidents import listing, service
+    from geo.repository import roads
+
+    actor = service.Actor(Principal("t:city", "operator", CITY_A))
+    rows = listing.list_cases(actor, listing.CaseFilter(text="CITY", page_size=200))["rows"]
+    assert [r["code"] for r in rows] == [cities[A_SECOND]]
+    other = service.Actor(Principal("t:cityb", "operator", CITY_B))
+    assert [r["code"] for r in listing.list_cases(other, listing.CaseFilter(text="CITY"))["rows"]] \
+        == [cities[B_DISTRICT]]
+    # the wall's road layer for a city (the box of its districts) answers, not an error
+    city = Scope.of(Principal("t:city", "operator", CITY_A))
+    assert roads.roads_in_view(city, [116.0, 39.5, 117.0, 40.5], 12)["type"] == "FeatureCollection"
