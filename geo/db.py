@@ -276,14 +276,25 @@ def ping(timeout: float = 2.0) -> None:
 _local = threading.local()
 
 
-# Is the replica behind? It is current when it has replayed the primary's WAL up to the
-# primary's flushed position read just before (only flushed WAL is sent; waiting up to _CATCH_UP_S for it: WAL without
-# a commit, or the first commit after an idle spell, is replayed within milliseconds).
-# Otherwise its lag is the time since the last transaction it replayed (an upper bound, and
-# the only figure there is when replication has stopped). A server that is not a standby
+# Is the replica behind? The replica answers first, alone: the age of the last transaction it
+# replayed (``since``: now minus that commit's time on the primary) bounds its lag from above,
+# since it holds every commit made before that one. Within REPLICA_MAX_LAG_SECONDS that bound
+# is enough and the primary is not asked at all, so a slow or stopped primary never holds up
+# a wall reading the replica. Only a replica that replayed nothing for longer (an idle primary,
+# or a replica really behind) asks the primary for its flushed WAL position, waiting at most
+# _PRIMARY_WAIT_S for a connection: it is current when it has replayed up to there (only
+# flushed WAL is sent; waiting up to _CATCH_UP_S for it: WAL without a commit, or the first
+# commit after an idle spell, is replayed within milliseconds). When the primary cannot be
+# asked (down, busy), ``since`` is all there is. A server that is not a standby
 # (DATABASE_READ_URL naming a primary) is never behind. The app role may not read
-# pg_stat_wal_receiver's status, hence the primary's position.
+# pg_stat_wal_receiver's status, hence the primary's position. The bound assumes the two
+# machines' clocks agree (NTP) to well within the limit.
 _CATCH_UP_S = 0.5
+_PRIMARY_WAIT_S = 1.0
+_SINCE_SQL = """
+SELECT pg_is_in_recovery() AS standby,
+       coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()),
+                'Infinity')::float8 AS since"""
 _LAG_SQL = """
 SELECT pg_is_in_recovery() AS standby,
        coalesce(pg_last_wal_replay_lsn() >= %s::pg_lsn, false) AS caught_up,
@@ -291,12 +302,28 @@ SELECT pg_is_in_recovery() AS standby,
                 'Infinity')::float8 AS since"""
 
 
-def replica_lag(cur: psycopg2.extras.RealDictCursor) -> float:
+def replica_lag(cur: psycopg2.extras.RealDictCursor, limit: float | None = None) -> float:
     """Seconds the server behind ``cur`` is behind the primary (0 for a primary or a replica
-    that has replayed everything the primary had written when asked)."""
-    with transaction(readonly=True) as primary:
-        primary.execute("SELECT pg_current_wal_flush_lsn()::text AS lsn")
-        lsn = primary.fetchone()["lsn"]
+    that has replayed everything the primary had written when asked).
+
+    With ``limit``, a replica whose last replayed transaction is at most ``limit`` seconds
+    old returns that age (an upper bound of its lag) without asking the primary.
+    """
+    cur.execute(_SINCE_SQL)
+    row = cur.fetchone()
+    if not row["standby"]:
+        return 0.0
+    since = float(row["since"])
+    if limit is not None and since <= limit:
+        return since
+    try:
+        with transaction(readonly=True, timeout=_PRIMARY_WAIT_S) as primary:
+            primary.execute("SELECT pg_current_wal_flush_lsn()::text AS lsn")
+            lsn = primary.fetchone()["lsn"]
+    except DatabaseUnavailable as exc:  # DatabaseBusy too: the replica's own bound stands
+        log.info("replica lag: the primary cannot be asked (%s); %.1f s since the last replayed "
+                 "transaction", exc.detail or exc, since)
+        return since
     deadline = time.monotonic() + _CATCH_UP_S
     while True:
         cur.execute(_LAG_SQL, (lsn,))
@@ -323,7 +350,7 @@ def read_session(replica: bool = False) -> Iterator[psycopg2.extras.RealDictCurs
     with transaction(readonly=True, replica=on_replica) as cur:
         if on_replica:
             limit = get_settings().replica_max_lag_seconds
-            lag = replica_lag(cur)
+            lag = replica_lag(cur, limit)
             if lag > limit:
                 log.warning("read replica %.1f s behind (REPLICA_MAX_LAG_SECONDS=%g)", lag, limit)
                 raise ReplicaBehind(BEHIND_MSG, detail=f"replica {lag:.1f} s behind")

@@ -155,6 +155,56 @@ def test_a_lagging_or_stopped_replica_is_reported_not_read(replica, routed, monk
         assert proc.returncode == 0, proc.stderr
 
 
+def test_the_replica_is_read_without_waiting_on_a_stopped_primary(replica, routed, monkeypatch):
+    """A wall reading the replica does not ask the primary while the replica's last replayed
+    transaction is younger than the limit; past it, a primary that cannot be asked leaves the
+    replica's own bound: behind (the wall's stale banner), at once, not after a wait."""
+    rlay, url = replica
+    marker = f"fresh-{time.time_ns()}"
+    with db.transaction() as cur:
+        cur.execute("INSERT INTO audit_log (actor, action, detail) VALUES ('test', 'test.fresh', "
+                    "jsonb_build_object('m', %s::text))", (marker,))
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+
+    def seen():
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM audit_log WHERE detail->>'m' = %s", (marker,))
+            return cur.fetchone()[0] == 1
+    _wait(seen)
+    conn.close()
+    # the primary is gone: nothing listens where DATABASE_URL points
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://gridatlas@127.0.0.1:{_free_port()}/gone")
+    get_settings.cache_clear()
+    db.reset_pool()
+    with pytest.raises(DatabaseUnavailable):
+        with db.transaction() as cur:
+            pass
+    t0 = time.monotonic()
+    with session.read_session():
+        assert db.fetch_one("SELECT pg_is_in_recovery() AS r")["r"] is True
+        assert db.fetch_one("SELECT count(*) AS n FROM audit_log WHERE detail->>'m' = %s",
+                            (marker,))["n"] == 1
+    assert time.monotonic() - t0 < 2.0
+    # other databases of the cluster commit all the time: pause the replay to age it
+    admin = psycopg2.connect(rlay.admin_url())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_wal_replay_pause()")
+    try:
+        time.sleep(0.5)
+        _limit(monkeypatch, "0.1")
+        t0 = time.monotonic()
+        with pytest.raises(db.ReplicaBehind):
+            with session.read_session():
+                pytest.fail("read past the limit with nothing to compare against")
+        assert time.monotonic() - t0 < 5.0
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_wal_replay_resume()")
+        admin.close()
+
+
 def _reads_ok() -> bool:
     try:
         with session.read_session():
