@@ -425,17 +425,13 @@ def grid_rows(report: dict) -> dict:
     """The measures of one community's plan: per-rule counts over its grids."""
     grids = report["grids"]
     proofs = report["totals"].get("proofs") or {}
-    claims = report["totals"].get("infeasible_regions") or []
-    # a grid of a region called infeasible is exempt only when the independent checker
-    # checked the claim about that region; otherwise it counts against the band
-    checked = {c for r in claims if r.get("check") == "checked" for c in r.get("grids") or []}
-    unsure = {c for r in claims if r.get("check") != "checked" for c in r.get("grids") or []}
 
+    # a grid of a region called infeasible is exempt only when the independent checker
+    # checked the claim about that region (the engine flags it ``proof_unchecked`` otherwise;
+    # the flag survives the planner's recoding); otherwise it counts against the band
     def exempt(g: dict) -> bool:
         flags = set(g.get("flags") or [])
-        if flags & (BAND_EXEMPT - {"infeasible_region"}):
-            return True
-        return "infeasible_region" in flags and g["code"] in checked and g["code"] not in unsure
+        return bool(flags & BAND_EXEMPT) and "proof_unchecked" not in flags
 
     band = [g for g in grids if not exempt(g)]
     return {

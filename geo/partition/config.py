@@ -59,6 +59,15 @@ class EngineConfig:
         Such a region cannot be put in band by any count, the retries only lower its band
         excess, and their cost grows with its size; past a thousand units (a few thousand
         buildings) they are skipped.
+    check_sets:
+        Most sets the independent checker (:func:`geo.partition.proofs.partition_search`)
+        lists per infeasibility claim: the connected sets of at most the maximum households
+        of the claimed region, contracted by its verified pockets.  At about a microsecond a
+        set, 100,000 keep a check near a tenth of a second; a claim that needs more stays
+        unchecked (and counts as a failure in the benchmarks), it is never believed.
+    check_nodes:
+        Most steps of the same checker's search for a cover of the region by those sets,
+        bounded for the same reason.
     """
 
     grid_m: float = 1e-6
@@ -68,6 +77,8 @@ class EngineConfig:
     repair_max_sets: int = 24
     restart_work: int = 800
     proven_retry_units: int = 1000
+    check_sets: int = 100_000
+    check_nodes: int = 100_000
 
     def coverage_tolerance_m2(self, perimeter_m: float) -> float:
         """The area (m²) by which the grids' union may differ from a community of this

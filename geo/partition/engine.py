@@ -984,7 +984,6 @@ def _rebalance(
     infeasible_regions: list[dict[str, Any]] = []
     claim_members: list[np.ndarray] = []  # the buildings of each claimed region, for the checker
     claim_certs: list[dict[str, Any] | None] = []  # and each claim's certificate (pocket merges)
-    claim_region: list[int] = []  # and the region it is about
 
     def members_of(cmp: list[int]) -> np.ndarray:
         return np.concatenate([np.asarray(U.members[u], dtype=np.int64) for u in cmp])
@@ -1010,7 +1009,6 @@ def _rebalance(
             infeasible_regions.append(info)
             claim_members.append(members_of(cmp))
             claim_certs.append(None)
-            claim_region.append(len(big_comps))
         big_comps.append(cmp)
         region_infeasible.append(not feas_c)
     # the search graph must connect each region: join its parts by rule-graph pairs
@@ -1098,7 +1096,6 @@ def _rebalance(
                 claim_certs.append(proof.pop("_certificate", None))
                 infeasible_regions.append(proof)
                 claim_members.append(members_of(cmp))
-                claim_region.append(ci)
             names = [None] * k_c
         for g in range(k_c):
             for u in cmp:
@@ -1144,21 +1141,27 @@ def _rebalance(
         timings["fresh_fallback_s"] = time.perf_counter() - t_f
     if mode == "minimal":
         minimal_info["grids_out_of_band"] = _grids_out_of_band(blab, flags, hh, prm)
+    # every claim goes to the independent checker (geo.partition.proofs); the count of
+    # checked, unchecked and refuted claims is reported, each claim names its region's grids,
+    # and a grid whose region's claim the checker did not check is flagged ``proof_unchecked``
+    # (a benchmark counts it as a failure, not as exempt)
+    t_p = time.perf_counter()
+    proofs = check_claims(
+        infeasible_regions, claim_members, hh, G.fp_pairs, G.cell_pairs, empty_ties,
+        locked_code != None, float(min_hh), float(max_hh), claim_certs)  # noqa: E711
+    for rec, mem in zip(infeasible_regions, claim_members, strict=True):
+        rec["grids"] = sorted({str(c) for c in blab[mem]})
+        if rec.get("check") != "checked":
+            for code in rec["grids"]:
+                flags[code] = sorted(set(flags.get(code, [])) | {"proof_unchecked"})
+    proofs_s = time.perf_counter() - t_p
     labels = pd.Series(blab, index=buildings.index, name="grid", dtype=object)
     grids_gdf, rows, cov = _grid_report(labels, hh, comp_ids, cells, cells_m, com_m, G, prm, flags, crs)
     totals = metrics.summarize(rows, target)
     totals["feasible"] = bool(feasible_all and not infeasible_regions)
     totals["infeasible_regions"] = infeasible_regions
-    # every claim goes to the independent checker (geo.partition.proofs); the count of
-    # checked, unchecked and refuted claims is reported
-    t_p = time.perf_counter()
-    totals["proofs"] = check_claims(
-        infeasible_regions, claim_members, hh, G.fp_pairs, G.cell_pairs, empty_ties,
-        locked_code != None, float(min_hh), float(max_hh), claim_certs)  # noqa: E711
-    # each claim names the grids of its region (a benchmark exempts them only when checked)
-    for rec, ci in zip(infeasible_regions, claim_region, strict=True):
-        rec["grids"] = sorted({str(final[u]) for u in big_comps[ci]})
-    timings["proofs_s"] = time.perf_counter() - t_p
+    totals["proofs"] = proofs
+    timings["proofs_s"] = proofs_s
     totals["coverage_valid"] = cov["valid"]
     totals["coverage_gap_m2"] = cov["gap_m2"]
     totals["coverage_tolerance_m2"] = cov["tolerance_m2"]

@@ -82,7 +82,7 @@ def test_claims_are_checked_refuted_or_left_unchecked():
     claim = [{"proof": "pockets"}]
     out = check_claims(claim, [np.arange(3)], hh3, _line(3), _line(3), [], np.zeros(3, bool), 300, 500)
     assert out == {"claims": 1, "checked": 1, "unchecked": 0, "refuted": 0}
-    assert "brute force" in claim[0]["check_detail"]
+    assert "exhaustive search: no partition of 3 units" in claim[0]["check_detail"]
     # counting: 520 households cannot make grids of 300..500
     cnt = [{"proof": "count"}]
     out = check_claims(cnt, [np.arange(2)], np.array([260, 260]), _line(2), _line(2), [], np.zeros(2, bool), 300, 500)
@@ -142,10 +142,12 @@ def test_pocket_certificate_checks_a_region_too_large_for_brute_force():
                        [{"merges": steps}])
     assert out == {"claims": 1, "checked": 1, "unchecked": 0, "refuted": 0}
     assert "17 buildings with 570 households must share one grid, 570 > 500" in claim[0]["check_detail"]
-    # without the certificate: 20 units are too many for brute force
+    # without the certificate the search lists every set of the centre and some leaves
+    # (tens of thousands): beyond a small budget the claim stays unchecked
     bare = [{"proof": "pockets"}]
-    out = check_claims(bare, [np.arange(n)], hh, edges, edges, [], np.zeros(n, bool), 300, 500)
-    assert out["unchecked"] == 1
+    out = check_claims(bare, [np.arange(n)], hh, edges, edges, [], np.zeros(n, bool), 300, 500,
+                       max_sets=1000, max_nodes=1000)
+    assert out["unchecked"] == 1 and "budget" in bare[0]["check_detail"]
 
 
 def test_a_forged_certificate_step_leaves_the_claim_unchecked():
@@ -204,3 +206,68 @@ def test_every_merge_must_merge_records_passes_the_checker(seed):
     claim = [{"proof": "cover"}]
     check_claims(claim, [np.arange(n)], hh, g1, g2, [], np.zeros(n, bool), 300, 500, [{"merges": steps}])
     assert not claim[0]["check_detail"].startswith("certificate"), claim[0]["check_detail"]
+
+
+def test_partition_search_agrees_with_the_reference_search():
+    """The budgeted search (sets in band listed once each, then covers) answers as the plain
+    reference search does on random small graphs, and says so when its budget runs out."""
+    from geo.partition.proofs import partition_search
+
+    rng = np.random.default_rng(5)
+    answers = {"found": 0, "none": 0}
+    for _ in range(150):
+        n = int(rng.integers(2, 10))
+        hh = [int(x) if rng.random() < 0.6 else 0 for x in rng.integers(0, 300, n)]
+        adjs = []
+        for _g in range(2):
+            a = [0] * n
+            for i, j in itertools.combinations(range(n), 2):
+                if rng.random() < 0.4:
+                    a[i] |= 1 << j
+                    a[j] |= 1 << i
+            adjs.append(a)
+        ref = partition_exists(hh, 250, 450, adjs)
+        st, parts = partition_search(hh, 250, 450, adjs, 10**6, 10**6)
+        assert st == ("none" if ref is None else "found")
+        answers[st] += 1
+        if parts:
+            assert sum(bin(m).count("1") for m in parts) == n
+            assert all(250 <= sum(hh[v] for v in range(n) if m >> v & 1) <= 450 for m in parts)
+    assert answers["found"] >= 10 and answers["none"] >= 10
+    # twelve household-less units in a row: 78 connected sets, more than a budget of 50
+    line = [(1 << (i - 1) if i else 0) | (1 << (i + 1) if i < 11 else 0) for i in range(12)]
+    assert partition_search([0] * 12, 1, 5, [line, line], 50, 10**6) == ("budget", None)
+
+
+def _lattice(hh: list[int]):
+    """8 columns of footprints 10 m wide, 25 m apart (neighbours in both rule graphs)."""
+    boxes = [shapely.box(25 * (i % 8), 25 * (i // 8), 25 * (i % 8) + 10, 25 * (i // 8) + 10) for i in range(len(hh))]
+    rows = (len(hh) + 7) // 8
+    b = gpd.GeoDataFrame({"households": hh}, geometry=boxes, crs="EPSG:32650").to_crs("EPSG:4326")
+    com = gpd.GeoSeries([shapely.box(-15, -15, 200, 25 * rows + 10)], crs="EPSG:32650").to_crs("EPSG:4326").iloc[0]
+    return b, com
+
+
+def test_engine_names_a_claims_grids_and_flags_an_unchecked_one():
+    """Buildings of 260 households: one is below the band, two above, so no grid fits.
+    Counting allows grids (4,160 households: 9..13 grids); the engine proves it by its cover
+    relaxation.  On 16 such buildings the checker's exhaustive search settles the claim; among
+    54 household-less buildings the sets of one building with any household-less ones are too
+    many for its budget: the claim stays unchecked and its grids say so."""
+    b, com = _lattice([260] * 16)
+    plan = rebalance(b, com)
+    (claim,) = plan.report["totals"]["infeasible_regions"]
+    assert claim["proof"] == "cover" and claim["check"] == "checked"
+    assert claim["grids"] == sorted(g["code"] for g in plan.report["grids"])
+    assert not any("proof_unchecked" in g["flags"] for g in plan.report["grids"])
+
+    hh = [0] * 64
+    for k in range(10):
+        hh[(13 * k) % 64] = 260
+    b, com = _lattice(hh)
+    plan = rebalance(b, com)
+    (claim,) = plan.report["totals"]["infeasible_regions"]
+    assert claim["check"] == "unchecked" and "budget" in claim["check_detail"]
+    assert plan.report["totals"]["proofs"]["unchecked"] == 1
+    assert claim["grids"] == sorted(g["code"] for g in plan.report["grids"])
+    assert all({"infeasible_region", "proof_unchecked"} <= set(g["flags"]) for g in plan.report["grids"])
