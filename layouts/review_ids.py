@@ -3,6 +3,7 @@
 STATE = "rv-state"  # {"area": code or None, "level": level}
 FIGS = "rv-figs"  # figures of the areas on the map and the rankings rows
 SELECTED = "rv-selected"  # a grid clicked at grid level
+STRINGS = "rv-strings"  # the legend's and rank's words in the page's language (review.js)
 DOWNLOAD = "rv-download"
 PRINT = "rv-print"
 PDF = "rv-pdf"

@@ -49,7 +49,11 @@ def metric_value(f: dict, metric: str) -> Any:
 
 
 def colours(figs: dict[str, dict], metric: str, k: int = 5) -> tuple[dict[str, str], list]:
-    """Fill colour per area code and the legend rows ``(colour, label)`` for ``metric``."""
+    """Fill colour per area code and the legend rows ``(colour, label)`` for ``metric``.
+
+    The page works these out in the browser (``assets/review.js``, ``classes``: a metric
+    change makes no request); this is the same rule in Python, which a browser test holds the
+    script to."""
     lang_rows: list[tuple[str, str]] = []
     if metric == "band" and figs and next(iter(figs.values()))["level"] == "grid":
         out = {c: BAND_COLOURS.get(rv.band_class(f) or "", NO_DATA) for c, f in figs.items()}
@@ -59,6 +63,8 @@ def colours(figs: dict[str, dict], metric: str, k: int = 5) -> tuple[dict[str, s
     cuts = rv.breaks([v for v in vals if v is not None], k)
     n = len(cuts) + 1
     better_high = rv.HIGHER_BETTER[metric]
+    # above the grids "band" is the share of grids in their band: shown as a rate
+    shown = "band_share" if metric == "band" else metric
 
     def colour(i: int) -> str:
         # spread n classes over the palette; the worse end is the darkest
@@ -75,30 +81,23 @@ def colours(figs: dict[str, dict], metric: str, k: int = 5) -> tuple[dict[str, s
         a = lo if i == 0 else cuts[i - 1]
         b = cuts[i] if i < len(cuts) else (known[-1] if known else None)
         sep = "–"
-        label = (fmt(metric, a, "") + sep + fmt(metric, b, "")) if a != b else fmt(metric, b, "")
+        label = (fmt(shown, a, "") + sep + fmt(shown, b, "")) if a != b else fmt(shown, b, "")
         lang_rows.append((colour(i), label))
     return out, lang_rows
 
 
-def legend(metric: str, rows: list, level: str) -> html.Div:
-    """The legend: the metric, its classes and how they were made (stated)."""
-    if metric == "band" and level == "grid":
-        how = t("rv.legend.band")
-    else:
-        how = t("rv.legend.quantile").format(n=len(rows))
-    title = t(f"rv.m.{metric}") + (" · " + t("rv.band_share") if metric == "band" and level != "grid"
-                                   else "")
-    # below, in and above the band are classes, not a scale: no "higher is better" there
-    direction = ("" if metric == "band" and level == "grid"
-                 else t("rv.legend.better" if rv.HIGHER_BETTER[metric] else "rv.legend.worse"))
-    return html.Div(className="rv-legend", id="rv-legend", children=[
-        html.Div(title, className="rv-legend-title"),
-        *[html.Div([html.Span(className="rv-swatch", style={"background": c}), html.Span(lbl)],
-                   className="rv-legend-row") for c, lbl in rows],
-        html.Div([html.Span(className="rv-swatch", style={"background": NO_DATA}),
-                  html.Span(t("rv.nodata"))], className="rv-legend-row"),
-        html.Div(f"{how} {direction}", className="rv-legend-how"),
-    ])
+def restyle_strings(lang: str) -> dict:
+    """The words ``gridatlas_review.restyle`` (assets/review.js) puts on the legend and the
+    rank line, in ``lang``: a metric change is worked out in the browser."""
+    return {
+        "lang": lang,
+        "metrics": {m: t(f"rv.m.{m}", lang) for m in rv.METRICS},
+        "classes": {x: t(f"rv.{x}", lang) for x in ("under", "in", "over")},
+        "peers": {lv: t(f"rv.peers.{lv}", lang) for lv in rv.LEVELS[1:]},
+        "band": t("rv.legend.band", lang), "quantile": t("rv.legend.quantile", lang),
+        "band_share": t("rv.band_share", lang), "better": t("rv.legend.better", lang),
+        "worse": t("rv.legend.worse", lang), "nodata": t("rv.nodata", lang), "rank": t("rv.rank", lang),
+    }
 
 
 def tooltip(f: dict, lang: str, drill: bool) -> str:

@@ -5,7 +5,10 @@ and black list, downloads.
 The URL keeps ``metric``, ``level``, ``area``, ``period`` (and ``from``/``to`` for a date
 range); it is rewritten in place (``history.replaceState``) as the view changes, so reloading
 or sharing the address shows the same view. Heavy map data goes down when the area, level or
-period changes; a metric change only restyles (``hideout``).
+period changes; a metric change only restyles, in the browser (``gridatlas_review.restyle`` in
+``assets/review.js``: class breaks, colours, legend and rank from the figures the view holds; no
+request to the server). The first view's state (area, level and its options) is worked out here
+in the layout, so the view's one server callback (``load``) starts at once.
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
     lang = current_lang()
     metric = _choice(metric, rv.METRICS, "on_time_rate")
     period = _choice(period, rv.PERIODS, "month")
-    state = {"area": area if isinstance(area, str) and area.isdigit() else None,
-             "level": level if level in rv.LEVELS[1:] else None}
+    state, level_options = _first_state(area, level, lang)
     return html.Div(className="ga-page rv-page", children=[
         dcc.Store(id=rid.STATE, data=state),
+        dcc.Store(id=rid.STRINGS, data=view.restyle_strings(lang)),
         dcc.Store(id=rid.FIGS),
         dcc.Store(id=rid.SELECTED),
         dcc.Download(id=rid.DOWNLOAD),
@@ -62,8 +65,9 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
                 id=rid.METRIC, value=metric, clearable=False, searchable=False,
                 options=[{"label": t(f"rv.m.{m}", lang), "value": m} for m in rv.METRICS])],
                 className="rv-metric"),
-            html.Label([t("rv.level", lang), dcc.RadioItems(id=rid.LEVEL, options=[], value=None,
-                                                            inline=True)]),
+            html.Label([t("rv.level", lang), dcc.RadioItems(
+                id=rid.LEVEL, options=level_options, value=state["level"] if state else None,
+                inline=True)]),
             html.Label([t("rv.period", lang), dcc.RadioItems(
                 id=rid.PERIOD, value=period, inline=True,
                 options=[{"label": t(f"rv.period.{p}", lang), "value": p} for p in rv.PERIODS])]),
@@ -129,6 +133,20 @@ def _may_plan() -> bool:
     return p is not None and permissions.allowed(p.role, "view.plan")
 
 
+def _first_state(area, level, lang: str) -> tuple[dict | None, list[dict]]:
+    """The view's state and level options from the address (what ``navigate`` would make of
+    them), or ``None`` and no options for nobody signed in (``load`` then shows nothing)."""
+    p = current_principal()
+    try:
+        scope = Scope.of(p)
+    except GridAtlasError:  # nobody signed in, or a malformed stored scope: load refuses it
+        return None, []
+    area = area if isinstance(area, str) and scope.covers(area) else scope.base
+    options = _levels(area, lang)
+    values = [o["value"] for o in options]
+    return {"area": area, "level": level if level in values else values[0]}, options
+
+
 def _period(kind, a, b) -> rv.Period:
     return rv.period_of(kind, a, b)
 
@@ -151,6 +169,8 @@ def _levels(area: str | None, lang: str) -> list[dict]:
     Input({"type": rid.CRUMB, "index": ALL}, "n_clicks"),
     Input(rid.LEVEL, "value"),
     State(rid.STATE, "data"),
+    # the first view's state comes with the layout (_first_state)
+    prevent_initial_call=True,
 )
 def navigate(click, _crumbs, level, state):
     """Drill down on a click, back up from the breadcrumb, or change the level."""
@@ -271,30 +291,18 @@ def _chart(rows: list[dict], lang: str):
                      config={"displayModeBar": False, "locale": "zh-CN" if lang == "zh" else "en"})
 
 
-@secure_callback(
-    "view.review",
+# a metric change (and the figures' arrival, and a grid picked at grid level) restyles in the
+# browser: no request to the server (assets/review.js, gridatlas_review.restyle)
+dash.clientside_callback(
+    ClientsideFunction(namespace="gridatlas_review", function_name="restyle"),
     Output(rid.AREAS, "hideout"),
     Output(rid.LEGEND, "children"),
     Output(rid.RANK, "children"),
     Input(rid.METRIC, "value"),
     Input(rid.FIGS, "data"),
     Input(rid.SELECTED, "data"),
+    State(rid.STRINGS, "data"),
 )
-def restyle(metric, data, selected):
-    """Colours and legend for the metric (no database: the figures are already here)."""
-    lang = current_lang()
-    if metric not in rv.METRICS or not isinstance(data, dict) or not data.get("figs"):
-        return dash.no_update, None, None
-    figs, level = data["figs"], data["level"]
-    cols, rows = view.colours(figs, metric)
-    rank = None
-    code = selected if isinstance(selected, str) and selected in figs else None
-    if code:
-        r = rv.rank_of(figs, code, metric)
-        if r:
-            rank = (view.name_of(figs[code], lang) + " · " + t("rv.rank").format(
-                peers=t(f"rv.peers.{level}"), rank=r[0], of=r[1], metric=t(f"rv.m.{metric}")))
-    return {"colors": cols, "selected": code}, view.legend(metric, rows, level), rank
 
 
 @secure_callback(

@@ -122,3 +122,72 @@ def test_outside_scope_is_refused_in_page(review_app, demo_db, new_page):
     n = demo_db.scalar("SELECT count(*) FROM communities WHERE left(code, 9) = '990100001'")
     page.wait_for_function(
         f"document.querySelectorAll('#rv-map path.leaflet-interactive').length == {n}", timeout=30000)
+
+
+def test_metric_change_makes_no_request(review_app, demo_db, new_page):
+    """A metric chosen in the selector (clicked at the pixel) recolours the map and rewrites the
+    legend and the address in the browser: no callback request reaches the server. The script's
+    classes are the Python rule's (layouts.review_view.colours) for every metric."""
+    import json
+
+    from layouts import review_view as view
+
+    page, console = new_page(locale="zh-CN")
+    loads: list[dict] = []
+
+    def on_response(resp):
+        if "_dash-update-component" in resp.url and resp.request.method == "POST":
+            try:
+                body = resp.json()
+            except Exception:  # a download or an error page: not the view's figures
+                return
+            figs = (body.get("response") or {}).get("rv-figs")
+            if figs:
+                loads.append(figs["data"])
+
+    page.on("response", on_response)
+    login(page, review_app.url, "rv_leader", PW, "/review?period=quarter&metric=on_time_rate")
+    _wait_map(page)
+    page.wait_for_function("document.querySelector('#rv-legend-box').innerText.includes('按时结案率')",
+                           timeout=60000)
+    # the sections that load after the view (scorecard, patrols, sign-off lists) are done
+    page.wait_for_load_state("networkidle", timeout=60000)
+    fills_before = page.evaluate(
+        "[...document.querySelectorAll('#rv-map path.leaflet-interactive')].map(p => p.getAttribute('fill'))")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.post_data or "")
+            if "_dash-update-component" in r.url else None)
+    _click_centre(page, "#rv-metric")
+    option = page.get_by_role("option", name="返工次数", exact=True).first
+    option.wait_for(state="visible", timeout=30000)
+    option.scroll_into_view_if_needed()  # the menu scrolls: as a person scrolls it to the option
+    box = option.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    assert page.evaluate(f"document.elementFromPoint({x}, {y}).innerText").strip() == "返工次数"
+    page.mouse.click(x, y)
+    page.wait_for_function("document.querySelector('#rv-legend-box').innerText.includes('返工次数')",
+                           timeout=30000)
+    page.wait_for_function("location.search.includes('metric=rework')", timeout=30000)
+    page.wait_for_timeout(1500)  # a request the change set off would have left by now
+    assert posts == [], [json.loads(p).get("output") for p in posts]
+    # the map was recoloured by the same rule the server states
+    assert loads, "the view's figures never arrived"
+    data = loads[-1]
+    figs, level = data["figs"], data["level"]
+    colours, rows = view.colours(figs, "rework")
+    fills = page.evaluate(
+        "[...document.querySelectorAll('#rv-map path.leaflet-interactive')].map(p => p.getAttribute('fill'))")
+    assert sorted(fills) == sorted(colours.values()) and fills != fills_before
+    legend = page.inner_text("#rv-legend-box")
+    assert all(label in legend for _, label in rows), (legend, rows)
+    assert "分位数" in legend and "越低越好" in legend and "无数据" in legend
+    screenshot(page, "review-metric-rework-1920")
+    # every metric: the script's colours and class labels are the Python rule's
+    strings = view.restyle_strings("zh")
+    for metric in view.rv.METRICS:
+        got = page.evaluate("([f, m, l, s]) => window.gridatlas.reviewClasses.classes(f, m, l, s)",
+                            [figs, metric, level, strings])
+        want_colours, want_rows = view.colours(figs, metric)
+        assert got["colors"] == want_colours, metric
+        assert [tuple(r) for r in got["rows"]] == [tuple(r) for r in want_rows], metric
+    assert not [e for e in console.errors if "favicon" not in e], console.errors
