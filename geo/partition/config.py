@@ -62,9 +62,11 @@ class EngineConfig:
     check_sets:
         Most sets the independent checker (:func:`geo.partition.proofs.partition_search`)
         lists per infeasibility claim: the connected sets of at most the maximum households
-        of the claimed region, contracted by its verified pockets.  At about a microsecond a
-        set, 100,000 keep a check near a tenth of a second; a claim that needs more stays
-        unchecked (and counts as a failure in the benchmarks), it is never believed.
+        of the claimed region, contracted by its verified pockets.  Listing a set costs 2-5
+        microseconds (more on larger regions), a step of the cover search about ten, so
+        50,000 sets and 20,000 steps keep a claim's check under about 0.3 s, well inside the
+        engine's time goal per community; a claim that needs more stays unchecked (and counts
+        as a failure in the benchmarks), it is never believed.
     check_nodes:
         Most steps of the same checker's search for a cover of the region by those sets,
         bounded for the same reason.
@@ -77,8 +79,8 @@ class EngineConfig:
     repair_max_sets: int = 24
     restart_work: int = 800
     proven_retry_units: int = 1000
-    check_sets: int = 100_000
-    check_nodes: int = 100_000
+    check_sets: int = 50_000
+    check_nodes: int = 20_000
 
     def coverage_tolerance_m2(self, perimeter_m: float) -> float:
         """The area (m²) by which the grids' union may differ from a community of this
