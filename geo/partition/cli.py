@@ -51,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grids", type=int, default=None, help="number of grids (overrides the default count)")
     p.add_argument("--out", required=True, help="output GeoPackage")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="communities computed at once, each in a worker process (default: the number of "
+                   "CPUs; 1: all in this process); the output is the same whatever the number")
     p.set_defaults(func=run_rebalance_file)
     return p
 
@@ -94,7 +97,6 @@ def _load_engine() -> None:
 
 
 def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: threading.Thread) -> int:
-    import gc
     import os
 
     import geopandas as gpd
@@ -102,13 +104,15 @@ def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: threadin
     import pandas as pd
     import pyogrio
 
-    from geo.partition.cells import WGS84, building_cells, utm_crs_for
+    from geo.partition.cells import WGS84, utm_crs_for
     from geo.partition.errors import PartitionError, check_band
 
     try:  # before any work: the engine would only say so after the first cells
         check_band(args.min_hh, args.target, args.max_hh)
     except PartitionError as exc:
         return _fail(exc.user_msg)
+    if args.jobs is not None and args.jobs < 1:
+        return _fail("--jobs must be at least 1")
     if not os.path.exists(args.input):
         return _fail(f"input file not found: {args.input}")
     try:
@@ -162,37 +166,29 @@ def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: threadin
                               "cells": "roads" if roads is not None else "voronoi"}
     labels = pd.Series(index=b.index, dtype=object)
     grid_frames = []
+    jobs: list[tuple[str, Any, Any]] = []
+    for code in sorted(work["community"].unique()):
+        sub = work[work["community"] == code]
+        poly = com_polys.get(code)
+        if poly is None:
+            if args.community_layer and args.community_field:
+                return _fail(f"community {code!r} has no polygon in layer {args.community_layer!r}")
+            utm = utm_crs_for(sub.union_all(), WGS84)
+            hull = gpd.GeoSeries([sub.to_crs(utm).union_all().convex_hull.buffer(30)], crs=utm)
+            poly = hull.to_crs(WGS84).iloc[0]
+        jobs.append((code, sub, poly))
+    n_jobs = min(len(jobs), args.jobs if args.jobs is not None else (os.cpu_count() or 1))
     try:
-        for i, code in enumerate(sorted(work["community"].unique())):
-            sub = work[work["community"] == code]
-            poly = com_polys.get(code)
-            if poly is None:
-                if args.community_layer and args.community_field:
-                    return _fail(f"community {code!r} has no polygon in layer {args.community_layer!r}")
-                utm = utm_crs_for(sub.union_all(), WGS84)
-                hull = gpd.GeoSeries([sub.to_crs(utm).union_all().convex_hull.buffer(30)], crs=utm)
-                poly = hull.to_crs(WGS84).iloc[0]
-            t = time.perf_counter()
-            cells = building_cells(sub.geometry, poly, roads=roads)
-            cells_s = time.perf_counter() - t
-            if not i:  # the first community waits for the engine, then freezes it too
-                engine_loader.join()
-                gc.freeze()
-            from geo.partition.engine import rebalance
-
-            plan = rebalance(
-                sub, poly, households="hh", compound="compound" if args.compound_field else None,
-                cells=cells, target=args.target, min_hh=args.min_hh, max_hh=args.max_hh,
-                grids=args.grids, seed=args.seed, code_prefix=f"{code}-" if code else "",
-            )
-            # the engine took the cells ready-made: count their time as its own
-            plan.report["timings"]["cells_s"] = round(cells_s, 4)
-            plan.report["timings"]["total_s"] = round(plan.report["timings"]["total_s"] + cells_s, 4)
-            labels.loc[sub.index] = plan.labels.values
-            g = plan.grids.copy()
+        if n_jobs > 1:
+            # workers are forked once the engine is loaded (never in the middle of an import)
+            engine_loader.join()
+            plans = _plan_parallel(jobs, args, roads, n_jobs)
+        else:
+            plans = (_plan_one(job, args, roads, engine_loader if not i else None) for i, job in enumerate(jobs))
+        for (code, sub, _poly), (lab, g, rep) in zip(jobs, plans, strict=True):
+            labels.loc[sub.index] = lab
             g.insert(0, "community", code)
             grid_frames.append(g)
-            rep = plan.report
             report["communities"].append({
                 "community": code, "totals": rep["totals"], "churn": rep["churn"], "timings": rep["timings"],
                 "households": rep["households"], "n_buildings": rep["n_buildings"],
@@ -229,6 +225,63 @@ def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: threadin
     report["timings"] = {"total_s": round(time.perf_counter() - t0, 3)}
     sys.stdout.write(json.dumps(report, ensure_ascii=False, default=_json_default) + "\n")
     return 0
+
+
+def _plan_one(job: tuple[str, Any, Any], args: argparse.Namespace, roads: Any,
+              engine_loader: threading.Thread | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Cells and plan of one community: ``(labels, grids, report)``.  ``engine_loader`` (the
+    first community in this process) is waited for once the cells are done, so the engine
+    loads while they are computed."""
+    import gc
+
+    from geo.partition.cells import building_cells
+
+    code, sub, poly = job
+    t = time.perf_counter()
+    cells = building_cells(sub.geometry, poly, roads=roads)
+    cells_s = time.perf_counter() - t
+    if engine_loader is not None:  # the first community waits for the engine, then freezes it too
+        engine_loader.join()
+        gc.freeze()
+    from geo.partition.engine import rebalance
+
+    plan = rebalance(
+        sub, poly, households="hh", compound="compound" if args.compound_field else None,
+        cells=cells, target=args.target, min_hh=args.min_hh, max_hh=args.max_hh,
+        grids=args.grids, seed=args.seed, code_prefix=f"{code}-" if code else "",
+    )
+    # the engine took the cells ready-made: count their time as its own
+    plan.report["timings"]["cells_s"] = round(cells_s, 4)
+    plan.report["timings"]["total_s"] = round(plan.report["timings"]["total_s"] + cells_s, 4)
+    return plan.labels.values, plan.grids.copy(), plan.report
+
+
+#: the work of a parallel run, set before the workers are forked (they inherit it)
+_JOBS: list[Any] = []
+
+
+def _plan_job(i: int) -> tuple[Any, Any, dict[str, Any]]:
+    jobs, args, roads = _JOBS
+    return _plan_one(jobs[i], args, roads)
+
+
+def _plan_parallel(jobs: list[tuple[str, Any, Any]], args: argparse.Namespace, roads: Any, n: int):
+    """The plans of ``jobs`` in their order, computed by ``n`` forked worker processes.
+
+    Each community's plan depends only on its own buildings, polygon and the seed, so the
+    output equals the one-process run.  Largest communities first, so the last one to
+    finish is a small one.
+    """
+    import multiprocessing as mp
+
+    _JOBS[:] = [jobs, args, roads]
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][1]))
+    try:
+        with mp.get_context("fork").Pool(n) as pool:
+            done = dict(zip(order, pool.imap(_plan_job, order), strict=True))
+    finally:
+        _JOBS.clear()
+    return [done[i] for i in range(len(jobs))]
 
 
 def _json_default(o: Any) -> Any:
