@@ -16,7 +16,9 @@ runs it again.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -47,6 +49,26 @@ REDIS_DOWN = "gridatlas:redis-unavailable"
 NO_WORKER = "gridatlas:no-worker"
 #: The id given to a job that could not be submitted (Redis down): never a Celery task.
 UNSUBMITTED = "unsubmitted-"
+
+
+#: Test hook, off by default: the path of a file. While that file exists, a job reaching
+#: :func:`hold` waits there (at most :data:`HOLD_MAX_S`), so a test can act on a job
+#: "mid-job" (cancel it, kill its process) however fast the job is. Never set in production.
+HOLD_ENV = "GRIDATLAS_TEST_JOB_HOLD_FILE"
+HOLD_MAX_S = 300.0
+
+
+def hold(step: str) -> None:
+    """The test hook :data:`HOLD_ENV`: wait at ``step`` while its file exists (after saying
+    so in the log, with this process's id). Does nothing when the setting is not set."""
+    path = os.environ.get(HOLD_ENV)
+    if not path or not Path(path).exists():
+        return
+    log.warning("job held at step %s in process %d (test hook %s)", step, os.getpid(), HOLD_ENV)
+    deadline = time.monotonic() + HOLD_MAX_S
+    while Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log.warning("job released at step %s in process %d", step, os.getpid())
 
 
 def _error(msg: str) -> dict:
@@ -102,20 +124,47 @@ class CeleryJobs(dash.CeleryManager):
             return _error(f"{REDIS_DOWN}: {type(exc).__name__}")
 
     def _result(self, key, job):
-        result = super().get_result(key, job)
+        result = self._take(key, job)
         if result is not self.UNDEFINED or not job:
             return result
+        if self.handle.backend.client.get(_ended_key(job)):
+            return result  # cancelled or replaced by the page: ends in silence, as Dash intends
         task = self.get_task(job)
-        if task.state == "SUCCESS" or self.result_ready(key):
+        state = task.state
+        if state == "SUCCESS" or self.result_ready(key):
             # it finished since the first read: hand the result over now (Dash ends the
             # wait when it sees the job no longer running, and would drop it)
-            return super().get_result(key, job)
-        if task.state == "FAILURE" or self._worker_gone(job, task):
+            result = self._take(key, job)
+            if result is not self.UNDEFINED:
+                return result
+        if state == "FAILURE" or self._worker_gone(job, task):
             log.warning("background job %s was lost: %r", job, task.result)
             return _error(f"job lost with its worker: {task.result!r}")
-        if task.state == "PENDING" and self._unclaimed(job):
+        if state == "PENDING" and self._unclaimed(job):
             return _error(f"{NO_WORKER}: no worker took the job within {self.pending_timeout_s} s")
-        return result
+        if state in _WAITING:
+            return result
+        # Over, without a result: only a job this page cancelled or replaced ends in
+        # silence (above: Dash answers 204 and the page stops waiting); anything else would
+        # leave the user with no result and no word, so it is a failed job.
+        reason = str(task.result or "")
+        log.warning("background job %s ended %s without a result: %s", job, state, reason[:200])
+        if state == "REVOKED" and "no worker" in reason:
+            return _error(f"{NO_WORKER}: {reason}")
+        return _error(f"job ended {state} without a result")
+
+    def _take(self, key, job):
+        """The job's result, once, or ``UNDEFINED``; its keys are cleared. Unlike Dash's
+        ``get_result``, a finished job is not terminated: a revoke with ``terminate``
+        signals the pool process by pid, which may already run the next job."""
+        raw = self.handle.backend.get(key)
+        if raw is None:
+            return self.UNDEFINED
+        if job:
+            self.handle.backend.client.set(_done_key(job), "1", ex=3600)
+        self.clear_cache_entry(key)
+        self.clear_cache_entry(self._make_progress_key(key))
+        return json.loads(raw)
 
     def _unclaimed(self, job: str) -> bool:
         """True when ``job`` is still waiting in the queue after its message expired: no
@@ -137,14 +186,22 @@ class CeleryJobs(dash.CeleryManager):
         if isinstance(job, str) and job.startswith(UNSUBMITTED):
             return False
         try:
+            if job and self.handle.backend.client.get(_ended_key(job)):
+                return False  # cancelled: even a job still queued (PENDING) is not waited for
             return super().job_running(job)
         except self._down:
             return False  # Redis down: nothing to wait for (get_result said why)
 
     def terminate_job(self, job):
-        if isinstance(job, str) and job.startswith(UNSUBMITTED):
+        """Cancel ``job`` (Cancel, or the page replacing it), remembered so that its end
+        stays silent; a job whose result was already handed over is left alone."""
+        if not job or (isinstance(job, str) and job.startswith(UNSUBMITTED)):
             return None
         try:
+            client = self.handle.backend.client
+            if client.get(_done_key(job)):
+                return None
+            client.set(_ended_key(job), "1", ex=24 * 3600)
             return super().terminate_job(job)
         except self._down as exc:
             log.warning("background job %s not cancelled: Redis unavailable: %s", job, exc)
@@ -214,6 +271,14 @@ class DiskJobs(dash.DiskcacheManager):
             return result  # cancelled or replaced
         log.warning("background job process %s ended without a result", job)
         return {"background_callback_error": {"msg": f"job process {job} ended without a result", "tb": ""}}
+
+
+#: Celery states of a job not over yet.
+_WAITING = frozenset({"PENDING", "RECEIVED", "STARTED", "RETRY", "PROGRESS"})
+
+
+def _done_key(job: str) -> str:
+    return f"gridatlas:job-done:{job}"
 
 
 def _submitted_key(job: str) -> str:

@@ -34,10 +34,11 @@ def redis_url(tmp_path_factory):
 class Worker(WorkerProcess):
     """``python -m geo worker`` on one database and Redis, its log in tests/artifacts/."""
 
-    def __init__(self, database_url: str, redis_url: str, concurrency: int = 1) -> None:
+    def __init__(self, database_url: str, redis_url: str, concurrency: int = 1,
+                 env: dict[str, str] | None = None) -> None:
         super().__init__(database_url, redis_url,
                          ARTIFACTS / f"worker-{os.getpid()}-{secrets.token_hex(4)}.log",  # one file each
-                         concurrency)
+                         concurrency, env=env)
 
     def started_jobs(self) -> list[tuple[str, str, int]]:
         """(job id, task name, pid) of every job the worker has started, in order."""

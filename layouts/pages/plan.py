@@ -46,7 +46,7 @@ from layouts import (
 from layouts.auth import current_principal, secret_key
 from layouts.components import data_table, page_header
 from layouts.i18n import current_lang, t
-from layouts.jobs import report_failure
+from layouts.jobs import hold, report_failure
 from layouts.plan_actions import (
     accepts,
     band_of,
@@ -229,6 +229,7 @@ def run_plan(set_progress, _n, token, code, target, lo, hi, mode, seed, k, locke
         check(principal, "plan.run")
         code = Scope.of(principal).require_community(code)
         set_progress(("1", "3"))
+        hold("propose")  # a test hook, off unless GRIDATLAS_TEST_JOB_HOLD_FILE is set
         # an empty field takes the community's own band (propose reads it)
         proposal = planning.propose(
             principal, code, target=int_or(target, None), min_hh=int_or(lo, None),
