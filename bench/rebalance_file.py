@@ -1,6 +1,12 @@
-"""End-to-end time of ``python -m geo rebalance-file`` per community of the demo district.
+"""End-to-end time of ``python -m geo rebalance-file`` per community of the demo district
+(or of a half of the held-out set, ``--set tune|report``: the cases of ``bench/heldout.py``).
 
-Goal (tracker): end to end, start-up included, <= 3 s per community.
+Goal (tracker): at most 1 s a community on 2 cores, start-up allowed 3 s: per community file,
+the wall time minus the start-up (the baseline below with the engine's imports) <= 1 s, and
+that start-up <= 3 s; for the district file, (wall - start-up) / communities <= 1 s (the
+command computes the communities of one file in one worker process per CPU).  The machine
+may be shared: the load average is printed, and each run's CPU seconds (the child's user +
+system time, both of its threads) beside its wall time.
 
 What is measured
 ----------------
@@ -44,7 +50,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-GOAL_S = 3.0
+GOAL_S = 1.0
+STARTUP_GOAL_S = 3.0
 BASELINE_CMD = [sys.executable, "-c", "import geopandas, shapely, numpy, pandas, pyogrio"]
 # Same, plus the project modules the handler imports (numba, scipy through the engine).
 BASELINE_FULL_CMD = [sys.executable, "-c", "import geopandas, pyogrio, geo.cli, geo.partition.engine"]
@@ -76,6 +83,27 @@ def load_demo():
     b["community"] = b["community"].astype(str)
     c["community"] = c["community"].astype(str)
     return b[["households", "community", "compound", "geometry"]], c[["community", "geometry"]]
+
+
+def load_heldout(half: str):
+    """One half of the held-out set (``bench/heldout.py``) as buildings and communities like
+    :func:`load_demo`'s (no compounds).  The generated cases overlap on the map, which the
+    command does not mind: each community is computed on its own."""
+    import geopandas as gpd
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import heldout
+
+    cases = heldout.osm_cases() + heldout.synthetic_cases() + heldout.shape_cases()
+    chosen = dict(zip(("tune", "report"), heldout.halves(cases), strict=True))[half]
+    bs = [gpd.GeoDataFrame({"households": c.buildings["households"].to_numpy(), "community": c.name,
+                            "compound": None}, geometry=c.buildings.geometry.values, crs=heldout.WGS84)
+          for c in chosen]
+    b = gpd.GeoDataFrame(pd.concat(bs, ignore_index=True), crs=heldout.WGS84)
+    c = gpd.GeoDataFrame({"community": [x.name for x in chosen]}, geometry=[x.geom for x in chosen],
+                         crs=heldout.WGS84)
+    return b, c
 
 
 def prepare(b, c, codes, out_dir: Path) -> list[dict]:
@@ -129,9 +157,14 @@ def run_once(item: dict, out_dir: Path, seed: int, env: dict | None = None) -> d
     out = str(out_dir / f"out_{item['code']}.gpkg")
     if os.path.exists(out):
         os.remove(out)
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run(command(item["path"], out, seed), cwd=ROOT, capture_output=True, text=True, env=env)
-    res = {"wall_s": time.perf_counter() - t, "error": None, "handler_s": None, "engine": {}}
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    res = {"wall_s": time.perf_counter() - t, "cpu_s": cpu, "error": None, "handler_s": None, "engine": {}}
     if p.returncode != 0:
         res["error"] = f"exit {p.returncode}: {p.stderr.strip()[-300:]}"
         return res
@@ -161,6 +194,7 @@ def summarize(item: dict, runs: list[dict]) -> dict:
     eng = [r["engine"] for r in runs if r["engine"]]
     row = {k: item[k] for k in ("code", "buildings", "households")}
     row.update(median_s=med(walls), min_s=round(min(walls), 3), max_s=round(max(walls), 3),
+               cpu_s=med([r["cpu_s"] for r in runs]),
                handler_s=med([r["handler_s"] for r in runs if r["handler_s"] is not None]),
                engine_s=med([e.get("total_s", 0.0) for e in eng]))
     for k in ("cells_s", "graph_s", "search_s", "report_s"):
@@ -176,6 +210,8 @@ def main() -> int:
     ap.add_argument("--communities", type=int, default=None, help="first N communities only")
     ap.add_argument("--keep", metavar="DIR", help="write the files to DIR and keep them")
     ap.add_argument("--seed", type=int, default=0, help="--seed of the command")
+    ap.add_argument("--set", choices=("demo", "tune", "report"), default="demo",
+                    help="the demo district, or a half of the held-out set (bench/heldout.py)")
     args = ap.parse_args()
     load0, cores = os.getloadavg(), os.cpu_count()
     print(f"load average at start: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}; cores: {cores}", flush=True)
@@ -184,7 +220,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         t = time.perf_counter()
-        b, c = load_demo()
+        b, c = load_demo() if args.set == "demo" else load_heldout(args.set)
         codes = sorted(b["community"].unique())[: args.communities]
         items = prepare(b, c, codes, work)
         prepare_s = time.perf_counter() - t
@@ -221,14 +257,27 @@ def main() -> int:
         meds = [r["median_s"] for r in rows]
         max_s, median_s = max(meds), statistics.median(meds)
         failed = [r["code"] for r in rows if r["errors"]]
-        met = max_s <= GOAL_S and not failed
+        # start-up: python with the command's imports (the engine's included)
+        beyond = {r["code"]: round(r["median_s"] - full_s, 3) for r in rows}
+        over = sorted(((v, k) for k, v in beyond.items() if v > GOAL_S), reverse=True)
+        dist_per = (dist["median_s"] - full_s) / max(district["communities"], 1)
+        met = not over and full_s <= STARTUP_GOAL_S and not failed
         worst = max(rows, key=lambda r: r["median_s"])
         eng_med = statistics.median([r["engine_s"] or 0 for r in rows])
         start_med = statistics.median([r["median_s"] - (r["handler_s"] or 0) for r in rows])
         print("-" * len(hdr))
-        print(f"per community: max {max_s:.2f} s ({worst['code']}), median {median_s:.2f} s vs goal {GOAL_S:.1f} s: "
-              + ("met" if met else f"NOT met (max over by {max_s - GOAL_S:+.2f} s"
-                 f"{', failures: ' + ', '.join(failed) if failed else ''})"))
+        print(f"start-up (python + the command's imports): {full_s:.2f} s vs {STARTUP_GOAL_S:.1f} s allowed")
+        print(f"per community beyond start-up: max {max(beyond.values()):.2f} s ({worst['code']}), median "
+              f"{statistics.median(beyond.values()):.2f} s vs goal {GOAL_S:.1f} s: "
+              + ("met" if met else f"NOT met ({len(over)} over: "
+                 + ", ".join(f"{k} {v:.2f} s" for v, k in over[:8])
+                 + f"{'; failures: ' + ', '.join(failed) if failed else ''})"))
+        cpus = sorted(((r["cpu_s"], r["code"]) for r in rows), reverse=True)
+        print("CPU seconds per community file (both threads, load-independent): median "
+              f"{statistics.median([c for c, _ in cpus]):.2f}, slowest: "
+              + ", ".join(f"{k} {v:.2f}" for v, k in cpus[:6]))
+        print(f"district file: (wall - start-up) / communities = {dist_per:.2f} s vs goal {GOAL_S:.1f} s: "
+              + ("met" if dist_per <= GOAL_S else "NOT met"))
         print(f"worst {worst['code']}: wall {worst['median_s']:.2f}"
               f" = outside handler {worst['median_s'] - (worst['handler_s'] or 0):.2f}"
               f" + imports/read/write {(worst['handler_s'] or 0) - (worst['engine_s'] or 0):.2f}"
@@ -253,7 +302,9 @@ def main() -> int:
             "met": met, "failed": failed, "cold_first_s": round(cold["wall_s"], 3),
             "warm_first_s": round(warm["wall_s"], 3), "baseline_start_s": round(base_s, 3),
             "baseline_imports_s": round(full_s, 3), "district_file_s": dist["median_s"],
-            "district_engine_s": dist["engine_s"], "prepare_s": round(prepare_s, 3),
+            "district_engine_s": dist["engine_s"], "prepare_s": round(prepare_s, 3), "set": args.set,
+            "beyond_startup_s": beyond, "district_per_community_s": round(dist_per, 3),
+            "district_cpu_s": dist["cpu_s"], "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         }))
         return 1 if failed else 0
     finally:
