@@ -1148,7 +1148,8 @@ def _rebalance(
     t_p = time.perf_counter()
     proofs = check_claims(
         infeasible_regions, claim_members, hh, G.fp_pairs, G.cell_pairs, empty_ties,
-        locked_code != None, float(min_hh), float(max_hh), claim_certs)  # noqa: E711
+        locked_code != None, float(min_hh), float(max_hh), claim_certs,  # noqa: E711
+        max_sets=DEFAULT.check_sets, max_nodes=DEFAULT.check_nodes)
     for rec, mem in zip(infeasible_regions, claim_members, strict=True):
         rec["grids"] = sorted({str(c) for c in blab[mem]})
         if rec.get("check") != "checked":

@@ -248,16 +248,23 @@ def _lattice(hh: list[int]):
     return b, com
 
 
-def test_engine_names_a_claims_grids_and_flags_an_unchecked_one():
+def test_engine_names_a_claims_grids_and_flags_an_unchecked_one(monkeypatch):
     """Buildings of 260 households: one is below the band, two above, so no grid fits.
     Counting allows grids (4,160 households: 9..13 grids); the engine proves it by its cover
-    relaxation.  On 16 such buildings the checker's exhaustive search settles the claim; among
-    54 household-less buildings the sets of one building with any household-less ones are too
-    many for its budget: the claim stays unchecked and its grids say so."""
+    relaxation.  On 16 such buildings the checker's exhaustive search settles the claim.
+    Among 54 household-less buildings the sets of one building with any household-less ones
+    are too many to list, but with household-less buildings free to join any grid the search
+    settles it too; with a work budget too small for either, the claim stays unchecked and
+    its grids say so."""
+    from dataclasses import replace
+
+    from geo.partition import engine
+
     b, com = _lattice([260] * 16)
     plan = rebalance(b, com)
     (claim,) = plan.report["totals"]["infeasible_regions"]
     assert claim["proof"] == "cover" and claim["check"] == "checked"
+    assert claim["check_detail"].startswith("exhaustive search: no partition of 16 units")
     assert claim["grids"] == sorted(g["code"] for g in plan.report["grids"])
     assert not any("proof_unchecked" in g["flags"] for g in plan.report["grids"])
 
@@ -267,7 +274,40 @@ def test_engine_names_a_claims_grids_and_flags_an_unchecked_one():
     b, com = _lattice(hh)
     plan = rebalance(b, com)
     (claim,) = plan.report["totals"]["infeasible_regions"]
+    assert claim["check"] == "checked", claim["check_detail"]
+    assert "household-less buildings free to join any grid" in claim["check_detail"]
+    assert not any("proof_unchecked" in g["flags"] for g in plan.report["grids"])
+
+    monkeypatch.setattr(engine, "DEFAULT", replace(engine.DEFAULT, check_sets=5, check_nodes=5))
+    plan = rebalance(b, com)
+    (claim,) = plan.report["totals"]["infeasible_regions"]
     assert claim["check"] == "unchecked" and "budget" in claim["check_detail"]
     assert plan.report["totals"]["proofs"]["unchecked"] == 1
     assert claim["grids"] == sorted(g["code"] for g in plan.report["grids"])
     assert all({"infeasible_region", "proof_unchecked"} <= set(g["flags"]) for g in plan.report["grids"])
+
+
+def test_household_less_relaxation_never_says_none_when_a_partition_exists():
+    """The checker's first search lets household-less units join any grid: it may find a
+    partition where none exists (then the full search decides), but when it finds none, the
+    plain reference search finds none either."""
+    rng = np.random.default_rng(11)
+    said_none = 0
+    for _ in range(200):
+        n = int(rng.integers(3, 10))
+        hh = np.where(rng.random(n) < 0.4, 0, rng.integers(60, 300, n))
+        edges = np.array([(i, j) for i, j in itertools.combinations(range(n), 2) if rng.random() < 0.35],
+                         dtype=np.int64).reshape(-1, 2)
+        claim = [{"proof": "cover"}]
+        check_claims(claim, [np.arange(n)], hh, edges, edges, [], np.zeros(n, bool), 250, 450)
+        adj = [0] * n
+        for i, j in edges.tolist():
+            adj[i] |= 1 << j
+            adj[j] |= 1 << i
+        ref = partition_exists(hh.tolist(), 250, 450, [adj])
+        (rec,) = claim
+        if "household-less buildings free" in rec["check_detail"]:
+            said_none += 1
+            assert ref is None
+        assert rec["check"] == "unchecked" or (rec["check"] == "refuted") == (ref is not None)
+    assert said_none >= 5
