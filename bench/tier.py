@@ -4,12 +4,12 @@
 does (gunicorn, ``WORKERS`` x ``THREADS``), optionally reading from a streaming replica
 (``DATABASE_READ_URL``) and with its background jobs on Celery (``REDIS_URL``: a
 ``geo.serve.RedisProcess`` and a ``geo.serve.WorkerProcess``). ``Reporters`` posts Open311
-reports at a fixed rate (open loop),
-each with its own ``Idempotency-Key``; a report refused by a 5xx or by no answer is sent
-again with the same key until it is accepted or the phase's retry window ends, as a hotline
-client does. ``count_reports`` then counts in the database what arrived: reports lost and
-cases made twice. ``primary_outage`` stops the embedded primary for a while and starts it
-again.
+reports at a fixed rate (open loop), each with its own ``Idempotency-Key``; a report
+refused by a 5xx or by no answer is sent again with the same key until it is accepted or
+the phase's retry window ends, as a hotline client does (after a 503, no sooner than its
+``Retry-After``). ``count_reports`` then counts in the database what arrived: reports lost
+and cases made twice. ``primary_outage`` stops the embedded primary for a while and starts
+it again.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def report_forms(seed: int = 5) -> tuple[list[tuple[float, float]], list[str]]:
 
 class Reporters:
     """Open311 reports at ``rate`` a second for ``duration_s``, each retried until accepted
-    (201) or until ``retry_until_s`` after the phase's start."""
+    (201) or until ``retry_until_s`` after the phase's start: after a 503 no sooner than its
+    ``Retry-After`` (plus up to a second, so the retries spread out), else after a second."""
 
     def __init__(self, base_url: str, key: str, points, categories, *, rate: float,
                  duration_s: float, retry_until_s: float, run: str, seed: int = 7) -> None:
@@ -100,6 +101,7 @@ class Reporters:
         self.rate, self.duration_s, self.retry_until_s = rate, duration_s, retry_until_s
         self.run = run
         self.rng = random.Random(seed)
+        self.rng_retry = random.Random(seed + 1)
         self.reports: list[Report] = []
         self._threads: list[threading.Thread] = []
         self._local = threading.local()
@@ -113,10 +115,14 @@ class Reporters:
     def _send(self, rep: Report, form: dict, give_up: float) -> None:
         while True:
             t0 = time.perf_counter()
+            wait = 1.0  # a hotline client's retry
             try:
                 r = self._session().post(self.url, data=form, timeout=TIMEOUT_S,
                                          headers={"Idempotency-Key": rep.key})
                 status = r.status_code
+                after = r.headers.get("Retry-After", "")
+                if status == 503 and after.isdigit():  # as HTTP asks: not before, spread out
+                    wait = int(after) + self.rng_retry.uniform(0.0, 1.0)
             except requests.RequestException:
                 status = 0
             ms = (time.perf_counter() - t0) * 1000
@@ -127,7 +133,7 @@ class Reporters:
             rep.final_status = status
             if status == 201 or (status and status < 500) or time.monotonic() >= give_up:
                 return
-            time.sleep(1.0)  # a hotline client's retry
+            time.sleep(wait)
 
     def start(self) -> None:
         t0 = time.monotonic() + 0.2
