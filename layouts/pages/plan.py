@@ -40,6 +40,7 @@ from layouts import (
     plan_respect,
     plan_scope,  # noqa: F401  (the scope's communities before one is chosen)
     plan_store,
+    plan_street,  # a whole street's rebalance as one background job
     plan_tables,
     strings_plan,  # noqa: F401  (registers the page's strings)
 )
@@ -83,6 +84,7 @@ def layout(community=None, plan=None, **_query) -> html.Div:
         html.Div(id=ids.PLAN_READONLY, className="ga-readonly"),
         html.Div(id=ids.PLAN_ERROR, className="ga-error", role="alert"),
         html.Div(className="ga-plan-grid", children=[plan_layout.controls(lang), plan_layout.main(lang)]),
+        plan_street.section(lang),
     ])
 
 

@@ -221,3 +221,57 @@ def test_pool_process_killed_mid_job_then_run_again(stack, demo_db, new_page, re
     assert len(_proposals(redis_url) - before) == 1
     screenshot(page, "jobs-celery-run-again")
     assert console.errors == []
+
+
+def test_street_rebalance_from_the_page(stack, demo_db, new_page, redis_url):  # noqa: F811
+    """A planner chooses a street by clicks and runs it as one job on a worker: progress per
+    community, then each community's proposal listed, opened by a click in the usual
+    review, and committed there."""
+    server, workers = stack
+    street = "990100004"
+    communities = demo_db.scalar(
+        "SELECT array_agg(code ORDER BY code) FROM communities WHERE left(code, 9) = %s", (street,))
+    before, versions = _proposals(redis_url), _versions(demo_db)
+    page, console = new_page()
+    login(page, server.url, "j_planner", PW, "/plan")
+    page.wait_for_selector("#plan-street-box:not([hidden])", timeout=60000)
+    _click(page, "#plan-street")
+    page.locator(".dash-dropdown-option[role=option]").first.wait_for()
+    page.keyboard.type(street)  # the menu's search box has the focus: a person types the code
+    option = page.locator(".dash-dropdown-option[role=option]").filter(has_text=street)
+    option.first.wait_for()
+    box = option.first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("#plan-street-run:not([disabled])", timeout=30000)
+    started = Started(workers)
+    _click(page, "#plan-street-run")
+    worker, job, _task, pid = started.next()
+    assert _in_worker(worker, pid)
+    page.wait_for_selector("#plan-street-table", timeout=120000)
+    worker.wait_for(rf"job {re.escape(job)} \(\S+\) SUCCESS in process {pid}\b")
+    n = len(communities)
+    assert page.get_attribute("#plan-street-progress", "value") == str(n)
+    assert page.inner_text("#plan-street-progress-text") == f"已完成 {n}/{n} 个社区"
+    rows = page.locator("#plan-street-table tbody tr")
+    assert rows.count() == n
+    assert all(code in page.inner_text("#plan-street-table") for code in communities)
+    assert len(_proposals(redis_url) - before) == n  # one proposal each, nothing committed
+    assert _versions(demo_db) == versions
+    assert f"街道 {street}：{n} 个社区已有新方案" in page.inner_text("#plan-street-status")
+    screenshot(page, "jobs-celery-street-done")
+    # the first community's proposal, opened by a click, in the usual review and commit flow
+    first = communities[0]
+    link = page.locator("#plan-street-table tbody tr").first.locator("a")
+    link.scroll_into_view_if_needed()
+    box = link.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(re.compile(rf"community={first}&plan=[0-9a-f]{{32}}"), timeout=60000)
+    page.wait_for_selector("#plan-grid-table", timeout=60000)
+    if page.locator("#plan-commit[disabled]").count():
+        _click(page, "#plan-accept-band input")  # out of band, as a planner may accept it
+    page.wait_for_selector("#plan-commit:not([disabled])", timeout=30000)
+    _click(page, "#plan-commit")
+    page.wait_for_selector("#plan-commit-msg .ga-ok", timeout=60000)
+    assert _versions(demo_db) == versions + 1
+    screenshot(page, "jobs-celery-street-committed")
+    assert console.errors == []
