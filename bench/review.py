@@ -7,8 +7,13 @@ city as scope signs in once; every cold load is a new browser context carrying t
 
 Figures (Debian's Chromium through Playwright):
 
-* ``first_view_s``: navigation start until the map shows every street of the scope and the
-  key figures are on the page; ``--runs`` cold loads, median and p95. Target <= 1.5 s.
+* ``first_view_s``: navigation start until the map shows every street of the scope, the
+  key figures are on the page and the legend is drawn; ``--runs`` cold loads, median and
+  p95. Target <= 1.5 s.
+* same-run baselines of each cold load, for reading the figure above on a shared machine:
+  ``shell_s``, navigation start until the page's controls are drawn (the app's scripts and
+  the page layout, no figures yet: what any page of the app costs), and ``rankings_s``,
+  until the streets' ranking table is filled (it loads after the first view).
 * ``metric_ms``: a metric chosen in the selector (set on the component, as a click does)
   until the legend shows the new metric; ``--changes`` changes, median and p95. Target
   p95 <= 300 ms.
@@ -16,7 +21,8 @@ Figures (Debian's Chromium through Playwright):
   Target <= 5 s.
 
 Prints the load average at start (the machine is shared: read the figures with it) and ends
-with one JSON line.
+with one JSON line. ``--checkout DIR`` reads the city from the embedded cluster of another
+checkout (whose cluster holds ``gridatlas_bench``) without starting or reconfiguring it.
 
 Usage::
 
@@ -86,21 +92,38 @@ def login(browser, base_url: str) -> list:
     return cookies
 
 
+SHELL_S: list[float] = []  # per first view: until the page's controls are drawn
+RANKINGS_S: list[float] = []  # per first view: until the streets' ranking table is filled
+
+
 def first_view(browser, url: str, cookies: list, n_streets: int) -> tuple[float, object, object]:
     ctx = browser.new_context(viewport=screen.VIEWPORT, bypass_csp=True, locale="zh-CN")
     ctx.add_cookies(cookies)
     page = ctx.new_page()
     page.goto(url + "/review", wait_until="commit")
-    page.wait_for_function(
-        f"""document.querySelectorAll('#rv-map path.leaflet-interactive').length >= {n_streets}
-            && document.querySelector('#rv-cards-box') && document.querySelector('#rv-cards-box').innerText
-            && document.querySelector('#rv-legend-box').innerText""", timeout=600000, polling="raf")
-    s = page.evaluate("performance.now()") / 1000
-    server = page.evaluate("""performance.getEntriesByType('resource')
-        .filter(e => e.name.includes('_dash-update-component'))
+    # one loop in the page marks each moment on the frame it is first seen
+    marks = page.evaluate(f"""async () => {{
+        const t = {{}}; const t0 = performance.now();
+        const text = (sel) => {{ const e = document.querySelector(sel); return e ? e.innerText : ''; }};
+        while (performance.now() - t0 < 600000) {{
+            if (!t.shell && document.querySelector('#rv-metric')) {{ t.shell = performance.now(); }}
+            if (!t.view && document.querySelectorAll('#rv-map path.leaflet-interactive').length >= {n_streets}
+                && text('#rv-cards-box') && text('#rv-legend-box')) {{ t.view = performance.now(); }}
+            if (!t.rankings && document.querySelector('#rv-streets table td')) {{ t.rankings = performance.now(); }}
+            if (t.view && t.rankings) {{ break; }}
+            await new Promise(r => requestAnimationFrame(r));
+        }}
+        return t; }}""")
+    if "view" not in marks:
+        raise SystemExit("the first view did not complete within 10 minutes")
+    SHELL_S.append(marks.get("shell", marks["view"]) / 1000)
+    RANKINGS_S.append(marks.get("rankings", float("nan")) / 1000)
+    # the view's own callback: the largest response before the view was complete
+    server = page.evaluate(f"""performance.getEntriesByType('resource')
+        .filter(e => e.name.includes('_dash-update-component') && e.responseEnd <= {marks['view']})
         .map(e => e.responseStart - e.requestStart)""")
     SERVER_MS.append(max(server) if server else 0.0)
-    return s, ctx, page
+    return marks["view"] / 1000, ctx, page
 
 
 def metric_changes(page, n: int) -> list[float]:
@@ -140,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--demo", metavar="URL", help="a database holding the demo district instead")
     ap.add_argument("--runs", type=int, default=5, help="cold first views (default 5)")
     ap.add_argument("--changes", type=int, default=30, help="metric changes (default 30)")
+    ap.add_argument("--checkout", metavar="DIR", type=Path,
+                    help="the checkout whose embedded cluster holds gridatlas_bench (default: this "
+                         "one); its cluster must be running and is not reconfigured")
     args = ap.parse_args(argv)
     load = os.getloadavg()
     say(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
@@ -150,8 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from geo import localdb
 
-        lay = localdb.layout()
-        localdb.up(lay)
+        if args.checkout:
+            lay = localdb.layout(args.checkout.resolve())
+            if not localdb.status(lay):
+                raise SystemExit(f"the cluster of {args.checkout} is not running")
+        else:
+            lay = localdb.layout()
+            localdb.up(lay)
         admin = lay.admin_url("gridatlas_bench")
         if not citygen.city_present(admin, citygen.FULL):
             raise SystemExit("gridatlas_bench does not hold the city: run bench/screen.py first, "
@@ -183,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.runs):
                 s, ctx, page = first_view(browser, app.url, cookies, n_streets)
                 views.append(s)
-                say(f"first view {i + 1}: {s:.2f} s (slowest callback {SERVER_MS[-1]:.0f} ms on the server)")
+                say(f"first view {i + 1}: {s:.2f} s (shell {SHELL_S[-1]:.2f} s, view's callback "
+                    f"{SERVER_MS[-1]:.0f} ms on the server, rankings at {RANKINGS_S[-1]:.2f} s)")
                 if i < args.runs - 1:
                     ctx.close()
             changes = metric_changes(page, args.changes)
@@ -208,15 +240,20 @@ def main(argv: list[str] | None = None) -> int:
         "metric_p95_ms": round(screen.pct(changes, 95), 1),
         "pdf_median_s": round(statistics.median(pdfs), 2), "pdf_p95_s": round(screen.pct(pdfs, 95), 2),
         "streets": n_streets, "runs": args.runs, "changes": args.changes,
-        # the slowest callback's server time per cold first view (its share of the first view)
+        # the view's callback's server time per cold first view (its share of the first view)
         "first_view_server_median_ms": round(statistics.median(SERVER_MS[1:] or SERVER_MS), 1),
+        # same-run baselines: the page's shell (scripts and layout, no figures), and when the
+        # rankings, which load after the view, were filled
+        "shell_median_s": round(statistics.median(SHELL_S[1:] or SHELL_S), 3),
+        "rankings_median_s": round(statistics.median(RANKINGS_S[1:] or RANKINGS_S), 3),
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
     }
-    out["targets_met"] = {"first_view": out["first_view_median_s"] <= TARGETS["first_view_s"],
+    out["targets_met"] = {"first_view": max(out["first_view_median_s"],
+                                            out["first_view_p95_s"]) <= TARGETS["first_view_s"],
                           "metric": out["metric_p95_ms"] <= TARGETS["metric_p95_ms"],
                           "pdf": out["pdf_median_s"] <= TARGETS["pdf_s"]}
     say(f"first view median {out['first_view_median_s']} s, p95 {out['first_view_p95_s']} s "
-        f"(target {TARGETS['first_view_s']} s)")
+        f"(target {TARGETS['first_view_s']} s; the page's shell alone: median {out['shell_median_s']} s)")
     say(f"metric change median {out['metric_median_ms']} ms, p95 {out['metric_p95_ms']} ms "
         f"(target p95 {TARGETS['metric_p95_ms']:.0f} ms)")
     say(f"street PDF median {out['pdf_median_s']} s (target {TARGETS['pdf_s']} s)")

@@ -1,7 +1,8 @@
 """Component ids of the leaders' review and its print view (page-prefixed ``rv-``)."""
 
 STATE = "rv-state"  # {"area": code or None, "level": level}
-FIGS = "rv-figs"  # figures of the areas on the map and the rankings rows
+FIGS = "rv-figs"  # figures of the areas on the map, their level and area
+ROWS = "rv-rows"  # the rankings tables' rows (the downloads read them)
 SELECTED = "rv-selected"  # a grid clicked at grid level
 STRINGS = "rv-strings"  # the legend's and rank's words in the page's language (review.js)
 DOWNLOAD = "rv-download"

@@ -606,6 +606,24 @@ def view_figures(scope: Scope, area: str | None, level: str, period: Period, *,
             "communities": communities}
 
 
+def ranking_figures(scope: Scope, area: str | None, period: Period, *,
+                    now: datetime | None = None) -> dict[str, dict[str, dict]]:
+    """The rankings of ``area`` on their own: ``streets`` and ``communities`` as in
+    :func:`view_figures` (the page reads them after its map and key figures, so the first
+    view does not wait for them). The communities' asset figures are read once and added up
+    to the streets."""
+    area, _ = check_view(scope, area, "grid")
+    streets: dict[str, dict] = {}
+    communities: dict[str, dict] = {}
+    if area and len(area) <= 9:
+        assets = asset_figures(scope, area, "community")
+        if len(area) <= 6:
+            streets = figures(scope, area, "street", period, now=now,
+                              assets=_roll_up(scope, area, "street", assets))
+        communities = figures(scope, area, "community", period, now=now, assets=assets)
+    return {"area": area, "streets": streets, "communities": communities}
+
+
 # ----------------------------------------------------------------------------- classes
 
 def breaks(values: list[float], k: int = 5) -> list[float]:

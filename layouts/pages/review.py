@@ -50,6 +50,7 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
         dcc.Store(id=rid.STATE, data=state),
         dcc.Store(id=rid.STRINGS, data=view.restyle_strings(lang)),
         dcc.Store(id=rid.FIGS),
+        dcc.Store(id=rid.ROWS),
         dcc.Store(id=rid.SELECTED),
         dcc.Download(id=rid.DOWNLOAD),
         html.Div(className="rv-head", children=[
@@ -212,10 +213,6 @@ def navigate(click, _crumbs, level, state):
     Output(rid.AREA_NAME, "children"),
     Output(rid.PERIOD_TEXT, "children"),
     Output(rid.CARDS, "children"),
-    Output(rid.T_STREETS, "children"),
-    Output(rid.T_COMMUNITIES, "children"),
-    Output(rid.CHART, "children"),
-    Output(rid.REDBLACK, "children"),
     Output(rid.ATTRIBUTION, "children"),
     Output(rid.ERROR, "children"),
     Input(rid.STATE, "data"),
@@ -224,9 +221,10 @@ def navigate(click, _crumbs, level, state):
     Input(rid.TO, "value"),
 )
 def load(state, kind, date_from, date_to):
-    """Areas, figures, comparisons and rankings for the view in ``state``."""
+    """Areas, figures and the area's comparisons for the view in ``state`` (the rankings
+    follow in :func:`rankings`, once this has arrived)."""
     lang = current_lang()
-    none = (dash.no_update,) * 12
+    none = (dash.no_update,) * 8
     if not isinstance(state, dict) or not state.get("level"):
         return none + (None,)
     scope = Scope.of(current_principal())
@@ -237,8 +235,8 @@ def load(state, kind, date_from, date_to):
         with session.replica_session():
             area, level = rv.check_view(scope, state.get("area"), state["level"])
             geo_json = rv.map_areas(scope, area, level)
-            v = rv.view_figures(scope, area, level, period)
-            figs, key, streets, communities = v["figs"], v["key"], v["streets"], v["communities"]
+            v = rv.view_figures(scope, area, level, period, rankings=False)
+            figs, key = v["figs"], v["key"]
             crumbs = rv.breadcrumb(scope, area)
             osm = summary.has_osm_data(scope)
     except GridAtlasError as exc:
@@ -262,18 +260,48 @@ def load(state, kind, date_from, date_to):
     name = view.name_of(crumbs[-1], lang) if crumbs else ""
     ptext = t("rv.print.period").format(a=period.start.isoformat(), b=period.end.isoformat())
     cards = view.key_figures(key, lang) if key else None
+    return (geo_json, viewport, {"figs": figs, "level": level, "area": area},
+            crumb_items, name, ptext, cards, t("rv.print.osm") if osm else "", None)
+
+
+@secure_callback(
+    "view.review",
+    Output(rid.ROWS, "data"),
+    Output(rid.T_STREETS, "children"),
+    Output(rid.T_COMMUNITIES, "children"),
+    Output(rid.CHART, "children"),
+    Output(rid.REDBLACK, "children"),
+    Output(rid.ERROR, "children", allow_duplicate=True),
+    # after the view's figures: the map and key figures do not wait for the rankings
+    Input(rid.FIGS, "data"),
+    State(rid.STATE, "data"),
+    State(rid.PERIOD, "value"),
+    State(rid.FROM, "value"),
+    State(rid.TO, "value"),
+    prevent_initial_call=True,
+)
+def rankings(data, state, kind, date_from, date_to):
+    """The streets' and communities' rankings, the bar chart and the red and black list of the
+    view that has just arrived (its area and period)."""
+    lang = current_lang()
+    if not isinstance(data, dict) or not isinstance(state, dict) or "figs" not in data:
+        return (dash.no_update,) * 6
+    scope = Scope.of(current_principal())
+    try:
+        period = _period(kind, date_from, date_to)
+        with session.replica_session():
+            r = rv.ranking_figures(scope, state.get("area"), period)
+    except GridAtlasError as exc:
+        return (dash.no_update,) * 5 + (view.message(exc, lang),)
     metric = "on_time_rate"
-    st_rows = view.table_rows(streets, metric, lang)
-    co_rows = view.table_rows(communities, metric, lang)
+    st_rows = view.table_rows(r["streets"], metric, lang)
+    co_rows = view.table_rows(r["communities"], metric, lang)
     chart = _chart(st_rows or co_rows, lang) if (st_rows or co_rows) else None
-    lists = rv.red_black(communities or figs)
-    return (geo_json, viewport, {"figs": figs, "level": level, "area": area, "streets": st_rows,
-                                 "communities": co_rows},
-            crumb_items, name, ptext, cards,
+    lists = rv.red_black(r["communities"] or data["figs"])
+    return ({"streets": st_rows, "communities": co_rows},
             view.ranking_table(rid.T_STREETS + "-table", st_rows) if st_rows else html.P(t("table.empty")),
             view.ranking_table(rid.T_COMMUNITIES + "-table", co_rows) if co_rows else html.P(t("table.empty")),
-            chart, view.red_black(lists, lang),
-            t("rv.print.osm") if osm else "", None)
+            chart, view.red_black(lists, lang), dash.no_update)
 
 
 def _chart(rows: list[dict], lang: str):
@@ -309,7 +337,7 @@ dash.clientside_callback(
     "view.review",
     Output(rid.DOWNLOAD, "data"),
     Input({"type": rid.EXPORT, "index": ALL}, "n_clicks"),
-    State(rid.FIGS, "data"),
+    State(rid.ROWS, "data"),
     prevent_initial_call=True,
 )
 def export(_clicks, data):

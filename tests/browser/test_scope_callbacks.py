@@ -180,9 +180,11 @@ def _attacks(w) -> dict[str, list[dict]]:
                           for a in (B, B[:9], "9", "%", "_", [B]) for lv in ("community", "grid", "x")]
         + [{"rv-state.data": {"area": A, "level": "grid"}, "rv-period.value": "custom",
             "rv-from.value": "2026-13-45", "rv-to.value": [1]}],
-        "rv-areas.hideout": [{"rv-metric.value": "x", "rv-figs.data": {"areas": "x"}, "rv-selected.data": B}],
+        # the rankings, read once the view's figures have arrived (a metric change is clientside)
+        "rv-rows.data": [{"rv-figs.data": {"figs": {}}, "rv-state.data": {"area": a, "level": "grid"},
+                          "rv-period.value": "month"} for a in (B, B[:9], "9", "%", "_", [B])],
         "rv-download.data": [{'{"index":["ALL"],"type":"rv-export"}.n_clicks': [(v, 1)],
-                              "rv-figs.data": {"streets": [{"code": "x"}], "communities": "x"}}
+                              "rv-rows.data": {"streets": [{"code": "x"}], "communities": "x"}}
                              for v in ("streets-csv", "communities-xlsx", "x-y", 9)]
         + [{"rv-pdf.n_clicks": 1, "rv-state.data": {"area": v}, "rv-period.value": "month"}
            for v in (B, B[:9], "9", "%", [B])],
@@ -314,6 +316,12 @@ def _attacks(w) -> dict[str, list[dict]]:
                                       for v in ("x", None, [B])],
         "plan-respect.options": [{"plan-net-pick.options": v}
                                  for v in ([{"label": "x", "value": "x"}, "y", {"value": 1}], "x")],
+        # a street's rebalance (layouts/plan_street.py): B's street, not street codes
+        "plan-street.options": [{"plan-boot.data": {"community": B}}],
+        "plan-street-run.disabled": [{"plan-street.value": v} for v in (B[:9], "%", [B])],
+        "plan-street-results.children": [{"plan-street-run.n_clicks": 1, "plan-street.value": v}
+                                         for v in (B[:9], "9", "%", [B])],
+        "plan-street-cancel.id": [{"plan-street-cancel.n_clicks": 1}],
     }
 
 

@@ -148,6 +148,22 @@ def test_view_figures_equal_the_separate_reads(demo_db):
             assert v["communities"] == rv.figures(scope, a, "community", PERIOD, now=now)
 
 
+def test_ranking_figures_are_the_views(demo_db):
+    """The rankings read on their own (the page loads them after the map) are the ones the
+    one-pass read gives, for a district and a street; a community has none."""
+    scope = Scope.of(SYSTEM)
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    street = demo_db.scalar("SELECT min(code) FROM streets")
+    community = demo_db.scalar("SELECT min(code) FROM communities WHERE code LIKE %s || '%%'", (street,))
+    for a, lv in (("990100", "street"), (street, "community")):
+        v = rv.view_figures(scope, a, lv, PERIOD, now=now)
+        r = rv.ranking_figures(scope, a, PERIOD, now=now)
+        assert r["streets"] == v["streets"] and r["communities"] == v["communities"], a
+        assert r["communities"] and bool(r["streets"]) == (a == "990100")
+    assert rv.ranking_figures(scope, community, PERIOD, now=now) == {
+        "area": community, "streets": {}, "communities": {}}
+
+
 def test_another_distance_is_counted_on_the_spot(demo_db):
     scope = Scope.of(SYSTEM)
     community = demo_db.scalar("SELECT min(code) FROM communities")
