@@ -1,7 +1,7 @@
 """The incident desk: what the /incidents screens read besides the list, actor first.
 
-* :func:`scoped_filter`: a department account lists only its own department's cases (the
-  scope alone would show it the whole district);
+* :func:`scoped_filter`: a department account lists only its own department's cases and
+  those a whistle summoned it to (the scope alone would show it the whole district);
 * :func:`inbox_filter`: the cases waiting for this actor's action (待办), as a
   :class:`~geo.incidents.listing.CaseFilter`;
 * :func:`available_actions`: exactly the steps this actor may take on a case now (the
@@ -36,7 +36,8 @@ def department_code(actor: service.Actor) -> str | None:
 
 
 def scoped_filter(actor: service.Actor, flt: CaseFilter) -> CaseFilter:
-    """``flt`` narrowed to what the actor works on: a department sees its own cases only.
+    """``flt`` narrowed to what the actor works on: a department sees its own cases and the
+    cases a whistle summoned it to (吹哨报到), nothing else.
 
     A department account tied to no department sees nothing (an impossible department).
     """
@@ -46,7 +47,7 @@ def scoped_filter(actor: service.Actor, flt: CaseFilter) -> CaseFilter:
     if code is None:
         raise service.Denied("department.none", "您的账号未关联任何部门，无法查看事件",
                              "your account is tied to no department: no cases to show")
-    return dataclasses.replace(flt, department=code)
+    return dataclasses.replace(flt, department=code, summoned=flt.summoned or "any")
 
 
 def inbox_filter(actor: service.Actor, base: CaseFilter | None = None) -> CaseFilter | None:
@@ -56,7 +57,8 @@ def inbox_filter(actor: service.Actor, base: CaseFilter | None = None) -> CaseFi
       own level (resolve or escalate);
     * district operator (and admin): cases arrived at the district (file), filed (dispatch),
       handled (verify) and verified (close);
-    * department: its cases dispatched (accept), accepted or returned (handle).
+    * department: its cases dispatched (accept), accepted or returned (handle), and the open
+      cases a whistle summoned it to that wait for its report-in (报到).
     """
     base = base or CaseFilter()
     role = actor.role
@@ -68,7 +70,7 @@ def inbox_filter(actor: service.Actor, base: CaseFilter | None = None) -> CaseFi
                                                  "verified"), levels=("district",))
     if role == "department":
         return scoped_filter(actor, dataclasses.replace(
-            base, states=("dispatched", "accepted", "returned")))
+            base, states=("dispatched", "accepted", "returned"), summoned="pending"))
     return None
 
 

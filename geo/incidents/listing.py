@@ -28,6 +28,10 @@ SORTS = {
     "reported_asc": "i.reported_at, i.id",
     "due_asc": "i.due_at NULLS LAST, i.id",
 }
+SUMMONED = (None, "any", "pending")
+_SUMMONS = """EXISTS (SELECT 1 FROM incident_whistles w
+                        JOIN incident_whistle_departments wd ON wd.whistle_id = w.id
+                       WHERE w.incident_id = i.id AND wd.department_id = %(dep)s{pending})"""
 _PLACE_COLUMN = {"district": "district_id", "street": "street_id", "community": "community_id",
                  "grid": "grid_id"}
 
@@ -40,6 +44,9 @@ class CaseFilter:
     ``category`` includes its sub-categories; ``start``/``end`` bound ``reported_at``
     (end excluded); ``text`` matches the code, title or description (case-insensitive);
     ``overdue`` keeps open, dispatched cases past their deadline and not deferred.
+    ``summoned`` (with ``department``) adds the cases a whistle summoned that department to
+    (吹哨报到): ``"any"`` every such case; ``"pending"`` the open ones still waiting for its
+    report-in, whatever their state (``states`` then applies to its own cases only).
     """
 
     states: Sequence[str] = ()
@@ -50,6 +57,7 @@ class CaseFilter:
     community: str | None = None
     grid: str | None = None
     department: str | None = None
+    summoned: str | None = None
     overdue: bool = False
     start: datetime | None = None
     end: datetime | None = None
@@ -91,6 +99,8 @@ def list_cases(actor: service.Actor, flt: CaseFilter = CaseFilter(), *,
         raise _bad("severity", list(flt.severities))
     if flt.sort not in SORTS:
         raise _bad("sort", flt.sort)
+    if flt.summoned not in SUMMONED or (flt.summoned and not flt.department):
+        raise _bad("summoned", flt.summoned)
     if not (1 <= int(flt.page) <= 100_000 and 1 <= int(flt.page_size) <= MAX_PAGE_SIZE):
         raise _bad("page", (flt.page, flt.page_size))
     if flt.start and flt.end and flt.start >= flt.end:
@@ -148,11 +158,20 @@ def list_cases(actor: service.Actor, flt: CaseFilter = CaseFilter(), *,
             row = cur.fetchone()
             if row is None:
                 raise _bad("department", flt.department)
-            where.append("i.department_id = %(dep)s")
             args["dep"] = row["id"]
+            if flt.summoned == "any":
+                where.append(f"(i.department_id = %(dep)s OR {_SUMMONS.format(pending='')})")
+            elif flt.summoned == "pending":
+                own = "i.state = ANY(%(states)s)" if flt.states else "TRUE"
+                waiting = _SUMMONS.format(pending=" AND wd.reported_at IS NULL")
+                where.append(f"((i.department_id = %(dep)s AND {own})"
+                             f" OR (i.closed_at IS NULL AND {waiting}))")
+            else:
+                where.append("i.department_id = %(dep)s")
         if flt.states:
-            where.append("i.state = ANY(%(states)s)")
             args["states"] = list(flt.states)
+            if not (flt.department and flt.summoned == "pending"):
+                where.append("i.state = ANY(%(states)s)")
         if flt.levels:
             where.append("i.level = ANY(%(levels)s)")
             args["levels"] = list(flt.levels)
