@@ -144,6 +144,10 @@ def network_control() -> dl.LayersControl:
     Output(ids.CMD_F_STREET, "value"),
     Output(ids.CMD_F_COMMUNITY, "value"),
     Output(ids.CMD_F_CATEGORY, "value"),
+    Output(ids.CMD_F_DISTRICT, "options"),
+    Output(ids.CMD_F_DISTRICT, "value"),
+    Output(ids.CMD_F_DISTRICT, "style"),
+    Output(ids.CMD_F_BAR, "style"),
     Output(ids.CMD_ERROR, "children"),
     Input(ids.CMD_FILTERS, "data"),
     State(ids.CMD_BOOT, "data"),
@@ -171,7 +175,7 @@ def load_places(stored, boot):
     except GridAtlasError as exc:
         log.warning("command centre data unavailable: %s", exc.user_msg)
         # the message already says what failed (e.g. 无法连接数据库): no prefix of our own
-        return (*([dash.no_update] * 14), exc.user_msg)
+        return (*([dash.no_update] * 18), exc.user_msg)
 
     def opts(rows):
         return [{"label": (r["name_en"] if en and r.get("name_en") else r["name"]),
@@ -185,7 +189,8 @@ def load_places(stored, boot):
     if not ctx.triggered:  # first load: fit unless the URL gave a view
         fit = (boot or {}).get("fit", True)
     else:  # a filter changed: fit to the chosen street or community
-        fit = bool((stored or {}).get("street") or (stored or {}).get("community"))
+        fit = bool((stored or {}).get("street") or (stored or {}).get("community")
+                   or (stored or {}).get("district"))
     if bounds and fit:
         viewport = {"bounds": bounds, "transition": "fitBounds", "options": {"padding": [20, 20]}}
     elif not ctx.triggered and (boot or {}).get("view"):
@@ -194,11 +199,15 @@ def load_places(stored, boot):
     else:
         viewport = dash.no_update
     # the URL's filters, once their options exist (first load only)
-    values = ([(stored or {}).get(k) for k in ("street", "community", "category")]
-              if not ctx.triggered else [dash.no_update] * 3)
+    values = ([(stored or {}).get(k) for k in ("street", "community", "category", "district")]
+              if not ctx.triggered else [dash.no_update] * 4)
+    # a city's wall (or an administrator's) spans districts: offer them as a filter
+    many = len(options["districts"]) > 1
     return (*upper, labels, police, viewport, notice, t("wall.osm", lang) if osm else None,
             opts(options["streets"]), opts(options["communities"]),
-            opts(options["categories"]), *values, None)
+            opts(options["categories"]), *values[:3], opts(options["districts"]), values[3],
+            None if many else {"display": "none"},
+            {"gridTemplateColumns": "repeat(5, minmax(0, 1fr))"} if many else None, None)
 
 
 @secure_callback(

@@ -72,12 +72,13 @@ clientside_callback(
     Input(ids.CMD_F_COMMUNITY, "value"),
     Input(ids.CMD_F_CATEGORY, "value"),
     Input(ids.CMD_F_SEVERITY, "value"),
+    Input(ids.CMD_F_DISTRICT, "value"),
     State(ids.CMD_FILTERS, "data"),
     prevent_initial_call=True,
 )
-def set_filters(street, community, category, severity, stored):
-    new = {"street": street, "community": community, "category": category,
-           "severity": severity}
+def set_filters(street, community, category, severity, district, stored):
+    new = {"district": district, "street": street, "community": community,
+           "category": category, "severity": severity}
     return dash.no_update if new == stored else new
 
 

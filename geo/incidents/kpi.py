@@ -94,6 +94,7 @@ SELECT due.due, due.deferred, due.closed_on_time,
 """
 
 _SCOPE_SQL = {
+    "city": "",  # the city's districts: see district_filter
     "district": "",
     "street": "AND i.street_id = %(place)s",
     "community": "AND i.community_id = %(place)s",
@@ -114,12 +115,21 @@ def period_bounds(date_from: date, date_to: date, tz: str | None = None) -> tupl
     return start, end
 
 
-def _resolve_scope(cur, code: str) -> tuple[int, str, object]:
+def district_filter(query: str, level: str) -> str:
+    """``query`` for a city: its ``i.district_id = %(d)s`` made ``= ANY(%(d)s)`` (``d`` is then
+    the list of the city's district ids); other levels keep their one district."""
+    return query.replace("i.district_id = %(d)s", "i.district_id = ANY(%(d)s)") if level == "city" else query
+
+
+def _resolve_scope(cur, code: str) -> tuple[int | list[int], str, object]:
     try:
         level = scope_level(code)
     except ValueError as exc:
         raise Refused("kpi.scope", f"{code!r} 不是地点代码", str(exc)) from None
-    if level == "district":
+    if level == "city":  # its districts by the code's prefix (a list of ids)
+        cur.execute("""SELECT array_agg(id ORDER BY id) AS d, NULL AS place FROM districts
+                        WHERE left(code, 4) = %s HAVING count(*) > 0""", (code,))
+    elif level == "district":
         cur.execute("SELECT id AS d, id AS place FROM districts WHERE code = %s", (code,))
     elif level == "street":
         cur.execute("SELECT district_id AS d, id AS place FROM streets WHERE code = %s", (code,))
@@ -132,7 +142,7 @@ def _resolve_scope(cur, code: str) -> tuple[int, str, object]:
     row = cur.fetchone()
     if row is None:
         raise Refused("kpi.scope", f"没有地点 {code}", f"no {level} {code}")
-    return int(row["d"]), level, row["place"]
+    return (list(row["d"]) if level == "city" else int(row["d"])), level, row["place"]
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -148,7 +158,7 @@ def kpi(actor: Actor | Principal, scope: str, date_from: date, date_to: date, *,
     actor:
         Who asks: needs ``view.incidents`` and ``scope`` inside their own scope.
     scope:
-        A district, street, community or grid code.
+        A city, district, street, community or grid code.
     date_from, date_to:
         Local dates (``TIMEZONE``), both included.
     now:
@@ -176,7 +186,7 @@ def kpi(actor: Actor | Principal, scope: str, date_from: date, date_to: date, *,
         cur.execute("SET LOCAL jit = off")
         # the scope filter is one of the fixed fragments above; values stay bound
         where = _SCOPE_SQL[level] + (" AND i.triage = %(triage)s" if triage else "")
-        cur.execute(_QUERY.replace("{scope}", where),
+        cur.execute(district_filter(_QUERY.replace("{scope}", where), level),
                     {"d": district_id, "place": place, "start": start, "end": end, "now": at,
                      "triage": triage})
         r = cur.fetchone()

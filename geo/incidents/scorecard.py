@@ -29,7 +29,7 @@ from datetime import date, datetime
 
 from geo import db
 from geo.access.roles import Principal
-from geo.incidents.kpi import _SCOPE_SQL, _rate, _resolve_scope, period_bounds
+from geo.incidents.kpi import _SCOPE_SQL, _rate, _resolve_scope, district_filter, period_bounds
 from geo.incidents.service import Actor, _now, _permit
 
 _WHISTLES = """
@@ -102,7 +102,7 @@ def scorecard(actor: Actor | Principal, scope: str, date_from: date, date_to: da
     actor:
         Needs ``departments.scorecard`` and ``scope`` inside their scope.
     scope:
-        District, street, community or grid code: cases placed there count.
+        City, district, street, community or grid code: cases placed there count.
     date_from, date_to:
         Local dates, both included.
 
@@ -131,7 +131,7 @@ def scorecard(actor: Actor | Principal, scope: str, date_from: date, date_to: da
         params = {"d": district_id, "place": place, "start": start, "end": end}
         for query in (_WHISTLES, _DUE, _REWORK, _EVALUATED):
             # the scope filter is one of kpi's fixed fragments; values stay bound
-            cur.execute(query.replace("{scope}", _SCOPE_SQL[level]), params)
+            cur.execute(district_filter(query.replace("{scope}", _SCOPE_SQL[level]), level), params)
             for r in cur.fetchall():
                 add(r["dep"], **{k: v for k, v in r.items() if k != "dep"})
         cur.execute("SELECT id, code, name, name_en FROM departments WHERE id = ANY(%s)", (list(rows),))

@@ -2,7 +2,8 @@
 
 Heavy map data goes down once per zoom band; what changes every tick (KPIs, incident and
 camera symbols) travels in small responses, and restyling goes through ``hideout``.
-URL: ``/?lat=&lng=&z=&street=&community=&category=&severity=&kiosk=1``.
+URL: ``/?lat=&lng=&z=&district=&street=&community=&category=&severity=&kiosk=1`` (the
+district filter is offered when the viewer's scope spans districts: a city's wall).
 
 The page is the layout; its callbacks live beside it in helper modules: layers and their
 data (:mod:`layouts.wall_layers`), the refresh tick (:mod:`layouts.wall_refresh`), panels,
@@ -18,7 +19,7 @@ from dash import dcc, html
 
 from geo.repository import wall
 from geo.settings import get_settings
-from layouts import ids, strings_wall, wall_alerts, wall_layers, wall_panels, wall_refresh  # noqa: F401
+from layouts import ids, strings_city, strings_wall, wall_alerts, wall_layers, wall_panels, wall_refresh  # noqa: F401
 from layouts.i18n import current_lang, dropdown, t
 from layouts.wall_common import in_scope, to_float
 
@@ -54,8 +55,13 @@ def _tools(lang: str, severity) -> html.Div:
                       className="ga-search", autoComplete="off"),
             html.Div(id=ids.CMD_SEARCH_RESULTS, className="ga-search-results"),
             html.Div(
+                id=ids.CMD_F_BAR,
                 className="ga-filters-bar",
                 children=[
+                    # hidden until the options show more than one district (wall_layers)
+                    dropdown(id=ids.CMD_F_DISTRICT, placeholder=t("filter.district", lang),
+                             className="ga-filter", clearable=True, searchable=True,
+                             style={"display": "none"}),
                     _select(ids.CMD_F_STREET, "filter.street", lang),
                     _select(ids.CMD_F_COMMUNITY, "filter.community", lang),
                     _select(ids.CMD_F_CATEGORY, "filter.category", lang),
@@ -71,7 +77,7 @@ def _tools(lang: str, severity) -> html.Div:
 
 
 def layout(lat=None, lng=None, z=None, street=None, community=None, category=None,
-           severity=None, kiosk=None, **_other) -> html.Div:
+           severity=None, kiosk=None, district=None, **_other) -> html.Div:
     """The wall page; no database here: data arrives through the callbacks."""
     lang = current_lang()
     settings = get_settings()
@@ -83,7 +89,8 @@ def layout(lat=None, lng=None, z=None, street=None, community=None, category=Non
     if settings.basemap_url:
         base.append(dl.TileLayer(url=settings.basemap_url, attribution=""))
     overlays = wall_layers.overlays(lang, z_v)
-    filters = {"street": in_scope(street), "community": in_scope(community),
+    filters = {"district": in_scope(district) if district and len(district) == 6 else None,
+               "street": in_scope(street), "community": in_scope(community),
                "category": category if isinstance(category, str) else None,
                "severity": severity}
     return html.Div(

@@ -76,7 +76,8 @@ def test_city_wall_sees_every_district_and_sums_them(demo_db, cities):
     assert [d["code"] for d in options["districts"]] == [A_DEMO, A_SECOND]
     assert {s["code"][:6] for s in options["streets"]} == {A_DEMO, A_SECOND}
     (s, w), (n, e) = wall.extent(city)
-    assert w < 117 < 117.62 <= e and n >= 40.62  # the demo district and 990101 together
+    (ds, dw), (dn, de) = wall.extent(city.narrow(A_DEMO))
+    assert (s, w, n) == (ds, dw, dn) and de < 71.64 and abs(e - 71.66) < 1e-3  # both districts
     # KPIs over the city are the sum of its districts'
     per = [wall.kpis(city.narrow(d), now) for d in (A_DEMO, A_SECOND)]
     total = wall.kpis(city, now)
@@ -145,7 +146,8 @@ def test_city_review_starts_at_the_city(demo_db, cities):
     crumbs = rv.breadcrumb(leader, A_SECOND + "001")
     assert [(c["code"], c["level"]) for c in crumbs] == [
         (CITY_A, "city"), (A_SECOND, "district"), (A_SECOND + "001", "street")]
-    assert crumbs[0]["name"] == CITY_A  # a city without a name is shown by its code
+    # a city without a name is named by its code
+    assert (crumbs[0]["name"], crumbs[0]["name_en"]) == (f"城市 {CITY_A}", f"City {CITY_A}")
     # a district leader's breadcrumb still starts at the district, and cannot open the city
     district = Scope.of(Principal("t:dleader", "leader", A_DEMO))
     assert rv.breadcrumb(district, A_DEMO + "001")[0]["code"] == A_DEMO
@@ -191,3 +193,28 @@ def test_city_incident_list_and_roads_stay_in_the_city(demo_db, cities):
     # the wall's road layer for a city (the box of its districts) answers, not an error
     city = Scope.of(Principal("t:city", "operator", CITY_A))
     assert roads.roads_in_view(city, [116.0, 39.5, 117.0, 40.5], 12)["type"] == "FeatureCollection"
+
+
+def test_city_case_kpis_and_department_scorecard_cover_its_districts(demo_db, cities):
+    from datetime import date
+
+    from geo.incidents import kpi, scorecard
+
+    leader = Principal("t:cityleader", "leader", CITY_A)
+    end = date.today()
+    start = end.replace(year=end.year - 2)
+    now = datetime.now(UTC)
+    city = kpi.kpi(leader, CITY_A, start, end, now=now)
+    parts = [kpi.kpi(leader, d, start, end, now=now) for d in (A_DEMO, A_SECOND)]
+    for key in ("due", "deferred", "closed_on_time", "closed", "overdue_now", "rework",
+                "open_in_period"):
+        assert city[key] == parts[0][key] + parts[1][key], key
+    assert city["open_in_period"] > parts[0]["open_in_period"]  # 990101's case counts
+    # the scorecard of the city is the demo district's (990101 has no department cases)
+    assert scorecard.scorecard(leader, CITY_A, start, end, now=now) \
+        == scorecard.scorecard(leader, A_DEMO, start, end, now=now) != []
+    for bad in (CITY_B, B_DISTRICT, "9", "%", "_", "99"):
+        with pytest.raises(GridAtlasError):
+            kpi.kpi(leader, bad, start, end, now=now)
+        with pytest.raises(GridAtlasError):
+            scorecard.scorecard(leader, bad, start, end, now=now)
