@@ -20,8 +20,9 @@ import make_fixtures  # noqa: E402
 
 CITY_A, CITY_B = "9901", "9902"
 A_DEMO, A_SECOND, B_DISTRICT = "990100", "990101", "990200"
-# 990101: a 2 km square east of the demo district, one street, one community, two grids
-A2_BOX = (117.60, 40.60, 117.62, 40.62)
+# 990101: a small district just east of the demo district (71.28-71.63 E, 51.12-51.27 N), one
+# street, one community, two grids
+A2_BOX = (71.63, 51.15, 71.66, 51.18)
 A2_NAMES = {"district": ("东郊区", "East Suburb"), "street": ("东郊街道", "East Suburb Street"),
             "community": ("东郊社区", "East Suburb Community")}
 # what must never reach city A's readers: B's codes, names and its incident

@@ -193,7 +193,8 @@ def breadcrumb(scope: Scope, area: str | None) -> list[dict]:
     codes = [area[:n] for n in LEVEL_LEN.values() if n <= len(area)]
     codes = [c for c in codes if scope.covers(c) or (scope.base and c == scope.base)]
     rows = db.fetch_all(
-        """SELECT code, coalesce(name, code) AS name, coalesce(name_en, name, code) AS name_en
+        """SELECT code, coalesce(name, '城市 ' || code) AS name,
+                  coalesce(name_en, name, 'City ' || code) AS name_en
              FROM cities WHERE code = ANY(%(c)s)
            UNION ALL SELECT code, name, name_en FROM districts WHERE code = ANY(%(c)s)
            UNION ALL SELECT code, name, name_en FROM streets WHERE code = ANY(%(c)s)
@@ -210,9 +211,10 @@ def breadcrumb(scope: Scope, area: str | None) -> list[dict]:
 # Area tables by level; each yields code, name, name_en and geometry of the areas at a level
 # inside the place (only current grids).
 _AREAS = {
-    # cities are their districts' code prefixes; a city without a name is shown by its code
-    "city": """SELECT k.code, coalesce(c.name, k.code) AS name,
-                      coalesce(c.name_en, c.name, k.code) AS name_en, NULL::geometry AS geom
+    # cities are their districts' code prefixes; a city without a name is named by its code
+    "city": """SELECT k.code, coalesce(c.name, '城市 ' || k.code) AS name,
+                      coalesce(c.name_en, c.name, 'City ' || k.code) AS name_en,
+                      NULL::geometry AS geom
                  FROM (SELECT DISTINCT left(code, 4) AS code FROM districts) k
                  LEFT JOIN cities c ON c.code = k.code""",
     "district": "SELECT d.code, d.name, d.name_en, {geom} AS geom FROM districts d {join}",
