@@ -58,12 +58,13 @@ def section(lang: str) -> html.Section:
     ])
 
 
-def _streets(rows: list[dict], en: bool) -> list[dict]:
-    """One option per street of the scope's communities (its code: a community's first 9)."""
+def _streets(scope: Scope, rows: list[dict], en: bool) -> list[dict]:
+    """One option per street the scope covers whole (its code: a community's first 9); a
+    planner of one community has none."""
     seen: dict[str, str] = {}
     for r in rows:
         code = r["code"]
-        if len(code) == 12 and code[:9] not in seen:
+        if len(code) == 12 and code[:9] not in seen and scope.covers(code[:9]):
             name = r["street_en"] if en and r.get("street_en") else r["street"]
             seen[code[:9]] = f"{name} · {code[:9]}"
     return [{"label": label, "value": code} for code, label in sorted(seen.items())]
@@ -76,16 +77,18 @@ def _streets(rows: list[dict], en: bool) -> list[dict]:
     Input(ids.PLAN_BOOT, "data"),
 )
 def street_options(_boot):
-    """The streets a planner may rebalance (none, and the section hidden, for readers)."""
+    """The streets a planner may rebalance (none, and the section hidden, for readers and
+    for a planner whose scope holds no whole street)."""
     principal = current_principal()
     if not may_change(principal):
         return [], True
     try:
-        rows = summary.community_summary(Scope.of(principal))
+        scope = Scope.of(principal)
+        options = _streets(scope, summary.community_summary(scope), current_lang() == "en")
     except GridAtlasError as exc:
         log.info("plan page: streets refused: %s", exc.user_msg)
         return [], True
-    return _streets(rows, current_lang() == "en"), False
+    return options, not options
 
 
 @secure_callback(
