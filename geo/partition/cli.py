@@ -191,7 +191,7 @@ def _rebalance_file(args: argparse.Namespace, t0: float, engine_loader: threadin
             grid_frames.append(g)
             report["communities"].append({
                 "community": code, "totals": rep["totals"], "churn": rep["churn"], "timings": rep["timings"],
-                "households": rep["households"], "n_buildings": rep["n_buildings"],
+                "households": rep["households"], "n_buildings": rep["n_buildings"], "graph": rep.get("graph"),
             })
             report["grids"].extend({"community": code, **r} for r in rep["grids"])
     except PartitionError as exc:

@@ -1185,11 +1185,24 @@ def _rebalance(
         "totals": totals,
         "churn": churn,
         "timings": {k: round(v, 4) for k, v in timings.items()},
+        "graph": _graph_summary(G),
     }
     if mode == "minimal":
         minimal_info["budget"] = {"with_local": budgets[0].report(), "without_local": budgets[1].report()}
         report["minimal"] = minimal_info
     return Plan(labels, grids_gdf, report, cells)
+
+
+def _graph_summary(G: BuildingGraph) -> dict[str, int]:
+    """How the footprint graph was joined (the rule for stranded clusters and community
+    pieces, :mod:`geo.partition.graph`): joins between buildings whose cells touch, and
+    joins across pieces whose cells touch nothing else (closest footprints)."""
+    mst = np.asarray(G.mst_pairs).reshape(-1, 2)
+    n = max(int(G.n), 1)
+    cell = set((np.asarray(G.cell_pairs).reshape(-1, 2)[:, 0] * (n + 1)
+                + np.asarray(G.cell_pairs).reshape(-1, 2)[:, 1]).tolist())
+    touching = sum(int(a) * (n + 1) + int(b) in cell for a, b in mst.tolist())
+    return {"footprint_joins_touching_cells": touching, "footprint_joins_across_pieces": len(mst) - touching}
 
 
 #: grid flags that exempt a grid from the band (it cannot be put in band by any plan)

@@ -49,3 +49,18 @@ def test_pieces_whose_cells_touch_nothing_join_by_closest_footprints():
     g = build_graph(fps, cells, max_gap=30.0)
     assert len(g.cell_pairs) == 0
     assert _keys(g.fp_pairs) == {(0, 1)}
+
+
+def test_report_counts_the_footprint_joins():
+    """Two clusters of footprints 60 m apart in one community piece (their cells touch): one
+    join between touching cells, none across pieces."""
+    import geopandas as gpd
+
+    from geo.partition.engine import rebalance
+
+    boxes = [shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10), shapely.box(90, 0, 100, 10),
+             shapely.box(110, 0, 120, 10)]
+    b = gpd.GeoDataFrame({"households": [100, 100, 100, 100]}, geometry=boxes, crs="EPSG:32650").to_crs(4326)
+    com = gpd.GeoSeries([shapely.box(-10, -10, 130, 20)], crs="EPSG:32650").to_crs(4326).iloc[0]
+    plan = rebalance(b, com)
+    assert plan.report["graph"] == {"footprint_joins_touching_cells": 1, "footprint_joins_across_pieces": 0}
