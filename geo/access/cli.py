@@ -131,8 +131,28 @@ def _cmd_seed_demo(args: argparse.Namespace) -> int:
             users.add_user(_cli_actor(), username, role, password, scope,
                            "演示 城市指挥中心" if username == "demo_city" else f"演示 {role}")
             made += 1
+        if role == "department":
+            _tie_demo_department(username)
     print(f"demo users: {made} created, {len(accounts) - made} already there")
     return 0
+
+
+def _tie_demo_department(username: str) -> None:
+    """Tie the demo department account, when it is tied to none, to the department with the
+    most open cases (ties: the first code), so that it has cases to work from the start."""
+    from geo import db
+    from geo.incidents import service
+
+    user = db.fetch_one("SELECT department_id FROM users WHERE username = %s", (username,))
+    if user is None or user["department_id"] is not None:
+        return
+    dep = db.fetch_one(
+        """SELECT d.code FROM departments d
+             LEFT JOIN incidents i ON i.department_id = d.id AND i.closed_at IS NULL
+            GROUP BY d.code ORDER BY count(i.id) DESC, d.code LIMIT 1""")
+    if dep is not None:
+        service.tie_user_to_department(_cli_actor(), username, dep["code"])
+        print(f"demo department account {username} works for department {dep['code']}")
 
 
 def _cmd_apikey(args: argparse.Namespace) -> int:
