@@ -24,7 +24,7 @@ from layouts import (
 )
 from layouts.auth import current_principal, secret_key
 from layouts.i18n import current_lang, dropdown, rule_label, t
-from layouts.jobs import hold, report_failure
+from layouts.jobs import report_failure
 from layouts.plan_actions import int_or, may_change
 from layouts.secure import secure_callback
 
@@ -167,8 +167,6 @@ def run_street(set_progress, _n, token, street, mode, seed, boot):
             body.append(_row(r["code"], name, f"{churn.get('grids_before', '?')} → {len(proposal.grids)}",
                              churn.get("households_moved"), gate, key, lang))
         set_progress((str(i), str(n), t("street.progress", lang).format(i=i, n=n)))
-        if i == 1:
-            hold("street")  # a test hook, off unless GRIDATLAS_TEST_JOB_HOLD_FILE is set
     head = html.Thead(html.Tr([html.Th(t(k, lang)) for k in (
         "street.col_community", "street.col_grids", "street.col_moved", "street.col_gate", "street.col_open")]))
     table = html.Table(className="ga-table", id="plan-street-table", children=[head, html.Tbody(body)])

@@ -100,3 +100,11 @@ def test_redis_down_poll_and_submission_are_messages(own_redis):
 def test_the_page_says_which(marker, words):
     out = report_failure(2, 1)(RuntimeError(f"An error occurred inside a background callback: {marker}"))
     assert words in out[1].children and out[0] is not None
+
+
+def test_the_messages_exist_in_english():
+    from layouts.i18n import t
+
+    assert "job queue (Redis) is unavailable" in t("jobs.unavailable", "en")
+    assert "No worker has taken the job (none within 60 s)" in t("jobs.no_worker", "en").format(s=60)
+    assert "后台" not in t("jobs.no_worker", "en") + t("jobs.unavailable", "en")
