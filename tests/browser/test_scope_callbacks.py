@@ -322,12 +322,6 @@ def _attacks(w) -> dict[str, list[dict]]:
         "plan-street-results.children": [{"plan-street-run.n_clicks": 1, "plan-street.value": v}
                                          for v in (B[:9], "9", "%", [B])],
         "plan-street-cancel.id": [{"plan-street-cancel.n_clicks": 1}],
-        # a street's rebalance (layouts/plan_street.py): B's street, not street codes
-        "plan-street.options": [{"plan-boot.data": {"community": B}}],
-        "plan-street-run.disabled": [{"plan-street.value": v} for v in (B[:9], "%", [B])],
-        "plan-street-results.children": [{"plan-street-run.n_clicks": 1, "plan-street.value": v}
-                                         for v in (B[:9], "9", "%", [B])],
-        "plan-street-cancel.id": [{"plan-street-cancel.n_clicks": 1}],
     }
 
 
