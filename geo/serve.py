@@ -5,10 +5,11 @@
 
 Stateless between workers: sessions live in the ``sessions`` table, the CSRF token in the
 signed session cookie (one key for every worker, made by the master before it forks),
-proposals and background jobs in the disk caches under ``.cache/`` (one machine), locks in
-PostgreSQL. The app is imported once in the master (``preload_app``): importing it connects
-to nothing, and the planning engine is loaded there so that a background job, a fork of a
-worker, never forks a half-imported module. Each worker drops any inherited database pool
+proposals and background jobs in the disk caches under ``.cache/`` (one machine) or, with
+``REDIS_URL``, in Redis (any machine), locks in PostgreSQL. The app is imported once in the
+master (``preload_app``): importing it connects to nothing, and the planning engine is
+loaded there so that a background job, a fork of a worker, never forks a half-imported
+module. Each worker drops any inherited database pool
 after the fork.
 
 :class:`AppProcess` serves the app the same ways from a child process on a loopback port: the
