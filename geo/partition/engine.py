@@ -307,9 +307,18 @@ def _with_pockets(nodes: list[int], mapping: dict[int, int], groups: np.ndarray 
 EXACT_MAX_UNITS = 400
 #: CP-SAT deterministic time per grid count tried (about a second of wall time here)
 EXACT_DET_TIME = 0.5
-#: most connected sets the cover relaxation (:func:`geo.partition.exact.cover_relaxation`)
-#: lists before it gives up (about 0.2 s)
+#: most connected sets the cover and lift (:func:`geo.partition.lift.cover_lift`) lists
+#: before it gives up (about 0.2 s; the lift that follows costs more with more sets)
 EXACT_COVER_SETS = 20_000
+#: most connected sets the last cover proof (:func:`_cover_proof`, for a region nothing else
+#: settled) lists: the work the independent checker may spend listing sets
+#: (:attr:`~geo.partition.config.EngineConfig.check_sets`), so the engine gives up no sooner
+#: than the checker of its claims would (a region the checker could show infeasible is not
+#: left unclaimed, its grids out of band)
+EXACT_PROOF_SETS = DEFAULT.check_sets
+#: search nodes of that proof's exact cover (:func:`geo.partition.exact.exact_cover`): as
+#: many as the checker's (:attr:`~geo.partition.config.EngineConfig.check_nodes`)
+EXACT_PROOF_NODES = DEFAULT.check_nodes
 
 
 #: lift search nodes the cover and lift (:func:`geo.partition.lift.cover_lift`) may spend
@@ -481,6 +490,47 @@ def _exact_fallback(
             "connected in the footprint and cell graphs, cover the region"
         )
     return lab, k, None
+
+
+def _cover_proof(
+    U: Units, nodes: list[int], prm: Params, pockets: Pockets | None, loose: np.ndarray | None
+) -> dict[str, Any] | None:
+    """The last try at a region still out of band after the search, the exact fallback and
+    the mend: the cover relaxation (household-less buildings free to join any grid) on the
+    pocket-contracted graphs, listing as many sets in band as the checker of its claims may
+    (:data:`EXACT_PROOF_SETS`) and covering them by a plain exact-cover search
+    (:func:`geo.partition.exact.exact_cover`; a CP-SAT model of that many sets costs most of
+    a second to build).  Returns the claim (with its certificate) or ``None``.  It runs only
+    where nothing else settled the region, so a region the search or the mend solves pays
+    nothing for it."""
+    from geo.partition.exact import band_sets, contract_graphs, exact_cover
+
+    if not U.exact() or (loose is not None and bool(np.asarray(loose)[nodes].any())):
+        return None
+    pk = pockets if pockets is not None else _region_pockets(U, nodes, prm)
+    if pk.over >= 0:
+        return None
+    m = int(pk.groups.max()) + 1
+    hh_g = np.bincount(pk.groups, weights=U.hh[nodes], minlength=m).round().astype(np.int64)
+    if not (hh_g > 0).any():
+        return None
+    cols = band_sets(hh_g, int(math.ceil(prm.min_hh)), int(prm.max_hh), contract_graphs(pk.groups, pk.graphs),
+                     EXACT_PROOF_SETS)
+    if cols is None or exact_cover(cols, int((hh_g > 0).sum()), EXACT_PROOF_NODES) != "INFEASIBLE":
+        return None
+    H = int(U.hh[nodes].sum())
+    kmin, kmax = metrics.feasible_k(H, int(prm.min_hh), int(prm.max_hh))
+    return {
+        "buildings": int(sum(len(U.members[u]) for u in nodes)),
+        "households": H,
+        "k_min": int(kmin),
+        "k_max": int(kmax),
+        "proof": "cover",
+        "reason": (f"no choice of sets in band ({prm.min_hh:g}..{prm.max_hh:g} households), each "
+                   "connected in the footprint and cell graphs, covers the region's households, even "
+                   "with household-less buildings free to join any grid"),
+        "_certificate": pk.certificate(U, nodes),
+    }
 
 
 def _finish(st: State, rng: np.random.Generator) -> np.ndarray:
@@ -714,6 +764,8 @@ def _fresh_region(
             # a local change of grid count may fit: re-solve a few grids exactly (not
             # where a pocket above the maximum shows no partition of the units fits)
             lab, k_c = mend_band(U, cmp, lab, k_c, prm, seed, fixed_k=grids is not None)
+            if grids is None and _band_missed(U, cmp, lab, k_c, prm):
+                proof = _cover_proof(U, cmp, prm, pockets, loose)
     return lab, k_c, proof
 
 

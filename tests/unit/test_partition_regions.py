@@ -377,3 +377,29 @@ def test_blobs_join_household_less_nodes_of_one_grid_paired_in_every_graph():
     g = _blobs(hh, lab, [fp, cell])
     # 0-1: both empty, same grid, in both graphs; 1-3: other grid; 2 has households
     assert g.tolist() == [0, 0, 1, 2, 3]
+
+
+def test_exact_cover_agrees_with_enumeration():
+    """The engine's plain exact-cover search (its last cover proof) answers as trying every
+    choice of sets does, and says UNKNOWN when its node budget runs out."""
+    import itertools
+
+    from geo.partition.exact import exact_cover
+
+    rng = np.random.default_rng(21)
+    seen = set()
+    for _ in range(200):
+        n = int(rng.integers(1, 8))
+        cols = sorted({int(x) for x in rng.integers(1, 1 << n, int(rng.integers(1, 10)))})
+        truth = any(sum(c) == (1 << n) - 1 and all(a & b == 0 for a, b in itertools.combinations(c, 2))
+                    for r in range(1, len(cols) + 1) for c in itertools.combinations(cols, r))
+        got = exact_cover(cols, n, 10**6)
+        assert got == ("FEASIBLE" if truth else "INFEASIBLE")
+        seen.add(got)
+    assert seen == {"FEASIBLE", "INFEASIBLE"}
+    # pairs cover 12 nodes; they cannot cover 11, which a budget of 5 nodes cannot show
+    pairs = [(1 << i) | (1 << j) for i, j in itertools.combinations(range(12), 2)]
+    assert exact_cover(pairs, 12, 10**6) == "FEASIBLE"
+    odd = [(1 << i) | (1 << j) for i, j in itertools.combinations(range(11), 2)]
+    assert exact_cover(odd, 11, 10**6) == "INFEASIBLE"
+    assert exact_cover(odd, 11, 5) == "UNKNOWN"
