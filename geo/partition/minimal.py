@@ -33,13 +33,14 @@ the engine.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
-from geo.partition.search import Params, Units, adj_components, exact_ok, tree_cuts
+from geo.partition.search import Params, Units, adj_components, exact_ok, induced_connected, tree_cuts
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ class MinimalConfig:
     #: grids around each grid left out of band that the exact mend and the search's repair
     #: see (the rest of the region stays as it is, and their work stays local)
     mend_rings: int = 2
+    #: steps a :func:`spread` may pass households on beyond the grid's own neighbours
+    spread_depth: int = 0
+    #: plans of :func:`flow_repair` per margin after a border no piece could carry
+    flow_replans: int = 3
     #: unit visits of the chains' boundary moves per community (a candidate scan visits each
     #: unit of the giving grid, a connectivity check each unit left in it)
     step_budget: int = 400_000
@@ -206,6 +211,11 @@ class _Grids:
 
     def exc(self, g: int, prm: Params) -> float:
         h = self.h[g]
+        return float(max(prm.min_hh - h, 0.0) + max(h - prm.max_hh, 0.0))
+
+    def exc_at(self, snap: tuple[np.ndarray, np.ndarray, int], g: int, prm: Params) -> float:
+        """Band excess of grid ``g`` in a snapshot."""
+        h = snap[1][g]
         return float(max(prm.min_hh - h, 0.0) + max(h - prm.max_hh, 0.0))
 
     def add_grid(self) -> int:
@@ -325,6 +335,408 @@ def _pass(G: _Grids, src: int, dst: int, lo: float, hi: float, budget: Budget | 
         G.move(pick, dst)
         moved += float(U.hh[pick])
     return moved
+
+
+def _touches(G: _Grids, u: int, dst: int) -> bool:
+    """Whether unit ``u`` touches grid ``dst`` in every rule graph (so ``dst`` stays
+    connected when ``u`` joins it)."""
+    return all(any(G.inset[v] and G.lab[v] == dst for v in adj[u]) for adj in _rule_graphs(G.U))
+
+
+def _leaves_connected(G: _Grids, u: int, rest: list[int]) -> bool:
+    """Whether the units ``rest`` of ``u``'s grid stay connected in every rule graph once
+    ``u`` leaves (``rest`` non-empty)."""
+    if not rest:
+        return False
+    if G.U.exact():
+        return exact_ok(G.U, rest)
+    return len(adj_components(G.U.adj, rest)) == 1
+
+
+def _mask_connected(U: Units, mask: np.ndarray) -> bool:
+    """Whether the units of ``mask`` are connected in every rule graph (the search graph
+    when the rule graphs are unknown)."""
+    if U.exact():
+        return induced_connected(U.n, mask, U.fa, U.fb) and induced_connected(U.n, mask, U.ca, U.cb)
+    return induced_connected(U.n, mask, U.ea, U.eb)
+
+
+def _block(U: Units, rest_mask: np.ndarray, u: int) -> list[int] | None:
+    """``u`` and the units of ``rest_mask`` that its leaving would cut off from the heaviest
+    part of the rest (in any rule graph), or ``None`` when nothing would be left."""
+    rest_mask[u] = False
+    try:
+        if not rest_mask.any():
+            return None
+        if _mask_connected(U, rest_mask):
+            return [u]
+        before = np.flatnonzero(rest_mask).tolist()
+        rest = before
+        while True:
+            n0 = len(rest)
+            for adj in _rule_graphs(U):
+                comps = adj_components(adj, rest)
+                if len(comps) > 1:
+                    rest = max(comps, key=lambda c: (float(U.hh[c].sum()), len(c), -min(c)))
+            if len(rest) == n0:
+                break
+        keep = set(rest)
+        return [u] + [v for v in before if v not in keep]
+    finally:
+        rest_mask[u] = True
+
+
+def _piece(G: _Grids, g: int, n: int, lo: float, hi: float) -> tuple[list[int], float] | None:
+    """A connected piece of grid ``g`` along its boundary with grid ``n`` holding between
+    ``lo`` and ``hi`` households (as close to ``lo`` as it gets), that ``g`` can hand to ``n``.
+
+    The piece grows from the units of ``g`` touching ``n`` in every rule graph, the unit of
+    fewest households plus steps from the boundary first (a step costs the grid's mean
+    households per unit, so the piece stays compact), passing by units that would take it
+    above ``hi``; units of ``g`` the piece would cut off go with it; then units are given
+    back to ``g`` (the heaviest first) while the piece still holds ``lo``.  Both grids must
+    stay connected in every rule graph.  ``None`` when no such piece holds ``lo`` (or
+    ``hi < lo``); a piece short of ``lo`` is returned when ``lo`` cannot be reached but
+    something moves (the caller decides)."""
+    if hi <= 0:
+        return None
+    U = G.U
+    mem = G.members(g)
+    inm = set(mem)
+    seeds = sorted((u for u in mem if _touches(G, u, n)), key=lambda u: (-_shared(U, u, G, n), u))
+    if not seeds:
+        return None
+    # grow by households plus steps from the boundary (a step costs the grid's mean
+    # households per unit holding any): the fewest households first, yet compact; a unit
+    # whose leaving would cut the rest of ``g`` apart is passed by
+    step = G.h[g] / max(int((U.hh[mem] > 0).sum()), 1)
+    heap = [(float(U.hh[u]), 0, i, u) for i, u in enumerate(seeds)]
+    heapq.heapify(heap)
+    depth = {u: 0 for u in seeds}
+    rest_mask = np.zeros(U.n, dtype=bool)
+    rest_mask[mem] = True
+    S: list[int] = []
+    tot = 0.0
+    known: dict[int, tuple[int, list[int] | None]] = {}  # unit -> (len(S) when computed, block)
+    while heap and tot < lo:
+        key, d, _, u = heapq.heappop(heap)
+        if not rest_mask[u]:
+            continue
+        if u in known and known[u][0] == len(S):
+            block = known[u][1]  # nothing left the grid since: the same block
+        else:
+            block = _block(U, rest_mask, u)
+            known[u] = (len(S), block)
+        if block is None:
+            continue
+        hb = float(U.hh[block].sum())
+        if tot + hb > hi:
+            continue
+        if hb + step * d > key + 1e-9:
+            # the unit takes what it would cut off with it: queue it at that price
+            heapq.heappush(heap, (hb + step * d, d, u, u))
+            continue
+        rest_mask[block] = False
+        S.extend(block)
+        tot += hb
+        for w in block:
+            for v in U.adj[w]:
+                if v in inm and v not in depth:
+                    depth[v] = d + 1
+                    heapq.heappush(heap, (float(U.hh[v]) + step * (d + 1), d + 1, v, v))
+    if tot <= 0:
+        return None
+    inS = set(S)
+    rest = [u for u in mem if u not in inS]
+    if not rest:
+        return None
+    for piece, _ in _pieces(U, rest):
+        for u in piece:
+            if u not in inS:
+                inS.add(u)
+                tot += float(U.hh[u])
+    rest = [u for u in mem if u not in inS]
+    if not rest or tot > hi:
+        return None
+    dst = G.members(n)
+    # give back what the piece does not need, heaviest first, keeping both grids connected
+    for u in sorted(inS, key=lambda u: (-float(U.hh[u]), u)):
+        hu = float(U.hh[u])
+        if hu <= 0 or tot - hu < lo:
+            continue
+        S2 = [v for v in inS if v != u]
+        if S2 and exact_ok(U, dst + S2) and _leaves_connected(G, -1, [*rest, u]):
+            inS.discard(u)
+            rest.append(u)
+            tot -= hu
+    S = sorted(inS)
+    if not exact_ok(U, dst + S) or not _leaves_connected(G, -1, rest):
+        return None
+    return S, tot
+
+
+def _shed(G: _Grids, g: int, need: float, prm: Params, depth: int, banned: frozenset[int],
+          budget: Budget | None) -> float | None:
+    """Move at least ``need`` households out of grid ``g`` into adjacent grids as connected
+    boundary pieces (:func:`_piece`), none of the grids pushed above the maximum or ``g``
+    below the minimum; with ``depth`` left, a neighbour short of room first sheds to its own
+    neighbours (never back to ``banned``).  Returns the households moved out of ``g``, or
+    ``None`` (the labels are then partly changed: the caller restores its snapshot)."""
+    moved = 0.0
+    while moved < need:
+        left = need - moved
+        if budget is not None and not budget.take_steps(len(G.members(g))):
+            return None
+        best = None
+        for n in sorted(G.nbr_grids(g) - banned):
+            room = prm.max_hh - G.h[n]
+            p = _piece(G, g, n, min(left, room), min(room, G.h[g] - prm.min_hh))
+            if p is None:
+                continue
+            key = (0, p[1]) if p[1] >= left else (1, -p[1])
+            if best is None or key < best[0]:
+                best = (key, n, p[0])
+        if best is None and depth > 0:
+            # no neighbour has room: hand the need to one, which passes it on
+            for n in sorted(G.nbr_grids(g) - banned, key=lambda n: (G.h[n], n)):
+                p = _piece(G, g, n, left, G.h[g] - prm.min_hh)
+                if p is None or p[1] < left:
+                    continue
+                snap = G.snapshot()
+                for u in p[0]:
+                    G.move(u, n)
+                if _shed(G, n, G.h[n] - prm.max_hh, prm, depth - 1, banned | {g}, budget) is not None:
+                    best = ((0, p[1]), n, [])
+                    moved += p[1]
+                    break
+                G.restore(snap)
+        if best is None:
+            return None
+        for u in best[2]:
+            G.move(u, best[1])
+            moved += float(G.U.hh[u])
+    return moved
+
+
+def _gain(G: _Grids, g: int, need: float, prm: Params, depth: int, banned: frozenset[int],
+          budget: Budget | None) -> float | None:
+    """Bring at least ``need`` households into grid ``g`` from adjacent grids as connected
+    boundary pieces, none of the grids left below the minimum or ``g`` pushed above the
+    maximum; with ``depth`` left, a neighbour with nothing to spare first gains from its own
+    neighbours.  Returns the households gained, or ``None``."""
+    got = 0.0
+    while got < need:
+        left = need - got
+        if budget is not None and not budget.take_steps(len(G.members(g))):
+            return None
+        best = None
+        for n in sorted(G.nbr_grids(g) - banned):
+            spare = G.h[n] - prm.min_hh
+            p = _piece(G, n, g, min(left, spare), min(spare, prm.max_hh - G.h[g]))
+            if p is None:
+                continue
+            key = (0, p[1]) if p[1] >= left else (1, -p[1])
+            if best is None or key < best[0]:
+                best = (key, n, p[0])
+        if best is None and depth > 0:
+            for n in sorted(G.nbr_grids(g) - banned, key=lambda n: (-G.h[n], n)):
+                p = _piece(G, n, g, left, prm.max_hh - G.h[g])
+                if p is None or p[1] < left:
+                    continue
+                snap = G.snapshot()
+                for u in p[0]:
+                    G.move(u, g)
+                if _gain(G, n, prm.min_hh - G.h[n], prm, depth - 1, banned | {g}, budget) is not None:
+                    best = ((0, p[1]), n, [])
+                    got += p[1]
+                    break
+                G.restore(snap)
+        if best is None:
+            return None
+        for u in best[2]:
+            G.move(u, g)
+            got += float(G.U.hh[u])
+    return got
+
+
+def _grid_flow(G: _Grids, prm: Params, margin: float = 0.0,
+               banned: frozenset[tuple[int, int]] = frozenset()) -> dict[tuple[int, int], int] | None:
+    """Households to pass between adjacent grids so that every grid ends in band, moving the
+    fewest households (a household passed along two borders counts twice): a min-cost flow
+    on the grids' adjacency.  A grid ends within ``margin`` of the band's inside edges, or
+    where it is now when that is closer (a grid in band is never asked to move), so the
+    pieces that carry the flow have room for lumpy households.  No household passes a
+    ``banned`` border ``(from, to)``.  ``None`` when no flow fits."""
+    from ortools.graph.python import min_cost_flow
+
+    live = sorted({int(G.lab[u]) for u in G.nodes})
+    if not live:
+        return None
+    Z = G.k
+    f = min_cost_flow.SimpleMinCostFlow()
+    lo_b, hi_b = int(math.ceil(prm.min_hh + margin)), int(math.floor(prm.max_hh - margin))
+    if hi_b < lo_b:
+        return None
+    arcs = []
+    total = 0
+    for a in live:
+        h = int(round(G.h[a]))
+        L = min(lo_b, h) if prm.min_hh <= h else lo_b
+        H = max(hi_b, h) if h <= prm.max_hh else hi_b
+        for b in sorted(G.nbr_grids(a)):
+            if (a, b) in banned:
+                continue
+            arcs.append((a, b, f.add_arc_with_capacity_and_unit_cost(a, b, h + 1, 1)))
+        f.add_arc_with_capacity_and_unit_cost(a, Z, H - L, 0)
+        f.set_node_supply(a, h - L)
+        total += L - h
+    f.set_node_supply(Z, total)
+    if f.solve() != f.OPTIMAL:
+        return None
+    return {(a, b): int(f.flow(i)) for a, b, i in arcs if f.flow(i) > 0}
+
+
+def flow_repair(G: _Grids, prm: Params, cfg: MinimalConfig = DEFAULT, budget: Budget | None = None) -> bool:
+    """Bring every grid of the region into band at once, along :func:`_grid_flow`'s plans.
+
+    The passes of a plan are made one at a time as connected boundary pieces
+    (:func:`_piece`) aiming at the planned households, accepting whatever the band leaves
+    both grids at the end (a pass the band lets fall away is not made).  When a border can
+    carry only part of its pass (lumpy households, a narrow border), what it carries is
+    moved, the border is set aside, and the rest is planned again from the labels reached,
+    up to ``cfg.flow_replans`` times.  Plans first keep some room inside the band (the
+    size of the unit a household lives in), then less, then none.
+
+    Returns
+    -------
+    bool
+        Whether the region is now entirely in band with every grid keeping more than half
+        of its starting households (its code); otherwise the labels are as they were.
+    """
+    if G.excess(prm) <= 0:
+        return False
+    # the engine runs the repair twice from the same labels (with and without the local
+    # model); this step does not depend on which: the second run reuses the first's result
+    key = (G.lab.tobytes(), tuple(G.nodes), prm, cfg.flow_replans)
+    last = _FLOW_LAST.get("entry")
+    if last is not None and last[0] is G.U and last[1] == key:
+        if last[2] is None:
+            return False
+        G.restore(last[2])
+        return True
+    done = _flow_repair(G, prm, cfg, budget)
+    _FLOW_LAST["entry"] = (G.U, key, G.snapshot() if done else None)
+    return done
+
+
+#: the last :func:`flow_repair` result (units, input, labels reached): one entry, kept with
+#: its units object so it cannot be mistaken for another community's
+_FLOW_LAST: dict[str, tuple] = {}
+
+
+def _flow_repair(G: _Grids, prm: Params, cfg: MinimalConfig, budget: Budget | None) -> bool:
+    hh = G.U.hh[G.nodes].astype(float)
+    unit = float((hh**2).sum() / hh.sum()) if hh.sum() > 0 else 0.0
+    unit = min(unit, (prm.max_hh - prm.min_hh) / 4)
+    snap = G.snapshot()
+    for margin in (unit, unit / 2, 0.0):
+        banned: set[tuple[int, int]] = set()
+        for _ in range(cfg.flow_replans + 1):
+            plan = _grid_flow(G, prm, margin, frozenset(banned))
+            if not plan:
+                break
+            failed = _realise(G, prm, plan, budget)
+            if failed is None:
+                if G.excess(prm) <= 0 and _codes_kept(G):
+                    return True
+                break
+            if failed is False:
+                break
+            banned.add(failed)
+        G.restore(snap)
+    return False
+
+
+def _codes_kept(G: _Grids) -> bool:
+    """Whether every starting grid still holds more than half of its starting households
+    (of its units, when it had no households)."""
+    nodes = np.asarray(G.nodes, dtype=np.int64)
+    l0, l1, hh = G.lab0[nodes], G.lab[nodes], G.U.hh[nodes]
+    for g in np.unique(l0):
+        mine = l0 == g
+        tot, stay = float(hh[mine].sum()), float(hh[mine & (l1 == g)].sum())
+        if (tot > 0 and 2 * stay <= tot) or (tot == 0 and 2 * int((mine & (l1 == g)).sum()) <= int(mine.sum())):
+            return False
+    return True
+
+
+def _realise(G: _Grids, prm: Params, plan: dict[tuple[int, int], int],
+             budget: Budget | None) -> tuple[int, int] | bool | None:
+    """Make the passes of a :func:`_grid_flow` plan as boundary pieces, the grids furthest
+    out of band first.  Returns ``None`` when every pass was made (or let fall away), the
+    border whose piece fell short (what it carried is moved, the passes after it are not
+    made), or ``False`` when the work budget ran out."""
+    net = {g: 0 for g in range(G.k)}
+    for (a, b), x in plan.items():
+        net[a] -= x
+        net[b] += x
+    final = {g: float(G.h[g]) + net[g] for g in range(G.k)}  # planned, then as made
+    order = sorted(plan.items(), key=lambda kv: (-G.exc(kv[0][0], prm), kv[0]))
+    for (a, b), x in order:
+        if budget is not None and not budget.take_steps(len(G.members(a))):
+            return False
+        # a piece of p households instead of x shifts (p - x) from a's end to b's
+        up = min(final[a] - prm.min_hh, prm.max_hh - final[b])
+        down = min(prm.max_hh - final[a], final[b] - prm.min_hh)
+        want_lo, want_hi = x - down, x + up
+        if want_lo <= 0:
+            # the band lets this pass fall away
+            final[a] += x
+            final[b] -= x
+            continue
+        # aim at the planned amount; anything the band allows will do
+        p = _piece(G, a, b, x, min(want_hi, G.h[a] - 1e-9))
+        if p is None or p[1] > want_hi:
+            return (a, b)
+        for u in p[0]:
+            G.move(u, b)
+        final[a] += x - p[1]
+        final[b] -= x - p[1]
+        if p[1] < want_lo:
+            return (a, b)
+    return None
+
+
+def spread(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, budget: Budget | None = None) -> bool:
+    """Bring grid ``g`` into band by boundary moves with its neighbours, fewest households first.
+
+    Above the maximum, ``g`` hands boundary units to any adjacent grids with room (several
+    neighbours may each take some); below the minimum it takes boundary units from adjacent
+    grids with households to spare.  Each move is the smallest unit that covers what is
+    still needed, else the largest that does not, ties by the longer shared boundary; every
+    grid stays connected in both rule graphs and no grid is pushed out of band.  When the
+    neighbours have no room (or nothing to spare), a neighbour first passes households on
+    to its own neighbours, up to ``cfg.spread_depth`` steps away.
+
+    Returns
+    -------
+    bool
+        Whether ``g`` is now in band and no other grid went out of band (otherwise the
+        labels are as they were).
+    """
+    snap = G.snapshot()
+    before = G.excess(prm)
+    depth = cfg.spread_depth
+    if G.h[g] > prm.max_hh:
+        done = _shed(G, g, G.h[g] - prm.max_hh, prm, depth, frozenset(), budget)
+    elif G.h[g] < prm.min_hh:
+        done = _gain(G, g, prm.min_hh - G.h[g], prm, depth, frozenset(), budget)
+    else:
+        return False
+    if done is None or G.exc(g, prm) > 0 or G.excess(prm) > before - G.exc_at(snap, g, prm) + 1e-9:
+        G.restore(snap)
+        return False
+    return True
 
 
 def _chains(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, over: bool) -> list[list[int]]:
@@ -658,20 +1070,23 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
 
 def _cheapest(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, rng: np.random.Generator, over: bool,
               seed: int = 0, budget: Budget | None = None) -> bool:
-    """Try the local model, the chain and the split (above the maximum) or merge (below the
-    minimum) from the same labels; keep the one with the least band excess, then the fewest
-    households moved since the start."""
+    """Try the boundary spread, the local model, the chain and the split (above the maximum)
+    or merge (below the minimum) from the same labels; keep the one with the least band
+    excess, then every starting grid keeping its code, then the fewest households moved
+    since the start."""
     start = G.snapshot()
     before = G.excess(prm)
     best = None
-    for strategy in ((lambda: local_solve(G, g, prm, cfg, seed, budget)) if cfg.local else (lambda: False),
+    for strategy in (lambda: spread(G, g, prm, cfg, budget),
+                     (lambda: local_solve(G, g, prm, cfg, seed, budget)) if cfg.local else (lambda: False),
                      lambda: shift_chain(G, g, prm, cfg, budget),
                      (lambda: split_grid(G, g, prm, rng)) if over else (lambda: merge_grid(G, g, prm))):
         G.restore(start)
         if not strategy() or G.excess(prm) >= before:
             continue
         moved = _moved(G.lab0, G)
-        key = (G.excess(prm), moved)
+        # the band first, then every grid keeping its code, then the fewest households moved
+        key = (G.excess(prm), not _codes_kept(G), moved)
         if best is None or key < best[0]:
             best = (key, G.snapshot())
     if best is None:
@@ -728,6 +1143,10 @@ def repair(
     kmax = int(H // prm.min_hh)
     if budget is None:
         budget = Budget.of(cfg)
+    # every grid in band at once along the fewest households moved, when the grid count
+    # allows it; the rounds below take what that leaves
+    if G.k >= kmin and G.k <= kmax:
+        flow_repair(G, prm, cfg, budget)
     stuck: set[int] = set()
     for _ in range(cfg.max_rounds):
         bad = [g for g in range(G.k) if G.exc(g, prm) > 0 and g not in stuck]

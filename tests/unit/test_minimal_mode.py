@@ -290,3 +290,56 @@ def test_fresh_fallback_gives_a_grid_without_a_majority_a_code_never_used():
     # G2 holds A's 2 of 4 (not more than half) and all of B: B; G1 holds half of A: a new code
     assert taken == 1 and out.tolist()[2:] == ["B"] * 4
     assert out[0] == out[1] and out[0] not in {"A", "B"} and out[0].startswith("N")
+
+
+# ------------------------------------------------------------------------------- flow repair
+
+
+def _columns(hh: list[int]):
+    """4 columns x 3 rows of buildings (row-major ``hh``); current grids: the columns A0..A3."""
+    b = gpd.GeoDataFrame({"households": hh}, geometry=[_grid(i, j) for j in range(3) for i in range(4)],
+                         crs=UTM).to_crs(4326)
+    com = gpd.GeoSeries([shapely.box(449990, 4419990, 450120, 4420090)], crs=UTM).to_crs(4326).iloc[0]
+    cur = pd.Series([f"A{k % 4}" for k in range(12)], index=b.index)
+    return b, com, cur
+
+
+def test_an_overfull_grid_whose_neighbour_is_full_passes_households_on_along_the_fewest_moves():
+    # columns: A0 = 100 + 300 + 100 = 500 (band 200-400), A1 = 100 + 200 + 100 = 400 (full),
+    # A2 = A3 = 300. Fewest households moved: A0 hands a 100 to A1, A1 hands a 100 to A2
+    # (200 moved, every grid kept); a new grid or a split would move more
+    hh = [100, 100, 100, 100,
+          300, 200, 100, 100,
+          100, 100, 100, 100]
+    b, com, cur = _columns(hh)
+    plan = rebalance(b, com, current=cur, mode="minimal", seed=0, target=300, min_hh=200, max_hh=400)
+    assert plan.report["totals"]["share_valid"] == 1.0
+    assert plan.report["churn"]["households_moved"] == 200
+    assert plan.report["churn"]["buildings_moved"] == 2
+    assert set(plan.labels) == {"A0", "A1", "A2", "A3"}
+    # no building of A3 (which has no part in the fix) moves
+    assert (plan.labels[cur == "A3"] == "A3").all()
+
+
+def test_the_grid_flow_plans_the_fewest_households_through_a_full_neighbour():
+    from geo.partition.minimal import _grid_flow, _Grids
+    from geo.partition.search import Params
+
+    class Line:
+        """Four units in a row, one per grid: 0 - 1 - 2 - 3."""
+
+        n = 4
+        hh = np.array([500.0, 400.0, 300.0, 300.0])
+        adj = [[1], [0, 2], [1, 3], [2]]
+
+    G = _Grids(Line, [0, 1, 2, 3], np.array([0, 1, 2, 3]))
+    prm = Params(300.0, 200.0, 400.0)
+    # 100 over in grid 0, grid 1 full: 100 to grid 1 and 100 on to grid 2 (200 moved)
+    assert _grid_flow(G, prm) == {(0, 1): 100, (1, 2): 100}
+    # 25 to spare inside the band for grids out of it or moved: grid 0 ends at 375, grid 1
+    # (in band) may stay at 400, grid 2 at 375, the rest goes on to grid 3
+    assert _grid_flow(G, prm, margin=25.0) == {(0, 1): 125, (1, 2): 125, (2, 3): 50}
+    # with 50 to spare the households no longer fit: no plan
+    assert _grid_flow(G, prm, margin=50.0) is None
+    # a border that cannot carry households is planned around, or there is no plan
+    assert _grid_flow(G, prm, banned=frozenset({(1, 2)})) is None
