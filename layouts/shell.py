@@ -6,7 +6,7 @@ import dash
 from dash import Input, Output, clientside_callback, dcc, html
 
 from geo.access.permissions import allowed, page_action
-from geo.access.roles import ROLE_NAMES, Principal
+from geo.access.roles import Principal, role_name
 from geo.settings import get_settings
 from layouts import ids
 from layouts.auth import current_principal
@@ -36,7 +36,7 @@ def _nav_items(principal: Principal | None) -> list[tuple[str, str]]:
 def _user_badge(principal: Principal | None, lang: str):
     if principal is None or principal.anonymous_wall:
         return None
-    zh, en = ROLE_NAMES.get(principal.role, (principal.role, principal.role))
+    zh, en = role_name(principal.role, principal.scope_code)
     return html.Span(
         className="ga-user",
         children=[

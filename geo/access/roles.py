@@ -31,6 +31,14 @@ ROLE_NAMES: dict[str, tuple[str, str]] = {
     "planner": ("网格规划员", "grid planner"),
 }
 
+def role_name(role: str, scope_code: str | None = None) -> tuple[str, str]:
+    """(Chinese, English) name of a role as its holder sees it: an operator scoped to a city
+    works in the city's command centre, not a district's."""
+    if role == "operator" and isinstance(scope_code, str) and len(scope_code) == 4:
+        return ("市指挥中心值班员", "city command-centre operator")
+    return ROLE_NAMES.get(role, (role, role))
+
+
 SCOPE_LEVELS: dict[int, str] = {4: "city", 6: "district", 9: "street", 12: "community",
                                  15: "grid"}
 

@@ -45,8 +45,8 @@ LABELS = {
     "rework": ("返工次数", "Rework"), "cameras": ("在线摄像头", "Cameras online"),
     "uncovered": ("300米内无摄像头楼栋", "Buildings without a camera within 300 m"),
     "footer": ("数据来源：GridAtlas 网格图鉴；{areas}按时结案率着色", "Source: GridAtlas; {areas} by on-time rate"),
-    "areas.street": ("各街道", "streets"), "areas.community": ("各社区", "communities"),
-    "areas.grid": ("各网格", "grids"),
+    "areas.district": ("各区", "districts"), "areas.street": ("各街道", "streets"),
+    "areas.community": ("各社区", "communities"), "areas.grid": ("各网格", "grids"),
 }
 KEYS = ("households", "grids", "reported", "incidents_per_1000", "due", "on_time_rate",
         "overdue_now", "grid_share", "rework", "cameras", "uncovered")
@@ -126,8 +126,9 @@ def build(scope: Scope, code: str, period: rv.Period, *, lang: str = "zh",
     """The report's data: title, figures, map SVG, legend rows (scope checked first)."""
     scope.require(code)
     level = rv.level_of(code)
-    if level not in ("district", "street", "community"):
-        raise rv.ReviewError("报告针对区、街道或社区 / a report covers a district, street or community")
+    if level not in ("city", "district", "street", "community"):
+        raise rv.ReviewError("报告针对市、区、街道或社区 / a report covers a city, district, street or "
+                             "community")
     sub = rv.child_level(level)
     crumbs = rv.breadcrumb(scope, code)
     name = crumbs[-1]["name_en" if lang == "en" else "name"]

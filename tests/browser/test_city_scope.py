@@ -55,6 +55,7 @@ def test_city_operator_sees_every_district_on_the_wall(city_app, demo_db, new_pa
     page, console = new_page(locale="zh-CN")
     _sign_in(page, city_app.url, "cb_operator", "/")
     page.wait_for_selector(".ga-updated:has-text(':')", timeout=60000)
+    assert page.inner_text(".ga-user-role") == "市指挥中心值班员"  # not a district's
     # the city's KPIs: every open case of both districts, none of city B
     open_a = demo_db.scalar("""SELECT count(*) FROM incidents i JOIN districts d ON d.id = i.district_id
                                 WHERE i.closed_at IS NULL AND left(d.code, 4) = %s""", (CITY_A,))

@@ -218,3 +218,17 @@ def test_city_case_kpis_and_department_scorecard_cover_its_districts(demo_db, ci
             kpi.kpi(leader, bad, start, end, now=now)
         with pytest.raises(GridAtlasError):
             scorecard.scorecard(leader, bad, start, end, now=now)
+
+
+def test_city_report_covers_its_districts(demo_db, cities):
+    from geo.reports import report
+
+    leader = Scope.of(Principal("t:cityleader", "leader", CITY_A))
+    data = report.build(leader, CITY_A, rv.period_of("month"))
+    assert (data["level"], data["sub"], data["name"]) == ("city", "district", f"城市 {CITY_A}")
+    assert leaks(data) == [] and data["svg"].count("<path") == 2  # the city's two districts
+    assert data["figures"]["now"]["households"] == demo_db.scalar(
+        """SELECT sum(g.households) FROM grids g JOIN grid_versions v ON v.id = g.version_id
+            AND v.is_current WHERE left(g.code, 4) = %s""", (CITY_A,))
+    with pytest.raises(GridAtlasError):
+        report.build(leader, CITY_B, rv.period_of("month"))

@@ -67,3 +67,11 @@ def test_a_stored_scope_of_the_wrong_length_is_refused():
     for bad in ("99", "990", "99010"):
         with pytest.raises(PermissionDenied):
             Scope.of(Principal("x", "operator", bad))
+
+
+def test_a_city_operator_is_named_for_the_city_command_centre():
+    from geo.access.roles import role_name
+
+    assert role_name("operator", CITY) == ("市指挥中心值班员", "city command-centre operator")
+    assert role_name("operator", DISTRICT) == ("区指挥中心值班员", "district command-centre operator")
+    assert role_name("leader", CITY) == ("领导", "leader")
