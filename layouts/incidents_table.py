@@ -81,14 +81,22 @@ def last_page(result: dict) -> bool:
     return result["page"] * result["page_size"] >= result["total"]
 
 
+def _place(r: dict, names: dict) -> html.Td:
+    """The community's name over its grid's number within it (the full code on hover)."""
+    grid = r.get("grid") or ""
+    community = names["communities"].get(r.get("community"), r.get("community") or "")
+    return html.Td(className="inc-place", title=grid or None, children=[
+        html.Span(community), html.Br(), html.Span(grid[-3:], className="inc-grid")] if grid
+        else community)
+
+
 def table(result: dict, names: dict, now: datetime, lang: str, selected: str | None) -> html.Div:
     """One page of cases; each row opens its case (a click anywhere on the row)."""
     rows = result["rows"]
     if not rows:
         return html.P(t("table.empty", lang), className="ga-empty")
     head = ["col.code", "col.title", "col.category", "col.severity", "col.state", "inc.col.level",
-            "col.community", "col.grid", "inc.col.department", "col.reported", "inc.col.deadline",
-            "inc.col.left"]
+            "inc.col.place", "inc.col.department", "col.reported", "inc.col.deadline"]
     body = []
     for r in rows:
         left, left_cls = time_left(r, now, lang)
@@ -104,11 +112,12 @@ def table(result: dict, names: dict, now: datetime, lang: str, selected: str | N
             html.Td(cat), html.Td(t(f"severity.{r['severity']}", lang)),
             html.Td(label("state", r["state"], lang), className=f"inc-state inc-state-{r['state']}"),
             html.Td(label("level", r["level"], lang)),
-            html.Td(names["communities"].get(r.get("community"), r.get("community") or "")),
-            html.Td(r.get("grid") or ""), html.Td(dep),
-            html.Td(fmt_datetime(datetime.fromisoformat(r["reported_at"]), lang)),
-            html.Td(fmt_datetime(datetime.fromisoformat(r["due_at"]), lang) if r.get("due_at") else ""),
-            html.Td(left, className=left_cls),
+            _place(r, names),
+            html.Td(dep, className="inc-dep"),
+            html.Td(fmt_datetime(datetime.fromisoformat(r["reported_at"]), lang), className="inc-when"),
+            html.Td(className="inc-when", children=[  # the deadline over the time left
+                fmt_datetime(datetime.fromisoformat(r["due_at"]), lang) if r.get("due_at") else "",
+                html.Br(), html.Span(left, className=f"{left_cls} inc-left")]),
         ]
         cls = f"inc-row sev-{r['severity']} state-{r['state']}" + \
             (" inc-row-selected" if r["code"] == selected else "") + (" inc-row-over" if r["overdue"] else "")

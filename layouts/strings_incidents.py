@@ -37,6 +37,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "inc.col.left": ("剩余时间", "Time left"),
     "inc.col.department": ("责任部门", "Department"),
     "inc.col.level": ("层级", "Level"),
+    "inc.col.place": ("社区 / 网格", "Community / grid"),
     "inc.left": ("剩余 {t}", "{t} left"),
     "inc.over": ("已超时 {t}", "overdue by {t}"),
     "inc.deferred": ("缓办中", "deferred"),
