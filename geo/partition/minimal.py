@@ -39,6 +39,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from geo.partition.search import Params, Units, adj_components, exact_ok, induced_connected, tree_cuts
 
@@ -101,8 +103,10 @@ class MinimalConfig:
     #: CP-SAT solves per community (each also pays a presolve the deterministic time leaves out)
     solve_budget: int = 4
     #: grids around each grid left out of band that the exact mend and the search's repair
-    #: see (the rest of the region stays as it is, and their work stays local)
-    mend_rings: int = 2
+    #: see (the rest of the region stays as it is, and their work stays local): its
+    #: neighbours only, as the flow and the strategies; the exact mend's work grows fast
+    #: with the window (two rings cost most of a community's CPU where the band was missed)
+    mend_rings: int = 1
     #: steps a :func:`spread` may pass households on beyond the grid's own neighbours
     spread_depth: int = 0
     #: plans of :func:`flow_repair` per margin after a border no piece could carry
@@ -174,6 +178,7 @@ class _Grids:
     def __init__(self, U: Units, nodes: list[int], lab: np.ndarray) -> None:
         self.U = U
         self.nodes = list(nodes)
+        self._nodes = np.asarray(self.nodes, dtype=np.int64)
         self.inset = np.zeros(U.n, dtype=bool)
         self.inset[self.nodes] = True
         self.lab = lab.copy()
@@ -184,7 +189,7 @@ class _Grids:
         self.h = np.bincount(self.lab[self.nodes], weights=U.hh[self.nodes], minlength=self.k).astype(float)
 
     def members(self, g: int) -> list[int]:
-        return [u for u in self.nodes if self.lab[u] == g]
+        return self._nodes[self.lab[self._nodes] == g].tolist()
 
     def nbr_grids(self, g: int) -> set[int]:
         out = set()
@@ -361,6 +366,24 @@ def _mask_connected(U: Units, mask: np.ndarray) -> bool:
     return induced_connected(U.n, mask, U.ea, U.eb)
 
 
+#: sparse adjacency of the last units' rule graphs (kept with the units object itself)
+_SPARSE: dict[str, tuple] = {}
+
+
+def _sparse_graphs(U: Units) -> list:
+    """The rule graphs (the search graph when they are unknown) as sparse matrices."""
+    last = _SPARSE.get("entry")
+    if last is not None and last[0] is U:
+        return last[1]
+    out = []
+    for adj in _rule_graphs(U):
+        rows = np.repeat(np.arange(U.n), [len(a) for a in adj])
+        cols = np.fromiter((v for a in adj for v in a), dtype=np.int64, count=int(sum(len(a) for a in adj)))
+        out.append(csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(U.n, U.n)))
+    _SPARSE["entry"] = (U, out)
+    return out
+
+
 def _block(U: Units, rest_mask: np.ndarray, u: int) -> list[int] | None:
     """``u`` and the units of ``rest_mask`` that its leaving would cut off from the heaviest
     part of the rest (in any rule graph), or ``None`` when nothing would be left."""
@@ -370,18 +393,25 @@ def _block(U: Units, rest_mask: np.ndarray, u: int) -> list[int] | None:
             return None
         if _mask_connected(U, rest_mask):
             return [u]
-        before = np.flatnonzero(rest_mask).tolist()
+        before = np.flatnonzero(rest_mask)
         rest = before
         while True:
             n0 = len(rest)
-            for adj in _rule_graphs(U):
-                comps = adj_components(adj, rest)
-                if len(comps) > 1:
-                    rest = max(comps, key=lambda c: (float(U.hh[c].sum()), len(c), -min(c)))
+            for A in _sparse_graphs(U):
+                n_c, comp = connected_components(A[rest][:, rest], directed=False)
+                if n_c > 1:
+                    # the heaviest part stays (then the largest, then the one with the lowest unit)
+                    w = np.bincount(comp, weights=U.hh[rest], minlength=n_c)
+                    size = np.bincount(comp, minlength=n_c)
+                    first = np.full(n_c, np.iinfo(np.int64).max)
+                    np.minimum.at(first, comp, rest)
+                    best = max(range(n_c), key=lambda c: (float(w[c]), int(size[c]), -int(first[c])))
+                    rest = rest[comp == best]
             if len(rest) == n0:
                 break
-        keep = set(rest)
-        return [u] + [v for v in before if v not in keep]
+        keep = np.zeros(U.n, dtype=bool)
+        keep[rest] = True
+        return [u] + [int(v) for v in before if not keep[v]]
     finally:
         rest_mask[u] = True
 
