@@ -199,6 +199,11 @@
                                 children: children } };
         return [{ colors: k.colors, selected: code }, legend, rank];
       },
+      /* The map fitted to the view's areas when a view arrives. */
+      fit: function (data) {
+        if (!data || !data.bounds) { return window.dash_clientside.no_update; }
+        return { bounds: data.bounds, transition: "fitBounds", options: { animate: false } };
+      },
       syncUrl: function (metric, state, period, from, to) {
         var q = query(metric, state, period, from, to);
         if (window.location.pathname === "/review") {

@@ -225,14 +225,22 @@ _AREAS = {
 }
 
 
+# The coarse copy (geo/coarse.py keeps 8 m and 30 m ones) a map of a level's areas is drawn
+# with: a level's areas fill the map of the area above them, so streets or districts span a
+# district or a city (tens of metres a pixel: 30 m is under two pixels) and communities or
+# grids a street or a community (a few metres a pixel).
+MAP_TOLERANCE_M = {"district": 30, "street": 30, "community": 8, "grid": 8}
+
+
 def _areas_sql(level: str, simplified: bool) -> str:
     if not simplified:
         return _AREAS[level].format(geom="d.geom", join="")
+    tol = int(MAP_TOLERANCE_M.get(level, 8))
     if level == "grid":
-        join = "LEFT JOIN grid_coarse gc ON gc.grid_id = d.id AND gc.tolerance_m = 8"
+        join = f"LEFT JOIN grid_coarse gc ON gc.grid_id = d.id AND gc.tolerance_m = {tol}"
         return _AREAS[level].format(geom="coalesce(gc.geom, d.geom)", join=join)
     join = (f"LEFT JOIN place_coarse pc ON pc.level = '{level}' AND pc.code = d.code"
-            " AND pc.tolerance_m = 8")
+            f" AND pc.tolerance_m = {tol}")
     return _AREAS[level].format(geom="coalesce(pc.geom, d.geom)", join=join)
 
 
@@ -245,7 +253,8 @@ def map_areas(scope: Scope, area: str | None, level: str) -> dict:
     copies where they exist), and the extent ``bounds`` ([[s, w], [n, e]])."""
     area, level = check_view(scope, area, level)
     rows = db.fetch_all(
-        f"""SELECT a.code, a.name, a.name_en, ST_AsGeoJSON(a.geom, 6) AS gj,
+        # 5 decimals: about a metre, finer than the coarse copies' tolerance
+        f"""SELECT a.code, a.name, a.name_en, ST_AsGeoJSON(a.geom, 5) AS gj,
                    ST_XMin(a.geom) AS w, ST_YMin(a.geom) AS s, ST_XMax(a.geom) AS e,
                    ST_YMax(a.geom) AS n
               FROM ({_areas_sql(level, True)}) a
@@ -276,21 +285,25 @@ _INCIDENTS = """
 WITH dids AS (SELECT id FROM districts
                WHERE %(place)s::text IS NULL
                   OR left(code, least(%(plen)s, 6)) = left(%(place)s, 6)),
+-- per incident that was ever deferred or taken out of deferral (a few of them): whether its
+-- last such transition before the period's end deferred it, and whether it was ever deferred;
+-- read once here instead of two correlated lookups per due case
+dfr AS MATERIALIZED (
+  SELECT e.incident_id,
+         (array_agg(e.to_state = 'deferred' ORDER BY e.at DESC, e.id DESC)
+            FILTER (WHERE e.at < %(end)s))[1] AS last_deferred,
+         bool_or(e.to_state = 'deferred') AS ever_deferred
+    FROM incident_events e
+   WHERE e.kind = 'transition' AND (e.to_state = 'deferred' OR e.from_state = 'deferred')
+   GROUP BY e.incident_id),
 due AS (
   SELECT x.akey, count(*) AS due, count(*) FILTER (WHERE x.deferred) AS deferred,
          count(*) FILTER (WHERE NOT x.deferred AND x.handled_at IS NOT NULL
                             AND x.handled_at <= x.due_at AND x.state <> 'returned') AS closed_on_time
     FROM (SELECT {key} AS akey, i.due_at, i.handled_at, i.state,
-                 coalesce((SELECT e.to_state = 'deferred' FROM incident_events e
-                            WHERE e.incident_id = i.id AND e.kind = 'transition'
-                              AND (e.to_state = 'deferred' OR e.from_state = 'deferred')
-                              AND e.at < %(end)s
-                            ORDER BY e.at DESC, e.id DESC LIMIT 1), false)
-                 OR (i.closed_at IS NOT NULL AND EXISTS (
-                        SELECT 1 FROM incident_events e
-                         WHERE e.incident_id = i.id AND e.kind = 'transition'
-                           AND e.to_state = 'deferred')) AS deferred
-            FROM incidents i {join}
+                 coalesce(d.last_deferred, false)
+                 OR (i.closed_at IS NOT NULL AND coalesce(d.ever_deferred, false)) AS deferred
+            FROM incidents i {join} LEFT JOIN dfr d ON d.incident_id = i.id
            WHERE i.district_id IN (SELECT id FROM dids) AND i.due_at >= %(start)s
              AND i.due_at < %(end)s AND i.duplicate_of IS NULL {where}) x
    GROUP BY x.akey),

@@ -41,15 +41,21 @@ def _choice(value, allowed, default):
 
 
 def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div:
-    """The page; no database here: the figures arrive through the callbacks below."""
+    """The page with its first view (map, figures, key figures) already in it: one round trip
+    fewer than asking ``load`` once the page is drawn. The rankings and the sections below
+    follow through their callbacks; later views come through ``load``."""
     lang = current_lang()
     metric = _choice(metric, rv.METRICS, "on_time_rate")
     period = _choice(period, rv.PERIODS, "month")
     state, level_options = _first_state(area, level, lang)
+    # nobody signed in (Dash's validation layout, the login redirect): no figures, no database
+    first = _view(state, period, query.get("from"), query.get("to"), lang) if state else (None,) * 8
+    areas, figs, crumbs, name, ptext, cards, attribution, error = (
+        None if v is dash.no_update else v for v in first)
     return html.Div(className="ga-page rv-page", children=[
         dcc.Store(id=rid.STATE, data=state),
         dcc.Store(id=rid.STRINGS, data=view.restyle_strings(lang)),
-        dcc.Store(id=rid.FIGS),
+        dcc.Store(id=rid.FIGS, data=figs),
         dcc.Store(id=rid.ROWS),
         dcc.Store(id=rid.SELECTED),
         dcc.Download(id=rid.DOWNLOAD),
@@ -80,24 +86,24 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
                                                          value=query.get("to"))]),
             ]),
         ]),
-        html.Nav(id=rid.CRUMBS, className="rv-crumbs", **{"aria-label": t("rv.breadcrumb", lang)}),
-        html.Div(id=rid.ERROR, className="ga-error", role="alert"),
+        html.Nav(crumbs, id=rid.CRUMBS, className="rv-crumbs", **{"aria-label": t("rv.breadcrumb", lang)}),
+        html.Div(error, id=rid.ERROR, className="ga-error", role="alert"),
         html.Div(className="rv-body", children=[
             html.Div(className="rv-map-wrap", children=[
                 dl.Map(id=rid.MAP, center=[39.9, 116.4], zoom=11, className="rv-map", zoomSnap=0.25,
                        attributionControl=False, zoomControl=False, children=[
-                           dl.GeoJSON(id=rid.AREAS, data=None, style=_ns("style"),
+                           dl.GeoJSON(id=rid.AREAS, data=areas, style=_ns("style"),
                                       onEachFeature=_ns("tip"), hideout={"colors": {}, "selected": None}),
                            dl.ScaleControl(imperial=False, position="bottomleft"),
                        ]),
                 html.Div(id=rid.LEGEND, className="rv-legend-wrap"),
-                html.Div(id=rid.ATTRIBUTION, className="rv-attribution"),
+                html.Div(attribution, id=rid.ATTRIBUTION, className="rv-attribution"),
             ]),
             html.Div(className="rv-side", children=[
-                html.H2(id=rid.AREA_NAME),
-                html.Div(id=rid.PERIOD_TEXT, className="rv-period-text"),
+                html.H2(name, id=rid.AREA_NAME),
+                html.Div(ptext, id=rid.PERIOD_TEXT, className="rv-period-text"),
                 html.Div(id=rid.RANK, className="rv-rank"),
-                html.Div(id=rid.CARDS),
+                html.Div(cards, id=rid.CARDS),
             ]),
         ]),
         html.H2(t("rv.rankings", lang)),
@@ -207,7 +213,6 @@ def navigate(click, _crumbs, level, state):
 @secure_callback(
     "view.review",
     Output(rid.AREAS, "data"),
-    Output(rid.MAP, "viewport"),
     Output(rid.FIGS, "data"),
     Output(rid.CRUMBS, "children"),
     Output(rid.AREA_NAME, "children"),
@@ -219,12 +224,18 @@ def navigate(click, _crumbs, level, state):
     Input(rid.PERIOD, "value"),
     Input(rid.FROM, "value"),
     Input(rid.TO, "value"),
+    # the first view comes with the layout
+    prevent_initial_call=True,
 )
 def load(state, kind, date_from, date_to):
     """Areas, figures and the area's comparisons for the view in ``state`` (the rankings
     follow in :func:`rankings`, once this has arrived)."""
-    lang = current_lang()
-    none = (dash.no_update,) * 8
+    return _view(state, kind, date_from, date_to, current_lang())
+
+
+def _view(state, kind, date_from, date_to, lang: str) -> tuple:
+    """The outputs of :func:`load` for a view (the layout puts the first one in the page)."""
+    none = (dash.no_update,) * 7
     if not isinstance(state, dict) or not state.get("level"):
         return none + (None,)
     scope = Scope.of(current_principal())
@@ -247,8 +258,6 @@ def load(state, kind, date_from, date_to):
         if f:
             feat["properties"]["tip"] = view.tooltip(f, lang, drill)
     bounds = geo_json.pop("bounds")
-    viewport = ({"bounds": bounds, "transition": "fitBounds", "options": {"animate": False}}
-                if bounds else dash.no_update)
     crumb_items = []
     for i, c in enumerate(crumbs):
         label = view.name_of(c, lang)
@@ -260,7 +269,8 @@ def load(state, kind, date_from, date_to):
     name = view.name_of(crumbs[-1], lang) if crumbs else ""
     ptext = t("rv.print.period").format(a=period.start.isoformat(), b=period.end.isoformat())
     cards = view.key_figures(key, lang) if key else None
-    return (geo_json, viewport, {"figs": figs, "level": level, "area": area},
+    # the map is fitted to "bounds" in the browser (gridatlas_review.fit), once it has its size
+    return (geo_json, {"figs": figs, "level": level, "area": area, "bounds": bounds},
             crumb_items, name, ptext, cards, t("rv.print.osm") if osm else "", None)
 
 
@@ -278,7 +288,8 @@ def load(state, kind, date_from, date_to):
     State(rid.PERIOD, "value"),
     State(rid.FROM, "value"),
     State(rid.TO, "value"),
-    prevent_initial_call=True,
+    # it runs on the first view too (whose figures come with the layout)
+    prevent_initial_call="initial_duplicate",
 )
 def rankings(data, state, kind, date_from, date_to):
     """The streets' and communities' rankings, the bar chart and the red and black list of the
@@ -309,6 +320,8 @@ def _chart(rows: list[dict], lang: str):
     import plotly.graph_objects as go
 
     rows = [r for r in rows if r.get("on_time_rate") is not None]
+    if not rows:  # no area had due cases: no empty axes (and no plotly to load for them)
+        return html.P(t("table.empty"))
     fig = go.Figure(go.Bar(x=[r["name"] for r in rows], y=[r["on_time_rate"] for r in rows],
                            text=[f"{r['on_time_rate']:.1f}%" for r in rows], textposition="outside",
                            marker_color="#2563eb", hovertemplate="%{x}: %{y:.1f}%<extra></extra>"))
@@ -382,6 +395,13 @@ def download_pdf(n, state, kind, date_from, date_to):
     except GridAtlasError as exc:
         return dash.no_update, view.message(exc, current_lang())
     return dcc.send_bytes(content, f"report-{data['code']}-{data['period'].start.isoformat()}.pdf"), None
+
+
+dash.clientside_callback(
+    ClientsideFunction(namespace="gridatlas_review", function_name="fit"),
+    Output(rid.MAP, "viewport"),
+    Input(rid.FIGS, "data"),
+)
 
 
 dash.clientside_callback(
