@@ -44,18 +44,28 @@ _read_pool_url: str | None = None
 _pool_lock = threading.Lock()
 
 
+_local_layout = None  # the embedded cluster's layout, worked out once per process
+
+
 def app_url() -> str:
-    """URI the app connects with: ``DATABASE_URL`` or the embedded cluster's app role."""
+    """URI the app connects with: ``DATABASE_URL`` or the embedded cluster's app role.
+
+    The embedded cluster's layout is worked out once per process (as root that runs
+    ``runuser``: a process per call, which every pooled checkout used to pay); its password
+    file is read on each call.
+    """
+    global _local_layout
     settings = get_settings()
     if settings.database_url:
         return settings.database_url
     from geo import localdb
 
-    lay = localdb.layout()
+    lay = _local_layout or localdb.layout()
     if not lay.password_file.exists():
         raise DatabaseUnavailable(
             "The embedded database has not been created yet: run `python -m geo db up`."
         )
+    _local_layout = lay
     return lay.app_url
 
 
