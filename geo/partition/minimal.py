@@ -1100,15 +1100,21 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
 
 def _cheapest(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, rng: np.random.Generator, over: bool,
               seed: int = 0, budget: Budget | None = None) -> bool:
-    """Try the boundary spread, the local model, the chain and the split (above the maximum)
-    or merge (below the minimum) from the same labels; keep the one with the least band
-    excess, then every starting grid keeping its code, then the fewest households moved
-    since the start."""
+    """Try the boundary spread (kept at once when it fixes the grid), else the local model,
+    the chain and the split (above the maximum) or merge (below the minimum) from the same
+    labels; keep the one with the least band excess, then every starting grid keeping its
+    code, then the fewest households moved since the start."""
     start = G.snapshot()
     before = G.excess(prm)
+    # boundary pieces to neighbours with room first: when they bring the grid into band
+    # with every code kept and nothing else pushed out, they moved about the need itself
+    # (the smallest piece reaching it), and the local model is not worth its CPU
+    if spread(G, g, prm, cfg, budget) and G.excess(prm) <= before - G.exc_at(start, g, prm) + 1e-9 \
+            and _codes_kept(G):
+        return True
+    G.restore(start)
     best = None
-    for strategy in (lambda: spread(G, g, prm, cfg, budget),
-                     (lambda: local_solve(G, g, prm, cfg, seed, budget)) if cfg.local else (lambda: False),
+    for strategy in ((lambda: local_solve(G, g, prm, cfg, seed, budget)) if cfg.local else (lambda: False),
                      lambda: shift_chain(G, g, prm, cfg, budget),
                      (lambda: split_grid(G, g, prm, rng)) if over else (lambda: merge_grid(G, g, prm))):
         G.restore(start)
