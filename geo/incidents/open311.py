@@ -370,7 +370,7 @@ def create_request(form: Mapping[str, str], *, idempotency_key: str | None = Non
             out = service.report(actor, lon=lon, lat=lat, category=code, severity=severity,
                                  title=title, description=description, level="district", crs=crs,
                                  reporter_name=name, reporter_phone=form.get("phone"), now=at,
-                                 cur=cur)
+                                 cur=cur, brief=True)
             case = service._load(cur, out["id"], lock=True)
             service._apply(cur, INTAKE, case, "filed", at,
                            note="12345 热线 / Open311 受理立案",

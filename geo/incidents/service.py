@@ -485,6 +485,7 @@ def report(
     triage: str | None = None,
     now: datetime | None = None,
     cur=None,
+    brief: bool = False,
 ) -> dict:
     """Create a case (state ``reported``) located in its district, street, community, grid.
 
@@ -508,6 +509,10 @@ def report(
         ``public``, ``shared`` or ``self`` (三事分流); by default the category's proposal
         (:mod:`geo.incidents.triage`). A grid worker's case reported during their open patrol
         links to it (``patrol_id``).
+    brief:
+        Return only ``id``, ``code``, ``state``, ``possible_duplicate_of`` and
+        ``duplicate_candidates`` (an intake that answers with the code alone skips reading the
+        whole case back).
 
     Returns
     -------
@@ -594,7 +599,9 @@ def report(
         _audit(cur, actor, "incident.create", case, category=cat["code"], severity=severity,
                level=level, possible_duplicates=[d["code"] for d in dups], triage=triage,
                patrol_id=patrol_id)
-        out = _show(cur, case_id, at)
+        out = ({"id": case_id, "code": code, "state": "reported",
+                "possible_duplicate_of": dups[0]["code"] if dups else None} if brief
+               else _show(cur, case_id, at))
     out["duplicate_candidates"] = _jsonable(dups)
     return out
 
