@@ -41,21 +41,18 @@ def _choice(value, allowed, default):
 
 
 def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div:
-    """The page with its first view (map, figures, key figures) already in it: one round trip
-    fewer than asking ``load`` once the page is drawn. The rankings and the sections below
-    follow through their callbacks; later views come through ``load``."""
+    """The page; no database here: the figures arrive through ``load``, which starts as soon as
+    the page is drawn (the page's state comes with it). Putting the first view into the layout
+    was measured slower at city scale: the map's and dropdown's scripts then load only after
+    the figures instead of while the server reads them."""
     lang = current_lang()
     metric = _choice(metric, rv.METRICS, "on_time_rate")
     period = _choice(period, rv.PERIODS, "month")
     state, level_options = _first_state(area, level, lang)
-    # nobody signed in (Dash's validation layout, the login redirect): no figures, no database
-    first = _view(state, period, query.get("from"), query.get("to"), lang) if state else (None,) * 8
-    areas, figs, crumbs, name, ptext, cards, attribution, error = (
-        None if v is dash.no_update else v for v in first)
     return html.Div(className="ga-page rv-page", children=[
         dcc.Store(id=rid.STATE, data=state),
         dcc.Store(id=rid.STRINGS, data=view.restyle_strings(lang)),
-        dcc.Store(id=rid.FIGS, data=figs),
+        dcc.Store(id=rid.FIGS),
         dcc.Store(id=rid.ROWS),
         dcc.Store(id=rid.SELECTED),
         dcc.Download(id=rid.DOWNLOAD),
@@ -86,24 +83,24 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
                                                          value=query.get("to"))]),
             ]),
         ]),
-        html.Nav(crumbs, id=rid.CRUMBS, className="rv-crumbs", **{"aria-label": t("rv.breadcrumb", lang)}),
-        html.Div(error, id=rid.ERROR, className="ga-error", role="alert"),
+        html.Nav(id=rid.CRUMBS, className="rv-crumbs", **{"aria-label": t("rv.breadcrumb", lang)}),
+        html.Div(id=rid.ERROR, className="ga-error", role="alert"),
         html.Div(className="rv-body", children=[
             html.Div(className="rv-map-wrap", children=[
                 dl.Map(id=rid.MAP, center=[39.9, 116.4], zoom=11, className="rv-map", zoomSnap=0.25,
                        attributionControl=False, zoomControl=False, children=[
-                           dl.GeoJSON(id=rid.AREAS, data=areas, style=_ns("style"),
+                           dl.GeoJSON(id=rid.AREAS, data=None, style=_ns("style"),
                                       onEachFeature=_ns("tip"), hideout={"colors": {}, "selected": None}),
                            dl.ScaleControl(imperial=False, position="bottomleft"),
                        ]),
                 html.Div(id=rid.LEGEND, className="rv-legend-wrap"),
-                html.Div(attribution, id=rid.ATTRIBUTION, className="rv-attribution"),
+                html.Div(id=rid.ATTRIBUTION, className="rv-attribution"),
             ]),
             html.Div(className="rv-side", children=[
-                html.H2(name, id=rid.AREA_NAME),
-                html.Div(ptext, id=rid.PERIOD_TEXT, className="rv-period-text"),
+                html.H2(id=rid.AREA_NAME),
+                html.Div(id=rid.PERIOD_TEXT, className="rv-period-text"),
                 html.Div(id=rid.RANK, className="rv-rank"),
-                html.Div(cards, id=rid.CARDS),
+                html.Div(id=rid.CARDS),
             ]),
         ]),
         html.H2(t("rv.rankings", lang)),
@@ -224,17 +221,11 @@ def navigate(click, _crumbs, level, state):
     Input(rid.PERIOD, "value"),
     Input(rid.FROM, "value"),
     Input(rid.TO, "value"),
-    # the first view comes with the layout
-    prevent_initial_call=True,
 )
 def load(state, kind, date_from, date_to):
     """Areas, figures and the area's comparisons for the view in ``state`` (the rankings
     follow in :func:`rankings`, once this has arrived)."""
-    return _view(state, kind, date_from, date_to, current_lang())
-
-
-def _view(state, kind, date_from, date_to, lang: str) -> tuple:
-    """The outputs of :func:`load` for a view (the layout puts the first one in the page)."""
+    lang = current_lang()
     none = (dash.no_update,) * 7
     if not isinstance(state, dict) or not state.get("level"):
         return none + (None,)
@@ -288,8 +279,7 @@ def _view(state, kind, date_from, date_to, lang: str) -> tuple:
     State(rid.PERIOD, "value"),
     State(rid.FROM, "value"),
     State(rid.TO, "value"),
-    # it runs on the first view too (whose figures come with the layout)
-    prevent_initial_call="initial_duplicate",
+    prevent_initial_call=True,
 )
 def rankings(data, state, kind, date_from, date_to):
     """The streets' and communities' rankings, the bar chart and the red and black list of the
