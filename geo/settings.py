@@ -78,6 +78,9 @@ class Settings:
         IANA zone defining "today" and reporting periods (default Asia/Shanghai).
     refresh_seconds:
         Auto-refresh period of the command-centre screen.
+    wall_cache_seconds:
+        Walls of the same scope and filter share one read of their figures for this many
+        seconds, per process (0: every refresh reads).
     basemap_url:
         Optional XYZ tile URL; no basemap by default (intranets have no internet).
     basemap_gcj02:
@@ -103,6 +106,7 @@ class Settings:
     port: int = 8050
     timezone: str = "Asia/Shanghai"
     refresh_seconds: int = 15
+    wall_cache_seconds: float = 5.0
     basemap_url: str | None = None
     basemap_gcj02: bool = False
     wall_alert_sound: bool = False  # WALL_ALERT_SOUND: the wall beeps on a new alert
@@ -160,6 +164,7 @@ def load_settings() -> Settings:
         port=_int("PORT", 8050, 1, 65535),
         timezone=tz,
         refresh_seconds=_int("REFRESH_SECONDS", 15, 2, 3600),
+        wall_cache_seconds=_float("WALL_CACHE_SECONDS", 5.0, 0.0, 60.0),
         basemap_url=os.environ.get("BASEMAP_URL") or None,
         basemap_gcj02=_bool("BASEMAP_GCJ02", False),
         wall_alert_sound=_bool("WALL_ALERT_SOUND", False),

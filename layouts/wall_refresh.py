@@ -15,7 +15,7 @@ import dash
 from dash import Input, Output, State, clientside_callback, html
 
 from geo.errors import GridAtlasError
-from geo.repository import session, wall
+from geo.repository import wall
 from layouts import ids, strings_wall  # noqa: F401  (strings_wall registers the strings)
 from layouts.i18n import current_lang, fmt_datetime, t
 from layouts.secure import secure_callback
@@ -116,28 +116,13 @@ def refresh(_trigger, bounds, stored, zoom, last, overlays):
         scope, flt = filters(stored)
         box = bbox(bounds)
         zoom = wall.zoom_of(zoom)
-        with session.read_session():  # one pooled connection and transaction per tick
-            detailed = zoom is not None and zoom >= wall.POINTS_MIN_ZOOM and box is not None
-            totals = None
-            if detailed:
-                incidents = wall.incidents_in_view(scope, box, now, flt)
-                cameras = wall.cameras_in_view(scope, box)
-            else:
-                level = "grid" if (zoom or 0) >= wall.COUNTS_GRID_ZOOM else "community"
-                incidents = wall.incident_counts(scope, now, level, flt)
-                cameras = wall.camera_counts(scope, level)
-                n = sum(ft["properties"]["n"] for ft in cameras["features"])
-                down = sum(ft["properties"]["down"] for ft in cameras["features"])
-                totals = (n - down, n)
-            k = wall.kpis(scope, now, flt, totals)
-            by_street = wall.open_by_street(scope, now, flt)
-            events = wall.ticker(scope, flt, 10)
-            density = wall.incident_density(scope, now, flt) if density_on else None
+        got = wall.tick(scope, flt, box, zoom, now, density=density_on)
+        mode, incidents, cameras = got["mode"], got["incidents"], got["cameras"]
+        k, by_street, events, density = got["kpis"], got["by_street"], got["events"], got["density"]
     except GridAtlasError as exc:
         log.warning("refresh failed: %s", exc.user_msg)
         return (*([dash.no_update] * (n_out - 1)),
                 {"stale": True, "at": now.isoformat(), "message": exc.user_msg})
-    mode = "points" if detailed else level
     digests = {"inc": digest(incidents), "cam": digest(cameras),
                "den": digest(density) if density_on else _prev_den(last),
                "mode": mode, "bars": digest(by_street), "tick": digest(events)}
@@ -168,7 +153,7 @@ def refresh(_trigger, bounds, stored, zoom, last, overlays):
         f"/ {k['cameras_total']:,}",
         _bars(by_street, lang) if prev.get("bars") != digests["bars"] else dash.no_update,
         _ticker_items(events, lang) if prev.get("tick") != digests["tick"] else dash.no_update,
-        {"stale": False, "at": now.isoformat(), "digests": digests},
+        {"stale": False, "at": got["at"].isoformat(), "digests": digests},
     )
 
 

@@ -20,6 +20,7 @@ from geo import db
 from geo.access.permissions import allowed
 from geo.access.roles import Principal
 from geo.errors import GridAtlasError
+from geo.repository.memo import Memo
 from geo.repository.scope import Scope, place_sql
 from geo.settings import get_settings
 
@@ -442,6 +443,60 @@ def incident_density(scope: Scope, now: datetime, flt: IncidentFilter = ANY,
 
 # A camera belongs to the scope through its grid (a camera outside every grid: admins only).
 _CAMERA_FILTER = place_sql("g.code")
+
+
+_tick_memo: Memo | None = None
+
+
+def _memo() -> Memo:
+    global _tick_memo
+    ttl = get_settings().wall_cache_seconds
+    if _tick_memo is None or _tick_memo.ttl != ttl:
+        _tick_memo = Memo(ttl)
+    return _tick_memo
+
+
+def tick(scope: Scope, flt: IncidentFilter, box: list[float] | None, zoom: float | None,
+         now: datetime, *, density: bool = False) -> dict:
+    """Everything one refresh of the wall shows, read in one snapshot (the replica's when
+    configured): incidents and cameras (points in ``box`` when zoomed in to
+    :data:`POINTS_MIN_ZOOM`, else counts per grid or community), the KPIs, open cases by
+    street, the ticker and, with ``density``, the density layer.
+
+    Walls of the same scope and filter share the result for ``WALL_CACHE_SECONDS`` (one
+    read for all of them; :class:`~geo.repository.memo.Memo`): the key is the scope's base
+    and place, the filter, the level or box and the layers, so nothing crosses scopes.
+    Returns a dict with ``mode`` (``points``, ``grid`` or ``community``), ``incidents``,
+    ``cameras``, ``kpis``, ``by_street``, ``events``, ``density`` (or None) and ``at`` (the
+    time the figures were read).
+    """
+    from geo.repository import session
+
+    detailed = zoom is not None and zoom >= POINTS_MIN_ZOOM and box is not None
+    mode = "points" if detailed else ("grid" if (zoom or 0) >= COUNTS_GRID_ZOOM else "community")
+    key = ("tick", scope.base, scope.place, flt.category, flt.severity, mode,
+           tuple(box) if detailed else None, bool(density))
+
+    def read() -> dict:
+        with session.read_session():  # one pooled connection and transaction per tick
+            totals = None
+            if detailed:
+                incidents = incidents_in_view(scope, box, now, flt)
+                cameras = cameras_in_view(scope, box)
+            else:
+                incidents = incident_counts(scope, now, mode, flt)
+                cameras = camera_counts(scope, mode)
+                n = sum(ft["properties"]["n"] for ft in cameras["features"])
+                down = sum(ft["properties"]["down"] for ft in cameras["features"])
+                totals = (n - down, n)
+            return {"mode": mode, "incidents": incidents, "cameras": cameras,
+                    "kpis": kpis(scope, now, flt, totals),
+                    "by_street": open_by_street(scope, now, flt),
+                    "events": ticker(scope, flt, 10),
+                    "density": incident_density(scope, now, flt) if density else None,
+                    "at": now}
+
+    return _memo().get(key, read)
 
 
 def cameras_in_view(scope: Scope, bbox: list[float], limit: int = MAX_POINTS) -> dict:
