@@ -387,13 +387,20 @@ def _street_versions(admin: str, street: str) -> int:
 
 
 def _smallest_street(admin: str) -> str:
+    """The street to rebalance: its communities have the most grid numbers left, then it
+    has the fewest communities."""
     import psycopg2
 
     conn = psycopg2.connect(admin)
     try:
         with conn.cursor() as cur:
+            # grid numbers are never issued twice: earlier runs' commits used some up, so the
+            # street whose communities used the fewest, then the smallest
             cur.execute("""SELECT s.code FROM streets s JOIN communities c ON c.street_id = s.id
-                            GROUP BY s.code ORDER BY count(*), s.code LIMIT 1""")
+                             LEFT JOIN grids g ON g.community_id = c.id
+                            GROUP BY s.code
+                            ORDER BY max(right(g.code, 3)::int) NULLS FIRST, count(DISTINCT c.id), s.code
+                            LIMIT 1""")
             return cur.fetchone()[0]
     finally:
         conn.close()

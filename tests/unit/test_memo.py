@@ -11,15 +11,36 @@ import pytest
 from geo.repository.memo import Memo
 
 
-def test_a_value_is_kept_for_its_time_then_read_again():
-    memo, calls = Memo(0.2), []
+def test_a_value_is_kept_for_its_time_then_renewed_behind_the_scenes_then_read_again():
+    memo, calls = Memo(0.3), []
     def compute():
         calls.append(1)
         return len(calls)
     assert memo.get("k", compute) == 1
+    assert memo.get("k", compute) == 1 and len(calls) == 1
+    time.sleep(0.35)  # older than ttl, younger than 2 ttl: answered at once, read again behind
     assert memo.get("k", compute) == 1
-    time.sleep(0.25)
-    assert memo.get("k", compute) == 2 and memo.computed == 2
+    deadline = time.monotonic() + 5
+    while memo.computed < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert memo.get("k", compute) == 2
+    time.sleep(0.7)  # older than 2 ttl: the caller reads it again itself
+    assert memo.get("k", compute) == 3 and memo.computed == 3
+
+
+def test_a_failed_renewal_keeps_the_old_value_until_it_ages_out():
+    memo, state = Memo(0.3), {"fail": False}
+    def compute():
+        if state["fail"]:
+            raise RuntimeError("database down")
+        return "figures"
+    assert memo.get("k", compute) == "figures"
+    state["fail"] = True
+    time.sleep(0.35)
+    assert memo.get("k", compute) == "figures"  # stale, renewal fails behind the scenes
+    time.sleep(0.4)
+    with pytest.raises(RuntimeError):
+        memo.get("k", compute)
 
 
 def test_keys_are_never_mixed():
