@@ -373,6 +373,31 @@ def _rebalance_street(app_url: str, street: str, log_path: Path, state: dict):
     return run
 
 
+def _ensure_cells(app_url: str, street: str) -> None:
+    """Building cells for the street's communities where none are stored (a city built before
+    cells were stored has none, and the planner refuses a community without them);
+    unmeasured, before the phases."""
+    import psycopg2
+
+    conn = psycopg2.connect(app_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""SELECT c.code FROM communities c JOIN streets s ON s.id = c.street_id
+                            WHERE s.code = %s AND NOT EXISTS (
+                                  SELECT 1 FROM building_cells bc WHERE bc.community_id = c.id)
+                            ORDER BY c.code""", (street,))
+            codes = [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+    if codes:
+        say(f"building cells for {len(codes)} communities of street {street} (none stored) ...")
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-m", "geo", "cells", "rebuild", "--community", *codes],
+                       cwd=ROOT, env=dict(os.environ, DATABASE_URL=app_url), check=True,
+                       stdout=subprocess.DEVNULL)
+        say(f"  done in {time.monotonic() - t0:.1f} s")
+
+
 def _street_versions(admin: str, street: str) -> int:
     import psycopg2
 
@@ -548,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     key = tier.api_key(admin)
     forms = tier.report_forms()
     street = _smallest_street(admin)
+    _ensure_cells(url, street)
     port = free_port()
     retry_s = 30.0 * scale + outage
 

@@ -199,6 +199,11 @@ def load_community(cur, code: str) -> CommunityInputs:
         crs=WGS84,
     )
     missing = sum(r["cell"] is None for r in rows)
+    if rows and missing == len(rows):  # never computed: every building would be a grid alone
+        raise GridAtlasError(
+            f"社区 {code} 的楼栋尚无网格单元，无法规划；请先运行 python -m geo cells rebuild "
+            f"--community {code} / community {code} has no building cells yet: run "
+            f"python -m geo cells rebuild --community {code} first")
     if missing:
         log.info("community %s: %d building(s) without a stored cell", code, missing)
     cells = gpd.GeoSeries(
