@@ -79,12 +79,24 @@ def _report(new_page, base: str, tdb, title: str, shot: str) -> str:
     return code
 
 
-def _wall(new_page, base: str, title: str, name: str) -> tuple[int, str]:
+def _wall(new_page, base: str, title: str, name: str, *, dispatched: int | None = None,
+          ticker_word: str | None = None) -> tuple[int, str]:
+    """The wall's dispatched-today KPI and ticker, once they show ``dispatched`` and
+    ``ticker_word`` when given: walls of one scope share a read for WALL_CACHE_SECONDS (a
+    value past it is renewed behind the scenes), so a change shows within two of those
+    periods and the next refresh, as a command centre sees it."""
     page, console = sign_in(new_page, base, "L_operator", "/")
     page.wait_for_function("(document.querySelector('#cmd-kpi-dispatched') || {}).textContent"
                            " && document.querySelector('#cmd-kpi-dispatched').textContent !== '–'",
                            timeout=30_000)
     page.wait_for_selector("#cmd-ticker", state="attached", timeout=30_000)
+    if dispatched is not None:
+        page.wait_for_function(
+            "n => (document.querySelector('#cmd-kpi-dispatched').textContent || '')"
+            ".replace(/\\D/g, '') === String(n)", arg=dispatched, timeout=60_000)
+    if ticker_word is not None:
+        page.wait_for_function("w => (document.querySelector('#cmd-ticker').innerText || '').includes(w)",
+                               arg=ticker_word, timeout=60_000)
     screenshot(page, name)
     dispatched = int(re.sub(r"\D", "", page.inner_text("#cmd-kpi-dispatched")) or 0)
     ticker = page.inner_text("#cmd-ticker")
@@ -126,7 +138,8 @@ def _run(new_page, base, tdb, title, shot, rework: bool) -> str:
     screenshot(page, f"{shot}-4-operator-dispatched")
     assert "已派遣" in page.inner_text(".inc-facts")
     page.close()
-    after, ticker = _wall(new_page, base, title, f"{shot}-5-wall-dispatched")
+    after, ticker = _wall(new_page, base, title, f"{shot}-5-wall-dispatched", dispatched=before + 1,
+                          ticker_word="已派遣")
     assert after == before + 1, (before, after)
     assert title in ticker
     # the department accepts and handles, with a note and a photo chosen by a click
@@ -169,7 +182,7 @@ def _run(new_page, base, tdb, title, shot, rework: bool) -> str:
     screenshot(page, f"{shot}-8-operator-closed")
     assert not console.errors, console.errors
     page.close()
-    _, ticker = _wall(new_page, base, title, f"{shot}-9-wall-closed")
+    _, ticker = _wall(new_page, base, title, f"{shot}-9-wall-closed", ticker_word="已结案")
     assert "已结案" in ticker
     return code
 
