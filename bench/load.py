@@ -431,6 +431,42 @@ def _smallest_street(admin: str) -> str:
         conn.close()
 
 
+def _work(url: str) -> tuple[Path, Path]:
+    """The bench's folder and a fresh app log; the app and the command line use ``url``."""
+    work = ROOT / ".cache" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    log_path = work / "load-app.log"
+    log_path.write_text("")
+    os.environ["DATABASE_URL"] = url
+    return work, log_path
+
+
+def _record(base_url: str) -> Recording:
+    """One refresh tick of a real wall, recorded in Debian's Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            rec = record_wall(browser, base_url)
+        finally:
+            browser.close()
+    say(f"recorded: {len(rec.load)} callback POSTs at first load, 1 per refresh tick")
+    return rec
+
+
+def _burst(i: int, clients: list[WallClient], tick: dict) -> dict:
+    """Every client's tick at one instant on a just-started server; its summary and time."""
+    for c in clients:
+        c.open()
+    answers, elapsed = herd(clients, tick)
+    b = _summary(answers) | {"seconds": elapsed}
+    say(f"burst {i + 1} ({len(clients)} at one instant, just restarted): all answered in "
+        f"{elapsed:.2f} s, p95 {b['p95_ms']:.0f} ms, errors {b['errors']} "
+        f"(status {b['by_status']}, stale {b['stale']})")
+    return b
+
+
 def _walls_only(args, url: str, data: str, *, interval: float, duration: float, repeats: int,
                 load_start: tuple[float, float, float]) -> int:
     """Walls alone: ``--walls`` clients refreshing for ``duration`` on the single process
@@ -439,26 +475,14 @@ def _walls_only(args, url: str, data: str, *, interval: float, duration: float, 
     from geo.settings import get_settings
 
     settings = get_settings()
-    work = ROOT / ".cache" / "bench"
-    work.mkdir(parents=True, exist_ok=True)
-    log_path = work / "load-app.log"
-    log_path.write_text("")
-    os.environ["DATABASE_URL"] = url
+    _, log_path = _work(url)
     get_settings.cache_clear()
     port = free_port()
-    from playwright.sync_api import sync_playwright
-
     server = tier.Server(url, log_path, port=port)
     phases: dict[str, dict] = {}
     bursts: list[dict] = []
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                rec = record_wall(browser, server.url)
-            finally:
-                browser.close()
-        say(f"recorded: {len(rec.load)} callback POSTs at first load, 1 per refresh tick")
+        rec = _record(server.url)
         clients = [WallClient(server.url) for _ in range(args.walls)]
         for name in ("baseline", "served"):
             if name == "served":
@@ -475,14 +499,7 @@ def _walls_only(args, url: str, data: str, *, interval: float, duration: float, 
         for i in range(repeats):
             server.stop()
             server = tier.Server(url, log_path, port=port, workers=args.workers)
-            for c in clients:
-                c.open()
-            answers, elapsed = herd(clients, rec.tick)
-            b = _summary(answers) | {"seconds": elapsed}
-            bursts.append(b)
-            say(f"burst {i + 1} ({args.walls} at one instant, just restarted): all answered in "
-                f"{elapsed:.2f} s, p95 {b['p95_ms']:.0f} ms, errors {b['errors']} "
-                f"(status {b['by_status']}, stale {b['stale']})")
+            bursts.append(_burst(i, clients, rec.tick))
     finally:
         server.stop()
     served, base = phases["served"], phases["baseline"]
@@ -564,11 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     rlay = localdb.replica_up(lay)
     read_url = with_dbname(rlay.app_url, urlsplit(url).path.lstrip("/"))
     say(f"replica: streaming on port {rlay.port} ({'already up' if replica_was_up else 'started'})")
-    work = ROOT / ".cache" / "bench"
-    work.mkdir(parents=True, exist_ok=True)
-    log_path = work / "load-app.log"
-    log_path.write_text("")
-    os.environ["DATABASE_URL"] = url
+    work, log_path = _work(url)
     get_settings.cache_clear()
     key = tier.api_key(admin)
     forms = tier.report_forms()
@@ -577,18 +590,10 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     retry_s = 30.0 * scale + outage
 
-    from playwright.sync_api import sync_playwright
-
     server = tier.Server(url, log_path, port=port)  # the baseline: one process, the primary only
     redis = worker = None
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                rec = record_wall(browser, server.url)
-            finally:
-                browser.close()
-        say(f"recorded: {len(rec.load)} callback POSTs at first load, 1 per refresh tick")
+        rec = _record(server.url)
         clients = [WallClient(server.url) for _ in range(args.walls)]
         common = {"interval": interval, "duration": duration, "key": key, "forms": forms,
                   "rate": args.rate, "retry_s": retry_s}
@@ -623,15 +628,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
             server = tier.Server(url, log_path, port=port, workers=args.workers, read_url=read_url,
                                  redis_url=redis.url)
-            for c in clients:
-                c.open()
-            answers, elapsed = herd(clients, rec.tick)
-            b = _summary(answers)
-            b["seconds"] = elapsed
-            bursts.append(b)
-            say(f"burst {i + 1} ({args.walls} at one instant, tier just restarted): all answered "
-                f"in {elapsed:.2f} s, p95 {b['p95_ms']:.0f} ms, errors {b['errors']} "
-                f"(status {b['by_status']}, stale {b['stale']})")
+            bursts.append(_burst(i, clients, rec.tick))
     finally:
         server.stop()
         for part in (worker, redis):
