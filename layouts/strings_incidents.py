@@ -34,7 +34,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "inc.prev": ("上一页", "Previous"),
     "inc.next": ("下一页", "Next"),
     "inc.col.deadline": ("处置时限", "Deadline"),
-    "inc.col.left": ("剩余时间", "Time left"),
     "inc.col.department": ("责任部门", "Department"),
     "inc.col.level": ("层级", "Level"),
     "inc.col.place": ("社区 / 网格", "Community / grid"),
