@@ -240,7 +240,13 @@ def test_street_rebalance_from_the_page(stack, demo_db, new_page, redis_url):  #
     page.keyboard.type(street)  # the menu's search box has the focus: a person types the code
     option = page.locator(".dash-dropdown-option[role=option]").filter(has_text=street)
     option.first.wait_for()
-    box = option.first.bounding_box()
+    box = None
+    for _ in range(100):  # the menu re-renders as it filters: take the option once it holds still
+        box = option.first.bounding_box()
+        if box is not None:
+            break
+        page.wait_for_timeout(100)
+    assert box is not None, f"no option for {street} in the street menu"
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_selector("#plan-street-run:not([disabled])", timeout=30000)
     started = Started(workers)
