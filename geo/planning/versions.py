@@ -87,8 +87,11 @@ def _conflict(community_code: str, base_id: int | None, base_no: int | None, cur
 
 
 def write_plan(cur, principal: Principal, prop: Proposal, *, note: str | None = None,
-               allow_out_of_band: bool = False) -> CommitResult:
+               allow_out_of_band: bool = False, refresh_coarse: bool = True) -> CommitResult:
     """Commit ``prop`` as the community's new current version (inside ``cur``'s transaction).
+
+    ``refresh_coarse=False`` leaves the district's coarse map copies to the caller (a street
+    commit refreshes them once for all its communities, :mod:`geo.planning.street`).
 
     Raises
     ------
@@ -157,7 +160,7 @@ def write_plan(cur, principal: Principal, prop: Proposal, *, note: str | None = 
     }
     result = _after_write(
         cur, principal, "grids.commit", com, prev_id=cur_id, version_id=res.version_id,
-        version_no=res.version_no, base_codes=base_codes, detail=detail)
+        version_no=res.version_no, base_codes=base_codes, detail=detail, refresh_coarse=refresh_coarse)
     result.seconds = round(time.perf_counter() - t0, 3)
     return result
 
@@ -239,7 +242,7 @@ def write_restore(cur, principal: Principal, version: dict, *, note: str | None 
 
 def _after_write(cur, principal: Principal, action: str, com: dict, *, prev_id: int | None,
                  version_id: int, version_no: int, base_codes: set[str],
-                 detail: dict) -> CommitResult:
+                 detail: dict, refresh_coarse: bool = True) -> CommitResult:
     """Lineage, relocation, workers, coverage, coarse copies and the audit entry."""
     from geo import coarse
 
@@ -267,7 +270,8 @@ def _after_write(cur, principal: Principal, action: str, com: dict, *, prev_id: 
         (version_id,),
     )
     vacant = [r["code"] for r in cur.fetchall()]
-    coarse.refresh(com["district_code"], cur)
+    if refresh_coarse:
+        coarse.refresh(com["district_code"], cur)
     codes = [g["code"] for g in new]
     result = CommitResult(
         version_id=version_id, version_no=version_no, community_code=code,
