@@ -8,7 +8,7 @@ from dash import Input, Output, clientside_callback, dcc, html
 from geo.access.permissions import allowed, page_action
 from geo.access.roles import Principal, role_name
 from geo.settings import get_settings
-from layouts import ids
+from layouts import ids, strings_import  # noqa: F401  (nav.import)
 from layouts.auth import current_principal
 from layouts.i18n import current_lang, t
 
@@ -20,6 +20,7 @@ NAV = (
     ("/field", "nav.field"),  # the phone page of the field (layouts/pages/field.py)
     ("/audit", "nav.audit"),
     ("/routes", "nav.routes"),
+    ("/import", "nav.import"),  # uploading a data file (layouts/pages/import_page.py)
 )
 
 

@@ -33,7 +33,7 @@ MATRIX: dict[str, set[str]] = {
     "grids.restore": {"admin", "planner"},
     "incident.transition": FIELD,
     "incident.create": FIELD | {"api"},
-    "data.import": {"admin"},
+    "data.import": {"admin", "operator"},
     "users.manage": {"admin"},
     "apikey.manage": {"admin"},
     "session": ALL,
