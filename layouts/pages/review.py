@@ -24,7 +24,7 @@ from geo.errors import GridAtlasError
 from geo.repository import review as rv
 from geo.repository import session, summary
 from geo.repository.scope import Scope
-from layouts import review_export, review_patrols, review_scorecard, review_signoff
+from layouts import review_export, review_patrols, review_pdf_job, review_scorecard, review_signoff
 from layouts import review_ids as rid
 from layouts import review_view as view
 from layouts.auth import current_principal
@@ -58,10 +58,13 @@ def layout(metric=None, level=None, area=None, period=None, **query) -> html.Div
         dcc.Download(id=rid.DOWNLOAD),
         html.Div(className="rv-head", children=[
             html.Div([html.H1(t("review.title", lang)), html.P(t("rv.intro", lang), className="ga-intro")]),
-            html.Div(className="rv-actions", children=[
-                html.A(t("rv.print", lang), id=rid.PRINT, className="ga-btn", href="/review/print",
-                       target="_blank"),
-                html.Button(t("rv.pdf", lang), id=rid.PDF, className="ga-btn"),
+            html.Div(className="rv-pdf-side", children=[
+                html.Div(className="rv-actions", children=[
+                    html.A(t("rv.print", lang), id=rid.PRINT, className="ga-btn", href="/review/print",
+                           target="_blank"),
+                    *review_pdf_job.buttons(lang),  # the PDF report, a background job
+                ]),
+                review_pdf_job.panel(lang),
             ]),
         ]),
         html.Div(className="rv-controls", children=[
@@ -355,36 +358,6 @@ def export(_clicks, data):
     heads, body = view.export_table(rows)
     content, name = review_export.table_file(heads, body, fmt, f"review-{which}")
     return dcc.send_bytes(content, name)
-
-
-@secure_callback(
-    "view.review",
-    Output(rid.DOWNLOAD, "data", allow_duplicate=True),
-    Output(rid.ERROR, "children", allow_duplicate=True),
-    Input(rid.PDF, "n_clicks"),
-    State(rid.STATE, "data"),
-    State(rid.PERIOD, "value"),
-    State(rid.FROM, "value"),
-    State(rid.TO, "value"),
-    prevent_initial_call=True,
-)
-def download_pdf(n, state, kind, date_from, date_to):
-    """The print view of the current area and period as a one-page PDF (headless Chromium)."""
-    from geo.reports import pdf, report
-
-    if not n or not isinstance(state, dict):
-        return dash.no_update, dash.no_update
-    try:
-        scope = Scope.of(current_principal())
-        area = state.get("area") or scope.base
-        if not area:
-            raise rv.ReviewError("请先选择区、街道或社区 / choose a district, street or community first")
-        with session.replica_session():
-            data = report.build(scope, area, _period(kind, date_from, date_to), lang=current_lang())
-        content = pdf.render(report.render_html(data), "pdf")
-    except GridAtlasError as exc:
-        return dash.no_update, view.message(exc, current_lang())
-    return dcc.send_bytes(content, f"report-{data['code']}-{data['period'].start.isoformat()}.pdf"), None
 
 
 dash.clientside_callback(

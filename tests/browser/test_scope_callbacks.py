@@ -185,9 +185,16 @@ def _attacks(w) -> dict[str, list[dict]]:
                           "rv-period.value": "month"} for a in (B, B[:9], "9", "%", "_", [B])],
         "rv-download.data": [{'{"index":["ALL"],"type":"rv-export"}.n_clicks': [(v, 1)],
                               "rv-rows.data": {"streets": [{"code": "x"}], "communities": "x"}}
-                             for v in ("streets-csv", "communities-xlsx", "x-y", 9)]
-        + [{"rv-pdf.n_clicks": 1, "rv-state.data": {"area": v}, "rv-period.value": "month"}
-           for v in (B, B[:9], "9", "%", [B])],
+                             for v in ("streets-csv", "communities-xlsx", "x-y", 9)],
+        # the PDF report as a background job (layouts/review_pdf_job.py): B's areas at the
+        # submission, a forged user token or B's area for the job itself
+        "rv-pdf-job.data": [{"rv-pdf.n_clicks": 1, "rv-state.data": {"area": v}, "rv-period.value": p}
+                            for v in (B, B[:9], "9", "%", [B]) for p in ("month", "x")],
+        "rv-pdf-download.data": [{"rv-pdf-job.data": v} for v in (
+            {"token": "x", "area": A, "period": "month"}, {"token": None, "area": B, "period": "month"},
+            "x", [B])],
+        "rv-pdf-status.children": [{"rv-pdf-cancel.n_clicks": 1}],
+        "rv-pdf-cancel.id": [{"rv-pdf-cancel.n_clicks": 1}],
         "rvp-download.data": [{"rvp-pdf.n_clicks": 1, "rvp-args.data": {"area": v, "period": "month"}}
                               for v in (B, B[:9], "9", "%", [B])],
         # the department scorecard and patrol coverage on the review, the ranking sheet's PDF
