@@ -2,8 +2,10 @@
 community of that street as one background job (Celery workers with ``REDIS_URL``, a
 process of this machine without), with its progress per community. Each community's
 proposal is kept like a single community's (``layouts.plan_store``) and listed with a link
-that opens it in the page's usual review and commit flow; nothing is committed here.
-Imported by the page module."""
+that opens it in the page's usual review and commit flow; nothing is committed by the job.
+Once the proposals are listed, the planner may commit the whole street
+(``layouts.plan_street_commit``: asked first, then one transaction). Imported by the page
+module."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from geo.repository.scope import Scope
 from layouts import (
     ids,
     plan_store,
+    plan_street_commit,
     strings_plan_street,  # noqa: F401  (registers the strings)
 )
 from layouts.auth import current_principal, secret_key
@@ -55,6 +58,7 @@ def section(lang: str) -> html.Section:
         html.Div(id=STREET_PROGRESS_TEXT, className="ga-hint"),
         html.Div(id=STREET_STATUS, className="ga-status"),
         html.Div(id=STREET_RESULTS, className="ga-plan-table"),
+        *plan_street_commit.components(lang),
     ])
 
 
@@ -116,6 +120,7 @@ def street_communities(principal, street) -> tuple[str, list[dict]]:
     "plan.run",
     Output(STREET_RESULTS, "children"),
     Output(STREET_STATUS, "children"),
+    Output(plan_street_commit.KEYS, "data"),
     Input(STREET_RUN, "n_clicks"),
     State(ids.PLAN_TOKEN, "data"),
     State(STREET, "value"),
@@ -128,12 +133,13 @@ def street_communities(principal, street) -> tuple[str, list[dict]]:
     cancel=[Input(STREET_CANCEL, "n_clicks")],
     progress=[Output(STREET_PROGRESS, "value"), Output(STREET_PROGRESS, "max"),
               Output(STREET_PROGRESS_TEXT, "children")],
-    on_error=report_failure(2, 1),  # a job lost with its worker, Redis down, no worker
+    on_error=report_failure(3, 1),  # a job lost with its worker, Redis down, no worker
     prevent_initial_call=True,
 )
 def run_street(set_progress, _n, token, street, mode, seed, boot):
     """Every community of the street, one after the other, as the user who asked; each
-    proposal kept for the usual review and commit (nothing is committed here)."""
+    proposal kept for the usual review and commit, and listed for the street's commit
+    (nothing is committed here)."""
     session.after_fork()  # never use the web process's connections from a worker
     lang = boot.get("lang") if isinstance(boot, dict) and boot.get("lang") in ("zh", "en") else "zh"
     en = lang == "en"
@@ -142,12 +148,12 @@ def run_street(set_progress, _n, token, street, mode, seed, boot):
         check(principal, "plan.run")
         street, rows = street_communities(principal, street)
     except GridAtlasError as exc:
-        return dash.no_update, html.Span(exc.user_msg, className="ga-bad")
+        return dash.no_update, html.Span(exc.user_msg, className="ga-bad"), None
     if not rows:
-        return None, t("street.none", lang)
+        return None, t("street.none", lang), None
     n = len(rows)
     set_progress(("0", str(n), t("street.progress", lang).format(i=0, n=n)))
-    body, blocked, done = [], 0, 0
+    body, blocked, done, plans = [], 0, 0, []
     for i, r in enumerate(rows, start=1):
         name = r["name_en"] if en and r.get("name_en") else r["name"]
         try:
@@ -158,6 +164,7 @@ def run_street(set_progress, _n, token, street, mode, seed, boot):
             body.append(_row(r["code"], name, None, None, html.Span(exc.user_msg, className="ga-bad"), None, lang))
         else:
             done += 1
+            plans.append({"code": r["code"], "name": name, "key": key})
             rules = sorted({g["rule"] for g in proposal.blocking()})
             blocked += bool(rules)
             churn = proposal.churn or {}
@@ -170,7 +177,8 @@ def run_street(set_progress, _n, token, street, mode, seed, boot):
     head = html.Thead(html.Tr([html.Th(t(k, lang)) for k in (
         "street.col_community", "street.col_grids", "street.col_moved", "street.col_gate", "street.col_open")]))
     table = html.Table(className="ga-table", id="plan-street-table", children=[head, html.Tbody(body)])
-    return table, t("street.done", lang).format(street=street, n=done, blocked=blocked)
+    return (table, t("street.done", lang).format(street=street, n=done, blocked=blocked),
+            plan_street_commit.keys_data(street, plans))
 
 
 def _row(code, name, grids, moved, gate, key, lang) -> html.Tr:

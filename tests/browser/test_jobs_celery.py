@@ -223,17 +223,8 @@ def test_pool_process_killed_mid_job_then_run_again(stack, demo_db, new_page, re
     assert console.errors == []
 
 
-def test_street_rebalance_from_the_page(stack, demo_db, new_page, redis_url):  # noqa: F811
-    """A planner chooses a street by clicks and runs it as one job on a worker: progress per
-    community, then each community's proposal listed, opened by a click in the usual
-    review, and committed there."""
-    server, workers = stack
-    street = "990100004"
-    communities = demo_db.scalar(
-        "SELECT array_agg(code ORDER BY code) FROM communities WHERE left(code, 9) = %s", (street,))
-    before, versions = _proposals(redis_url), _versions(demo_db)
-    page, console = new_page()
-    login(page, server.url, "j_planner", PW, "/plan")
+def _choose_street(page, street: str) -> None:
+    """Open the street menu by a click, type the street's code, click its option."""
     page.wait_for_selector("#plan-street-box:not([hidden])", timeout=60000)
     _click(page, "#plan-street")
     page.locator(".dash-dropdown-option[role=option]").first.wait_for()
@@ -249,6 +240,20 @@ def test_street_rebalance_from_the_page(stack, demo_db, new_page, redis_url):  #
     assert box is not None, f"no option for {street} in the street menu"
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_selector("#plan-street-run:not([disabled])", timeout=30000)
+
+
+def test_street_rebalance_from_the_page(stack, demo_db, new_page, redis_url):  # noqa: F811
+    """A planner chooses a street by clicks and runs it as one job on a worker: progress per
+    community, then each community's proposal listed, opened by a click in the usual
+    review, and committed there."""
+    server, workers = stack
+    street = "990100004"
+    communities = demo_db.scalar(
+        "SELECT array_agg(code ORDER BY code) FROM communities WHERE left(code, 9) = %s", (street,))
+    before, versions = _proposals(redis_url), _versions(demo_db)
+    page, console = new_page()
+    login(page, server.url, "j_planner", PW, "/plan")
+    _choose_street(page, street)
     started = Started(workers)
     _click(page, "#plan-street-run")
     worker, job, _task, pid = started.next()
@@ -280,4 +285,85 @@ def test_street_rebalance_from_the_page(stack, demo_db, new_page, redis_url):  #
     page.wait_for_selector("#plan-commit-msg .ga-ok", timeout=60000)
     assert _versions(demo_db) == versions + 1
     screenshot(page, "jobs-celery-street-committed")
+    assert console.errors == []
+
+
+def _street_state(demo_db, street: str) -> dict[str, tuple[int, int]]:
+    """Per community of the street: (current version id, grid workers on its current grids)."""
+    with demo_db.connect() as conn, conn.cursor() as cur:
+        cur.execute("""SELECT c.code, v.id, (SELECT count(*) FROM grid_workers w JOIN grids g ON g.id = w.grid_id
+                                             WHERE g.version_id = v.id)
+                         FROM communities c JOIN grid_versions v ON v.community_id = c.id AND v.is_current
+                        WHERE left(c.code, 9) = %s""", (street,))
+        out = {code: (vid, n) for code, vid, n in cur.fetchall()}
+    conn.close()
+    return out
+
+
+def _at_pixel(page, selector: str) -> None:
+    """Click an element at its centre, after checking that the element is what is there."""
+    loc = page.locator(selector).first
+    loc.scroll_into_view_if_needed()
+    box = loc.bounding_box()
+    assert box, selector
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    assert page.evaluate("([s, x, y]) => document.querySelector(s).contains(document.elementFromPoint(x, y))",
+                         [selector, x, y]), f"{selector} is covered at its centre"
+    page.mouse.click(x, y)
+
+
+def test_street_committed_from_the_page(stack, demo_db, new_page, redis_url):  # noqa: F811
+    """A planner runs a street, reads its proposals, and commits the whole street by clicks:
+    asked first (which communities, which are left), then one job on a worker writes a new
+    version for every community that passes the checks, with the note; the communities
+    refused by the checks (out of band: the box to accept them stays unticked) keep their
+    version; grid workers follow their grids."""
+    server, workers = stack
+    street = "990100004"
+    before = _street_state(demo_db, street)
+    page, console = new_page()
+    login(page, server.url, "j_planner", PW, "/plan")
+    _choose_street(page, street)
+    started = Started(workers)
+    _click(page, "#plan-street-run")
+    worker, job, _task, pid = started.next()
+    page.wait_for_selector("#plan-street-table", timeout=120000)
+    worker.wait_for(rf"job {re.escape(job)} \(\S+\) SUCCESS in process {pid}\b")
+    table = page.locator("#plan-street-table tbody tr")
+    cells = [table.nth(i).locator("td") for i in range(table.count())]
+    gates = {td.first.inner_text().split(" · ")[-1]: td.nth(3).inner_text() for td in cells}
+    assert set(gates) == set(before)
+    refused = {c for c, g in gates.items() if g.startswith("未通过")}
+    ready = {c for c, g in gates.items() if g == "可提交"}
+    assert refused and ready and refused | ready == set(before), gates  # the demo street has both
+    page.wait_for_selector("#plan-street-commit-box:not([hidden])", timeout=30000)
+    assert page.is_visible("#plan-street-ask-box") is False
+    _at_pixel(page, "#plan-street-note")
+    page.keyboard.type("整街道重划")
+    _at_pixel(page, "#plan-street-commit")
+    page.wait_for_selector("#plan-street-ask-box:not([hidden])", timeout=30000)
+    ask = page.inner_text("#plan-street-ask")
+    assert f"街道 {street}：将提交 {len(ready)} 个社区的新版本" in ask
+    assert f"{len(refused)} 个社区未通过校验，保持不变" in ask
+    screenshot(page, "jobs-celery-street-ask")
+    assert _street_state(demo_db, street) == before  # nothing written by asking
+    started = Started(workers)
+    _at_pixel(page, "#plan-street-yes")
+    worker, job, _task, pid = started.next()
+    assert _in_worker(worker, pid)
+    page.wait_for_selector("#plan-street-commit-msg .ga-ok", timeout=120000)
+    msg = page.inner_text("#plan-street-commit-msg")
+    assert f"街道 {street} 已提交：{len(ready)} 个社区写入新版本，{len(refused)} 个社区保持不变" in msg
+    after = _street_state(demo_db, street)
+    for code in ready:  # a new version, the workers following their grids
+        assert after[code][0] != before[code][0] and after[code][1] == before[code][1], code
+    for code in refused:
+        assert after[code] == before[code], code
+    notes = demo_db.scalar("SELECT array_agg(DISTINCT note) FROM grid_versions WHERE id = ANY(%s)",
+                           ([after[c][0] for c in ready],))
+    assert notes == ["整街道重划"]
+    outcome = page.inner_text("#plan-street-outcome-table")
+    assert outcome.count("已提交为第") == len(ready) and outcome.count("未提交：户数") == len(refused), outcome
+    assert page.is_hidden("#plan-street-commit-box")  # committed: no second commit of the same proposals
+    screenshot(page, "jobs-celery-street-committed-whole")
     assert console.errors == []

@@ -135,6 +135,8 @@ def _attacks(w) -> dict[str, list[dict]]:
              "cmd-incidents.clickData": {"properties": {"code": w["b_incident"]}},
              "cmd-police.clickData": {"properties": {"code": "%", "name": "x"}}}
     plan = w["b_plan"]
+    street_keys = [{"street": st, "plans": [{"code": B, "name": "x", "key": plan}]} for st in (B[:9], A[:9])]
+    street_keys += [{"street": "9", "plans": "x"}, {"street": A[:9], "plans": [{"code": A, "key": "%"}]}, [B]]
     return {
         "_pages_content.children": [{"_pages_location.pathname": path,
                                      "_pages_location.search": search}
@@ -329,6 +331,12 @@ def _attacks(w) -> dict[str, list[dict]]:
         "plan-street-results.children": [{"plan-street-run.n_clicks": 1, "plan-street.value": v}
                                          for v in (B[:9], "9", "%", [B])],
         "plan-street-cancel.id": [{"plan-street-cancel.n_clicks": 1}],
+        # committing the whole street (layouts/plan_street_commit.py): B's proposal, B's street
+        "plan-street-commit-box.hidden": [{"plan-street-keys.data": v} for v in street_keys],
+        "plan-street-ask.children": [{"plan-street-commit.n_clicks": 1, "plan-street-keys.data": v,
+                                      "plan-street-accept-band.value": ["yes"]} for v in street_keys],
+        "plan-street-outcome.children": [{"plan-street-yes.n_clicks": 1, "plan-street-keys.data": v,
+                                          "plan-street-note.value": "x"} for v in street_keys],
     }
 
 
