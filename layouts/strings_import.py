@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from layouts.i18n import register
 
-register({
+STRINGS = {
     "nav.import": ("数据导入", "Import"),
     "import.title": ("数据导入", "Import data"),
     "import.intro": ("上传一个数据文件（边界、楼栋、户数登记等），先预览检查，再作为后台任务导入；"
@@ -20,17 +20,17 @@ register({
     "import.browse": ("选择文件", "choose a file"),
     "import.formats": ("可用格式：GeoPackage (.gpkg)、GeoJSON、FlatGeobuf、CSV / Excel（含 lon/lat 列）、"
                        "Shapefile（连同 .dbf/.shx/.prj/.cpg 打包为 .zip）。单个文件上限 {mb} MB"
-                       "（文件经浏览器以 base64 上传，服务器内存中约占文件大小的 3 倍）。",
+                       "（文件经浏览器以 base64 一次上传，服务器处理时约占用文件大小 5 倍的内存）。",
                        "Formats: GeoPackage (.gpkg), GeoJSON, FlatGeobuf, CSV / Excel (with lon/lat "
                        "columns), Shapefile (zipped with its .dbf/.shx/.prj/.cpg). At most {mb} MB per "
-                       "file (the browser sends it base64-encoded; the server holds about three "
-                       "times the file's size in memory)."),
+                       "file (the browser sends it base64-encoded in one request; the server "
+                       "needs about five times the file's size in memory meanwhile)."),
     "import.too_big": ("文件超过 {mb} MB 上限，未上传。", "The file is over the {mb} MB limit; not uploaded."),
     "import.options": ("高级选项", "Options"),
     "import.fields": ("字段对应（每行一个：字段=列名，例如 households=HH_COUNT）",
                       "Field mappings (one per line: field=COLUMN, e.g. households=HH_COUNT)"),
     "import.encoding": ("文字编码", "Text encoding"),
-    "import.encoding_auto": ("自动（文件自带或 UTF-8）", "Automatic (the file's, or UTF-8)"),
+    "import.encoding_auto": ("自动", "Automatic"),
     "import.uploaded": ("已上传：{name}（{size}）", "Uploaded: {name} ({size})"),
     "import.preview": ("预览检查", "Preview"),
     "import.rows": ("要素（行）数", "Features (rows)"),
@@ -95,4 +95,8 @@ register({
     "import.c.roads": ("道路", "roads"),
     "import.c.named": ("有名称的道路", "named roads"),
     "import.c.classes": ("道路等级", "road classes"),
-})
+    "import.c.placed_in_grids": ("已归入网格的楼栋", "placed in grids"),
+    "import.c.cells": ("重算的楼栋单元", "building cells recomputed"),
+}
+register(STRINGS)
+KEYS = frozenset(STRINGS)
