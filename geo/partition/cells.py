@@ -29,6 +29,9 @@ WGS84 = "EPSG:4326"
 
 #: precision grid of the cells (metres): every vertex lies on it (see EngineConfig.grid_m)
 GRID_M = DEFAULT.grid_m
+#: a Voronoi ridge within this many grid steps of a boundary segment is noded (see _faces):
+#: rounding moves each side by at most 0.71 step, so 10 leaves a wide margin
+NODE_NEAR = 10
 
 
 def utm_crs_for(geom: BaseGeometry, crs: str = WGS84):
@@ -121,16 +124,14 @@ def _cells_metric(
         pts = np.vstack([coords, frame])
         seg, approx = _voronoi_ridges(pts - [cx, cy], nreal, owner)
         seg = seg + [cx, cy]
-    lines: list[BaseGeometry] = [shapely.boundary(community_m)]
-    if (~empty).any():
-        lines.append(shapely.union_all(bnd, grid_size=GRID_M))
+    # the boundaries go to the noder as they are: it nodes them with the ridges in one pass
+    lines: list[np.ndarray] = [np.asarray([shapely.boundary(community_m)], dtype=object), np.asarray(bnd, dtype=object)]
     road_lines = None
     if roads_m is not None and len(roads_m):
         road_lines = shapely.intersection(roads_m, community_m)
         road_lines = road_lines[~shapely.is_empty(road_lines)]
-        if len(road_lines):
-            lines.append(shapely.union_all(road_lines, grid_size=GRID_M))
-    faces, reps = _faces(seg, approx, np.asarray(lines, dtype=object), community_m)
+        lines.append(np.asarray(road_lines, dtype=object))
+    faces, reps = _faces(seg, approx, np.concatenate(lines), community_m)
     if len(faces) == 0:
         raise PartitionError("The community polygon is empty or degenerate: cannot build cells.")
     # drop zero-area faces
@@ -182,8 +183,34 @@ def _cells_metric(
             _, nn = kd.query(rxy)
             label[free] = owner[nn]
 
-    label = _fix_pieces(faces, fa, label, in_fp, float(shapely.length(community_m)))
-    return _dissolve(faces, label, n)
+    cells = _dissolve(faces, label, n)
+    split = shapely.get_num_geometries(cells) > 1
+    if split.any():
+        cells = _fix_split(cells, split, faces, fa, label, in_fp)
+    return cells
+
+
+def _fix_split(
+    cells: np.ndarray, split: np.ndarray, faces: np.ndarray, fa: np.ndarray, label: np.ndarray, in_fp: np.ndarray
+) -> np.ndarray:
+    """The cells after :func:`_fix_pieces` on the buildings whose cells are in several
+    pieces (``split``) and on every building whose cell's box touches one of those.
+
+    A building's faces in several pieces dissolve to several polygons, so only these
+    buildings lose faces, and only to neighbours sharing a boundary with the lost faces:
+    the faces of the two groups are all the adjacency that :func:`_fix_pieces` needs, and
+    only their cells are dissolved again.  Every other building keeps its faces and cell.
+    """
+    n = len(cells)
+    involved = np.zeros(n, dtype=bool)
+    involved[split] = True
+    involved[shapely.STRtree(cells).query(cells[split])[1]] = True
+    sub = np.flatnonzero(involved[label])
+    new = _fix_pieces(faces[sub], fa[sub], label[sub], in_fp[sub])
+    out = cells.copy()
+    redo = np.flatnonzero(involved)
+    out[redo] = _dissolve(faces[sub], new, n)[redo]
+    return out
 
 
 def _faces(
@@ -192,12 +219,14 @@ def _faces(
     """Faces inside the community of the planar arrangement of Voronoi ridges ``seg``
     (``(m, 2, 2)`` segments) and other ``lines``, with a representative point of each.
 
-    Voronoi ridges meet only at their shared end points, so only those whose bounding box
-    touches a segment of the other lines (footprint, community and road boundaries), and
-    those ending at a borrowed circumcentre (``approx``), need noding; the rest join the
-    noded lines as they are, merged into chains (:func:`_chains`).  This nodes a fraction
-    of the ridges instead of all of them.  As a safety net, if the faces inside the
-    community do not add up to its area, everything is noded together.
+    Voronoi ridges meet only at their shared end points, so only those that come within
+    ``NODE_NEAR`` grid steps of a segment of the other lines (footprint, community and road
+    boundaries), and those ending at a borrowed circumcentre (``approx``), need noding; the
+    rest join the noded lines as they are, merged into chains (:func:`_chains`).  This nodes
+    a few percent of the ridges instead of all of them.  A ridge left out of the noder lies
+    wholly inside or wholly outside the community; those outside bound no face we keep and
+    are dropped.  As a safety net, if the faces inside the community do not add up to its
+    area, everything is noded together.
     """
 
     def inside(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,11 +242,20 @@ def _faces(
         same = idx[:-1] == idx[1:]
         segs = shapely.linestrings(np.stack([xy[:-1][same], xy[1:][same]], axis=1))
         hit = np.asarray(approx, dtype=bool).copy()
-        hit[shapely.STRtree(segs).query(ridges)[0]] = True
+        # near, not merely with overlapping boxes (ten times fewer ridges to node): the noder
+        # moves a vertex by at most 0.71 grid step and the chains' rounding by as much, so a
+        # ridge farther than NODE_NEAR steps from every segment cannot touch one afterwards
+        # (boxes widened by that margin find the candidates; the distance decides)
+        d = NODE_NEAR * GRID_M
+        b = shapely.bounds(segs) + [-d, -d, d, d]
+        ri, si = shapely.STRtree(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])).query(ridges)
+        hit[ri[shapely.dwithin(ridges[ri], segs[si], d)]] = True
         noded = shapely.union_all(np.concatenate([ridges[hit], parts]), grid_size=GRID_M)
+        # a free ridge is wholly on one side of the community's boundary: one end tells
+        keep = hit | shapely.contains_xy(community_m, seg[:, 0, 0], seg[:, 0, 1])
         # the noder rounds the noded lines' vertices to the grid; GEOS rounds the chains'
         # the same way, so they meet the noded lines at identical points
-        free = _chains(seg, ~hit)
+        free = _chains(seg[keep], ~hit[keep])
         free = shapely.set_precision(free, GRID_M, mode="pointwise") if len(free) else free
         faces, reps = inside(shapely.get_parts(shapely.polygonize(np.concatenate([shapely.get_parts(noded), free]))))
         got = float(shapely.area(faces).sum())
@@ -238,63 +276,93 @@ def _chains(seg: np.ndarray, free: np.ndarray) -> np.ndarray:
     keeps its end as a node). Ridges share end points exactly (see
     :func:`_voronoi_ridges`), so the merged lines have the same vertices and the faces are
     the same.
+
+    The chains are ordered without a Python loop over ridges: each free ridge is two
+    directed darts, a dart's successor is the other ridge at its head when that is a
+    pass-through node, and pointer jumping (list ranking) gives every dart its chain's
+    first dart and its rank there in a logarithmic number of array steps. Closed loops of
+    pass-through nodes (rare: no chain end to start from) are walked one by one.
     """
     m = len(seg)
+    fi = np.flatnonzero(free)
+    nf = len(fi)
+    if nf == 0:
+        return np.zeros(0, dtype=object)
     ends = np.ascontiguousarray(seg.reshape(2 * m, 2))
-    uniq_c, node = np.unique(ends.view(np.complex128).ravel(), return_inverse=True)
+    node, uniq_c = pd.factorize(ends.view(np.complex128).ravel())
     node = node.reshape(m, 2)
     nn = len(uniq_c)
     deg = np.bincount(node.ravel(), minlength=nn)
-    fi = np.flatnonzero(free)
-    fends = node[fi].ravel()
-    fdeg = np.bincount(fends, minlength=nn)
+    fnode = node[fi]  # (nf, 2): the free ridges' end nodes
+    fdeg = np.bincount(fnode.ravel(), minlength=nn)
     through = (deg == 2) & (fdeg == 2)
-    # the free ridges at each pass-through node (exactly two)
-    inc = np.full((nn, 2), -1, dtype=np.int64)
+    # the two free ridges (compact ids) at each pass-through node
+    fends = fnode.ravel()
     order = np.argsort(fends, kind="stable")
     sv = fends[order]
-    start = np.flatnonzero(np.r_[True, sv[1:] != sv[:-1]])
-    rank = np.arange(len(sv)) - np.repeat(start, np.diff(np.r_[start, len(sv)]))
-    two = rank < 2
-    inc[sv[two], rank[two]] = np.repeat(fi, 2)[order][two]
-    inc_l = inc.ravel().tolist()  # flat lists: [2v], [2v + 1]
-    through_l = through.tolist()
-    node_l = node.ravel().tolist()
-    used_l = [False] * m
-    fi_l = fi.tolist()
-    chains: list[list[int]] = []  # node sequences
-
-    def walk(e: int, v: int) -> list[int]:
-        """Follow ridges from node ``v`` along ridge ``e`` until a node that is no pass."""
-        seq = [v]
-        while True:
-            used_l[e] = True
-            a = node_l[2 * e]
-            v = node_l[2 * e + 1] if a == v else a
-            seq.append(v)
-            if not through_l[v]:
-                return seq
-            e1 = inc_l[2 * v]
-            e = inc_l[2 * v + 1] if e1 == e else e1
-            if used_l[e]:  # closed loop
-                return seq
-
-    for e in fi_l:
-        if used_l[e]:
-            continue
-        if not through_l[node_l[2 * e]]:
-            chains.append(walk(e, node_l[2 * e]))
-        elif not through_l[node_l[2 * e + 1]]:
-            chains.append(walk(e, node_l[2 * e + 1]))
-    for e in fi_l:  # what is left are closed loops of pass-through nodes
-        if not used_l[e]:
-            chains.append(walk(e, node_l[2 * e]))
-    if not chains:
-        return np.zeros(0, dtype=object)
+    first = np.r_[True, sv[1:] != sv[:-1]]
+    inc = np.full((nn, 2), -1, dtype=np.int64)
+    ridge_of = order // 2
+    inc[sv[first], 0] = ridge_of[first]
+    second = ~first & np.r_[False, first[:-1]]
+    inc[sv[second], 1] = ridge_of[second]
+    # darts: 2j runs fnode[j, 0] -> fnode[j, 1], 2j + 1 the other way
+    nd = 2 * nf
+    dart = np.arange(nd)
+    tail = fnode.ravel()  # tail of dart d is fnode[d // 2, d % 2]
+    head = fnode[:, ::-1].ravel()
+    j = dart // 2
+    other = np.where(inc[head, 0] == j, inc[head, 1], inc[head, 0])
+    other_dart = 2 * other + (fnode[np.maximum(other, 0), 0] != head)
+    nxt = np.where(through[head], other_dart, -1)
+    prv = np.where(nxt[dart ^ 1] >= 0, nxt[dart ^ 1] ^ 1, -1)
+    # list ranking: ptr -> the chain's first dart, rank -> distance from it
+    ptr = np.where(prv >= 0, prv, dart)
+    rank = (prv >= 0).astype(np.int64)
+    for _ in range(int(nd).bit_length() + 1):
+        rank = rank + rank[ptr]
+        ptr = ptr[ptr]
+    on_path = prv[ptr] < 0
+    # each open chain is found from both ends: keep the direction whose first dart is lower
+    term = np.flatnonzero(on_path & (nxt < 0))
+    keep_start = np.zeros(nd, dtype=bool)
+    keep_start[ptr[term][ptr[term] < (term ^ 1)]] = True
+    sel = np.flatnonzero(on_path & keep_start[ptr])
+    sel = sel[np.lexsort((rank[sel], ptr[sel]))]
+    h = ptr[sel]
+    new_chain = np.r_[True, h[1:] != h[:-1]]
+    cid = np.cumsum(new_chain) - 1
+    nc = int(cid[-1]) + 1 if len(cid) else 0
+    verts = np.empty(len(sel) + nc, dtype=np.int64)
+    verts[np.arange(len(sel)) + cid] = tail[sel]
+    last = np.r_[new_chain[1:], True]
+    verts[np.flatnonzero(last) + cid[last] + 1] = head[sel[last]]
+    which = np.repeat(np.arange(nc), np.bincount(cid, minlength=nc) + 1)
+    # closed loops: walk them
+    loops: list[list[int]] = []
+    left = np.zeros(nf, dtype=bool)
+    left[j[~on_path]] = True
+    if left.any():
+        used = ~left
+        inc_l, fnode_l = inc.ravel().tolist(), fnode.ravel().tolist()
+        for e in np.flatnonzero(left).tolist():
+            if used[e]:
+                continue
+            v = fnode_l[2 * e]
+            seq = [v]
+            while not used[e]:
+                used[e] = True
+                a = fnode_l[2 * e]
+                v = fnode_l[2 * e + 1] if a == v else a
+                seq.append(v)
+                e1 = inc_l[2 * v]
+                e = inc_l[2 * v + 1] if e1 == e else e1
+            loops.append(seq)
+    if loops:
+        verts = np.concatenate([verts, np.fromiter((v for c in loops for v in c), dtype=np.int64)])
+        which = np.concatenate([which, nc + np.repeat(np.arange(len(loops)), [len(c) for c in loops])])
     uniq = np.stack([uniq_c.real, uniq_c.imag], axis=1)
-    flat = np.fromiter((v for c in chains for v in c), dtype=np.int64)
-    which = np.repeat(np.arange(len(chains)), [len(c) for c in chains])
-    return shapely.linestrings(uniq[flat], indices=which)
+    return shapely.linestrings(uniq[verts], indices=which)
 
 
 def _voronoi_ridges(pts: np.ndarray, nreal: int, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -371,8 +439,11 @@ def _delaunay(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     back to the points and pairing the triangles on shared edges costs less than the
     difference.
     """
-    tri = shapely.get_parts(shapely.delaunay_triangles(shapely.multipoints(pts)))
-    xy = shapely.get_coordinates(tri).reshape(len(tri), 4, 2)[:, :3]
+    # One line string through the points is built straight from the coordinates (a multipoint
+    # makes a point object per point first); GEOS triangulates the distinct vertices of any
+    # geometry alike. The triangles' corners are read from the collection at once.
+    tri = shapely.delaunay_triangles(shapely.linestrings(pts) if len(pts) >= 2 else shapely.multipoints(pts))
+    xy = shapely.get_coordinates(tri).reshape(-1, 4, 2)[:, :3]
     key = pd.Index(pts[:, 0] + 1j * pts[:, 1])
     simp = key.get_indexer((xy[..., 0] + 1j * xy[..., 1]).ravel()).reshape(-1, 3)
     if len(simp) == 0 or (simp < 0).any():  # not expected; Qhull is the safe way back
@@ -426,13 +497,16 @@ def polygonal_part(g: BaseGeometry) -> BaseGeometry:
     return shapely.union_all(parts)
 
 
-def _fix_pieces(faces: np.ndarray, fa: np.ndarray, label: np.ndarray, in_fp: np.ndarray, outer: float) -> np.ndarray:
+def _fix_pieces(
+    faces: np.ndarray, fa: np.ndarray, label: np.ndarray, in_fp: np.ndarray, outer: float | None = None
+) -> np.ndarray:
     """Reassign faces so that every building's cell is one piece where possible.
 
     For each building the connected group of faces holding most of its footprint (or, without
     footprint, the largest) stays; every other group of its faces goes to the neighbouring
     building sharing the longest boundary with it.  ``in_fp`` marks the faces inside a
-    footprint; ``outer`` is the length of the faces' outer boundary (the community's).
+    footprint; ``outer`` is the length of the faces' outer boundary (the community's), computed
+    when not given.
     """
     nf = len(faces)
     if nf < 2:

@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
@@ -184,34 +185,27 @@ def _shared_by_segments(cells_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
     seg_len = np.hypot(*(p1 - p0).T)
     # vertices are keyed on the cells' precision grid: a vertex read back from EPSG:4326
     # storage is within 1e-9 m of it, and a segment shorter than a millimetre (which a
-    # coarser key would collapse to a point) still matches its twin
-    q0 = np.round(p0 / GRID_M).astype(np.int64)
-    q1 = np.round(p1 / GRID_M).astype(np.int64)
-    swap = (q0[:, 0] > q1[:, 0]) | ((q0[:, 0] == q1[:, 0]) & (q0[:, 1] > q1[:, 1]))
-    lo = np.where(swap[:, None], q1, q0)
-    hi = np.where(swap[:, None], q0, q1)
-    key = np.concatenate([lo, hi], axis=1)
-    # group identical segments (a lexicographic sort is several times faster than
-    # np.unique(axis=0) on rows)
-    o = np.lexsort((key[:, 3], key[:, 2], key[:, 1], key[:, 0]))
-    ks = key[o]
-    newg = np.ones(len(ks), dtype=bool)
-    newg[1:] = (ks[1:] != ks[:-1]).any(axis=1)
-    gid = np.cumsum(newg) - 1
-    inv = np.empty(len(ks), dtype=np.int64)
-    inv[o] = gid
+    # coarser key would collapse to a point) still matches its twin.  Grid steps are whole
+    # numbers below 2**53 (10^13 for 10^7 m), exact in a double: a vertex is one complex key.
+    q = np.round(xy / GRID_M)
+    vid = pd.factorize(q[:, 0] + 1j * q[:, 1])[0]
+    v0, v1 = vid[:-1][same], vid[1:][same]
+    nv = int(vid.max()) + 1
+    # a segment is one integer whatever its direction; identical segments share it
+    skey = np.minimum(v0, v1).astype(np.int64) * nv + np.maximum(v0, v1)
+    gid, _ = pd.factorize(skey)
     cnt = np.bincount(gid)
-    order = np.lexsort((own, inv))
-    inv_s, own_s, len_s = inv[order], own[order], seg_len[order]
-    # keys seen exactly twice with two different owners are shared edges
-    first = np.ones(len(inv_s), dtype=bool)
-    first[1:] = inv_s[1:] != inv_s[:-1]
-    starts = np.flatnonzero(first)
-    two = cnt[inv_s[starts]] == 2
-    st = starts[two]
-    a, b = own_s[st], own_s[st + 1]
+    # keys seen exactly twice with two different owners are shared edges: the group's
+    # first and last segment are its two
+    idx = np.arange(len(gid))
+    first = np.empty(len(cnt), dtype=np.int64)
+    first[gid[::-1]] = idx[::-1]
+    last = np.empty(len(cnt), dtype=np.int64)
+    last[gid] = idx
+    two = np.flatnonzero(cnt == 2)
+    a, b = own[first[two]], own[last[two]]
     ok = a != b
-    a, b, l2 = a[ok], b[ok], len_s[st][ok]
+    a, b, l2 = a[ok], b[ok], seg_len[first[two]][ok]
     unmatched = float(seg_len.sum() - 2.0 * l2.sum())
     if len(a) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0), unmatched
