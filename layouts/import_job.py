@@ -35,7 +35,7 @@ from layouts.secure import secure_callback
 
 log = logging.getLogger(__name__)
 
-_STAGES = ("read", "validated", "writing", "written")
+_STAGES = ("read", "validated", "writing", "committing", "written")
 
 
 def _lang(boot) -> str:
@@ -46,9 +46,10 @@ def _bad(text: str) -> html.Span:
     return html.Span(text, className="ga-bad", role="alert")
 
 
-def import_failure(outputs: int, message_at: int) -> Callable[[Exception], list]:
+def import_failure() -> Callable[[Exception], list]:
     """The job's ``on_error``: lost with its worker, Redis down or no worker; nothing was
-    written (the transaction never committed) and the page says so in its language."""
+    written (the transaction never committed) and the page says so in its language, the
+    progress cleared (the result, the upload kept, the progress bar and its text)."""
     def on_error(exc: Exception) -> list:
         text = str(exc)
         log.error("import job failed: %s", text[:2000])
@@ -58,9 +59,7 @@ def import_failure(outputs: int, message_at: int) -> Callable[[Exception], list]
             message = t("jobs.no_worker").format(s=job_settings().pending_timeout_s)
         else:
             message = t("import.failed")
-        values: list = [dash.no_update] * outputs
-        values[message_at] = _bad(message)
-        return values
+        return [html.Div(message, className="ga-import-problem ga-bad", role="alert"), dash.no_update, "0", None]
 
     return on_error
 
@@ -86,7 +85,7 @@ def import_failure(outputs: int, message_at: int) -> Callable[[Exception], list]
     cancel=[Input(ids.CANCEL, "n_clicks")],
     progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "max"),
               Output(ids.PROGRESS_TEXT, "children")],
-    on_error=import_failure(4, 0),
+    on_error=import_failure(),
     prevent_initial_call=True,
 )
 def run_import(set_progress, _n, token, upload, kind, fields, encoding, crs, boot):
@@ -95,12 +94,12 @@ def run_import(set_progress, _n, token, upload, kind, fields, encoding, crs, boo
     lang = _lang(boot)
     if not upload:
         return _bad(t("import.need_file", lang)), dash.no_update, "0", None
-    set_progress(("0", "4", t("import.stage.queued", lang)))
+    set_progress(("0", str(len(_STAGES)), t("import.stage.queued", lang)))
 
     def progress(stage: str, done: int, total: int) -> None:
         step = _STAGES.index(stage) + 1
-        set_progress((str(step), "4", t(f"import.stage.{stage}", lang).format(done=done, total=total)))
-        if stage == "validated":
+        set_progress((str(step), str(len(_STAGES)), t(f"import.stage.{stage}", lang).format(done=done, total=total)))
+        if stage == "committing":  # inside the open transaction: a kill here must write nothing
             hold("import")  # a test hook, off unless GRIDATLAS_TEST_JOB_HOLD_FILE is set
 
     try:

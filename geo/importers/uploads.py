@@ -411,7 +411,8 @@ def run_import(principal: Principal | None, upload_id: object, kind: object, *,
         command line's ``--crs``.
     progress:
         Called as ``progress(stage, done, total)`` with stage ``read``, ``validated``,
-        ``writing`` and ``written``.
+        ``writing`` (the transaction begins), ``committing`` (inside it, every row written)
+        and ``written`` (committed).
 
     Returns
     -------
@@ -471,6 +472,7 @@ def run_import(principal: Principal | None, upload_id: object, kind: object, *,
                     source="imported",
                 )
                 cur.execute("DELETE FROM import_uploads WHERE id = %s", (upload.id,))
+                report_progress("committing", n, n)  # every row is written, not yet committed
         except psycopg2.Error as exc:
             primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
             raise GridAtlasError(

@@ -59,7 +59,7 @@ def layout(**_query: str) -> html.Div:
                                 disabled=True),
                     html.Button(t("import.cancel", lang), id=ids.CANCEL, className="ga-btn", disabled=True),
                 ]),
-                html.Progress(id=ids.PROGRESS, value="0", max="4", className="ga-progress"),
+                html.Progress(id=ids.PROGRESS, value="0", max="5", className="ga-progress"),
                 html.Div(id=ids.PROGRESS_TEXT, className="ga-hint"),
                 html.Div(id=ids.RESULT),
             ]),

@@ -98,14 +98,14 @@ def test_admin_imports_a_geopackage_of_buildings(stack, empty_db, new_page):
     hold.touch()  # the job waits after validating, so its progress can be seen
     try:
         _click(page, "#imp-run")
-        _text(page, "#imp-progress-text", "已校验 36 行")
+        _text(page, "#imp-progress-text", "已写入 36 行，正在提交事务")
         page.wait_for_selector("#imp-cancel:not([disabled])", timeout=WAIT)
         assert page.locator("#imp-run").is_disabled()
         screenshot(page, "import-progress")
     finally:
         hold.unlink(missing_ok=True)
     _text(page, "#imp-result", "导入完成")
-    _text(page, "#imp-progress-text", "已写入 36 行")
+    _text(page, "#imp-progress-text", "已写入并提交 36 行")
     result = page.locator("#imp-result").inner_text()
     assert "楼栋" in result and "36" in result
     screenshot(page, "import-result")
@@ -148,7 +148,7 @@ def test_cancelled_mid_job_writes_nothing_and_runs_again(stack, empty_db, new_pa
     hold.touch()
     try:
         _click(page, "#imp-run")
-        _text(page, "#imp-progress-text", "已校验 2 行")
+        _text(page, "#imp-progress-text", "已写入 2 行，正在提交事务")
         _click(page, "#imp-cancel")
         _text(page, "#imp-result", "导入已取消，未写入任何数据")
         page.wait_for_selector("#imp-run:not([disabled])", timeout=WAIT)

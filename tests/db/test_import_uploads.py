@@ -143,7 +143,7 @@ def test_import_in_scope_writes_everything_once_with_progress_and_audit(empty_db
     report = uploads.run_import(OP_WEST, up.id, "buildings", fields=["code=BLD_CODE"],
                                 progress=lambda *a: seen.append(a))
     assert report.counts["buildings"] == 36
-    assert [s[0] for s in seen] == ["read", "validated", "writing", "written"]
+    assert [s[0] for s in seen] == ["read", "validated", "writing", "committing", "written"]
     assert seen[0][1] == 36 and seen[-1][1] == 36
     assert empty_db.scalar("SELECT count(*) FROM buildings WHERE code LIKE '990200%%'") == 36
     row = empty_db.scalar("SELECT json_build_object('actor', actor, 'role', role, 'scope', scope_code,"
@@ -172,3 +172,22 @@ def test_admin_imports_city_wide_kinds(empty_db, fx):
     up = _store(ADMIN, fx, "cameras.csv", "cameras")
     with pytest.raises(PermissionDenied, match="whole city"):
         uploads.run_import(OP_WEST, up.id, "departments")
+
+
+class _Killed(BaseException):
+    """What a job's death looks like to the code it interrupts (not an Exception)."""
+
+
+def test_death_inside_the_transaction_writes_nothing_and_keeps_the_upload(empty_db, fx):
+    before = stats(empty_db)
+    up = _store(ADMIN, fx, "cameras.csv", "cameras")
+
+    def die(stage, done, total):
+        if stage == "committing":  # every row written, not committed
+            assert empty_db.scalar("SELECT count(*) FROM cameras") == 0  # not visible outside
+            raise _Killed()
+
+    with pytest.raises(_Killed):
+        uploads.run_import(ADMIN, up.id, "cameras", progress=die)
+    assert stats(empty_db) == before
+    assert uploads.run_import(ADMIN, up.id, "cameras").counts["cameras"] == 2  # run again
