@@ -337,6 +337,13 @@ def _attacks(w) -> dict[str, list[dict]]:
                                       "plan-street-accept-band.value": ["yes"]} for v in street_keys],
         "plan-street-outcome.children": [{"plan-street-yes.n_clicks": 1, "plan-street-keys.data": v,
                                           "plan-street-note.value": "x"} for v in street_keys],
+        # the /import page (layouts/pages/import_page.py, import_job.py): no user here but the
+        # admin may import (data.import), so the bodies below meet 403 and the admin the hostile values
+        "imp-token.data": [{"imp-boot.data": {"lang": "zh"}}],
+        "imp-upload.data": [{"imp-file.contents": "data:x;base64,!!!", "imp-file.filename": "a.geojson"}],
+        "imp-preview.children": [{"imp-upload.data": v, "imp-kind.value": "buildings"} for v in ("x", B)],
+        "imp-result.children": [{"imp-run.n_clicks": 1, "imp-upload.data": "x"}],
+        "imp-cancel.id": [{"imp-cancel.n_clicks": 1}],
     }
 
 
