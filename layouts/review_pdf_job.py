@@ -104,7 +104,7 @@ _failed = report_failure(2, 1)
 def _on_error(exc: Exception) -> list:
     """:func:`layouts.jobs.report_failure`'s message, and how to make the file again."""
     values = _failed(exc)
-    values[1] = html.Span([values[1], " ", t("rvpdf.again")], className="ga-bad", role="alert")
+    values[1] = html.Span([values[1].children, " ", t("rvpdf.again")], className="ga-bad", role="alert")
     return values
 
 

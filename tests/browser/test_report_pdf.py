@@ -1,12 +1,16 @@
 """`python -m geo report` renders one A4 landscape page with Chinese text as text, an
-embedded font and a map, with no web server running (poppler-utils checks the file)."""
+embedded font and a map, with no web server running (poppler-utils checks the file); the
+review page's "下载 PDF" makes the same report as a background job, by clicks."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 
-from tests.browser.conftest import ARTIFACTS
+import pytest
+
+from geo.repository import review as rv
+from tests.browser.conftest import ARTIFACTS, AppServer, login, screenshot
 from tests.conftest import run_cli
 
 
@@ -56,3 +60,90 @@ def test_report_refuses_a_bad_scope(demo_db, tmp_path):
     out = tmp_path / "x.pdf"
     r = run_cli("report", "--scope", "12ab", "--out", str(out), url=demo_db.url)
     assert r.returncode != 0 and not out.exists()
+
+
+# ----------------------------------------------------------------------------- the review's PDF button
+
+LEADER_PW = "Report-pdf-2026x"
+STREET = "990100001"
+
+
+@pytest.fixture(scope="module")
+def review_app(demo_db, tmp_path_factory):
+    """The app with the single-machine job manager (no REDIS_URL) and the test hook that holds
+    a job mid-way (``GRIDATLAS_TEST_JOB_HOLD_FILE``); a leader of the first street."""
+    out = run_cli("users", "add", "r_leader", "--role", "leader", "--scope", STREET,
+                  "--password-stdin", url=demo_db.url, stdin=LEADER_PW + "\n")
+    assert out.returncode == 0, out.stderr
+    hold = tmp_path_factory.mktemp("hold") / "hold"
+    server = AppServer(demo_db.url, {"GRIDATLAS_TEST_JOB_HOLD_FILE": str(hold)})
+    yield server, hold
+    server.stop()
+
+
+def _click(page, selector: str) -> None:
+    loc = page.locator(selector).first
+    loc.scroll_into_view_if_needed()
+    box = loc.bounding_box()
+    assert box, selector
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def _on_top(page, selector: str) -> bool:
+    """True when the element's centre, as a person sees it, is that element."""
+    return page.evaluate("""sel => { const e = document.querySelector(sel), r = e.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+        return e === hit || e.contains(hit); }""", selector)
+
+
+def _pdf_text(path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+
+def test_review_pdf_is_a_job_with_its_steps_cancel_and_file(review_app, demo_db, new_page, tmp_path):
+    """A leader clicks 下载 PDF on /review: the job's steps show with a Cancel button; Cancel
+    ends it with no file; clicked again, the file arrives, the same report as the CLI's."""
+    server, hold = review_app
+    page, console = new_page(width=1600, height=1000)
+    downloads = []
+    page.on("download", lambda d: downloads.append(d))
+    login(page, server.url, "r_leader", LEADER_PW, "/review")
+    page.wait_for_selector("#rv-cards-box > *", timeout=90000)  # the view has loaded
+    assert page.is_hidden("#rv-pdf-cancel") and page.is_hidden("#rv-pdf-busy")
+    hold.touch()
+    try:
+        _click(page, "#rv-pdf")
+        # held at its second step, rendering: the steps and Cancel show, the button waits
+        page.wait_for_function("document.querySelector('#rv-pdf-progress').value == 2", timeout=90000)
+        page.wait_for_selector("#rv-pdf-cancel:not([hidden])", timeout=30000)
+        assert page.is_disabled("#rv-pdf") and _on_top(page, "#rv-pdf-cancel")
+        assert page.inner_text("#rv-pdf-progress-text") == "正在排版生成 PDF（第 2 步，共 3 步）…"
+        screenshot(page, "review-pdf-generating")
+        _click(page, "#rv-pdf-cancel")
+        page.wait_for_selector("#rv-pdf:not([disabled])", timeout=60000)
+        page.wait_for_selector("#rv-pdf-cancel[hidden]", state="attached", timeout=30000)
+        assert page.inner_text("#rv-pdf-status") == "已取消生成 PDF 报告，未生成任何文件。"
+        screenshot(page, "review-pdf-cancelled")
+    finally:
+        hold.unlink(missing_ok=True)
+    page.wait_for_timeout(1500)  # a cancelled job delivers nothing, even late
+    assert downloads == []
+    # again, to the end: the file arrives as a download
+    with page.expect_download(timeout=120000) as arrived:
+        _click(page, "#rv-pdf")
+    page.wait_for_selector("#rv-pdf-status .ga-ok", timeout=60000)
+    name = f"report-{STREET}-{rv.period_of('month').start.isoformat()}.pdf"
+    assert arrived.value.suggested_filename == name
+    assert page.inner_text("#rv-pdf-status").startswith(f"已生成，已开始下载：{name}（")
+    assert page.is_hidden("#rv-pdf-busy") and page.is_enabled("#rv-pdf")
+    screenshot(page, "review-pdf-done")
+    got = tmp_path / "page.pdf"
+    arrived.value.save_as(got)
+    cli = tmp_path / "cli.pdf"
+    r = run_cli("report", "--scope", STREET, "--period", "month", "--out", str(cli), url=demo_db.url)
+    assert r.returncode == 0, r.stderr
+    assert _pdf_text(got) == _pdf_text(cli)  # the report's content is the CLI's, word for word
+    assert "uncaught error" not in server.log_path.read_text(errors="replace")
+    assert console.errors == []
