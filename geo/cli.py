@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 _FEATURE_CLIS = (
     "geo.demo.cli",
     "geo.importers.cli",
-    "geo.partition.cli",
+    "geo.planning.file_cli",  # `rebalance-file`: the engine on a GeoPackage, no database
     "geo.planning.cli",
     "geo.access.cli",
     "geo.repository.cells_cli",

@@ -251,12 +251,13 @@ class RespectOutcome:
 
 def _engine(ci, params: dict, locked: dict[str, list[int]], seed: int):
     from geo.partition import rebalance
+    from geo.planning.codes import ShortCodes
 
     return rebalance(
         ci.buildings, ci.geom, households="households", compound="compound_code",
         cells=ci.cells, target=params["target"], min_hh=params["min_hh"],
         max_hh=params["max_hh"], locked=locked or None, mode="fresh", seed=seed,
-        code_prefix="")
+        names=ShortCodes())
 
 
 def _passing(ci, ctx, group: np.ndarray, params: dict) -> set[int]:

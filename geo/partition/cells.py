@@ -29,9 +29,9 @@ WGS84 = "EPSG:4326"
 
 #: precision grid of the cells (metres): every vertex lies on it (see EngineConfig.grid_m)
 GRID_M = DEFAULT.grid_m
-#: a Voronoi ridge within this many grid steps of a boundary segment is noded (see _faces):
-#: rounding moves each side by at most 0.71 step, so 10 leaves a wide margin
-NODE_NEAR = 10
+#: a Voronoi ridge within this many grid steps of a boundary segment is noded (see _faces;
+#: EngineConfig.node_near_steps)
+NODE_NEAR = DEFAULT.node_near_steps
 
 
 def utm_crs_for(geom: BaseGeometry, crs: str = WGS84):

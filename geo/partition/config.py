@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["DEFAULT", "EngineConfig"]
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -70,6 +72,52 @@ class EngineConfig:
     check_nodes:
         Most steps of the same checker's search for a cover of the region by those sets,
         bounded for the same reason.
+    exact_max_units:
+        A region the search leaves out of band goes to the exact solvers (cover and lift,
+        then the tree model) only while it has at most this many units after its pockets
+        are joined: the tree model's size grows with the units times the grids, and past a
+        few hundred units one grid count costs more than its deterministic time allows.
+    exact_det_time:
+        CP-SAT deterministic time per grid count tried by the exact solvers (about a second
+        of wall time on one core): deterministic units, not seconds, so the answer does not
+        depend on the machine's load.
+    exact_cover_sets:
+        Most connected sets in band the cover and lift (:func:`geo.partition.lift.cover_lift`)
+        lists before it gives up: listing 20,000 costs about 0.2 s, and the lift that follows
+        costs more with every set listed.
+    lift_nodes:
+        Most search nodes the cover and lift's lift may spend: like the checker's
+        ``check_nodes``, a few tenths of a second at most per region.
+    lift_solutions:
+        Answers the cover and lift looks for at one grid count; the most compact after the
+        search's local moves is kept.  Three give the local moves a choice at little cost
+        (each further answer is one more forbidden cover and lift).
+    mend_max_grids:
+        Most grids the mend (:func:`geo.partition.mend.mend_band`) re-solves together: a bad
+        grid and up to three neighbours, the sets a bad grid and its ring of neighbours form
+        (a grid seldom has more than three neighbours that can take or give households).
+    mend_max_units:
+        Most units (after pockets) in a set of grids the mend re-solves: the exact model of
+        120 units and four grids solves well inside ``mend_det_time``.
+    mend_blobs:
+        Whether the mend keeps each grid's household-less blobs (joined in both rule graphs)
+        whole where a set has more than ``mend_max_units`` units: a restriction, so an
+        answer is still valid, and it brings larger sets within reach.
+    mend_det_time:
+        CP-SAT deterministic time per set of grids and grid count the mend tries.
+    mend_budget:
+        CP-SAT deterministic time the mend spends in all per region: two sets' worth, so a
+        region the mend cannot help costs a bounded fraction of a second.
+    node_near_steps:
+        A Voronoi ridge of the cells within this many ``grid_m`` steps of a segment of the
+        other lines (footprints, community boundary, roads) is noded with them; one farther
+        away cannot touch a segment once rounded, since rounding moves each side by at most
+        0.71 step, so 10 leaves a wide margin.
+    node_near_steps:
+        A Voronoi ridge of the cells within this many ``grid_m`` steps of a segment of the
+        other lines (footprints, community boundary, roads) is noded with them; one farther
+        away cannot touch a segment once rounded, since rounding moves each side by at most
+        0.71 step, so 10 leaves a wide margin.
     """
 
     grid_m: float = 1e-6
@@ -81,6 +129,17 @@ class EngineConfig:
     proven_retry_units: int = 1000
     check_sets: int = 50_000
     check_nodes: int = 20_000
+    exact_max_units: int = 400
+    exact_det_time: float = 0.5
+    exact_cover_sets: int = 20_000
+    lift_nodes: int = 20_000
+    lift_solutions: int = 3
+    mend_max_grids: int = 4
+    mend_max_units: int = 120
+    mend_blobs: bool = True
+    mend_det_time: float = 0.1
+    mend_budget: float = 0.2
+    node_near_steps: int = 10
 
     def coverage_tolerance_m2(self, perimeter_m: float) -> float:
         """The area (m²) by which the grids' union may differ from a community of this

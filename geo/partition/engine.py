@@ -41,6 +41,7 @@ from geo.partition.config import DEFAULT, EngineConfig
 from geo.partition.errors import PartitionError, check_band
 from geo.partition.graph import BuildingGraph, bridge_ties, build_graph
 from geo.partition.mend import mend_band
+from geo.partition.naming import GridNames, Labels
 from geo.partition.proofs import check_claims
 from geo.partition.search import (
     DEV_CAP,
@@ -56,6 +57,8 @@ from geo.partition.search import (
     tree_cuts,
     zero_clusters,
 )
+
+__all__ = ["Plan", "choose_k", "evaluate", "rebalance"]
 
 log = logging.getLogger(__name__)
 
@@ -304,12 +307,12 @@ def _with_pockets(nodes: list[int], mapping: dict[int, int], groups: np.ndarray 
 
 
 #: regions with at most this many units get the exact solver when the search misses the band
-EXACT_MAX_UNITS = 400
+EXACT_MAX_UNITS = DEFAULT.exact_max_units
 #: CP-SAT deterministic time per grid count tried (about a second of wall time here)
-EXACT_DET_TIME = 0.5
+EXACT_DET_TIME = DEFAULT.exact_det_time
 #: most connected sets the cover and lift (:func:`geo.partition.lift.cover_lift`) lists
 #: before it gives up (about 0.2 s; the lift that follows costs more with more sets)
-EXACT_COVER_SETS = 20_000
+EXACT_COVER_SETS = DEFAULT.exact_cover_sets
 #: most connected sets the last cover proof (:func:`_cover_proof`, for a region nothing else
 #: settled) lists: the work the independent checker may spend listing sets
 #: (:attr:`~geo.partition.config.EngineConfig.check_sets`), so the engine gives up no sooner
@@ -322,9 +325,9 @@ EXACT_PROOF_NODES = DEFAULT.check_nodes
 
 
 #: lift search nodes the cover and lift (:func:`geo.partition.lift.cover_lift`) may spend
-LIFT_NODES = 20_000
+LIFT_NODES = DEFAULT.lift_nodes
 #: answers the cover and lift looks for (the most compact after the local moves is kept)
-LIFT_SOLUTIONS = 3
+LIFT_SOLUTIONS = DEFAULT.lift_solutions
 
 
 def _polish(
@@ -859,7 +862,7 @@ def rebalance(
     mode: Literal["fresh", "minimal"] = "fresh",
     seed: int = 0,
     restarts: int = 4,
-    code_prefix: str = "",
+    names: GridNames | None = None,
 ) -> Plan:
     """Divide one community's buildings into household-balanced, contiguous, compact grids.
 
@@ -895,8 +898,11 @@ def rebalance(
         Seed of every random choice (``numpy.random.default_rng``).
     restarts:
         Seeded restarts in fresh mode (the best result is kept).
-    code_prefix:
-        Prefix of new grid codes (e.g. the community code).
+    names:
+        Names of new grids (:mod:`geo.partition.naming`): the caller's scheme, e.g. the
+        planner's :class:`geo.planning.codes.ShortCodes`; default neutral
+        :class:`~geo.partition.naming.Labels` (``fresh-01``).  The engine makes no code:
+        a grid that keeps one (locked, or succeeding a current grid) carries it as it is.
 
     Returns
     -------
@@ -911,14 +917,14 @@ def rebalance(
     return _rebalance(
         buildings, community, households=households, compound=compound, cells=cells, roads=roads, target=target,
         min_hh=min_hh, max_hh=max_hh, grids=grids, locked=locked, current=current, mode=mode, seed=seed,
-        restarts=restarts, code_prefix=code_prefix)
+        restarts=restarts, namer=names if names is not None else Labels())
 
 
 def _rebalance(
     buildings: gpd.GeoDataFrame, community: BaseGeometry, *, households: str, compound: str | None,
     cells: gpd.GeoSeries | None, roads: gpd.GeoSeries | None, target: float, min_hh: float, max_hh: float,
     grids: int | None, locked: Mapping[str, Sequence[Any]] | None, current: pd.Series | None,
-    mode: str, seed: int, restarts: int, code_prefix: str, graph: tuple | None = None, labels_only: bool = False,
+    mode: str, seed: int, restarts: int, namer: GridNames, graph: tuple | None = None, labels_only: bool = False,
 ) -> Any:
     """:func:`rebalance`; ``graph`` reuses the metric geometry and graph of the same call
     (``(utm, cells_m, com_m, G)``), and ``labels_only`` returns the building labels and the
@@ -1015,16 +1021,13 @@ def _rebalance(
     keep_over = _oversized_keep(U, hh, oversized, current, buildings.index) if mode == "minimal" else {}
     over_taken = set(keep_over.values()) | (
         {str(c) for c in current.dropna()} if mode == "minimal" and current is not None else set())
-    i = 0
+    over_new: set[str] = set()  # towers named so far (minimal mode avoids every current code too)
     for u in sorted(oversized, key=lambda u: (-U.xy[u, 1], U.xy[u, 0])):
         if u in keep_over:
             c = keep_over[u]
         else:
-            i += 1
-            c = f"{code_prefix}X{i:02d}"
-            while mode == "minimal" and c in over_taken:
-                i += 1
-                c = f"{code_prefix}X{i:02d}"
+            c = namer.name("oversized", 1, over_new | over_taken if mode == "minimal" else over_new)
+            over_new.add(c)
         final[u] = c
         over_code[u] = c
         flags[c] = ["oversized_building"]
@@ -1101,7 +1104,6 @@ def _rebalance(
             vals = [c for c in cur_codes[mem] if c is not None]
             if vals:
                 cur_unit[u] = max(sorted(set(vals)), key=vals.count)
-    new_idx = 0
     taken = {str(c) for c in final if c is not None}
     if cur_codes is not None:
         taken |= {c for c in cur_codes if c is not None}
@@ -1121,10 +1123,7 @@ def _rebalance(
             names = []
             for c in _successor_names(U, cmp, lab, k_c, cur_unit):
                 if c is None or c in taken_minimal or c in {str(x) for x in final if x is not None}:
-                    new_idx += 1
-                    while f"{code_prefix}N{new_idx:02d}" in taken:
-                        new_idx += 1
-                    c = f"{code_prefix}N{new_idx:02d}"
+                    c = namer.name("new", 1, taken)
                     taken.add(c)
                 taken_minimal.add(c)
                 names.append(c)
@@ -1135,10 +1134,7 @@ def _rebalance(
             for g in range(k_c):
                 c = codes[g] if g < len(codes) else None
                 if c is None or c in {str(x) for x in final if x is not None}:
-                    new_idx += 1
-                    while f"{code_prefix}N{new_idx:02d}" in taken:
-                        new_idx += 1
-                    c = f"{code_prefix}N{new_idx:02d}"
+                    c = namer.name("new", 1, taken)
                     taken.add(c)
                 names.append(c)
         else:
@@ -1162,9 +1158,7 @@ def _rebalance(
             w = np.maximum(U.area[mem], 1e-9)
             cent[tkey] = (-float(np.average(U.xy[mem, 1], weights=w)), float(np.average(U.xy[mem, 0], weights=w)))
         for i, tkey in enumerate(sorted(tmp, key=lambda x: cent[x])):
-            c = f"{code_prefix}G{i + 1:02d}"
-            while c in taken:
-                c += "b"
+            c = namer.name("fresh", i + 1, taken)
             for u in range(U.n):
                 if final[u] == tkey:
                     final[u] = c
@@ -1185,8 +1179,8 @@ def _rebalance(
         blab_f, flags_f = _rebalance(
             buildings, community, households=households, compound=compound, cells=cells, roads=roads,
             target=target, min_hh=min_hh, max_hh=max_hh, grids=grids, locked=locked, current=None, mode="fresh",
-            seed=seed, restarts=restarts, code_prefix=code_prefix, graph=(utm, cells_m, com_m, G), labels_only=True)
-        blab, taken_n = _fresh_fallback(blab, flags, blab_f, flags_f, hh, cur_codes, prm, code_prefix)
+            seed=seed, restarts=restarts, namer=namer, graph=(utm, cells_m, com_m, G), labels_only=True)
+        blab, taken_n = _fresh_fallback(blab, flags, blab_f, flags_f, hh, cur_codes, prm, namer)
         minimal_info["fresh_checked"] = True
         minimal_info["fresh_fallback"] = taken_n
         minimal_info["grids_out_of_band_fresh"] = _grids_out_of_band(blab_f, flags_f, hh, prm)
@@ -1271,7 +1265,7 @@ def _grids_out_of_band(blab: np.ndarray, flags: dict[str, list[str]], hh: np.nda
 
 def _fresh_fallback(
     blab: np.ndarray, flags: dict[str, list[str]], blab_f: np.ndarray, flags_f: dict[str, list[str]],
-    hh: np.ndarray, cur_codes: np.ndarray | None, prm: Params, code_prefix: str,
+    hh: np.ndarray, cur_codes: np.ndarray | None, prm: Params, namer: GridNames | None = None,
 ) -> tuple[np.ndarray, int]:
     """Minimal mode: take the engine's real fresh labels where they put more grids in band.
 
@@ -1285,10 +1279,12 @@ def _fresh_fallback(
     takes the fresh labels when they leave fewer grids out of band there (then less band
     excess); its grids then keep current codes by the majority rule
     (:func:`_successor_names` on buildings: more than half of a current grid's households,
-    one-to-one, greedy by shared households), other grids get new ``N`` codes.
+    one-to-one, greedy by shared households), other grids get new names (``namer``, kind
+    ``new``: :mod:`geo.partition.naming`).
 
     Returns the labels and the number of clusters that took the fresh labels.
     """
+    namer = namer if namer is not None else Labels()
     n = len(blab)
     m_codes = sorted({str(c) for c in blab})
     f_codes = sorted({str(c) for c in blab_f})
@@ -1353,11 +1349,7 @@ def _fresh_fallback(
                 name[g] = c
         for g in sorted({str(blab_f[b]) for b in idx}):
             if g not in name:
-                j = 1
-                while (f"{code_prefix}N{j:02d}" in used or f"{code_prefix}N{j:02d}" in retired
-                       or f"{code_prefix}N{j:02d}" in name.values()):
-                    j += 1
-                name[g] = f"{code_prefix}N{j:02d}"
+                name[g] = namer.name("new", 1, used | retired | set(name.values()))
             used.add(name[g])
         for b in idx.tolist():
             out[b] = name[str(blab_f[b])]

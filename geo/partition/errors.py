@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from geo.errors import GridAtlasError
 
+__all__ = ["PartitionError", "check_band"]
+
 
 class PartitionError(GridAtlasError):
     """A domain error of the partition engine; ``user_msg`` is safe to show.

@@ -39,6 +39,8 @@ import numpy as np
 
 from geo.partition.exact import _neighbours, band_sets, bit_reach
 
+__all__ = ["Lifter", "cover_lift"]
+
 
 def _bits(mask: int) -> list[int]:
     out = []

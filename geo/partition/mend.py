@@ -22,22 +22,24 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from geo.partition import metrics
+from geo.partition.config import DEFAULT
 
 if TYPE_CHECKING:  # pragma: no cover
     from geo.partition.search import Params, Units
 
 log = logging.getLogger(__name__)
 
+# the mend's knobs live in the frozen config (geo.partition.config, ``mend_*``)
 #: most grids solved together
-MAX_GRIDS = 4
+MAX_GRIDS = DEFAULT.mend_max_grids
 #: most units (after pocket contraction) in a set of grids solved together
-MAX_UNITS = 120
+MAX_UNITS = DEFAULT.mend_max_units
 #: keep each grid's household-less blobs whole in the re-solve
-BLOBS = True
+BLOBS = DEFAULT.mend_blobs
 #: CP-SAT deterministic time per set and grid count tried
-DET_TIME = 0.1
+DET_TIME = DEFAULT.mend_det_time
 #: CP-SAT deterministic time in all, per region
-BUDGET = 0.2
+BUDGET = DEFAULT.mend_budget
 
 
 def _grid_adjacency(U: Units, nodes: list[int], lab: np.ndarray) -> dict[int, set[int]]:

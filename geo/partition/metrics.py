@@ -16,6 +16,11 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.partition.graph import is_connected
 
+__all__ = [
+    "RULES", "contiguous", "deviation", "feasible_k", "in_band", "inside_community", "one_piece",
+    "polsby_popper", "pp_from", "summarize",
+]
+
 RULES = ("inside_community", "whole_buildings", "contiguity", "one_piece", "coverage", "band")
 
 

@@ -45,6 +45,8 @@ from scipy.sparse.csgraph import connected_components
 
 from geo.partition.config import DEFAULT
 
+__all__ = ["check_claims", "closed_classes", "partition_exists", "partition_search"]
+
 #: regions of at most this many units are small enough for :func:`partition_exists`, the
 #: plain reference search the tests compare :func:`partition_search` with
 BRUTE_MAX_UNITS = 14

@@ -41,6 +41,11 @@ from geo.partition import kernels
 from geo.partition.config import DEFAULT
 from geo.partition.graph import BuildingGraph, canon_pairs
 
+__all__ = [
+    "Params", "State", "Units", "adj_components", "compound_groups", "contract", "exact_ok", "exact_parts",
+    "induced_connected", "make_units", "recursive_bisection", "refine_regions", "tree_cuts", "zero_clusters",
+]
+
 log = logging.getLogger(__name__)
 
 FOUR_PI = 4.0 * math.pi

@@ -102,6 +102,7 @@ def propose(
         In EPSG:4326, with codes, churn, the validity gate and the JSON report.
     """
     from geo.partition import rebalance
+    from geo.planning.codes import ShortCodes
 
     community_code = _in_scope(principal, "plan.run", community_code)
     if mode not in MODES:
@@ -144,7 +145,7 @@ def propose(
         cells=ci.cells, target=params["target"], min_hh=params["min_hh"],
         max_hh=params["max_hh"], grids=params["grids"], locked=locked or None,
         current=ci.current if ci.version_id is not None else None, mode=mode, seed=seed,
-        code_prefix="",
+        names=ShortCodes(),  # provisional: build_proposal mints the stored codes
     )
     ctx = None
     respected = None

@@ -12,11 +12,16 @@
   with other buildings.
 * Matching old grids to new ones is one-to-one, greedy by shared households (then shared
   buildings, then codes): it names each new grid's predecessor and defines churn.
+* **Short codes (:class:`ShortCodes`)** name the engine's new grids
+  (:mod:`geo.partition.naming`): ``<prefix>G01`` for a fresh plan's grids in reading order,
+  ``N01`` for minimal change's grids that succeed no current grid, ``X01`` for a building
+  above the band alone.  ``rebalance-file`` writes them with the community as prefix; the
+  stored path passes them without prefix and then replaces them by :func:`assign_codes`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Container, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +29,9 @@ import numpy as np
 from geo.errors import GridAtlasError
 
 MAX_SEQ = 999
+
+#: letter of each kind of new grid in a short code (:mod:`geo.partition.naming`)
+SHORT_LETTERS = {"fresh": "G", "new": "N", "oversized": "X"}
 
 
 def make_code(community_code: str, seq: int) -> str:
@@ -34,6 +42,32 @@ def make_code(community_code: str, seq: int) -> str:
             f"{MAX_SEQ}; codes cannot be minted (restore an older version instead)"
         )
     return f"{community_code}{seq:03d}"
+
+
+@dataclass(frozen=True)
+class ShortCodes:
+    """Codes of the engine's new grids: ``prefix`` + letter + two-digit number (see the
+    module docstring; a :class:`geo.partition.naming.GridNames`).
+
+    A ``fresh`` grid keeps its rank's number and takes a ``b`` while its code is in use; a
+    ``new`` or ``oversized`` grid takes the first number from ``n`` whose code is free.
+    """
+
+    prefix: str = ""
+
+    def name(self, kind: str, n: int, avoid: Container[str]) -> str:
+        """The code of a new grid of ``kind`` and rank ``n``, never one in ``avoid``."""
+        letter = SHORT_LETTERS.get(kind)
+        if letter is None:
+            raise ValueError(f"unknown kind of new grid {kind!r}")
+        c = f"{self.prefix}{letter}{n:02d}"
+        while c in avoid:
+            if kind == "fresh":
+                c += "b"
+            else:
+                n += 1
+                c = f"{self.prefix}{letter}{n:02d}"
+        return c
 
 
 def reading_order(xy: Mapping[Hashable, tuple[float, float]], row_height: float) -> list:

@@ -16,6 +16,7 @@ from geo.access.roles import Principal
 from geo.partition import rebalance
 from geo.planning import api, data
 from geo.planning import plan as plan_mod
+from geo.planning.codes import ShortCodes
 
 ADMIN = Principal("test:admin", "admin", None)
 CODE = "990100002003"
@@ -25,7 +26,7 @@ def _engine_plan(ci, mode="fresh"):
     return rebalance(ci.buildings, ci.geom, households="households", compound="compound_code", cells=ci.cells,
                      target=ci.target, min_hh=ci.min_hh, max_hh=ci.max_hh,
                      current=ci.current if ci.version_id is not None else None, mode=mode, seed=0,
-                     code_prefix="")
+                     names=ShortCodes())
 
 
 def test_a_grid_with_an_empty_polygon_is_coded_at_its_buildings_centre(demo_db):

@@ -248,6 +248,7 @@ def test_the_work_budget_bounds_the_repair_and_spends_it_the_same_way_twice(monk
 def test_fresh_fallback_takes_the_fresh_grids_of_a_cluster_only_where_they_put_more_in_band():
     from geo.partition.engine import _fresh_fallback
     from geo.partition.search import Params
+    from geo.planning.codes import ShortCodes
 
     prm = Params(300.0, 200.0, 400.0)
     hh = np.array([100, 100, 100, 100, 100, 100, 150, 150, 150, 50, 100, 100, 100])
@@ -262,7 +263,7 @@ def test_fresh_fallback_takes_the_fresh_grids_of_a_cluster_only_where_they_put_m
     hh[10:13] = [100, 150, 150]
     flags: dict[str, list[str]] = {}
     flags_f = {"G5": ["infeasible_region"]}
-    out, taken = _fresh_fallback(blab, flags, blab_f, flags_f, hh, cur, prm, "")
+    out, taken = _fresh_fallback(blab, flags, blab_f, flags_f, hh, cur, prm, ShortCodes(""))
     assert taken == 1
     # cluster 1 took the fresh grids, which keep A and B by the majority rule
     assert out[:6].tolist() == ["A", "A", "A", "B", "B", "B"]
@@ -273,20 +274,21 @@ def test_fresh_fallback_takes_the_fresh_grids_of_a_cluster_only_where_they_put_m
 def test_fresh_fallback_gives_a_grid_without_a_majority_a_code_never_used():
     from geo.partition.engine import _fresh_fallback
     from geo.partition.search import Params
+    from geo.planning.codes import ShortCodes
 
     prm = Params(300.0, 200.0, 400.0)
     hh = np.array([100, 100, 100, 100, 100, 100])
     cur = np.array(["A", "A", "A", "A", "N01", "N01"], dtype=object)
     blab = np.array(["A", "A", "A", "A", "A", "N01"], dtype=object)  # 500 and 100: both out
     blab_f = np.array(["G1", "G1", "G1", "G2", "G2", "G2"], dtype=object)  # 300 and 300
-    out, taken = _fresh_fallback(blab, {}, blab_f, {}, hh, cur, prm, "")
+    out, taken = _fresh_fallback(blab, {}, blab_f, {}, hh, cur, prm, ShortCodes(""))
     assert taken == 1
     # G1 holds 3 of A's 4 hundreds: A; G2 holds 1 of A and all of N01 (200 of 200): N01
     assert out.tolist() == ["A", "A", "A", "N01", "N01", "N01"]
     blab_f = np.array(["G1", "G1", "G2", "G2", "G2", "G2"], dtype=object)  # 200 and 400
     cur = np.array(["A", "A", "A", "A", "B", "B"], dtype=object)
     blab = np.array(["A", "A", "A", "A", "A", "B"], dtype=object)
-    out, taken = _fresh_fallback(blab, {}, blab_f, {}, hh, cur, prm, "")
+    out, taken = _fresh_fallback(blab, {}, blab_f, {}, hh, cur, prm, ShortCodes(""))
     # G2 holds A's 2 of 4 (not more than half) and all of B: B; G1 holds half of A: a new code
     assert taken == 1 and out.tolist()[2:] == ["B"] * 4
     assert out[0] == out[1] and out[0] not in {"A", "B"} and out[0].startswith("N")

@@ -214,7 +214,7 @@ def test_report_is_json_serialisable():
 
 
 def test_cli_rebalance_file(tmp_path, capsys):
-    from geo.partition.cli import main
+    from geo.planning.file_cli import main
 
     b, _ = blocks(3, 3, 150, compound=["A", "A", None, "", -1, None, None, None, None])
     b["name"] = [f"b{i}" for i in range(9)]
@@ -267,7 +267,7 @@ def test_cells_bend_to_roads():
 
 
 def test_cli_rebalance_file_with_roads(tmp_path, capsys):
-    from geo.partition.cli import main
+    from geo.planning.file_cli import main
 
     b, _ = blocks(3, 3, 150)
     src, out = tmp_path / "in.gpkg", tmp_path / "out.gpkg"

@@ -31,7 +31,7 @@ def _make_input(path: Path) -> None:
 def _run(src: Path, out: Path, hashseed: str) -> dict:
     env = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=str(ROOT))
     res = subprocess.run(
-        [sys.executable, "-m", "geo.partition.cli", "rebalance-file", str(src), "--layer", "b",
+        [sys.executable, "-m", "geo.planning.file_cli", "rebalance-file", str(src), "--layer", "b",
          "--households-field", "hh", "--community-field", "com", "--compound-field", "compound",
          "--seed", "3", "--out", str(out)],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,

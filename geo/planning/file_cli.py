@@ -1,6 +1,11 @@
 """``rebalance-file`` subcommand: rebalance grids of a GeoPackage, without database or Dash.
 
-Wire it with ``geo.partition.cli.register(subparsers)``; heavy imports happen in the handler.
+The command-line side of the file path: it reads the file, runs the engine
+(:func:`geo.partition.engine.rebalance`, which never parses arguments nor makes codes) per
+community, names the new grids with the planner's short codes
+(:class:`geo.planning.codes.ShortCodes`: ``<community>-G01``, ``-X01``) and writes the result.
+Wire it with ``geo.planning.file_cli.register(subparsers)`` (:mod:`geo.cli` does); heavy
+imports happen in the handler.
 """
 
 from __future__ import annotations
@@ -244,11 +249,12 @@ def _plan_one(job: tuple[str, Any, Any], args: argparse.Namespace, roads: Any,
         engine_loader.join()
         gc.freeze()
     from geo.partition.engine import rebalance
+    from geo.planning.codes import ShortCodes
 
     plan = rebalance(
         sub, poly, households="hh", compound="compound" if args.compound_field else None,
         cells=cells, target=args.target, min_hh=args.min_hh, max_hh=args.max_hh,
-        grids=args.grids, seed=args.seed, code_prefix=f"{code}-" if code else "",
+        grids=args.grids, seed=args.seed, names=ShortCodes(f"{code}-" if code else ""),
     )
     # the engine took the cells ready-made: count their time as its own
     plan.report["timings"]["cells_s"] = round(cells_s, 4)
@@ -297,8 +303,8 @@ def _json_default(o: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m geo.partition.cli rebalance-file ...``)."""
-    parser = argparse.ArgumentParser(prog="geo.partition")
+    """Stand-alone entry (``python -m geo.planning.file_cli rebalance-file ...``)."""
+    parser = argparse.ArgumentParser(prog="geo.planning.file_cli")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     args = parser.parse_args(argv)
