@@ -113,11 +113,6 @@ class EngineConfig:
         other lines (footprints, community boundary, roads) is noded with them; one farther
         away cannot touch a segment once rounded, since rounding moves each side by at most
         0.71 step, so 10 leaves a wide margin.
-    node_near_steps:
-        A Voronoi ridge of the cells within this many ``grid_m`` steps of a segment of the
-        other lines (footprints, community boundary, roads) is noded with them; one farther
-        away cannot touch a segment once rounded, since rounding moves each side by at most
-        0.71 step, so 10 leaves a wide margin.
     """
 
     grid_m: float = 1e-6
