@@ -17,6 +17,22 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LEVEL = {"district": "区县", "street": "街道", "community": "社区", "grid": "网格", "building": "楼栋",
           "compound": "小区", "department": "职能部门", "incident category": "事件类别"}
 
+
+_GEOMETRY = {"Point": "点", "MultiPoint": "多点", "LineString": "线", "MultiLineString": "多线", "Polygon": "面",
+             "MultiPolygon": "多面", "GeometryCollection": "几何集合", "LinearRing": "环"}
+
+
+def _field(name: str, column: str | None = None) -> str:
+    """「户数」（households，列 HH）: a canonical field by its Chinese name, the name typed in
+    a mapping and the file's column kept."""
+    from layouts.strings_import import STRINGS
+
+    zh = STRINGS.get(f"import.f.{name}", (None,))[0]
+    inner = "，".join(x for x in ((name if zh else None), (f"列 {column}" if column else None)) if x)
+    head = f"「{zh}」" if zh else f" {name} "
+    return head + (f"（{inner}）" if inner else "")
+
+
 # (pattern, Chinese) in order; applied one after another to the English text.
 _ZH: tuple[tuple[str, str], ...] = (
     (r"feature (\d+) \(code ([^)]*)\)", r"第 \1 个要素（编码 \2）"),
@@ -35,7 +51,7 @@ _ZH: tuple[tuple[str, str], ...] = (
      "转换后的坐标不是经纬度：坐标系有误，请在“高级选项”中填写正确的坐标系"),
     (r"cannot reproject from (\S+): .*$", r"无法从 \1 转换坐标"),
     (r"required field '([^']*)' is missing for (\S+) \(columns: (.*)\); map one with --field .*$",
-     r"缺少必填字段 \1（文件的列：\3）；请在“高级选项”的字段对应中填写 \1=列名"),
+     lambda m: f"缺少必填字段{_field(m[1])}（文件的列：{m[3]}）；请在“高级选项”的字段对应中填写 {m[1]}=列名"),
     (r"required field (\S+) is missing for (\S+) \(columns: (.*)\); map one with --field .*$",
      r"缺少必填字段 \1（文件的列：\3）；请在“高级选项”的字段对应中填写 \1=列名"),
     (r"households need a key field 'building_code' or 'address' \(columns: (.*)\); map one with --field",
@@ -45,15 +61,15 @@ _ZH: tuple[tuple[str, str], ...] = (
     (r"--field '([^']*)': write it as canonical=COLUMN", r"字段对应 \1 的写法应为 字段=列名"),
     (r"--field '([^']*)': (\S+) have no field '([^']*)'; fields are (.*)$",
      r"字段对应 \1：此类数据没有字段 \3（可用字段：\4）"),
-    (r"field '([^']*)' \(column '([^']*)'\)", r"字段 \1（列 \2）"),
-    (r"field ([\"'])(.*?)\1", r"字段 \2"),
+    (r"field '([^']*)' \(column '([^']*)'\)", lambda m: f"字段{_field(m[1], m[2])}"),
+    (r"field ([\"'])(.*?)\1", lambda m: f"字段{_field(m[2])}"),
     (r"a value is required", "必须填写"),
     (r"the geometry is empty", "几何为空"),
     (r"wrong geometry type (\w+); a Polygon or MultiPolygon is needed",
-     r"几何类型 \1 不对，需要面（Polygon/MultiPolygon）"),
-    (r"wrong geometry type (\w+); a Point is needed", r"几何类型 \1 不对，需要点（Point）"),
+     lambda m: f"几何类型为{_GEOMETRY.get(m[1], m[1])}，需要面"),
+    (r"wrong geometry type (\w+); a Point is needed", lambda m: f"几何类型为{_GEOMETRY.get(m[1], m[1])}，需要点"),
     (r"wrong geometry type (\w+); a LineString or MultiLineString is needed",
-     r"几何类型 \1 不对，需要线（LineString）"),
+     lambda m: f"几何类型为{_GEOMETRY.get(m[1], m[1])}，需要线"),
     (r"the line has no length \(all its points coincide\)", "线的长度为零（所有点重合）"),
     (r"invalid geometry \((.*)\) that cannot be repaired into a polygon", r"几何无效（\1），无法修复为面"),
     (r"duplicate code (\S+) \(also (.*)\)$", r"编码 \1 重复（与\2相同）"),
@@ -82,9 +98,10 @@ _ZH: tuple[tuple[str, str], ...] = (
      r"\1 栋楼共用地址 \2；请改用楼栋编码"),
     (r"does not start with its (?:parent's|community's) code (\d+)", r"编码没有以上级编码 \1 开头"),
     (r"there is no district in the database yet; import districts first.*$", "数据库中还没有区县；请先导入区县边界"),
-    (r"text looks mis-decoded \(([^)]*)\);.*$", r"文字疑似乱码（\1）；请在“高级选项”中选择文字编码（中文常为 GBK）"),
+    (r"text looks mis-decoded \(([^)]*)\);.*$",
+     r"文字疑似乱码（\1）；请在“高级选项”中选择文字编码（中文文件常为“国标中文”）"),
     (r"the text is not (\S+) \(.*\); pass --encoding gbk for a GBK file",
-     r"文字不是 \1 编码；GBK 文件请在“高级选项”中选择 GBK"),
+     r"文字不是 \1 编码；国标中文（GBK）文件请在“高级选项”中选择“国标中文”"),
     (r"the database refused the import: (.*)$", r"数据库拒绝了此次导入：\1"),
     (r"the grids of community (\d+) are refused: ", r"社区 \1 的网格被拒绝："),
     (r"lies (\d+) m from the nearest district \(at most (\d+) m allowed\)", r"距最近的区县 \1 米（最多允许 \2 米）"),

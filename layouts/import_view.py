@@ -14,8 +14,7 @@ from layouts.import_text import say
 
 def kind_options(lang: str, scoped: bool) -> list[dict]:
     """The kinds a user may import (the city-wide ones only without a scope)."""
-    return [{"label": f"{t('import.k.' + k, lang)}（{k}）" if lang == "zh" else t("import.k." + k, lang),
-             "value": k}
+    return [{"label": t("import.k." + k, lang), "value": k}
             for k in KIND_NAMES if not (scoped and k in CITY_WIDE_KINDS)]
 
 
@@ -46,7 +45,7 @@ def form(lang: str) -> html.Div:
             html.Label(className="ga-field", children=[
                 t("import.fields", lang),
                 dcc.Textarea(id=ids.FIELDS, rows=3, className="ga-import-fields",
-                             placeholder="households=HH_COUNT\ncode=BLD_CODE"),
+                             placeholder=t("import.fields_hint", lang)),
             ]),
             html.Div(className="ga-import-row", children=[
                 html.Label(className="ga-field", children=[
@@ -54,7 +53,7 @@ def form(lang: str) -> html.Div:
                     dropdown(lang=lang, id=ids.ENCODING, value="", clearable=False, searchable=False,
                              options=[{"label": t("import.encoding_auto", lang), "value": ""},
                                       {"label": "UTF-8", "value": "utf-8"},
-                                      {"label": "GBK", "value": "gbk"}]),
+                                      {"label": t("import.encoding_gbk", lang), "value": "gbk"}]),
                 ]),
                 html.Label(className="ga-field", children=[
                     t("import.crs", lang),
@@ -65,14 +64,30 @@ def form(lang: str) -> html.Div:
     ])
 
 
-def _size(n: int) -> str:
+def _size(n: int, lang: str) -> str:
+    zh = lang == "zh"
     if n < 1024:
-        return f"{n} B"
-    return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / (1024 * 1024):.1f} MB"
+        return f"{n} 字节" if zh else f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} 千字节" if zh else f"{n / 1024:.0f} KB"
+    return f"{n / (1024 * 1024):.1f} 兆字节" if zh else f"{n / (1024 * 1024):.1f} MB"
+
+
+def field_label(name: str, lang: str) -> str:
+    """A canonical field as the preview shows it: 户数（households）in Chinese."""
+    key = f"import.f.{name}"
+    if lang != "zh" or key not in strings_import.KEYS:
+        return name
+    return f"{t(key, lang)}（{name}）"
+
+
+def _geometry(name: str, lang: str) -> str:
+    key = f"import.g.{name}"
+    return t(key, lang) if key in strings_import.KEYS else name
 
 
 def file_info(name: str, size: int, lang: str) -> html.Div:
-    return html.Div(t("import.uploaded", lang).format(name=name, size=_size(size)), className="ga-import-file")
+    return html.Div(t("import.uploaded", lang).format(name=name, size=_size(size, lang)), className="ga-import-file")
 
 
 def preview_view(p: Preview, lang: str) -> html.Div:
@@ -82,10 +97,11 @@ def preview_view(p: Preview, lang: str) -> html.Div:
         (t("import.crs", lang), p.crs or t("import.crs_none", lang)),
     ]
     if p.geometry:
-        rows.append((t("import.geometry", lang), "、".join(p.geometry) if lang == "zh" else ", ".join(p.geometry)))
+        geoms = [_geometry(g, lang) for g in p.geometry]
+        rows.append((t("import.geometry", lang), "、".join(geoms) if lang == "zh" else ", ".join(geoms)))
     if p.columns:
-        rows.append((t("import.columns", lang), "；".join(f"{k} ← {v}" for k, v in p.columns.items())
-                     if lang == "zh" else "; ".join(f"{k} ← {v}" for k, v in p.columns.items())))
+        used = [f"{field_label(k, lang)} ← {v}" for k, v in p.columns.items()]
+        rows.append((t("import.columns", lang), "；".join(used) if lang == "zh" else "; ".join(used)))
     if p.repaired:
         rows.append((t("import.repairs", lang), f"{p.repaired:,}"))
     if p.notes:

@@ -90,9 +90,10 @@ def test_admin_imports_a_geopackage_of_buildings(stack, empty_db, new_page):
     _choose(page, fx["buildings.gpkg"])
     _text(page, "#imp-preview", "文件检查通过")
     preview = page.locator("#imp-preview").inner_text()
-    assert "36" in preview and "EPSG:4326" in preview and "households ← HH_COUNT" in preview
+    assert "36" in preview and "EPSG:4326" in preview and "面" in preview
+    assert "户数（households） ← HH_COUNT" in preview
     _map_fields(page, "code=BLD_CODE")
-    _text(page, "#imp-preview", "code ← BLD_CODE")
+    _text(page, "#imp-preview", "编码（code） ← BLD_CODE")
     screenshot(page, "import-preview")
 
     hold.touch()  # the job waits after validating, so its progress can be seen
