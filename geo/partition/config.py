@@ -113,6 +113,31 @@ class EngineConfig:
         other lines (footprints, community boundary, roads) is noded with them; one farther
         away cannot touch a segment once rounded, since rounding moves each side by at most
         0.71 step, so 10 leaves a wide margin.
+    merge_work:
+        Work budget of one pocket search (:func:`geo.partition.exact.must_merge`): node and
+        edge visits of its depth-first searches, over all its rounds and rule graphs.  A
+        round costs about linearly in the region's units and edges, and the contraction may
+        take many rounds on a long chain of pockets; 200,000 visits (a few tenths of a
+        second) let every round finish on regions of a few thousand units.  A search cut by
+        the budget keeps the pockets found so far: each merge holds on its own, so a cut
+        search proves less, never something false.
+    mend_merge_work:
+        The same work, in all, the mend (:func:`geo.partition.mend.mend_band`) may spend
+        preparing its sets of grids (their pockets) per region: its CP-SAT budget does not
+        count that preparation, and a region with many bad grids prepared dozens of sets.
+        Spent, the mend stops and keeps what it mended.
+    mend_max_solves:
+        CP-SAT models the mend builds per region.  Building one costs tens of milliseconds
+        of Python whatever its deterministic time, and a set that cannot fit the band is
+        often refuted at almost no deterministic time, so the CP-SAT budget alone let a region
+        with many grids out of band build thirty models and more; a dozen gives every bad
+        grid of a typical window its smallest sets.
+    fallback_rings:
+        Minimal mode's fresh fallback plans fresh only a window of a region it left out of
+        band: the grids out of band and the grids within this many steps of them, the other
+        grids kept as they are.  A window that cannot be put in band is widened to the next
+        entry, then to the whole region (a claim of infeasibility is only made about a whole
+        region: a window could borrow households from outside it).
     """
 
     grid_m: float = 1e-6
@@ -135,6 +160,10 @@ class EngineConfig:
     mend_det_time: float = 0.1
     mend_budget: float = 0.2
     node_near_steps: int = 10
+    merge_work: int = 200_000
+    mend_merge_work: int = 400_000
+    mend_max_solves: int = 12
+    fallback_rings: tuple[int, ...] = (1, 2)
 
     def coverage_tolerance_m2(self, perimeter_m: float) -> float:
         """The area (m²) by which the grids' union may differ from a community of this

@@ -649,6 +649,10 @@ def _minimal_region(
     _, lab, k = best
     if infeasible or not _band_missed(U, nodes, lab, k, prm):
         return lab, k
+    if U.exact() and _region_pockets(U, nodes, prm).over >= 0:
+        # a pocket above the maximum: no partition of the region fits the band, so no
+        # re-solve can put it in band (the fresh mode skips the mend there too)
+        return lab, k
     # what the strategies leave goes to the exact mend, then the search's repair, both on
     # the window of grids around the grids out of band (their work stays local)
     win, lab_w, k_w, ids = _window(U, nodes, lab, k, prm, DEFAULT.mend_rings)
@@ -1176,10 +1180,17 @@ def _rebalance(
         return blab, flags
     if mode == "minimal" and minimal_info["regions_out_of_band"]:
         t_f = time.perf_counter()
-        blab_f, flags_f = _rebalance(
-            buildings, community, households=households, compound=compound, cells=cells, roads=roads,
-            target=target, min_hh=min_hh, max_hh=max_hh, grids=grids, locked=locked, current=None, mode="fresh",
-            seed=seed, restarts=restarts, namer=namer, graph=(utm, cells_m, com_m, G), labels_only=True)
+        # the fresh plan of the windows around the grids out of band (a whole region only
+        # where a window cannot be put in band); claims about whole regions go to the checker
+        lab_f, flags_f, fresh_claims = _fresh_window(U, big_comps, region_infeasible, final, flags, prm, seed,
+                                                     restarts, loose)
+        blab_f = np.empty(n, dtype=object)
+        for u, mem in enumerate(U.members):
+            blab_f[mem] = lab_f[u]
+        for ci, rec in fresh_claims:
+            claim_certs.append(rec.pop("_certificate", None))
+            infeasible_regions.append(rec)
+            claim_members.append(members_of(big_comps[ci]))
         blab, taken_n = _fresh_fallback(blab, flags, blab_f, flags_f, hh, cur_codes, prm, namer)
         minimal_info["fresh_checked"] = True
         minimal_info["fresh_fallback"] = taken_n
@@ -1261,6 +1272,88 @@ def _grids_out_of_band(blab: np.ndarray, flags: dict[str, list[str]], hh: np.nda
     for c, x in zip(blab.tolist(), hh.tolist(), strict=True):
         h[c] = h.get(c, 0.0) + x
     return sum(1 for c, x in h.items() if not _EXEMPT & set(flags.get(c, ())) and not prm.min_hh <= x <= prm.max_hh)
+
+
+def _fresh_window(
+    U: Units, regions: list[list[int]], infeasible: list[bool], final: np.ndarray, flags: dict[str, list[str]],
+    prm: Params, seed: int, restarts: int, loose: np.ndarray, rings: Sequence[int] = DEFAULT.fallback_rings,
+) -> tuple[np.ndarray, dict[str, list[str]], list[tuple[int, dict[str, Any]]]]:
+    """Minimal mode's fresh plan, for :func:`_fresh_fallback`, drawn only where it may help.
+
+    Per region that minimal left out of band (regions with a count proof are skipped), the
+    grids out of band and the grids within ``rings[0]`` steps of them (:func:`_window`) are
+    planned fresh as the fresh mode plans a region (:func:`_fresh_region`, each piece of the
+    window connected in both rule graphs on its own, its grid count from its households);
+    the other grids keep their labels.  A window that the fresh plan cannot put in band is
+    widened to the next entry of ``rings``, then to the whole region.  Only a whole region
+    may be claimed infeasible (a window's grids could take households from outside it): a
+    window gets the seeded search only (:func:`_search_component`, no exact tool, no proof),
+    the whole region the fresh mode's every tool, and a claim is returned only for it.
+
+    Returns the unit labels (minimal's codes outside the windows, placeholder names
+    ``"\\x00w<region>.<piece>.<grid>"`` inside, never shown: :func:`_fresh_fallback` renames
+    what it takes), the flags of that labelling (a whole region claimed infeasible has its
+    grids flagged ``infeasible_region``) and the claims as ``(region index, record)``.
+    """
+    out = final.copy()
+    flags_f = {c: list(v) for c, v in flags.items()}
+    proofs: list[tuple[int, dict[str, Any]]] = []
+    for ci, cmp in enumerate(regions):
+        if infeasible[ci]:
+            continue
+        codes = sorted({str(final[u]) for u in cmp})
+        pos = {c: i for i, c in enumerate(codes)}
+        lab = np.full(U.n, -1, dtype=np.int64)
+        lab[cmp] = [pos[str(final[u])] for u in cmp]
+        if not _band_missed(U, cmp, lab, len(codes), prm):
+            continue
+        if U.exact() and not bool(loose[cmp].any()):
+            # a pocket above the maximum settles the region before any search (the fresh
+            # labels of a region proved infeasible are never taken, minimal's grids there
+            # are flagged): the labels stay, the claim goes to the checker
+            pk = _region_pockets(U, cmp, prm)
+            if pk.over >= 0:
+                rec = _exact_fallback(U, cmp, lab, len(codes), prm, seed + ci, loose=loose, pockets=pk)[2]
+                if rec is not None:
+                    for c in codes:
+                        flags_f[c] = ["infeasible_region"]
+                    proofs.append((ci, rec))
+                    continue
+        for step in (*rings, None):
+            win = cmp if step is None else _window(U, cmp, lab, len(codes), prm, step)[0]
+            whole = len(win) == len(cmp)
+            pieces = [cmp] if whole else refine_regions(U, win)
+            planned: list[tuple[list[int], np.ndarray]] = []
+            proof = None
+            for piece in pieces:
+                k_p, feasible = choose_k(int(U.hh[piece].sum()), prm.target, prm.min_hh, prm.max_hh)
+                if not whole and (not feasible or len(adj_components(U.adj, piece)) > 1):
+                    break  # this window cannot be put in band as it is cut: widen it
+                k_p = max(1, min(k_p, len(piece)))
+                if whole:
+                    lab_p, k_p, proof = _fresh_region(U, piece, k_p, prm, seed + ci, restarts, False, None, loose)
+                else:
+                    # a window gets the seeded search only: where that misses the band, the
+                    # wider window (at last the region, with the exact fallback and the mend)
+                    # costs less than the exact tools on a window that may not fit the band
+                    lab_p = _search_component(U, piece, k_p, prm, seed + ci, True, restarts, None)
+                    if _band_missed(U, piece, lab_p, k_p, prm):
+                        break
+                planned.append((piece, lab_p))
+            else:
+                log.debug("fresh fallback: region %d planned on a window of %d of its %d units (rings %s)",
+                          ci, len(win), len(cmp), step)
+                for pi, (piece, lab_p) in enumerate(planned):
+                    for u in piece:
+                        out[u] = f"\x00w{ci}.{pi}.{int(lab_p[u])}"
+                if proof is not None:
+                    for c in {str(out[u]) for u in cmp}:
+                        flags_f[c] = ["infeasible_region"]
+                    proofs.append((ci, proof))
+                break
+            if whole:
+                break
+    return out, flags_f, proofs
 
 
 def _fresh_fallback(

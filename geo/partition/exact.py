@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from geo.partition.config import DEFAULT
+
 log = logging.getLogger(__name__)
 
 
@@ -209,7 +211,7 @@ def _dfs_lowpoint(m: int, adj: list[list[int]], w: np.ndarray):
 
 def must_merge(
     hh: np.ndarray, graphs: Sequence[tuple[np.ndarray, np.ndarray]], min_hh: float, max_hh: float, max_rounds: int = 50,
-    steps: list[tuple[int, np.ndarray, np.ndarray]] | None = None,
+    steps: list[tuple[int, np.ndarray, np.ndarray]] | None = None, work: int | None = None, stats: dict | None = None,
 ) -> tuple[np.ndarray, int]:
     """Nodes that every partition into grids in band, connected in every graph, keeps together.
 
@@ -237,6 +239,14 @@ def must_merge(
         ``min_hh`` households whose only neighbours outside ``C`` in that graph lie in
         ``A``.  Replayed in order, these are the pockets' certificate
         (:func:`geo.partition.proofs.check_claims` verifies each step on its own).
+    work:
+        Work budget: node and edge visits of the rounds' depth-first searches
+        (default :attr:`~geo.partition.config.EngineConfig.merge_work`).  A search that
+        would overrun it is not started; the merges found so far are kept (each holds on
+        its own, so a cut search finds fewer pockets, never a false one).
+    stats:
+        If given, ``stats["work"]`` is set to the visits spent and ``stats["cut"]`` to
+        whether the budget stopped the contraction before it was complete.
 
     Returns
     -------
@@ -249,6 +259,9 @@ def must_merge(
     hh = np.asarray(hh, dtype=float)
     n = len(hh)
     par = np.arange(n)
+    budget = DEFAULT.merge_work if work is None else int(work)
+    spent = 0
+    cut = False
 
     def find(x: int) -> int:
         return uf_find(par, x)
@@ -265,6 +278,12 @@ def must_merge(
             by_gid = np.argsort(gid, kind="stable")
             cuts = np.searchsorted(gid[by_gid], np.arange(m + 1))
         for gi, (a_arr, b_arr) in enumerate(graphs):
+            # a round on one graph visits every group and edge (and the groups' members)
+            cost = n + m + 2 * len(a_arr)
+            if spent + cost > budget:
+                cut = True
+                break
+            spent += cost
             ga, gb = gid[a_arr], gid[b_arr]
             keep = ga != gb
             adj: list[list[int]] = [[] for _ in range(m)]
@@ -305,8 +324,11 @@ def must_merge(
                         if rg != ra:
                             par[rg] = ra
                             merged = True
-        if not merged:
+        if cut or not merged:
             break
+    if stats is not None:
+        stats["work"] = spent
+        stats["cut"] = cut
     root = np.array([find(i) for i in range(n)], dtype=np.int64)
     _, gid = np.unique(root, return_inverse=True)
     gh = np.bincount(gid, weights=hh)

@@ -10,8 +10,9 @@ contraction) and asks the exact CP-SAT model (:func:`geo.partition.exact.solve_r
 a partition of their units into one grid fewer (a grid below the minimum), one more (above
 the maximum) or as many, every grid in band and connected in both rule graphs.  The first
 answer found replaces those grids.  The solver runs on one worker with a deterministic time
-limit, and the whole repair has a deterministic budget, so the result does not depend on the
-machine or its load.
+limit, and the whole repair has deterministic budgets (CP-SAT time, models built, and the
+visits of the sets' pocket searches: ``mend_*`` and ``merge_work`` in
+:mod:`geo.partition.config`), so the result does not depend on the machine or its load.
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ def mend_band(
     lo, hi = int(np.ceil(prm.min_hh)), int(np.floor(prm.max_hh))
     lab = lab.copy()
     spent = 0.0
+    # the sets' pocket searches have a work budget of their own (the CP-SAT time above
+    # does not count them): spent, no further set is prepared
+    merge_left = DEFAULT.mend_merge_work
+    solves = 0
     failed: set[tuple[int, ...]] = set()
     while spent < BUDGET:
         h = np.bincount(lab[nodes], weights=U.hh[nodes], minlength=k)
@@ -162,18 +167,24 @@ def mend_band(
         for _pref, _grids, _units, T, kk in tries:
             if (T, kk) in failed:
                 continue
-            if spent >= BUDGET:
+            if spent >= BUDGET or solves >= DEFAULT.mend_max_solves:
                 break
             if T not in prepared:
+                if merge_left <= 0:
+                    break
                 members = set(T)
                 sub = [u for u in nodes if int(lab[u]) in members]
                 gs = region_graphs(sub, [U.fadj, U.cadj])
-                groups, over = must_merge(U.hh[sub], gs, lo, hi)
-                if BLOBS and over < 0 and int(groups.max()) + 1 > MAX_UNITS:
+                mm: dict = {}
+                groups, over = must_merge(U.hh[sub], gs, lo, hi, work=min(DEFAULT.merge_work, merge_left), stats=mm)
+                merge_left -= mm["work"]
+                if BLOBS and over < 0 and int(groups.max()) + 1 > MAX_UNITS and merge_left > 0:
                     # too many units: keep each grid's household-less blobs whole as well (a
                     # restriction, so an answer is still a valid partition)
                     g0 = _blobs(U.hh[sub], lab[sub], gs)
-                    g1, over = must_merge(np.bincount(g0, weights=U.hh[sub]), contract_graphs(g0, gs), lo, hi)
+                    g1, over = must_merge(np.bincount(g0, weights=U.hh[sub]), contract_graphs(g0, gs), lo, hi,
+                                          work=min(DEFAULT.merge_work, merge_left), stats=mm)
+                    merge_left -= mm["work"]
                     groups = g1[g0]
                 prepared[T] = (sub, gs, groups, over)
             sub, gs, groups, over = prepared[T]
@@ -187,6 +198,7 @@ def mend_band(
                 hh_g, kk, lo, hi, contract_graphs(groups, gs), det_time=DET_TIME, seed=seed, stats=stats
             )
             spent += stats.get("det_time", 0.0)
+            solves += 1
             if st != "FEASIBLE" or sol is None:
                 failed.add((T, kk))
                 continue
