@@ -25,7 +25,6 @@ STRINGS = {
                        "lon/lat or x/y columns), Shapefile (zipped with its .dbf/.shx/.prj/.cpg). At most {mb} MB per "
                        "file (the browser sends it base64-encoded in one request; the server "
                        "needs about five times the file's size in memory meanwhile)."),
-    "import.too_big": ("文件超过 {mb} 兆字节上限，未上传。", "The file is over the {mb} MB limit; not uploaded."),
     "import.options": ("高级选项", "Options"),
     "import.fields": ("字段对应（每行一个：字段=列名；字段名见预览中的“字段对应”）",
                       "Field mappings (one per line: field=COLUMN, e.g. households=HH_COUNT)"),
