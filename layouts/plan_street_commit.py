@@ -147,7 +147,7 @@ def ask(_n, _no, data, accept):
     if not ok:
         return t("street.confirm_none", lang).format(street=street), False, True
     more = t("street.confirm_refused", lang).format(
-        n=len(refused), names="、".join(names[c] for c in refused)) if refused else ""
+        n=len(refused), names=(", " if lang == "en" else "、").join(names[c] for c in refused)) if refused else ""
     return t("street.confirm", lang).format(street=street, ok=ok, refused=more), False, False
 
 
@@ -157,6 +157,7 @@ def ask(_n, _no, data, accept):
     Output(MSG, "children"),
     Output(KEYS, "data", allow_duplicate=True),
     Output(ASK_BOX, "hidden", allow_duplicate=True),
+    Output("plan-street-results", "children", allow_duplicate=True),
     Input(YES, "n_clicks"),
     State(ids.PLAN_TOKEN, "data"),
     State(KEYS, "data"),
@@ -166,19 +167,20 @@ def ask(_n, _no, data, accept):
     background=True,
     running=[(Output(YES, "disabled"), True, False), (Output(NO, "disabled"), True, False),
              (Output(COMMIT, "disabled"), True, False), (Output(COMMITTING, "hidden"), False, True)],
-    on_error=report_failure(4, 1),  # a job lost with its worker: the transaction never committed
+    on_error=report_failure(5, 1),  # a job lost with its worker: the transaction never committed
     prevent_initial_call=True,
 )
 def commit(n, token, data, note, accept, boot):
     """The confirmed commit, in a worker, as the user who asked: every community of the street
-    that passes the checks, in one transaction; the outcome per community."""
+    that passes the checks, in one transaction; the outcome per community replaces the list
+    of proposals (a committed one is not offered again; a refused one keeps its link)."""
     from geo.repository import session
 
     session.after_fork()  # never use the web process's connections from a worker
     nu = dash.no_update
     lang = boot.get("lang") if isinstance(boot, dict) and boot.get("lang") in ("zh", "en") else "zh"
     if not n:
-        return nu, nu, nu, nu
+        return nu, nu, nu, nu, nu
     try:
         principal = plan_store.principal_from(token, secret_key())
         check(principal, "grids.commit")
@@ -189,26 +191,32 @@ def commit(n, token, data, note, accept, boot):
                                              note=(note or "").strip()[:500] or None,
                                              allow_out_of_band=accepts(accept))
     except GridAtlasError as exc:
-        return nu, html.Span(exc.user_msg, className="ga-bad", role="alert"), nu, True
-    names = {p["code"]: p["name"] for p in plans}
+        return nu, html.Span(exc.user_msg, className="ga-bad", role="alert"), nu, True, nu
     msg = t("street.committed", lang).format(street=street, n=len(result.committed), left=len(result.refused),
                                              s=f"{result.seconds:.1f}")
-    return _outcome(result, names, lang), html.Span(msg, className="ga-ok"), None, True
+    return _outcome(result, plans, lang), html.Span(msg, className="ga-ok"), None, True, None
 
 
-def _outcome(result: street_commit.StreetCommitResult, names: dict[str, str], lang: str) -> html.Table:
+def _outcome(result: street_commit.StreetCommitResult, plans: list[dict], lang: str) -> html.Table:
+    """Per community: its new version and how many grid workers changed grid, or why it was
+    left as it is, with the link to its proposal when the checks refused it (to adjust it by
+    hand in the community's review)."""
+    names = {p["code"]: p["name"] for p in plans}
+    keys = {p["code"]: p["key"] for p in plans}
     rows = []
     for c in result.committed:
         moved = sum(1 for w in c.workers if w.get("from") != w.get("to"))
         rows.append((c.community_code, html.Span(t("street.out_committed", lang).format(
-            no=c.version_no, n=len(c.codes)), className="ga-ok"), f"{moved} / {len(c.workers)}"))
+            no=c.version_no, n=len(c.codes)), className="ga-ok"), f"{moved} / {len(c.workers)}", None))
     for r in result.refused:
         text = (t("street.out_gate", lang).format(rules=rules_text(r.rules, lang)) if r.reason == "gate"
                 else t(f"street.out_{r.reason}", lang))
-        rows.append((r.community, html.Span(text, className="ga-bad"), "—"))
+        link = (html.A(t("street.open", lang), href=f"/plan?community={r.community}&plan={keys[r.community]}",
+                       className="ga-link") if r.reason == "gate" and r.community in keys else None)
+        rows.append((r.community, html.Span(text, className="ga-bad"), "—", link))
     rows.sort(key=lambda x: x[0])
     head = html.Thead(html.Tr([html.Th(t(k, lang)) for k in (
-        "street.col_community", "street.col_outcome", "street.col_workers")]))
+        "street.col_community", "street.col_outcome", "street.col_workers", "street.col_open")]))
     return html.Table(className="ga-table", id="plan-street-outcome-table", children=[head, html.Tbody([
-        html.Tr([html.Td(f"{names.get(code, code)} · {code}"), html.Td(outcome), html.Td(workers)])
-        for code, outcome, workers in rows])])
+        html.Tr([html.Td(f"{names.get(code, code)} · {code}"), html.Td(outcome), html.Td(workers), html.Td(link)])
+        for code, outcome, workers, link in rows])])
