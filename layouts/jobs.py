@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -101,6 +102,10 @@ class CeleryJobs(dash.CeleryManager):
         super().__init__(celery_app, **kwargs)
         self.pending_timeout_s = pending_timeout_s
         self._down = _queue_errors()
+        # the job this request's get_result found still running: Dash asks job_running right
+        # after, and a job that ended in between must still read as running (else Dash ends
+        # the wait with a 204 and drops the result the next poll would have taken)
+        self._seen_waiting = threading.local()
 
     def call_job_fn(self, key, job_fn, args, context):
         task_id = uuid.uuid4().hex
@@ -115,6 +120,7 @@ class CeleryJobs(dash.CeleryManager):
         return task_id
 
     def get_result(self, key, job):
+        self._seen_waiting.job = None
         if isinstance(job, str) and job.startswith(UNSUBMITTED):
             return _error(f"{REDIS_DOWN}: the job could not be submitted")
         try:
@@ -143,6 +149,7 @@ class CeleryJobs(dash.CeleryManager):
         if state == "PENDING" and self._unclaimed(job):
             return _error(f"{NO_WORKER}: no worker took the job within {self.pending_timeout_s} s")
         if state in _WAITING:
+            self._seen_waiting.job = job
             return result
         # Over, without a result: only a job this page cancelled or replaced ends in
         # silence (above: Dash answers 204 and the page stops waiting); anything else would
@@ -185,6 +192,9 @@ class CeleryJobs(dash.CeleryManager):
     def job_running(self, job):
         if isinstance(job, str) and job.startswith(UNSUBMITTED):
             return False
+        if job and getattr(self._seen_waiting, "job", None) == job:
+            self._seen_waiting.job = None
+            return True  # as this poll's get_result saw it: the next poll takes the result
         try:
             if job and self.handle.backend.client.get(_ended_key(job)):
                 return False  # cancelled: even a job still queued (PENDING) is not waited for

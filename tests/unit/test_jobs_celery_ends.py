@@ -91,3 +91,18 @@ def test_revoked_by_anything_but_the_page_is_reported(jobs, reason, marker):
     jobs.handle.backend.mark_as_revoked(job, reason=reason)
     result = jobs.get_result(key, job)
     assert _is_error(result) and marker in result["background_callback_error"]["msg"]
+
+
+def test_a_job_ending_between_the_reads_of_one_poll_is_handed_over_next(jobs):
+    """Dash reads a poll's result, then asks whether the job still runs; a job that wrote its
+    result and ended between the two (a loaded machine widens the gap) must not read as
+    over-without-result (Dash's 204: the page stops waiting, the result is dropped)."""
+    key, job = _ids()
+    backend = jobs.handle.backend
+    backend.store_result(job, None, "STARTED")
+    assert jobs.get_result(key, job) is jobs.UNDEFINED  # still running at the first read
+    backend.set(key, json.dumps(["street", "done"]))  # the worker ends now
+    backend.store_result(job, None, "SUCCESS")
+    assert jobs.job_running(job)  # as the poll saw it: the page polls once more ...
+    assert jobs.get_result(key, job) == ["street", "done"]  # ... and gets the result
+    assert not jobs.job_running(job)
