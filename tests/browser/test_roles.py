@@ -12,7 +12,7 @@ from tests.conftest import create_tiny_place
 PW = "roles-password-1"
 PAGE_LABELS = {"/": "指挥中心", "/plan": "网格规划", "/review": "领导审阅",
                "/incidents": "事件", "/field": "现场处置", "/audit": "审计日志",
-               "/routes": "派遣路由"}
+               "/routes": "派遣路由", "/import": "数据导入"}
 
 
 @pytest.fixture(scope="module")
