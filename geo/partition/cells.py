@@ -103,9 +103,8 @@ def _cells_metric(
         raise PartitionError("No building footprint lies in the community: cannot build cells.")
 
     # deduplicate sample points (touching footprints share vertices); first owner wins
-    key = np.round(coords, 2)
-    _, first = np.unique(key, axis=0, return_index=True)
-    first.sort()
+    key = np.round(coords, 2) + 0.0  # (+ 0.0: no negative zero) one complex key per point, hashed
+    first = np.flatnonzero(~pd.Series(key[:, 0] + 1j * key[:, 1]).duplicated().to_numpy())
     coords, owner = coords[first], owner[first]
     owners_present = np.unique(owner)
 
@@ -131,7 +130,9 @@ def _cells_metric(
         road_lines = shapely.intersection(roads_m, community_m)
         road_lines = road_lines[~shapely.is_empty(road_lines)]
         lines.append(np.asarray(road_lines, dtype=object))
-    faces, reps = _faces(seg, approx, np.concatenate(lines), community_m)
+    loose = np.zeros(sum(len(x) for x in lines), dtype=bool)
+    loose[1 : 1 + len(bnd)] = True  # footprint boundaries
+    faces, reps = _faces(seg, approx, np.concatenate(lines), community_m, loose)
     if len(faces) == 0:
         raise PartitionError("The community polygon is empty or degenerate: cannot build cells.")
     # drop zero-area faces
@@ -214,7 +215,7 @@ def _fix_split(
 
 
 def _faces(
-    seg: np.ndarray, approx: np.ndarray, lines: np.ndarray, community_m: BaseGeometry
+    seg: np.ndarray, approx: np.ndarray, lines: np.ndarray, community_m: BaseGeometry, loose: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Faces inside the community of the planar arrangement of Voronoi ridges ``seg``
     (``(m, 2, 2)`` segments) and other ``lines``, with a representative point of each.
@@ -225,8 +226,10 @@ def _faces(
     rest join the noded lines as they are, merged into chains (:func:`_chains`).  This nodes
     a few percent of the ridges instead of all of them.  A ridge left out of the noder lies
     wholly inside or wholly outside the community; those outside bound no face we keep and
-    are dropped.  As a safety net, if the faces inside the community do not add up to its
-    area, everything is noded together.
+    are dropped.  Likewise a closed line marked ``loose`` (a footprint's boundary) that
+    comes near no other line and no ridge is only rounded to the grid, provided it stays
+    simple.  As a safety net, if the faces inside the community do not add up to its area,
+    everything is noded together.
     """
 
     def inside(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,12 +238,13 @@ def _faces(
         keep = shapely.intersects(community_m, reps)
         return faces[keep], reps[keep]
 
-    parts = shapely.get_parts(lines)
+    parts, pidx = shapely.get_parts(lines, return_index=True)
     ridges = shapely.linestrings(seg) if len(seg) else np.zeros(0, dtype=object)
     if len(ridges):
         xy, idx = shapely.get_coordinates(parts, return_index=True)
         same = idx[:-1] == idx[1:]
         segs = shapely.linestrings(np.stack([xy[:-1][same], xy[1:][same]], axis=1))
+        seg_part = idx[:-1][same]
         hit = np.asarray(approx, dtype=bool).copy()
         # near, not merely with overlapping boxes (ten times fewer ridges to node): the noder
         # moves a vertex by at most 0.71 grid step and the chains' rounding by as much, so a
@@ -248,16 +252,31 @@ def _faces(
         # (boxes widened by that margin find the candidates; the distance decides)
         d = NODE_NEAR * GRID_M
         b = shapely.bounds(segs) + [-d, -d, d, d]
-        ri, si = shapely.STRtree(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])).query(ridges)
-        hit[ri[shapely.dwithin(ridges[ri], segs[si], d)]] = True
-        noded = shapely.union_all(np.concatenate([ridges[hit], parts]), grid_size=GRID_M)
+        boxes = shapely.STRtree(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+        ri, si = boxes.query(ridges)
+        close = shapely.dwithin(ridges[ri], segs[si], d)
+        hit[ri[close]] = True
+        # loose closed lines that nothing comes near (no ridge, no other line) skip the noder too
+        skip = np.zeros(len(parts), dtype=bool) if loose is None else loose[pidx] & shapely.is_closed(parts)
+        skip[seg_part[si[close]]] = False
+        si2, sj = boxes.query(segs)
+        other = seg_part[sj] != seg_part[si2]
+        si2, sj = si2[other], sj[other]
+        skip[seg_part[si2[shapely.dwithin(segs[si2], segs[sj], d)]]] = False
+        rounded = shapely.set_precision(parts[skip], GRID_M, mode="pointwise")
+        simple = shapely.is_simple(rounded) & ~shapely.is_empty(rounded)
+        skip[np.flatnonzero(skip)[~simple]] = False
+        rounded = rounded[simple]
+        noded = shapely.union_all(np.concatenate([ridges[hit], parts[~skip]]), grid_size=GRID_M)
         # a free ridge is wholly on one side of the community's boundary: one end tells
         keep = hit | shapely.contains_xy(community_m, seg[:, 0, 0], seg[:, 0, 1])
         # the noder rounds the noded lines' vertices to the grid; GEOS rounds the chains'
         # the same way, so they meet the noded lines at identical points
         free = _chains(seg[keep], ~hit[keep])
         free = shapely.set_precision(free, GRID_M, mode="pointwise") if len(free) else free
-        faces, reps = inside(shapely.get_parts(shapely.polygonize(np.concatenate([shapely.get_parts(noded), free]))))
+        faces, reps = inside(
+            shapely.get_parts(shapely.polygonize(np.concatenate([shapely.get_parts(noded), free, rounded])))
+        )
         got = float(shapely.area(faces).sum())
         area = float(shapely.area(community_m))
         if abs(got - area) <= 1e-7 * area + 1e-3:
@@ -482,11 +501,40 @@ def _dissolve(faces: np.ndarray, label: np.ndarray, n: int) -> np.ndarray:
         st = start[size == s]
         idx = order[st[:, None] + np.arange(s)]  # (groups, s) faces, in face order
         b = label[idx[:, 0]]
-        u = faces[idx[:, 0]] if s == 1 else shapely.coverage_union_all(faces[idx], axis=1)
+        if s == 1:
+            u = faces[idx[:, 0]]
+        elif s == 2:
+            u = _fill_holes(faces[idx[:, 0]], faces[idx[:, 1]])
+            rest = u == None  # noqa: E711 - elementwise
+            u[rest] = shapely.coverage_union_all(faces[idx[rest]], axis=1)
+        else:
+            u = shapely.coverage_union_all(faces[idx], axis=1)
         single = (shapely.get_type_id(u) == 6) & (shapely.get_num_geometries(u) == 1)
         u[single] = shapely.get_geometry(u[single], 0)
         cells[b] = u
     return cells
+
+
+def _fill_holes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The union of faces ``a[i]`` and ``b[i]`` where one fills the other's only hole (a
+    footprint's face in the face around it: most buildings' two faces), else None.
+
+    The union is then the outer face's shell, with no overlay.  A face fills the hole when
+    it lies inside it and has its area: faces of one arrangement do not overlap.
+    """
+    out = np.full(len(a), None, dtype=object)
+    for x, y in ((a, b), (b, a)):
+        m = (shapely.get_num_interior_rings(x) == 1) & (shapely.get_num_interior_rings(y) == 0)
+        m &= (shapely.get_type_id(x) == 3) & (shapely.get_type_id(y) == 3) & (out == None)  # noqa: E711
+        i = np.flatnonzero(m)
+        if not len(i):
+            continue
+        hole = shapely.polygons(shapely.get_interior_ring(x[i], 0))
+        ya = shapely.area(y[i])
+        ok = np.abs(shapely.area(hole) - ya) <= 1e-9 * ya + 1e-12
+        ok &= shapely.contains_properly(hole, shapely.point_on_surface(y[i]))
+        out[i[ok]] = shapely.polygons(shapely.get_exterior_ring(x[i[ok]]))
+    return out
 
 
 def polygonal_part(g: BaseGeometry) -> BaseGeometry:
