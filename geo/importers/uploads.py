@@ -34,7 +34,7 @@ from psycopg2 import sql
 
 from geo.access.permissions import PermissionDenied, check
 from geo.access.roles import Principal
-from geo.errors import GridAtlasError
+from geo.errors import DatabaseUnavailable, GridAtlasError
 from geo.importers import KIND_NAMES, ImportReport
 
 log = logging.getLogger(__name__)
@@ -477,8 +477,8 @@ def run_import(principal: Principal | None, upload_id: object, kind: object, *,
             primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
             raise GridAtlasError(
                 f"{read.label}: the database refused the import: {primary.strip()}") from exc
-    except PermissionDenied:
-        raise  # a scope refusal: the file may be right for someone else; kept for a day
+    except (PermissionDenied, DatabaseUnavailable):
+        raise  # a scope refusal or an outage, not the file's fault: kept for a new run
     except GridAtlasError:
         _drop_quietly(upload.id)  # the same file would be refused again
         raise
