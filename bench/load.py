@@ -22,11 +22,19 @@ phases (``--duration`` 60 s each; walls and reports at once)
     duplicated (a case made twice).
     1. baseline: the single process, primary only;
     2. tier: gunicorn and the replica;
-    3. rebalance: the tier while the smallest street's rebalance runs and commits
-       (``geo rebalance --street --apply``); walls keep refreshing until it is done;
+    3. rebalance: the tier while a planner rebalances a street on ``/plan`` like a person
+       (Debian's Chromium, headless, signed in through /login as ``bench_planner``, role
+       planner over the street's district, made once): chooses the street, runs it (a
+       background job on the Celery worker), ticks "accept grids outside the band", types a
+       note, clicks "commit the street" and confirms (a second job: every community in one
+       transaction); walls keep refreshing until the page says committed.
+       ``rebalance_done`` is read from the database: the page said committed and the
+       street's communities have new versions;
     4. outage: the tier with the primary stopped for ``--outage`` (20) seconds from a quarter
        of the phase: walls stay up on the replica (stale banner allowed, no HTTP error),
-       reports get 503 and are retried.
+       reports get 503 and are retried. ``--no-outage`` skips this phase (a development aid
+       on a cluster others use: the primary is never stopped; the outage keys are then
+       ``null`` and their checks not made).
 herd
     The same clients fire the tick at one instant on the tier restarted just before (cold
     pools), ``--repeats`` times (3).
@@ -53,6 +61,7 @@ Usage::
     .venv/bin/python bench/load.py --quick    # a tenth of the durations, 1 burst
     .venv/bin/python bench/load.py --demo     # the demo district
     .venv/bin/python bench/load.py --demo --walls 50 --walls-only   # 50 walls alone (hardening)
+    .venv/bin/python bench/load.py --quick --no-outage   # development: never stops the primary
 
 The app's own settings pass through the environment (``DB_POOL_MAX=4 bench/load.py``).
 """
@@ -359,16 +368,25 @@ def _phase(name: str, server: tier.Server, clients: list[WallClient], tick: dict
     return w | {"side": extra}, r, reps.reports
 
 
-def _rebalance_street(app_url: str, street: str, log_path: Path, state: dict):
-    """A street's rebalance, committed (``geo rebalance --street --apply``), in the background."""
+def _rebalance_street(base_url: str, street: str, state: dict):
+    """A street's rebalance, run and committed on ``/plan`` by the bench's planner in a
+    headless Chromium (``tier.commit_street_from_plan``), beside the walls."""
     def run() -> dict:
+        from playwright.sync_api import sync_playwright
+
         t0 = time.monotonic()
-        with open(log_path, "a") as log:
-            proc = subprocess.run([sys.executable, "-m", "geo", "rebalance", "--street", street,
-                                   "--apply", "--allow-out-of-band", "--note", "bench/load.py"],
-                                  cwd=ROOT, env=dict(os.environ, DATABASE_URL=app_url),
-                                  stdout=subprocess.DEVNULL, stderr=log)
-        state.update(exit=proc.returncode, seconds=round(time.monotonic() - t0, 1))
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                try:
+                    state.update(tier.commit_street_from_plan(browser, base_url, street, note="bench/load.py",
+                                                              log=say))
+                finally:
+                    browser.close()
+        except Exception as exc:  # noqa: BLE001 - the run goes on; rebalance_done says false
+            say(f"  rebalance on /plan failed: {type(exc).__name__}: {str(exc)[:500]}")
+            state.update(ok=False, message=f"{type(exc).__name__}: {str(exc)[:200]}")
+        state["seconds"] = round(time.monotonic() - t0, 1)
         return {}
     return run
 
@@ -546,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=50.0, help="Open311 reports a second (50)")
     ap.add_argument("--outage", type=float, default=20.0,
                     help="seconds the primary is stopped (20; 0: not stopped)")
+    ap.add_argument("--no-outage", action="store_true",
+                    help="skip the outage phase (a development aid: the primary, which others may "
+                         "be using, is never stopped; the outage keys are null)")
     ap.add_argument("--workers", type=int, default=4, help="gunicorn workers of the tier (4)")
     ap.add_argument("--repeats", type=int, help="bursts, each on a restarted app (3; 1 quick)")
     ap.add_argument("--quick", action="store_true", help="a tenth of the durations, 1 burst")
@@ -587,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     forms = tier.report_forms()
     street = _smallest_street(admin)
     _ensure_cells(url, street)
+    tier.ensure_planner(url, street[:6])  # a planner of the street's district
     port = free_port()
     retry_s = 30.0 * scale + outage
 
@@ -612,16 +634,22 @@ def main(argv: list[str] | None = None) -> int:
 
         state: dict = {}
         before = _street_versions(admin, street)
-        say(f"tier + rebalance of street {street} (committed) ...")
+        say(f"tier + rebalance of street {street} on /plan by {tier.PLANNER} (run, then committed) ...")
         reb_w, _, reb_reps = _phase("rebalance", server, clients, rec.tick,
-                                    during=_rebalance_street(url, street, log_path, state), **common)
-        rebalance_done = state.get("exit") == 0 and _street_versions(admin, street) > before
-        say(f"  rebalance: exit {state.get('exit')}, {state.get('seconds')} s, committed: {rebalance_done}")
+                                    during=_rebalance_street(server.url, street, state), **common)
+        rebalance_done = bool(state.get("ok")) and _street_versions(admin, street) > before
+        say(f"  rebalance: {state.get('seconds')} s (run {state.get('run_s')} s, commit {state.get('commit_s')} s), "
+            f"committed: {rebalance_done}")
 
-        say(f"tier + the primary stopped for {outage:g} s ..." if outage else
-            "tier (no outage: --outage 0) ...")
-        stop = (lambda: (time.sleep(duration / 4), tier.primary_outage(lay, outage, say))[1]) if outage else None
-        out_w, out_r, out_reps = _phase("outage", server, clients, rec.tick, during=stop, **common)
+        out_w = out_r = None
+        out_reps: list[tier.Report] = []
+        if args.no_outage:
+            say("outage phase skipped (--no-outage)")
+        else:
+            say(f"tier + the primary stopped for {outage:g} s ..." if outage else
+                "tier (no outage: --outage 0) ...")
+            stop = (lambda: (time.sleep(duration / 4), tier.primary_outage(lay, outage, say))[1]) if outage else None
+            out_w, out_r, out_reps = _phase("outage", server, clients, rec.tick, during=stop, **common)
 
         bursts = []
         for i in range(repeats):
@@ -638,8 +666,9 @@ def main(argv: list[str] | None = None) -> int:
             localdb.up(lay)
         if not replica_was_up:
             localdb.replica_down(lay)
-    counts = {name: tier.count_reports(admin, reps) for name, reps in
-              (("baseline", base_reps), ("tier", tier_reps), ("rebalance", reb_reps), ("outage", out_reps))}
+    phases = [("baseline", base_reps), ("tier", tier_reps), ("rebalance", reb_reps)]
+    phases += [] if out_w is None else [("outage", out_reps)]
+    counts = {name: tier.count_reports(admin, reps) for name, reps in phases}
     tier.clean_reports(admin)
     for name, c in counts.items():
         say(f"reports {name}: {c}")
@@ -657,9 +686,14 @@ def main(argv: list[str] | None = None) -> int:
          all(c["duplicated"] == 0 for c in counts.values()), "0"),
         ("rebalance done", str(rebalance_done), rebalance_done, "committed"),
         ("wall p95 during rebalance", f"{ratio:.2f}x", ratio <= 1.5, "<= 1.5x unloaded"),
-        ("outage reports lost", str(counts["outage"]["lost"]), counts["outage"]["lost"] == 0, "0"),
-        ("outage walls up", f"{out_w['http_errors']} HTTP errors, {out_w['stale']} stale",
-         out_w["http_errors"] == 0, "0 HTTP errors (stale allowed)"),
+    ]
+    if out_w is not None:
+        checks += [
+            ("outage reports lost", str(counts["outage"]["lost"]), counts["outage"]["lost"] == 0, "0"),
+            ("outage walls up", f"{out_w['http_errors']} HTTP errors, {out_w['stale']} stale",
+             out_w["http_errors"] == 0, "0 HTTP errors (stale allowed)"),
+        ]
+    checks += [
         ("burst errors", str(herd_errors), herd_errors == 0, "0"),
         ("burst done", f"{max(b['seconds'] for b in bursts):.2f} s",
          all(b["seconds"] <= TARGETS["herd_max_s"] for b in bursts), "<= 10 s each"),
@@ -678,9 +712,12 @@ def main(argv: list[str] | None = None) -> int:
         "reports_duplicated": sum(c["duplicated"] for c in counts.values()),
         "rebalance_done": rebalance_done, "rebalance_street": street,
         "rebalance_s": state.get("seconds"), "wall_p95_ratio_during_rebalance": round(ratio, 2),
-        "outage_s": outage, "outage_reports_lost": counts["outage"]["lost"],
-        "outage_wall_http_errors": out_w["http_errors"], "outage_wall_stale": out_w["stale"],
-        "outage_reports_retried": counts["outage"]["retried"],
+        "rebalance_from": "/plan", "rebalance_message": state.get("message"),
+        "outage_skipped": out_w is None, "outage_s": None if out_w is None else outage,
+        "outage_reports_lost": counts["outage"]["lost"] if out_w else None,
+        "outage_wall_http_errors": out_w["http_errors"] if out_w else None,
+        "outage_wall_stale": out_w["stale"] if out_w else None,
+        "outage_reports_retried": counts["outage"]["retried"] if out_w else None,
         "baseline_wall_p95_ms": round(base_w["p95_ms"], 1),
         "baseline_report_p95_ms": round(base_r["p95_ms"], 1),
         "baseline_reports_lost": counts["baseline"]["lost"],

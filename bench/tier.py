@@ -9,12 +9,16 @@ refused by a 5xx or by no answer is sent again with the same key until it is acc
 the phase's retry window ends, as a hotline client does (after a 503, no sooner than its
 ``Retry-After``). ``count_reports`` then counts in the database what arrived: reports lost
 and cases made twice. ``primary_outage`` stops the embedded primary for a while and starts
-it again.
+it again. ``commit_street_from_plan`` is a planner rebalancing and committing a street on
+``/plan`` in Chromium (``ensure_planner`` makes the account).
 """
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -233,3 +237,105 @@ def primary_outage(lay, seconds: float, log=print) -> dict:
     up = time.monotonic()
     log(f"  primary up again after {up - stopped:.1f} s")
     return {"down_s": round(up - stopped, 1)}
+
+
+# ----------------------------------------------------------------------------- /plan, as a planner
+
+PLANNER, PLANNER_PASSWORD = "bench_planner", "bench-Planner-2026"
+
+
+def ensure_planner(app_url: str, scope: str) -> None:
+    """The bench's planner (role planner, ``scope``): made once, kept between runs."""
+    r = subprocess.run([sys.executable, "-m", "geo", "users", "add", PLANNER, "--role", "planner",
+                        "--scope", scope, "--password-stdin"], cwd=ROOT, capture_output=True, text=True,
+                       input=PLANNER_PASSWORD + "\n", env={**os.environ, "DATABASE_URL": app_url})
+    if r.returncode != 0 and "exists already" not in (r.stdout + r.stderr):
+        raise RuntimeError(f"could not create {PLANNER}: {r.stdout}{r.stderr}")
+
+
+def _click(page, selector: str) -> None:
+    """A person's click: at the element's centre on the screen."""
+    loc = page.locator(selector).first
+    loc.scroll_into_view_if_needed()
+    box = loc.bounding_box()
+    if box is None:
+        raise RuntimeError(f"{selector} is not on the screen")
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def _choose(page, street: str, ms: float) -> None:
+    """Choose the street in /plan's street menu as a person does: click the menu, type the
+    code, click its option; on a loaded server the page may lag (the menu re-rendering as it
+    filters, the Run button enabled by a callback): a choice not taken is made again."""
+    for attempt in range(3):
+        _click(page, "#plan-street")
+        page.locator(".dash-dropdown-option[role=option]").first.wait_for(timeout=ms)
+        page.keyboard.type(street)
+        option = page.locator(".dash-dropdown-option[role=option]").filter(has_text=street).first
+        option.wait_for(timeout=ms)
+        for _ in range(100):  # the menu re-renders as it filters: click the option once it holds still
+            if option.bounding_box() is not None:
+                break
+            page.wait_for_timeout(100)
+        _click(page, f".dash-dropdown-option[role=option]:has-text('{street}')")
+        try:
+            page.wait_for_selector("#plan-street-run:not([disabled])", timeout=ms if attempt == 2 else 60_000)
+            return
+        except Exception:  # noqa: BLE001 - the choice did not take: the menu is closed first
+            page.keyboard.press("Escape")
+
+
+def commit_street_from_plan(browser, base_url: str, street: str, *, note: str, accept_band: bool = True,
+                            timeout_s: float = 900.0, log=print) -> dict:
+    """A planner's street rebalance on ``/plan`` in ``browser`` (Playwright): sign in through
+    /login, choose the street (click, type its code, click its option), run it (a background
+    job), then commit the whole street (tick "accept grids outside the band" when
+    ``accept_band``, as ``geo rebalance --apply --allow-out-of-band`` did; type the note;
+    commit; confirm). Returns ``ok`` (the page said committed), ``message`` and the seconds
+    of each part; the caller reads the database for the versions themselves."""
+    from urllib.parse import quote
+
+    ms = timeout_s * 1000
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+    page = ctx.new_page()
+    out: dict = {"ok": False}
+    try:
+        t0 = time.monotonic()
+        page.goto(f"{base_url}/login?next={quote('/plan', safe='')}")
+        page.fill("#username", PLANNER)
+        page.fill("#password", PLANNER_PASSWORD)
+        page.press("#password", "Enter")
+        page.wait_for_selector("#plan-street-box:not([hidden])", timeout=ms)
+        _choose(page, street, ms)
+        _click(page, "#plan-street-run")
+        t_run = time.monotonic()
+        page.wait_for_selector("#plan-street-table, #plan-street-status .ga-bad", timeout=ms)
+        out["run_s"] = round(time.monotonic() - t_run, 1)
+        if not page.locator("#plan-street-table").count():
+            out["message"] = page.inner_text("#plan-street-status")
+            return out
+        log(f"  /plan: street {street} computed in {out['run_s']} s: {page.inner_text('#plan-street-status')}")
+        page.wait_for_selector("#plan-street-commit-box:not([hidden])", timeout=60_000)
+        if accept_band:
+            _click(page, "#plan-street-accept-band input")
+        _click(page, "#plan-street-note")
+        page.keyboard.type(note)
+        _click(page, "#plan-street-commit")
+        page.wait_for_selector("#plan-street-ask-box:not([hidden])", timeout=60_000)
+        if page.locator("#plan-street-yes[disabled]").count():
+            out["message"] = page.inner_text("#plan-street-ask")
+            return out
+        _click(page, "#plan-street-yes")
+        t_commit = time.monotonic()
+        page.wait_for_selector("#plan-street-commit-msg .ga-ok, #plan-street-commit-msg .ga-bad", timeout=ms)
+        out["commit_s"] = round(time.monotonic() - t_commit, 1)
+        out["message"] = page.inner_text("#plan-street-commit-msg")
+        out["ok"] = page.locator("#plan-street-commit-msg .ga-ok").count() > 0
+        out["seconds"] = round(time.monotonic() - t0, 1)
+        log(f"  /plan: {out['message']}")
+        return out
+    except Exception:
+        page.screenshot(path=str(ROOT / ".cache" / "bench" / "load-plan-failed.png"))  # what the planner saw
+        raise
+    finally:
+        ctx.close()
