@@ -138,6 +138,12 @@ class EngineConfig:
         grids kept as they are.  A window that cannot be put in band is widened to the next
         entry, then to the whole region (a claim of infeasibility is only made about a whole
         region: a window could borrow households from outside it).
+    fallback_max_share:
+        A window holding more than this share of its region's units is not tried: the
+        region is planned whole at once.  The search costs about linearly in the units, so
+        such a window saves less than half the region's search, and lacking the slack of the
+        grids around it, it misses the band more often; a window that misses costs its
+        search on top of the region's.
     """
 
     grid_m: float = 1e-6
@@ -164,6 +170,7 @@ class EngineConfig:
     mend_merge_work: int = 400_000
     mend_max_solves: int = 12
     fallback_rings: tuple[int, ...] = (1, 2)
+    fallback_max_share: float = 0.5
 
     def coverage_tolerance_m2(self, perimeter_m: float) -> float:
         """The area (m²) by which the grids' union may differ from a community of this

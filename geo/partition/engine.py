@@ -1310,10 +1310,14 @@ def _fresh_window(
         if U.exact() and not bool(loose[cmp].any()):
             # a pocket above the maximum settles the region before any search (the fresh
             # labels of a region proved infeasible are never taken, minimal's grids there
-            # are flagged): the labels stay, the claim goes to the checker
+            # are flagged): the labels stay, the claim goes to the checker;
+            # so does the exact model on a small region (what minimal and its mend could not
+            # put in band is seldom feasible there, and the search's restarts then cost more)
             pk = _region_pockets(U, cmp, prm)
-            if pk.over >= 0:
+            if pk.over >= 0 or int(pk.groups.max()) + 1 <= EXACT_MAX_UNITS:
                 rec = _exact_fallback(U, cmp, lab, len(codes), prm, seed + ci, loose=loose, pockets=pk)[2]
+                if rec is None and pk.over < 0:
+                    rec = _cover_proof(U, cmp, prm, pk, loose)
                 if rec is not None:
                     for c in codes:
                         flags_f[c] = ["infeasible_region"]
@@ -1321,6 +1325,10 @@ def _fresh_window(
                     continue
         for step in (*rings, None):
             win = cmp if step is None else _window(U, cmp, lab, len(codes), prm, step)[0]
+            if len(win) > DEFAULT.fallback_max_share * len(cmp):
+                # the search costs about linearly in the units: a window of most of the
+                # region saves little, and without the region's slack it misses more often
+                win = cmp
             whole = len(win) == len(cmp)
             pieces = [cmp] if whole else refine_regions(U, win)
             planned: list[tuple[list[int], np.ndarray]] = []

@@ -102,15 +102,16 @@ def _row_case(hh: list[int], current: list[int]):
 
 
 def test_fresh_fallback_plans_the_window_around_a_grid_out_of_band_only():
-    # 14 blocks of 100 in a row; grids C0 = 0..3 (400), C1 = 4..7 (400), C2 = 8..9 (200, out
-    # of band), C3 = 10..13 (400).  The window (C2 and its neighbours C1, C3: 1000
-    # households) is planned fresh; C0, away from it, keeps its label
-    U, final = _row_case([100] * 14, [0] * 4 + [1] * 4 + [2] * 2 + [3] * 4)
+    # 30 blocks of 100 in a row; grids C0..C3 and C5..C7 of four blocks (400), C4 of two
+    # (200, out of band).  The window (C4 and its neighbours C3, C5: 10 of the 30 units,
+    # 1000 households) is planned fresh; every grid away from it keeps its label
+    cur = [g for g in range(8) for _ in range(2 if g == 4 else 4)]
+    U, final = _row_case([100] * 30, cur)
     lab_f, flags_f, claims = engine._fresh_window(
-        U, [list(range(14))], [False], final, {}, BAND, 0, 4, np.zeros(U.n, dtype=bool), rings=(1,))
+        U, [list(range(30))], [False], final, {}, BAND, 0, 4, np.zeros(U.n, dtype=bool), rings=(1,))
     assert claims == []
-    assert lab_f[:4].tolist() == ["C0"] * 4
-    window = sorted(set(lab_f[4:].tolist()))
+    assert lab_f[:12].tolist() == final[:12].tolist() and lab_f[22:].tolist() == final[22:].tolist()
+    window = sorted(set(lab_f[12:22].tolist()))
     assert all(c.startswith("\x00w") for c in window)
     for c in window:
         members = np.flatnonzero(lab_f == c)
@@ -119,12 +120,12 @@ def test_fresh_fallback_plans_the_window_around_a_grid_out_of_band_only():
 
 
 def test_fresh_fallback_widens_a_window_that_cannot_fit_the_band():
-    # C0 = 0..3 (400), C1 = 4..7 (400), C2 = 8 (150, out of band): the window C1 + C2 holds
-    # 550 households, which no grid count fits (2 x 300 > 550 > 500); the whole region
-    # (950 = 500 + 450) does
-    U, final = _row_case([100] * 8 + [150], [0] * 4 + [1] * 4 + [2])
+    # C0..C3 = four blocks each (400), C4 = one block of 150 (out of band): the window C3 +
+    # C4 (5 of 17 units) holds 550 households, which no grid count fits (2 x 300 > 550 >
+    # 500); the whole region (1750) does
+    U, final = _row_case([100] * 16 + [150], [g for g in range(4) for _ in range(4)] + [4])
     lab_f, _, claims = engine._fresh_window(
-        U, [list(range(9))], [False], final, {}, BAND, 0, 4, np.zeros(U.n, dtype=bool), rings=(1,))
+        U, [list(range(17))], [False], final, {}, BAND, 0, 4, np.zeros(U.n, dtype=bool), rings=(1,))
     assert claims == []
     assert all(c.startswith("\x00w") for c in lab_f.tolist())
     sums = sorted(U.hh[lab_f == c].sum() for c in set(lab_f.tolist()))
