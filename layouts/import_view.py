@@ -112,8 +112,10 @@ def preview_view(p: Preview, lang: str) -> html.Div:
     verdict = (html.Div([html.Strong(t("import.problem_lead", lang)), say(p.problem, lang)],
                         className="ga-import-problem ga-bad", role="alert")
                if p.problem else html.Div(t("import.no_problem", lang), className="ga-ok-box"))
+    sampled = (html.Div(t("import.sampled", lang).format(checked=p.checked, rows=p.rows), className="ga-hint")
+               if p.checked < p.rows and not p.problem else None)
     return html.Div(className="ga-import-preview", children=[
-        html.H3(t("import.preview", lang)), table, verdict])
+        html.H3(t("import.preview", lang)), table, verdict, sampled])
 
 
 def result_view(kind: str, file: str, counts: dict, notes: list[str], repaired: int, lang: str) -> html.Div:

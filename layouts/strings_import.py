@@ -41,6 +41,9 @@ STRINGS = {
     "import.columns": ("字段对应", "Fields used"),
     "import.notes": ("说明", "Notes"),
     "import.repairs": ("将修复的几何", "Geometries to repair"),
+    "import.sampled": ("预览已检查前 {checked:,} 行（共 {rows:,} 行），其余各行在导入时检查。",
+                       "The preview checked the first {checked:,} of {rows:,} rows; the others are checked "
+                       "when importing."),
     "import.problems": ("问题", "Problems"),
     "import.no_problem": ("文件检查通过（上级区域、重复编码和管辖范围在导入时由数据库检查）。",
                           "The file passed the checks (parents, codes already stored and your scope "

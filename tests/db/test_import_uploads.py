@@ -109,7 +109,7 @@ def test_preview_reads_and_checks_without_writing(empty_db, fx):
     up = _store(OP_WEST, fx, "buildings.gpkg")
     p = uploads.preview(OP_WEST, up.id, "buildings")
     assert p.problem is None, p.problem
-    assert p.rows == 36 and p.crs == "EPSG:4326" and p.geometry == ["Polygon"]
+    assert p.rows == 36 and p.checked == 36 and p.crs == "EPSG:4326" and p.geometry == ["Polygon"]
     assert p.columns["households"] == "HH_COUNT" and p.columns["address"] == "ADDR"
     mapped = uploads.preview(OP_WEST, up.id, "buildings", fields=["code=BLD_CODE"])
     assert mapped.columns["code"] == "BLD_CODE"
@@ -191,3 +191,14 @@ def test_death_inside_the_transaction_writes_nothing_and_keeps_the_upload(empty_
         uploads.run_import(ADMIN, up.id, "cameras", progress=die)
     assert stats(empty_db) == before
     assert uploads.run_import(ADMIN, up.id, "cameras").counts["cameras"] == 2  # run again
+
+
+def test_preview_checks_the_first_rows_and_the_import_checks_them_all(empty_db, fx, monkeypatch):
+    monkeypatch.setattr(uploads, "PREVIEW_ROWS", 1)
+    up = _store(ADMIN, fx, "bad_negative_households.geojson")  # feature 2 is negative
+    p = uploads.preview(ADMIN, up.id, "buildings", fields=["households=HH_COUNT"])
+    assert (p.rows, p.checked, p.problem) == (3, 1, None)
+    before = stats(empty_db)
+    with pytest.raises(GridAtlasError, match="feature 2, field .households.* is negative"):
+        uploads.run_import(ADMIN, up.id, "buildings", fields=["households=HH_COUNT"])
+    assert stats(empty_db) == before
