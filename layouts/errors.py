@@ -9,6 +9,9 @@
   400 with its user message.
 * Anything else: logged with a reference, answered with a generic 500 that reveals
   nothing. This is the last resort; no request should reach it.
+* A request body larger than :func:`body_limit` (the upload limit ``IMPORT_MAX_MB`` as
+  base64, the form Dash's upload box posts it in, plus 1 MB): 413 with a message, before
+  the body is read; nothing reaches a callback.
 * ``/healthz``: ``ok`` (200) only when ``SELECT 1`` on the pool answers within two
   seconds; else 503 with ``database: down`` or ``database: busy``.
 
@@ -23,7 +26,7 @@ import secrets
 
 import flask
 from flask import Flask, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from geo.errors import DatabaseBusy, DatabaseUnavailable, GridAtlasError
 from geo.repository import session as db_session
@@ -41,9 +44,20 @@ def install(server: Flask) -> None:
         server.view_functions["healthz"] = healthz
     else:
         server.add_url_rule("/healthz", "healthz", healthz)
+    server.config["MAX_CONTENT_LENGTH"] = body_limit()
+    server.register_error_handler(RequestEntityTooLarge, _too_large)
     server.register_error_handler(DatabaseUnavailable, _database_unavailable)
     server.register_error_handler(GridAtlasError, _domain_error)
     server.register_error_handler(Exception, _uncaught)
+
+
+def body_limit() -> int:
+    """Bytes a request body may have: the largest upload (``IMPORT_MAX_MB``) base64-encoded
+    in a callback's JSON, and 1 MB for the rest of it. Flask refuses a longer body (413)
+    from its ``Content-Length`` before reading it."""
+    from geo.importers.uploads import max_upload_bytes
+
+    return max_upload_bytes() * 4 // 3 + 1024 * 1024
 
 
 def healthz():
@@ -72,6 +86,14 @@ def _database_unavailable(exc: DatabaseUnavailable):
 def _domain_error(exc: GridAtlasError):
     log.warning("%s %s answered 400: %s", request.method, request.path, exc.user_msg)
     return _answer(400, "无法完成请求 / Request not completed", exc.user_msg)
+
+
+def _too_large(exc: RequestEntityTooLarge):
+    mb = body_limit() // (1024 * 1024)
+    log.warning("%s %s answered 413: body over %d MB", request.method, request.path, mb)
+    return _answer(413, "请求过大 / Request too large",
+                   f"请求内容超过 {mb} MB（上传文件上限见 IMPORT_MAX_MB）/ "
+                   f"The request is larger than {mb} MB (the upload limit is IMPORT_MAX_MB)")
 
 
 def _uncaught(exc: Exception):

@@ -75,3 +75,32 @@ def test_an_uncaught_exception_is_a_generic_500_logged_with_a_reference(client, 
 
 def test_not_found_stays_404(client):
     assert client.get("/nothing-here").status_code == 404
+
+
+def test_a_body_over_the_upload_limit_is_413_before_any_callback(monkeypatch):
+    from geo.importers.uploads import max_upload_bytes
+
+    monkeypatch.setenv("IMPORT_MAX_MB", "1")
+    max_upload_bytes.cache_clear()
+    seen = []
+    server = flask.Flask(__name__)
+
+    @server.post("/_dash-update-component")
+    def callback():
+        seen.append(len(flask.request.get_data()))
+        return {"ok": True}
+
+    try:
+        errors.install(server)
+        limit = errors.body_limit()
+        assert limit == 1024 * 1024 * 4 // 3 + 1024 * 1024
+        c = server.test_client()
+        r = c.post("/_dash-update-component", data=b"x" * (limit + 1), content_type="application/json")
+        assert r.status_code == 413
+        assert "IMPORT_MAX_MB" in r.get_json()["error"] and "请求内容超过" in r.get_json()["error"]
+        assert seen == []
+        r = c.post("/_dash-update-component", data=b"x" * (limit - 10), content_type="application/json")
+        assert r.status_code == 200 and seen == [limit - 10]
+    finally:
+        monkeypatch.delenv("IMPORT_MAX_MB")
+        max_upload_bytes.cache_clear()
