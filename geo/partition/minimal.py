@@ -6,8 +6,16 @@ joins is preferred among equally heavy ones).  The current assignment is the sta
 stays wherever it is already valid: a region whose grids are all connected and in band is
 returned unchanged (nothing moves).
 
-Strategies, each a named function, tried from the same labels for the grid furthest out of
-band; the one leaving the least band excess, then the fewest households moved, is kept:
+First :func:`flow_repair` brings every grid into band at once along a min-cost flow on the
+grids' adjacency, made one boundary piece at a time and planned again after each (a whole
+building passing more than planned is passed on), and compares that with one grid more
+carved at the border of a grid above the maximum (:func:`_carve`), keeping the fit that
+moves fewer households.  A fit moving more than the band's minimum is also compared with
+the rounds below run from the start.
+
+The rounds: strategies, each a named function, tried from the same labels for the grid
+furthest out of band; the one leaving the least band excess, then the fewest households
+moved, is kept:
 
 * :func:`local_solve` - the exact minimum: a small CP-SAT model over the units of the grid
   and the grids within two steps of it picks the boundary moves (and, for a grid above the
@@ -36,11 +44,9 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from geo.partition.search import Params, Units, adj_components, exact_ok, induced_connected, tree_cuts
 
@@ -109,8 +115,13 @@ class MinimalConfig:
     mend_rings: int = 1
     #: steps a :func:`spread` may pass households on beyond the grid's own neighbours
     spread_depth: int = 0
-    #: plans of :func:`flow_repair` per margin after a border no piece could carry
-    flow_replans: int = 3
+    #: plans of :func:`flow_repair` per margin: one per boundary piece made (each plan is
+    #: made again from the labels the last piece left) or border set aside; a few grids out
+    #: of band after a few buildings change need a handful of pieces each
+    flow_steps: int = 24
+    #: places (a grid above the maximum and one of its neighbours) where :func:`flow_repair`
+    #: tries to carve a new grid; each costs a carve and a flow fit
+    carve_sites: int = 6
     #: unit visits of the chains' boundary moves per community (a candidate scan visits each
     #: unit of the giving grid, a connectivity check each unit left in it)
     step_budget: int = 400_000
@@ -366,57 +377,107 @@ def _mask_connected(U: Units, mask: np.ndarray) -> bool:
     return induced_connected(U.n, mask, U.ea, U.eb)
 
 
-#: sparse adjacency of the last units' rule graphs (kept with the units object itself)
-_SPARSE: dict[str, tuple] = {}
-
-
-def _sparse_graphs(U: Units) -> list:
-    """The rule graphs (the search graph when they are unknown) as sparse matrices."""
-    last = _SPARSE.get("entry")
-    if last is not None and last[0] is U:
-        return last[1]
-    out = []
+def _joined_near(U: Units, rest_mask: np.ndarray, u: int, limit: int) -> bool:
+    """Whether the units of ``rest_mask`` next to ``u`` (outside it) are joined to one another
+    within ``limit`` units of ``rest_mask`` in every rule graph: then a connected set stays
+    connected without ``u`` (any path through ``u`` goes round it).  ``False`` says nothing."""
     for adj in _rule_graphs(U):
-        rows = np.repeat(np.arange(U.n), [len(a) for a in adj])
-        cols = np.fromiter((v for a in adj for v in a), dtype=np.int64, count=int(sum(len(a) for a in adj)))
-        out.append(csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(U.n, U.n)))
-    _SPARSE["entry"] = (U, out)
-    return out
+        nb = [v for v in adj[u] if rest_mask[v]]
+        if len(nb) <= 1:
+            continue
+        want = set(nb[1:])
+        seen = {nb[0]}
+        q = deque([nb[0]])
+        while q and want and len(seen) < limit:
+            x = q.popleft()
+            for y in adj[x]:
+                if rest_mask[y] and y not in seen:
+                    seen.add(y)
+                    want.discard(y)
+                    q.append(y)
+        if want:
+            return False
+    return True
 
 
-def _block(U: Units, rest_mask: np.ndarray, u: int) -> list[int] | None:
+def _cut_off(U: Units, adj: list[list[int]], keep: np.ndarray, u: int, limit: int = 48) -> list[int]:
+    """The units of ``keep`` (which ``u`` has left) outside its heaviest connected part in
+    ``adj`` (then the largest, then the one holding the lowest unit).
+
+    The parts round ``u`` are searched from its neighbours, each search stopping after
+    ``limit`` units: when at most one part is that large, the others are whole and the large
+    one is what is left, so the cost follows the small parts, not the grid; otherwise every
+    part is listed."""
+    nb = [v for v in adj[u] if keep[v]]
+    small: list[list[int]] = []
+    big = 0
+    seen_all: set[int] = set()
+    for v in nb:
+        if v in seen_all:
+            continue
+        seen = {v}
+        q = deque([v])
+        while q and len(seen) <= limit:
+            x = q.popleft()
+            for y in adj[x]:
+                if keep[y] and y not in seen:
+                    seen.add(y)
+                    q.append(y)
+        seen_all |= seen
+        if q:
+            big += 1
+        else:
+            small.append(sorted(seen))
+    n_keep = int(keep.sum())
+    if big > 1 or (big == 0 and sum(len(c) for c in small) != n_keep):
+        # two large parts, or parts no neighbour of u reaches: list them all
+        parts = adj_components(adj, np.flatnonzero(keep).tolist())
+    else:
+        rest = np.flatnonzero(keep)
+        if big == 1:
+            inner = np.zeros(U.n, dtype=bool)
+            for c in small:
+                inner[c] = True
+            parts = [*small, rest[~inner[rest]].tolist()]
+        else:
+            parts = small
+    if len(parts) <= 1:
+        return []
+    best = max(parts, key=lambda c: (float(U.hh[c].sum()), len(c), -min(c)))
+    keep_best = set(best)
+    return [int(x) for c in parts if c is not best for x in c if x not in keep_best]
+
+
+def _block(U: Units, rest_mask: np.ndarray, u: int, connected: bool = False) -> list[int] | None:
     """``u`` and the units of ``rest_mask`` that its leaving would cut off from the heaviest
-    part of the rest (in any rule graph), or ``None`` when nothing would be left."""
+    part of the rest (in any rule graph), or ``None`` when nothing would be left.
+    ``connected``: the units of ``rest_mask`` (with ``u``) are connected in every rule graph,
+    so a look round ``u`` may settle that nothing is cut off."""
     rest_mask[u] = False
     try:
         if not rest_mask.any():
             return None
+        if connected and _joined_near(U, rest_mask, u, 64):
+            return [u]
         if _mask_connected(U, rest_mask):
             return [u]
         before = np.flatnonzero(rest_mask)
-        rest = before
-        while True:
-            n0 = len(rest)
-            for A in _sparse_graphs(U):
-                n_c, comp = connected_components(A[rest][:, rest], directed=False)
-                if n_c > 1:
-                    # the heaviest part stays (then the largest, then the one with the lowest unit)
-                    w = np.bincount(comp, weights=U.hh[rest], minlength=n_c)
-                    size = np.bincount(comp, minlength=n_c)
-                    first = np.full(n_c, np.iinfo(np.int64).max)
-                    np.minimum.at(first, comp, rest)
-                    best = max(range(n_c), key=lambda c: (float(w[c]), int(size[c]), -int(first[c])))
-                    rest = rest[comp == best]
-            if len(rest) == n0:
-                break
-        keep = np.zeros(U.n, dtype=bool)
-        keep[rest] = True
+        keep = rest_mask.copy()
+        changed = True
+        while changed:
+            changed = False
+            for adj in _rule_graphs(U):
+                cut = _cut_off(U, adj, keep, u)
+                if cut:
+                    keep[cut] = False
+                    changed = True
         return [u] + [int(v) for v in before if not keep[v]]
     finally:
         rest_mask[u] = True
 
 
-def _piece(G: _Grids, g: int, n: int, lo: float, hi: float) -> tuple[list[int], float] | None:
+def _piece(G: _Grids, g: int, n: int, lo: float, hi: float,
+           alone: bool = False) -> tuple[list[int], float] | None:
     """A connected piece of grid ``g`` along its boundary with grid ``n`` holding between
     ``lo`` and ``hi`` households (as close to ``lo`` as it gets), that ``g`` can hand to ``n``.
 
@@ -436,6 +497,8 @@ def _piece(G: _Grids, g: int, n: int, lo: float, hi: float) -> tuple[list[int], 
     seeds = sorted((u for u in mem if _touches(G, u, n)), key=lambda u: (-_shared(U, u, G, n), u))
     if not seeds:
         return None
+    if alone:
+        seeds = seeds[:1]  # a new grid: one piece grown from the longest border
     # grow by households plus steps from the boundary (a step costs the grid's mean
     # households per unit holding any): the fewest households first, yet compact; a unit
     # whose leaving would cut the rest of ``g`` apart is passed by
@@ -445,6 +508,8 @@ def _piece(G: _Grids, g: int, n: int, lo: float, hi: float) -> tuple[list[int], 
     depth = {u: 0 for u in seeds}
     rest_mask = np.zeros(U.n, dtype=bool)
     rest_mask[mem] = True
+    # the rest stays connected as the piece grows (a unit leaves with what it cuts off)
+    connected = _mask_connected(U, rest_mask)
     S: list[int] = []
     tot = 0.0
     known: dict[int, tuple[int, list[int] | None]] = {}  # unit -> (len(S) when computed, block)
@@ -455,7 +520,7 @@ def _piece(G: _Grids, g: int, n: int, lo: float, hi: float) -> tuple[list[int], 
         if u in known and known[u][0] == len(S):
             block = known[u][1]  # nothing left the grid since: the same block
         else:
-            block = _block(U, rest_mask, u)
+            block = _block(U, rest_mask, u, connected)
             known[u] = (len(S), block)
         if block is None:
             continue
@@ -488,7 +553,7 @@ def _piece(G: _Grids, g: int, n: int, lo: float, hi: float) -> tuple[list[int], 
     rest = [u for u in mem if u not in inS]
     if not rest or tot > hi:
         return None
-    dst = G.members(n)
+    dst = [] if alone else G.members(n)
     # give back what the piece does not need, heaviest first, keeping both grids connected
     for u in sorted(inS, key=lambda u: (-float(U.hh[u]), u)):
         hu = float(U.hh[u])
@@ -505,13 +570,35 @@ def _piece(G: _Grids, g: int, n: int, lo: float, hi: float) -> tuple[list[int], 
     return S, tot
 
 
-def _shed(G: _Grids, g: int, need: float, prm: Params, depth: int, banned: frozenset[int],
-          budget: Budget | None) -> float | None:
-    """Move at least ``need`` households out of grid ``g`` into adjacent grids as connected
-    boundary pieces (:func:`_piece`), none of the grids pushed above the maximum or ``g``
-    below the minimum; with ``depth`` left, a neighbour short of room first sheds to its own
-    neighbours (never back to ``banned``).  Returns the households moved out of ``g``, or
-    ``None`` (the labels are then partly changed: the caller restores its snapshot)."""
+def _shift(G: _Grids, g: int, need: float, prm: Params, depth: int, banned: frozenset[int],
+           budget: Budget | None, out: bool) -> float | None:
+    """Move at least ``need`` households out of grid ``g`` (``out``) or into it (not ``out``)
+    as connected boundary pieces (:func:`_piece`) with adjacent grids.
+
+    The two directions mirror each other: a neighbour's *capacity* is its room below the
+    maximum when ``g`` gives, its households above the minimum when ``g`` takes; ``g``'s own
+    *limit* is its households above the minimum when it gives, its room when it takes.  No
+    piece exceeds either, so no grid is pushed out of band.  With ``depth`` left, when no
+    neighbour has capacity, a neighbour (most capacity first) first takes the whole need
+    (``out``) or gives it (not ``out``) and then passes its own excess or shortfall on to
+    its neighbours (never back to ``banned``).
+
+    Returns
+    -------
+    float or None
+        The households moved out of (or into) ``g``, or ``None`` (the labels are then partly
+        changed: the caller restores its snapshot).
+    """
+
+    def cap(n: int) -> float:
+        return prm.max_hh - G.h[n] if out else G.h[n] - prm.min_hh
+
+    def limit() -> float:
+        return G.h[g] - prm.min_hh if out else prm.max_hh - G.h[g]
+
+    def ends(n: int) -> tuple[int, int]:
+        return (g, n) if out else (n, g)
+
     moved = 0.0
     while moved < need:
         left = need - moved
@@ -519,74 +606,52 @@ def _shed(G: _Grids, g: int, need: float, prm: Params, depth: int, banned: froze
             return None
         best = None
         for n in sorted(G.nbr_grids(g) - banned):
-            room = prm.max_hh - G.h[n]
-            p = _piece(G, g, n, min(left, room), min(room, G.h[g] - prm.min_hh))
+            room = cap(n)
+            p = _piece(G, *ends(n), min(left, room), min(room, limit()))
             if p is None:
                 continue
             key = (0, p[1]) if p[1] >= left else (1, -p[1])
             if best is None or key < best[0]:
                 best = (key, n, p[0])
         if best is None and depth > 0:
-            # no neighbour has room: hand the need to one, which passes it on
-            for n in sorted(G.nbr_grids(g) - banned, key=lambda n: (G.h[n], n)):
-                p = _piece(G, g, n, left, G.h[g] - prm.min_hh)
+            # no neighbour has capacity: one takes (gives) the whole need and passes it on
+            for n in sorted(G.nbr_grids(g) - banned, key=lambda n: (-cap(n), n)):
+                p = _piece(G, *ends(n), left, limit())
                 if p is None or p[1] < left:
                     continue
                 snap = G.snapshot()
                 for u in p[0]:
-                    G.move(u, n)
-                if _shed(G, n, G.h[n] - prm.max_hh, prm, depth - 1, banned | {g}, budget) is not None:
+                    G.move(u, ends(n)[1])
+                onward = G.h[n] - prm.max_hh if out else prm.min_hh - G.h[n]
+                if _shift(G, n, onward, prm, depth - 1, banned | {g}, budget, out) is not None:
                     best = ((0, p[1]), n, [])
                     moved += p[1]
                     break
                 G.restore(snap)
         if best is None:
             return None
+        to = best[1] if out else g
         for u in best[2]:
-            G.move(u, best[1])
+            G.move(u, to)
             moved += float(G.U.hh[u])
     return moved
 
 
-def _gain(G: _Grids, g: int, need: float, prm: Params, depth: int, banned: frozenset[int],
-          budget: Budget | None) -> float | None:
-    """Bring at least ``need`` households into grid ``g`` from adjacent grids as connected
-    boundary pieces, none of the grids left below the minimum or ``g`` pushed above the
-    maximum; with ``depth`` left, a neighbour with nothing to spare first gains from its own
-    neighbours.  Returns the households gained, or ``None``."""
-    got = 0.0
-    while got < need:
-        left = need - got
-        if budget is not None and not budget.take_steps(len(G.members(g))):
-            return None
-        best = None
-        for n in sorted(G.nbr_grids(g) - banned):
-            spare = G.h[n] - prm.min_hh
-            p = _piece(G, n, g, min(left, spare), min(spare, prm.max_hh - G.h[g]))
-            if p is None:
-                continue
-            key = (0, p[1]) if p[1] >= left else (1, -p[1])
-            if best is None or key < best[0]:
-                best = (key, n, p[0])
-        if best is None and depth > 0:
-            for n in sorted(G.nbr_grids(g) - banned, key=lambda n: (-G.h[n], n)):
-                p = _piece(G, n, g, left, prm.max_hh - G.h[g])
-                if p is None or p[1] < left:
-                    continue
-                snap = G.snapshot()
-                for u in p[0]:
-                    G.move(u, g)
-                if _gain(G, n, prm.min_hh - G.h[n], prm, depth - 1, banned | {g}, budget) is not None:
-                    best = ((0, p[1]), n, [])
-                    got += p[1]
-                    break
-                G.restore(snap)
-        if best is None:
-            return None
-        for u in best[2]:
-            G.move(u, g)
-            got += float(G.U.hh[u])
-    return got
+def _grid_adjacency(G: _Grids) -> dict[int, set[int]]:
+    """Every grid's adjacent grids (search graph), in one pass over the units' edges."""
+    U = G.U
+    ea = getattr(U, "ea", None)
+    if ea is None or len(ea) == 0:
+        return {g: G.nbr_grids(g) for g in range(G.k)}
+    eb = U.eb
+    both = G.inset[ea] & G.inset[eb]
+    la, lb = G.lab[ea[both]], G.lab[eb[both]]
+    cut = la != lb
+    out: dict[int, set[int]] = {g: set() for g in range(G.k)}
+    for x, y in set(zip(la[cut].tolist(), lb[cut].tolist(), strict=True)):
+        out[x].add(y)
+        out[y].add(x)
+    return out
 
 
 def _grid_flow(G: _Grids, prm: Params, margin: float = 0.0,
@@ -609,11 +674,12 @@ def _grid_flow(G: _Grids, prm: Params, margin: float = 0.0,
         return None
     arcs = []
     total = 0
+    nbrs = _grid_adjacency(G)
     for a in live:
         h = int(round(G.h[a]))
         L = min(lo_b, h) if prm.min_hh <= h else lo_b
         H = max(hi_b, h) if h <= prm.max_hh else hi_b
-        for b in sorted(G.nbr_grids(a)):
+        for b in sorted(nbrs[a]):
             if (a, b) in banned:
                 continue
             arcs.append((a, b, f.add_arc_with_capacity_and_unit_cost(a, b, h + 1, 1)))
@@ -629,13 +695,15 @@ def _grid_flow(G: _Grids, prm: Params, margin: float = 0.0,
 def flow_repair(G: _Grids, prm: Params, cfg: MinimalConfig = DEFAULT, budget: Budget | None = None) -> bool:
     """Bring every grid of the region into band at once, along :func:`_grid_flow`'s plans.
 
-    The passes of a plan are made one at a time as connected boundary pieces
-    (:func:`_piece`) aiming at the planned households, accepting whatever the band leaves
-    both grids at the end (a pass the band lets fall away is not made).  When a border can
-    carry only part of its pass (lumpy households, a narrow border), what it carries is
-    moved, the border is set aside, and the rest is planned again from the labels reached,
-    up to ``cfg.flow_replans`` times.  Plans first keep some room inside the band (the
-    size of the unit a household lives in), then less, then none.
+    The plans are made one boundary piece at a time (:func:`_flow_steps`), planned again
+    from the labels each piece leaves, so a piece that holds more or fewer households than
+    planned (whole buildings) is made up for by the next.  Plans first keep some room
+    inside the band (the size of the unit a household lives in), then less, then none.
+    Two fits are tried and the one moving the fewest households kept: the grids as they are
+    (when their count fits the region's households), and one grid more, carved from a grid
+    above the maximum along its border with a neighbour (:func:`_carve`; every household of
+    a new grid changes grid, so this is tried only when the count needs it or the passes
+    alone moved more than the band's minimum).
 
     Returns
     -------
@@ -647,7 +715,7 @@ def flow_repair(G: _Grids, prm: Params, cfg: MinimalConfig = DEFAULT, budget: Bu
         return False
     # the engine runs the repair twice from the same labels (with and without the local
     # model); this step does not depend on which: the second run reuses the first's result
-    key = (G.lab.tobytes(), tuple(G.nodes), prm, cfg.flow_replans)
+    key = (G.lab.tobytes(), tuple(G.nodes), prm, replace(cfg, local=True))
     last = _FLOW_LAST.get("entry")
     if last is not None and last[0] is G.U and last[1] == key:
         if last[2] is None:
@@ -665,26 +733,176 @@ _FLOW_LAST: dict[str, tuple] = {}
 
 
 def _flow_repair(G: _Grids, prm: Params, cfg: MinimalConfig, budget: Budget | None) -> bool:
+    """:func:`flow_repair` itself: the grids as they are, and the same with one grid more carved
+    from a grid out of band; the fit moving the fewest households is kept."""
     hh = G.U.hh[G.nodes].astype(float)
     unit = float((hh**2).sum() / hh.sum()) if hh.sum() > 0 else 0.0
     unit = min(unit, (prm.max_hh - prm.min_hh) / 4)
+    H = float(hh.sum())
+    kmin = math.ceil(H / prm.max_hh) if H > 0 else 1
+    kmax = int(H // prm.min_hh)
+    start = G.snapshot()
+    best: tuple[float, tuple] | None = None
+    if kmin <= G.k <= kmax and _flow_fit(G, prm, unit, cfg, budget):
+        best = (_moved(G.lab0, G), G.snapshot())
+    G.restore(start)
+    # one grid more: needed when the count says so; otherwise worth trying only when the
+    # passes moved more than a new grid can cost (its households all change grid, at least
+    # the band's minimum)
+    if G.k + 1 >= kmin and G.k + 1 <= kmax and (best is None or best[0] > prm.min_hh):
+        for host, side in _carve_sites(G, prm, cfg):
+            if budget is not None and budget.steps <= 0:
+                break
+            if _carve(G, host, side, prm) and _flow_fit(G, prm, unit, cfg, budget):
+                moved = _moved(G.lab0, G)
+                if best is None or moved < best[0]:
+                    best = (moved, G.snapshot())
+                G.restore(start)
+                break  # the grid furthest over, at its lightest neighbour: enough
+            G.restore(start)
+    if best is None:
+        return False
+    G.restore(best[1])
+    return True
+
+
+def _flow_fit(G: _Grids, prm: Params, unit: float, cfg: MinimalConfig, budget: Budget | None) -> bool:
+    """Every grid into band along :func:`_flow_steps`, planned with some room kept inside the
+    band (``unit``, half of it, none: room absorbs whole buildings but asks for more passes);
+    the fit moving the fewest households is kept.  ``True`` with every starting grid keeping
+    its code, otherwise the labels are as they were."""
     snap = G.snapshot()
+    best: tuple[float, tuple] | None = None
     for margin in (unit, unit / 2, 0.0):
-        banned: set[tuple[int, int]] = set()
-        for _ in range(cfg.flow_replans + 1):
-            plan = _grid_flow(G, prm, margin, frozenset(banned))
-            if not plan:
-                break
-            failed = _realise(G, prm, plan, budget)
-            if failed is None:
-                if G.excess(prm) <= 0 and _codes_kept(G):
-                    return True
-                break
-            if failed is False:
-                break
-            banned.add(failed)
+        if _flow_steps(G, prm, margin, unit, cfg, budget) and G.excess(prm) <= 0 and _codes_kept(G):
+            moved = _moved(G.lab0, G)
+            if best is None or moved < best[0]:
+                best = (moved, G.snapshot())
         G.restore(snap)
-    return False
+    if best is None:
+        return False
+    G.restore(best[1])
+    return True
+
+
+def _flow_steps(G: _Grids, prm: Params, margin: float, unit: float, cfg: MinimalConfig,
+                budget: Budget | None) -> bool:
+    """Make :func:`_grid_flow`'s plan one boundary piece at a time, planning again from the
+    labels reached after every piece.
+
+    A plan counts households as if they were fluid; a piece holds whole units, so it moves
+    a little more or less than planned.  Planning again after each piece hands that
+    difference on along the grids' adjacency (a grid that took too much passes it on, one
+    that gave too little gives the rest elsewhere) instead of asking each later piece for an
+    exact amount.  A piece is kept only if some plan still brings every grid into band from
+    the labels it leaves (first: up to the giving grid's slack above the minimum; then: no
+    more than both grids' slack in the plan); a border whose piece does not fit is set aside,
+    and no household passes back across a border it crossed.  At most ``cfg.flow_steps``
+    plans.
+
+    Returns
+    -------
+    bool
+        Whether every grid is in band (the labels are left as reached either way).
+    """
+    # pieces made, each with the labels before it and whether it took more than its plan's
+    # slack (a step that can be taken back when the plans run into a dead end)
+    made: list[tuple[tuple, tuple[int, int], bool, int]] = []
+    failed: list[tuple[int, int]] = []
+    tight_only: set[tuple[int, int]] = set()
+    for _ in range(cfg.flow_steps):
+        if G.excess(prm) <= 0:
+            return True
+        ban = frozenset(failed) | {(b, a) for _, (a, b), _, _ in made}
+        plan = _grid_flow(G, prm, margin, ban)
+        if not plan and margin > 0:
+            # no room left to keep from the labels reached: go on without it
+            margin = 0.0
+            plan = _grid_flow(G, prm, margin, ban)
+        if not plan:
+            # a dead end: take back the last piece that went past its plan's slack (and what
+            # followed it), and make that border keep to the slack
+            while made and not made[-1][2]:
+                made.pop()
+            if not made:
+                return False
+            snap, ab, _, n_failed = made.pop()
+            G.restore(snap)
+            del failed[n_failed:]
+            tight_only.add(ab)
+            continue
+        net = {g: 0.0 for g in range(G.k)}
+        for (a, b), x in plan.items():
+            net[a] -= x
+            net[b] += x
+        # a pass from a grid out of band first, the largest first
+        (a, b), x = min(plan.items(), key=lambda kv: (-(G.exc(kv[0][0], prm) + G.exc(kv[0][1], prm)), -kv[1], kv[0]))
+        if budget is not None and not budget.take_steps(len(G.members(a))):
+            return False
+        fin_a, fin_b = G.h[a] + net[a], G.h[b] + net[b]
+        # first no more than both grids' slack in the plan; then as much as the giving grid
+        # can spare (the next plan passes the rest on)
+        tight = x + max(min(fin_a - prm.min_hh, prm.max_hh - fin_b), 0.0)
+        loose = x + max(fin_a - prm.min_hh, 0.0)
+        done = False
+        for hi in ((tight, loose) if loose > tight + 1e-9 and (a, b) not in tight_only else (tight,)):
+            p = _piece(G, a, b, x, min(hi, G.h[a] - 1e-9))
+            if p is None:
+                continue
+            snap = G.snapshot()
+            for u in p[0]:
+                G.move(u, b)
+            if _codes_kept(G) and (G.excess(prm) <= 0 or _grid_flow(
+                    G, prm, 0.0, ban | {(b, a)}) is not None):
+                made.append((snap, (a, b), p[1] > tight + 1e-9, len(failed)))
+                done = True
+                break
+            G.restore(snap)
+        if not done:
+            failed.append((a, b))
+    return G.excess(prm) <= 0
+
+
+def _carve_sites(G: _Grids, prm: Params, cfg: MinimalConfig) -> list[tuple[int, int]]:
+    """Where a new grid may be carved: a grid above the maximum (the furthest first) at its
+    border with a neighbour (the one with the most room first), at most ``cfg.carve_sites``."""
+    out = []
+    for g in sorted((g for g in range(G.k) if G.h[g] > prm.max_hh), key=lambda g: (-G.h[g], g)):
+        for n in sorted(G.nbr_grids(g), key=lambda n: (G.h[n], n)):
+            out.append((g, n))
+    return out[: cfg.carve_sites]
+
+
+def _carve(G: _Grids, host: int, side: int, prm: Params) -> bool:
+    """Cut a new grid out of ``host`` along its border with ``side``: a connected piece of at
+    least the band's minimum households (as few as it gets, since every one of them changes
+    grid), each grid it is cut from keeping more than half of its starting households (its
+    code) and staying connected.  When ``host`` cannot give that much, the new grid takes
+    what it can from ``host`` and the rest from ``side`` (a piece of ``side`` touching it).
+    ``False`` (labels unchanged) when there is no such piece."""
+
+    def spare(g: int) -> float:
+        nodes = np.asarray(G.nodes, dtype=np.int64)
+        start = float(G.U.hh[nodes][G.lab0[nodes] == g].sum())
+        return G.h[g] - start / 2 - 0.5
+
+    snap = G.snapshot()
+    hi = min(prm.max_hh, spare(host))
+    p = _piece(G, host, side, min(prm.min_hh, hi), hi, alone=True)
+    if p is None:
+        return False
+    new = G.add_grid()
+    for u in p[0]:
+        G.move(u, new)
+    if p[1] < prm.min_hh:
+        hi = min(prm.max_hh - p[1], spare(side))
+        q = _piece(G, side, new, prm.min_hh - p[1], hi)
+        if q is None or q[1] < prm.min_hh - p[1] or not exact_ok(G.U, G.members(host)):
+            G.restore(snap)
+            return False
+        for u in q[0]:
+            G.move(u, new)
+    return True
 
 
 def _codes_kept(G: _Grids) -> bool:
@@ -698,43 +916,6 @@ def _codes_kept(G: _Grids) -> bool:
         if (tot > 0 and 2 * stay <= tot) or (tot == 0 and 2 * int((mine & (l1 == g)).sum()) <= int(mine.sum())):
             return False
     return True
-
-
-def _realise(G: _Grids, prm: Params, plan: dict[tuple[int, int], int],
-             budget: Budget | None) -> tuple[int, int] | bool | None:
-    """Make the passes of a :func:`_grid_flow` plan as boundary pieces, the grids furthest
-    out of band first.  Returns ``None`` when every pass was made (or let fall away), the
-    border whose piece fell short (what it carried is moved, the passes after it are not
-    made), or ``False`` when the work budget ran out."""
-    net = {g: 0 for g in range(G.k)}
-    for (a, b), x in plan.items():
-        net[a] -= x
-        net[b] += x
-    final = {g: float(G.h[g]) + net[g] for g in range(G.k)}  # planned, then as made
-    order = sorted(plan.items(), key=lambda kv: (-G.exc(kv[0][0], prm), kv[0]))
-    for (a, b), x in order:
-        if budget is not None and not budget.take_steps(len(G.members(a))):
-            return False
-        # a piece of p households instead of x shifts (p - x) from a's end to b's
-        up = min(final[a] - prm.min_hh, prm.max_hh - final[b])
-        down = min(prm.max_hh - final[a], final[b] - prm.min_hh)
-        want_lo, want_hi = x - down, x + up
-        if want_lo <= 0:
-            # the band lets this pass fall away
-            final[a] += x
-            final[b] -= x
-            continue
-        # aim at the planned amount; anything the band allows will do
-        p = _piece(G, a, b, x, min(want_hi, G.h[a] - 1e-9))
-        if p is None or p[1] > want_hi:
-            return (a, b)
-        for u in p[0]:
-            G.move(u, b)
-        final[a] += x - p[1]
-        final[b] -= x - p[1]
-        if p[1] < want_lo:
-            return (a, b)
-    return None
 
 
 def spread(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, budget: Budget | None = None) -> bool:
@@ -758,9 +939,9 @@ def spread(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, budget:
     before = G.excess(prm)
     depth = cfg.spread_depth
     if G.h[g] > prm.max_hh:
-        done = _shed(G, g, G.h[g] - prm.max_hh, prm, depth, frozenset(), budget)
+        done = _shift(G, g, G.h[g] - prm.max_hh, prm, depth, frozenset(), budget, out=True)
     elif G.h[g] < prm.min_hh:
-        done = _gain(G, g, prm.min_hh - G.h[g], prm, depth, frozenset(), budget)
+        done = _shift(G, g, prm.min_hh - G.h[g], prm, depth, frozenset(), budget, out=False)
     else:
         return False
     if done is None or G.exc(g, prm) > 0 or G.excess(prm) > before - G.exc_at(snap, g, prm) + 1e-9:
@@ -1181,8 +1362,31 @@ def repair(
         budget = Budget.of(cfg)
     # every grid in band at once along the fewest households moved, when the grid count
     # allows it; the rounds below take what that leaves
-    if G.k >= kmin and G.k <= kmax:
-        flow_repair(G, prm, cfg, budget)
+    flowed = None
+    if G.k + 1 >= kmin and G.k <= kmax:
+        start = G.snapshot()
+        if flow_repair(G, prm, cfg, budget):
+            flowed = (_moved(G.lab0, G), G.snapshot())
+            # passes along the fewest borders, made of whole buildings, can still move more
+            # than the band's minimum (what one new grid costs), and a carved grid costs that
+            # much: the rounds below may then do for less, so they run from the start too
+            # (the better kept)
+            if flowed[0] > prm.min_hh:
+                G.restore(start)
+    _rounds(G, prm, cfg, rng, seed, budget, kmin, kmax)
+    if flowed is not None and (G.excess(prm) > 0 or not _codes_kept(G) or _moved(G.lab0, G) > flowed[0]):
+        G.restore(flowed[1])
+    # a merge leaves an empty label: renumber, carrying the codes along
+    used = sorted({int(G.lab[u]) for u in nodes})
+    names = [codes[g] if g < len(codes) else None for g in used]
+    G.drop_empty()
+    return G.lab, G.k, names
+
+
+def _rounds(G: _Grids, prm: Params, cfg: MinimalConfig, rng: np.random.Generator, seed: int,
+            budget: Budget, kmin: int, kmax: int) -> None:
+    """The strategy rounds: the grid furthest out of band first, until every grid is in band,
+    none of the rest can be improved, or the budget's rounds are spent."""
     stuck: set[int] = set()
     for _ in range(cfg.max_rounds):
         bad = [g for g in range(G.k) if G.exc(g, prm) > 0 and g not in stuck]
@@ -1201,8 +1405,3 @@ def repair(
             stuck.add(g)
         else:
             stuck.clear()
-    # a merge leaves an empty label: renumber, carrying the codes along
-    used = sorted({int(G.lab[u]) for u in nodes})
-    names = [codes[g] if g < len(codes) else None for g in used]
-    G.drop_empty()
-    return G.lab, G.k, names

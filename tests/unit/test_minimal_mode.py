@@ -345,3 +345,73 @@ def test_the_grid_flow_plans_the_fewest_households_through_a_full_neighbour():
     assert _grid_flow(G, prm, margin=50.0) is None
     # a border that cannot carry households is planned around, or there is no plan
     assert _grid_flow(G, prm, banned=frozenset({(1, 2)})) is None
+
+
+# ------------------------------------------------------------------------------- boundary shifts and carving
+
+
+def _line(hh: list[float]):
+    """Units in a row, each touching the next in every rule graph."""
+    from geo.partition.search import Units
+
+    n = len(hh)
+    adj = [[v for v in (u - 1, u + 1) if 0 <= v < n] for u in range(n)]
+    return Units(n, np.asarray(hh, dtype=float), np.ones(n), np.full(n, 4.0),
+                 np.c_[np.arange(n, dtype=float), np.zeros(n)], adj, [{v: 1.0 for v in a} for a in adj],
+                 np.arange(n), [np.array([u]) for u in range(n)], adj, [list(a) for a in adj]).finish()
+
+
+@pytest.mark.parametrize("out", [True, False])
+def test_a_shift_passes_households_on_through_a_neighbour_without_room_in_either_direction(out):
+    from geo.partition.minimal import _Grids, _shift
+    from geo.partition.search import Params
+
+    prm = Params(250.0, 200.0, 300.0)
+    # out: A (350) is 50 over, B (300) is full, C (200) has room: A hands its boundary 50 to
+    # B, which hands its boundary 100 on to C. The mirror: A (150) is 50 short, B (200) has
+    # nothing to spare, C (300) has: B hands A its boundary 50 and takes C's boundary 100
+    hh = [150, 150, 50, 100, 100, 100, 50, 50, 100] if out else [50, 50, 50, 50, 50, 100, 100, 150, 50]
+    U = _line(hh)
+    G = _Grids(U, list(range(9)), np.repeat([0, 1, 2], 3))
+    need = G.h[0] - prm.max_hh if out else prm.min_hh - G.h[0]
+    assert need == 50
+    # no neighbour has the room (the spare) at depth 0
+    assert _shift(G, 0, need, prm, 0, frozenset(), None, out) is None
+    G = _Grids(U, list(range(9)), np.repeat([0, 1, 2], 3))
+    assert _shift(G, 0, need, prm, 1, frozenset(), None, out) == 50
+    assert G.lab.tolist() == ([0, 0, 1, 1, 1, 2, 2, 2, 2] if out else [0, 0, 0, 0, 1, 1, 1, 2, 2])
+    assert [G.h[g] for g in range(3)] == ([300, 250, 300] if out else [200, 250, 200])
+
+
+def test_a_new_grid_is_carved_at_the_border_taking_from_the_neighbour_what_the_host_cannot_spare():
+    from geo.partition.minimal import _carve, _Grids
+    from geo.partition.search import Params
+
+    prm = Params(300.0, 260.0, 400.0)
+    # host: five units of 100 (500, above the maximum); it keeps its code only while it holds
+    # more than 250, so it can give 200 of the 260 a grid needs: the neighbour (300) gives 100
+    U = _line([100] * 8)
+    G = _Grids(U, list(range(8)), np.array([0, 0, 0, 0, 0, 1, 1, 1]))
+    assert _carve(G, 0, 1, prm)
+    assert G.lab.tolist() == [0, 0, 0, 2, 2, 2, 1, 1]
+    assert [G.h[g] for g in range(3)] == [300, 200, 300]
+    # a host that can give a whole grid gives it alone, as few households as it gets
+    G = _Grids(U, list(range(8)), np.array([0, 0, 0, 0, 0, 0, 0, 1]))
+    assert _carve(G, 0, 1, prm)
+    assert G.lab.tolist() == [0, 0, 0, 0, 2, 2, 2, 1]
+
+
+def test_the_flow_passes_on_what_a_whole_building_brings_beyond_the_plan():
+    from geo.partition.minimal import DEFAULT as CFG
+    from geo.partition.minimal import _Grids, flow_repair
+    from geo.partition.search import Params
+
+    prm = Params(250.0, 200.0, 300.0)
+    # A (350) is 50 over, B (300) is full, C (200) has room. The plan passes 50 along A-B-C,
+    # but A's only building on the border with B holds 80: B takes it and passes 80 (its
+    # boundary building of 100) on to C instead of refusing the border
+    U = _line([150, 120, 80, 100, 100, 100, 80, 60, 60])
+    G = _Grids(U, list(range(9)), np.repeat([0, 1, 2], 3))
+    assert flow_repair(G, prm, CFG)
+    assert G.lab.tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 2]
+    assert [G.h[g] for g in range(3)] == [270, 280, 300]
