@@ -80,7 +80,8 @@ def keys_data(street: str, plans: list[dict]) -> dict | None:
 def _plans(data) -> tuple[str, list[dict]]:
     """The street and its ``{"code", "name", "key"}`` entries from the page's store; a
     malformed value is refused (the ids are opaque, the proposals checked when loaded)."""
-    if not isinstance(data, dict) or not isinstance(data.get("street"), str):
+    street = data.get("street") if isinstance(data, dict) else None
+    if not (isinstance(street, str) and len(street) == 9 and street.isdigit()):
         raise GridAtlasError(t("street.stale"))
     plans = data.get("plans")
     if not isinstance(plans, list) or not 0 < len(plans) <= MAX_PLANS or not all(
@@ -127,12 +128,13 @@ def show_box(data):
     Input(COMMIT, "n_clicks"),
     Input(NO, "n_clicks"),
     Input(KEYS, "data"),
-    State(ACCEPT, "value"),
+    Input(ACCEPT, "value"),
     prevent_initial_call=True,
 )
 def ask(_n, _no, data, accept):
     """The commit click asks first: which communities get a new version, which are left as
-    they are (by the proposals' checks; the commit checks them again). Nothing is written."""
+    they are (by the proposals' checks; the commit checks them again). Nothing is written.
+    Changing the out-of-band box withdraws the question (its answer would be stale)."""
     if ctx.triggered_id != COMMIT:
         return None, True, True
     lang = current_lang()
