@@ -400,14 +400,22 @@ def _joined_near(U: Units, rest_mask: np.ndarray, u: int, limit: int) -> bool:
     return True
 
 
-def _cut_off(U: Units, adj: list[list[int]], keep: np.ndarray, u: int, limit: int = 48) -> list[int]:
+def _cut_off(U: Units, adj: list[list[int]], keep: np.ndarray, u: int, around: bool = False,
+             limit: int = 48) -> list[int]:
     """The units of ``keep`` (which ``u`` has left) outside its heaviest connected part in
     ``adj`` (then the largest, then the one holding the lowest unit).
 
-    The parts round ``u`` are searched from its neighbours, each search stopping after
-    ``limit`` units: when at most one part is that large, the others are whole and the large
-    one is what is left, so the cost follows the small parts, not the grid; otherwise every
-    part is listed."""
+    With ``around`` (``keep`` and ``u`` together are connected in ``adj``, so every part
+    touches ``u``), the parts are searched from ``u``'s neighbours, each search stopping
+    after ``limit`` units: when at most one part is that large, the others are whole and the
+    large one is what is left, so the cost follows the small parts, not the grid; otherwise
+    every part is listed."""
+    if not around:
+        parts = adj_components(adj, np.flatnonzero(keep).tolist())
+        if len(parts) <= 1:
+            return []
+        best = max(parts, key=lambda c: (float(U.hh[c].sum()), len(c), -min(c)))
+        return [int(x) for c in parts if c is not best for x in c]
     nb = [v for v in adj[u] if keep[v]]
     small: list[list[int]] = []
     big = 0
@@ -467,10 +475,13 @@ def _block(U: Units, rest_mask: np.ndarray, u: int, connected: bool = False) -> 
         while changed:
             changed = False
             for adj in _rule_graphs(U):
-                cut = _cut_off(U, adj, keep, u)
+                # the parts are searched from u's neighbours only while the units kept (with u)
+                # are known to be connected: before anything has been cut off
+                cut = _cut_off(U, adj, keep, u, around=connected)
                 if cut:
                     keep[cut] = False
                     changed = True
+                    connected = False
         return [u] + [int(v) for v in before if not keep[v]]
     finally:
         rest_mask[u] = True
