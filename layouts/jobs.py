@@ -271,9 +271,19 @@ class DiskJobs(dash.DiskcacheManager):
             self.handle.set(_ended_key(job), True, expire=24 * 3600)
         return super().terminate_job(job)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # as in CeleryJobs: a job this request's get_result saw running reads as running
+        # when Dash asks right after, so a job ending in between is not dropped with a 204
+        self._seen_waiting = threading.local()
+
     def get_result(self, key, job):
+        self._seen_waiting.job = None
         result = super().get_result(key, job)
-        if result is not self.UNDEFINED or not job or self.job_running(job):
+        if result is not self.UNDEFINED or not job:
+            return result
+        if super().job_running(job):
+            self._seen_waiting.job = job
             return result
         if self.result_ready(key):  # it wrote its result and ended since the first read
             return super().get_result(key, job)
@@ -281,6 +291,12 @@ class DiskJobs(dash.DiskcacheManager):
             return result  # cancelled or replaced
         log.warning("background job process %s ended without a result", job)
         return {"background_callback_error": {"msg": f"job process {job} ended without a result", "tb": ""}}
+
+    def job_running(self, job):
+        if job and getattr(self._seen_waiting, "job", None) == job:
+            self._seen_waiting.job = None
+            return True  # as this poll's get_result saw it: the next poll takes the result
+        return super().job_running(job)
 
 
 #: Celery states of a job not over yet.

@@ -54,3 +54,17 @@ def test_on_error_shows_the_message_and_leaves_the_rest():
     out = report_failure(3, 1)(RuntimeError("lost"))
     assert out[0] is dash.no_update and out[2] is dash.no_update
     assert "后台计算未完成" in out[1].children and out[1].className == "ga-bad"
+
+
+def test_a_job_ending_between_a_polls_two_reads_keeps_its_result(jobs, process):
+    """Dash reads the result, then asks whether the job runs: a job that wrote its result and
+    ended in between must read as running for that poll (else Dash answers 204 and drops the
+    result), and the next poll takes the result."""
+    job = str(process.pid)
+    assert jobs.get_result("k5", job) is jobs.UNDEFINED  # the poll's first read: running
+    jobs.handle.set("k5", ["plan-id", "done"])  # the job writes its result ...
+    process.kill()  # ... and its process ends
+    process.wait()
+    assert jobs.job_running(job)  # the same poll's second read
+    assert jobs.get_result("k5", job) == ["plan-id", "done"]  # the next poll
+    assert not jobs.job_running(job)
