@@ -160,6 +160,7 @@ def ask(_n, _no, data, accept):
     Output(KEYS, "data", allow_duplicate=True),
     Output(ASK_BOX, "hidden", allow_duplicate=True),
     Output("plan-street-results", "children", allow_duplicate=True),
+    Output("plan-street-status", "children", allow_duplicate=True),
     Input(YES, "n_clicks"),
     State(ids.PLAN_TOKEN, "data"),
     State(KEYS, "data"),
@@ -169,7 +170,7 @@ def ask(_n, _no, data, accept):
     background=True,
     running=[(Output(YES, "disabled"), True, False), (Output(NO, "disabled"), True, False),
              (Output(COMMIT, "disabled"), True, False), (Output(COMMITTING, "hidden"), False, True)],
-    on_error=report_failure(5, 1),  # a job lost with its worker: the transaction never committed
+    on_error=report_failure(6, 1),  # a job lost with its worker: the transaction never committed
     prevent_initial_call=True,
 )
 def commit(n, token, data, note, accept, boot):
@@ -182,7 +183,7 @@ def commit(n, token, data, note, accept, boot):
     nu = dash.no_update
     lang = boot.get("lang") if isinstance(boot, dict) and boot.get("lang") in ("zh", "en") else "zh"
     if not n:
-        return nu, nu, nu, nu, nu
+        return nu, nu, nu, nu, nu, nu
     try:
         principal = plan_store.principal_from(token, secret_key())
         check(principal, "grids.commit")
@@ -193,10 +194,11 @@ def commit(n, token, data, note, accept, boot):
                                              note=(note or "").strip()[:500] or None,
                                              allow_out_of_band=accepts(accept))
     except GridAtlasError as exc:
-        return nu, html.Span(exc.user_msg, className="ga-bad", role="alert"), nu, True, nu
+        return nu, html.Span(exc.user_msg, className="ga-bad", role="alert"), nu, True, nu, nu
     msg = t("street.committed", lang).format(street=street, n=len(result.committed), left=len(result.refused),
                                              s=f"{result.seconds:.1f}")
-    return _outcome(result, plans, lang), html.Span(msg, className="ga-ok"), None, True, None
+    # the job's "N need attention before they can be committed" line is over: the outcome says it
+    return _outcome(result, plans, lang), html.Span(msg, className="ga-ok"), None, True, None, None
 
 
 def _outcome(result: street_commit.StreetCommitResult, plans: list[dict], lang: str) -> html.Table:

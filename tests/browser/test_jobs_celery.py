@@ -366,6 +366,7 @@ def test_street_committed_from_the_page(stack, demo_db, new_page, redis_url):  #
     assert outcome.count("已提交为第") == len(ready) and outcome.count("未提交：户数") == len(refused), outcome
     assert page.is_hidden("#plan-street-commit-box")  # committed: no second commit of the same proposals
     assert page.locator("#plan-street-table").count() == 0  # nor their links: the outcome replaces them
+    assert "需处理后才能提交" not in page.inner_text("#plan-street-status")  # the job's line is over
     links = page.locator("#plan-street-outcome-table a")  # a refused community's proposal, to adjust by hand
     assert sorted(re.search(r"community=(\d+)", links.nth(i).get_attribute("href")).group(1)
                   for i in range(links.count())) == sorted(refused)
