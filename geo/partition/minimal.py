@@ -708,10 +708,11 @@ def flow_repair(G: _Grids, prm: Params, cfg: MinimalConfig = DEFAULT, budget: Bu
 
     The plans are made one boundary piece at a time (:func:`_flow_steps`), planned again
     from the labels each piece leaves, so a piece that holds more or fewer households than
-    planned (whole buildings) is made up for by the next.  Plans first keep some room
-    inside the band (the size of the unit a household lives in), then less, then none.
-    Two fits are tried and the one moving the fewest households kept: the grids as they are
-    (when their count fits the region's households), and one grid more, carved from a grid
+    planned (whole buildings) is made up for by the next.  Plans keep some room inside the
+    band (the size of the unit a household lives in), half of it, or none, and the fit
+    moving the fewest households is kept (:func:`_flow_fit`).  Two fits are tried and the
+    one moving the fewest households kept: the grids as they are (when their count fits the
+    region's households), and one grid more, carved from a grid
     above the maximum along its border with a neighbour (:func:`_carve`; every household of
     a new grid changes grid, so this is tried only when the count needs it or the passes
     alone moved more than the band's minimum).
@@ -769,7 +770,7 @@ def _flow_repair(G: _Grids, prm: Params, cfg: MinimalConfig, budget: Budget | No
                 if best is None or moved < best[0]:
                     best = (moved, G.snapshot())
                 G.restore(start)
-                break  # the grid furthest over, at its lightest neighbour: enough
+                break  # the first place that fits (furthest over, lightest neighbour first)
             G.restore(start)
     if best is None:
         return False
