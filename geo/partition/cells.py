@@ -23,6 +23,8 @@ from shapely.geometry.base import BaseGeometry
 from geo.partition.config import DEFAULT
 from geo.partition.errors import PartitionError
 
+__all__ = ["building_cells", "utm_crs_for", "polygonal_part"]
+
 log = logging.getLogger(__name__)
 
 WGS84 = "EPSG:4326"

@@ -23,6 +23,17 @@ import numpy as np
 
 from geo.partition.config import DEFAULT
 
+__all__ = [
+    "solve_region",
+    "region_graphs",
+    "must_merge",
+    "contract_graphs",
+    "bit_reach",
+    "band_sets",
+    "exact_cover",
+    "cover_relaxation",
+]
+
 log = logging.getLogger(__name__)
 
 

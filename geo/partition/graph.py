@@ -34,6 +34,17 @@ from scipy.spatial import cKDTree
 
 from geo.partition.config import DEFAULT
 
+__all__ = [
+    "BuildingGraph",
+    "canon_pairs",
+    "join_components",
+    "shared_edges",
+    "build_graph",
+    "is_connected",
+    "uf_find",
+    "bridge_ties",
+]
+
 log = logging.getLogger(__name__)
 
 GRID_M = DEFAULT.grid_m

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+__all__ = ["spanning_trees", "induced_connected", "tree_candidates", "warm"]
+
 
 @njit(cache=True)
 def _find(parent: np.ndarray, x: int) -> int:

@@ -25,6 +25,8 @@ import numpy as np
 from geo.partition import metrics
 from geo.partition.config import DEFAULT
 
+__all__ = ["mend_band"]
+
 if TYPE_CHECKING:  # pragma: no cover
     from geo.partition.search import Params, Units
 

@@ -50,6 +50,20 @@ import numpy as np
 
 from geo.partition.search import Params, Units, adj_components, exact_ok, induced_connected, tree_cuts
 
+__all__ = [
+    "MinimalConfig",
+    "Budget",
+    "DEFAULT",
+    "initial_labels",
+    "flow_repair",
+    "spread",
+    "shift_chain",
+    "split_grid",
+    "merge_grid",
+    "local_solve",
+    "repair",
+]
+
 
 @dataclass(frozen=True)
 class MinimalConfig:
