@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT", "EngineConfig"]
+__all__ = ["DEFAULT", "EngineConfig", "MinimalConfig"]
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,82 @@ class EngineConfig:
         """The area (m²) by which the grids' union may differ from a community of this
         perimeter and still count as covering it exactly."""
         return self.coverage_abs_m2 + self.coverage_band_m * max(float(perimeter_m), 0.0)
+
+
+@dataclass(frozen=True)
+class MinimalConfig:
+    """Knobs of the minimal-change repair.
+
+    Attributes
+    ----------
+    max_chain:
+        Longest chain of grids households may pass along (1 = neighbours only).
+    max_chains:
+        Chains tried per bad grid and round (nearest first).
+    max_rounds:
+        Repair rounds per region (each fixes or improves one grid).
+    rings, max_grids:
+        Extent of a :func:`local_solve` model.
+    det_time, max_cuts:
+        CP-SAT deterministic time per solve, and re-solves after a connectivity cut.
+    depth:
+        Farthest, in rule-graph steps, a unit may lie from a grid it joins in a local model.
+    local:
+        Whether the local model is tried (the engine runs the repair with and without it
+        and keeps the better: the greedy rounds can lead either way).
+    mend_rings:
+        Grids within this many steps of a grid still out of band form the window that the
+        exact mend and the search's repair work on after the strategies.
+    round_budget, det_budget, solve_budget, step_budget:
+        The community's work budget, counted in work and never in wall-clock seconds, so
+        the result does not depend on the machine or its load: strategy rounds (each tries
+        every strategy on one bad grid) over all regions and both runs of the repair, and
+        CP-SAT deterministic time (``max_deterministic_time``) over all local models.  When
+        it is spent the repair stops and keeps the best labels found so far (each round
+        only ever lowers the band excess); what is left out of band goes to the mend and
+        then to the fresh fallback.
+    """
+
+    max_chain: int = 4
+    max_chains: int = 12
+    max_rounds: int = 400
+    #: grids of a local model: the bad grid and its neighbours up to ``rings`` steps away
+    rings: int = 2
+    #: most grids in one local model (nearest first)
+    max_grids: int = 12
+    #: CP-SAT deterministic time per local solve, and connectivity cuts per local model
+    det_time: float = 0.05
+    max_cuts: int = 12
+    #: farthest (in rule-graph steps) a unit may be from a grid it joins
+    depth: int = 6
+    #: whether :func:`local_solve` is among the strategies
+    local: bool = True
+    #: strategy rounds per community (all regions, both runs): after a few buildings change,
+    #: a handful of grids go out of band and each needs one to three rounds
+    round_budget: int = 24
+    #: CP-SAT deterministic time per community over all local models (CP-SAT's own work
+    #: measure; a deterministic second took 3-5 s of one core of the 2-core reference
+    #: machine on these models, so this is the larger part of the community's 1.5 s)
+    det_budget: float = 0.1
+    #: CP-SAT solves per community (each also pays a presolve the deterministic time leaves out)
+    solve_budget: int = 4
+    #: grids around each grid left out of band that the exact mend and the search's repair
+    #: see (the rest of the region stays as it is, and their work stays local): its
+    #: neighbours only, as the flow and the strategies; the exact mend's work grows fast
+    #: with the window (two rings cost most of a community's CPU where the band was missed)
+    mend_rings: int = 1
+    #: steps a :func:`spread` may pass households on beyond the grid's own neighbours
+    spread_depth: int = 0
+    #: plans of :func:`flow_repair` per margin: one per boundary piece made (each plan is
+    #: made again from the labels the last piece left) or border set aside; a few grids out
+    #: of band after a few buildings change need a handful of pieces each
+    flow_steps: int = 24
+    #: places (a grid above the maximum and one of its neighbours) where :func:`flow_repair`
+    #: tries to carve a new grid; each costs a carve and a flow fit
+    carve_sites: int = 6
+    #: unit visits of the chains' boundary moves per community (a candidate scan visits each
+    #: unit of the giving grid, a connectivity check each unit left in it)
+    step_budget: int = 400_000
 
 
 #: the configuration the engine runs with
