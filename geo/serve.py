@@ -49,7 +49,12 @@ def options(settings: Settings | None = None) -> dict:
         "preload_app": True,
         "timeout": TIMEOUT_S,
         "graceful_timeout": GRACEFUL_TIMEOUT_S,
-        "keepalive": 5,
+        # idle keep-alive connections are held this long (gthread: in the poller, no thread
+        # each): longer than a wall's refresh (REFRESH_SECONDS), so a wall keeps its
+        # connection and the server does not close it just as the wall sends its next
+        # refresh (a race a client sees as a failed request); and longer than a load
+        # balancer's usual 60 s idle timeout
+        "keepalive": max(75, s.refresh_seconds + 15),
         # a worker is replaced after this many requests (with jitter, so not all at once):
         # bounds the growth of any cache or leak
         "max_requests": 5000,

@@ -53,7 +53,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     if celery_app is None:
         raise ConfigError(f"{args.app} builds no Celery application (is REDIS_URL set for it?)")
     name = args.name or f"gridatlas-{os.getpid()}@{socket.gethostname()}"
-    log.info("worker %s: %d process(es), jobs from %s", name, concurrency, settings.redis_safe)
+    # below the web tier's priority where they share cores (the pool's processes inherit it)
+    niced = os.nice(max(settings.nice - os.nice(0), 0))
+    log.info("worker %s: %d process(es), nice %d, jobs from %s", name, concurrency, niced, settings.redis_safe)
     celery_app.worker_main([
         "worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork",
         f"--hostname={name}", "--without-gossip", "--without-mingle", "-O", "fair",

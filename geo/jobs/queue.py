@@ -56,11 +56,16 @@ class JobSettings:
         A job no worker has taken after this many seconds is cancelled and the user told
         that no worker took it (``JOB_PENDING_TIMEOUT_S``, default 60, from 1 to 3600);
         its message expires then, so a worker started later discards it.
+    nice:
+        The CPU priority a worker's processes run at (``WORKER_NICE``, default 10, from 0
+        to 19, as ``nice``): where workers share cores with the web tier, a rebalance yields
+        the CPU to the requests people wait on; alone on a machine it changes nothing.
     """
 
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
     concurrency: int = 1
     pending_timeout_s: int = 60
+    nice: int = 10
 
     @property
     def redis_safe(self) -> str | None:
@@ -89,8 +94,8 @@ def _check_url(raw: str) -> str:
 
 
 def load_job_settings(environ: dict | None = None) -> JobSettings:
-    """Read and validate ``REDIS_URL``, ``WORKER_CONCURRENCY`` and ``JOB_PENDING_TIMEOUT_S``
-    (no caching)."""
+    """Read and validate ``REDIS_URL``, ``WORKER_CONCURRENCY``, ``JOB_PENDING_TIMEOUT_S`` and
+    ``WORKER_NICE`` (no caching)."""
     env = os.environ if environ is None else environ
     raw = (env.get("REDIS_URL") or "").strip()
     conc_raw = (env.get("WORKER_CONCURRENCY") or "").strip()
@@ -106,8 +111,14 @@ def load_job_settings(environ: dict | None = None) -> JobSettings:
             raise ConfigError("JOB_PENDING_TIMEOUT_S must be a whole number of seconds from 1 to 3600, "
                               f"got {pending_raw!r}")
         pending = int(pending_raw)
+    nice_raw = (env.get("WORKER_NICE") or "").strip()
+    nice = 10
+    if nice_raw:
+        if not nice_raw.isdigit() or not 0 <= int(nice_raw) <= 19:
+            raise ConfigError(f"WORKER_NICE must be a whole number from 0 to 19, got {nice_raw!r}")
+        nice = int(nice_raw)
     return JobSettings(redis_url=_check_url(raw) if raw else None, concurrency=concurrency,
-                       pending_timeout_s=pending)
+                       pending_timeout_s=pending, nice=nice)
 
 
 @lru_cache(maxsize=1)

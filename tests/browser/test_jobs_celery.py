@@ -128,6 +128,9 @@ def test_plan_runs_on_the_celery_worker(stack, demo_db, new_page, redis_url):  #
     # the job runs in a pool process of the worker, and the web tier forked nothing but its
     # own workers
     assert _in_worker(worker, pid), (pid, worker.pid)
+    # below the web tier's CPU priority (WORKER_NICE, default 10), the pool inheriting it
+    assert psutil.Process(worker.pid).nice() == 10 and psutil.Process(pid).nice() == 10
+    assert psutil.Process(server.proc.pid).nice() == psutil.Process().nice()
     web = psutil.Process(server.proc.pid).children()
     assert len(web) == 2 and all(w.children() == [] for w in web)
     page.wait_for_selector("#plan-grid-table", timeout=120000)

@@ -82,3 +82,12 @@ def test_worker_without_redis_url_is_a_clear_error(monkeypatch, capsys):
     finally:
         queue.job_settings.cache_clear()
     assert "REDIS_URL is not set" in capsys.readouterr().err
+
+
+def test_worker_nice_defaults_to_10_and_is_checked():
+    assert load_job_settings({}).nice == 10
+    assert load_job_settings({"WORKER_NICE": "0"}).nice == 0
+    assert load_job_settings({"WORKER_NICE": "19"}).nice == 19
+    for bad in ("20", "-1", "ten", "5.5"):
+        with pytest.raises(ConfigError, match="WORKER_NICE"):
+            load_job_settings({"WORKER_NICE": bad})
