@@ -19,12 +19,12 @@ def app_empty(empty_db):
     server.stop()
 
 
-@pytest.mark.parametrize("path", ["/", "/plan", "/review", "/incidents", "/field", "/audit", "/routes"])
+@pytest.mark.parametrize("path", ["/", "/plan", "/review", "/incidents", "/field", "/audit", "/routes", "/import"])
 def test_pages_load_without_console_errors(app_empty, new_page, path):
     page, console = new_page()
     login(page, app_empty.url, "shell_admin", ADMIN_PW, path)
     page.wait_for_load_state("networkidle")
-    assert page.locator(".ga-nav-link").count() == 7  # an admin may open every page
+    assert page.locator(".ga-nav-link").count() == 8  # an admin may open every page
     assert all(text == "" for text in page.locator(".ga-error").all_inner_texts())
     assert console.errors == []
 
