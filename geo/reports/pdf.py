@@ -8,8 +8,10 @@ with ``set_content``. Chinese text stays text and Chromium embeds the CJK font i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import threading
 
 from geo.errors import GridAtlasError
 
@@ -37,6 +39,41 @@ def render(html: str, fmt: str = "pdf") -> bytes:
         raise RenderError("缺少 Playwright / Playwright is not installed") from exc
     if not os.path.exists(CHROMIUM):
         raise RenderError(f"找不到 Chromium / Chromium not found at {CHROMIUM}")
+    if _loop_running():
+        # Playwright's sync API refuses a thread whose asyncio loop runs (a caller inside an
+        # event loop, another sync Playwright open in this thread): render in a thread of its own
+        return _in_thread(html, fmt)
+    return _render(sync_playwright, html, fmt)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _in_thread(html: str, fmt: str) -> bytes:
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {}
+
+    def run() -> None:
+        try:
+            out["pdf"] = _render(sync_playwright, html, fmt)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            out["error"] = exc
+
+    t = threading.Thread(target=run, name="report-render", daemon=True)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["pdf"]
+
+
+def _render(sync_playwright, html: str, fmt: str) -> bytes:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:

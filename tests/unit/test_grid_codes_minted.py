@@ -68,13 +68,16 @@ def test_fresh_codes_in_use_take_a_suffix():
 
 
 def test_minimal_mode_keeps_successor_codes_and_mints_n_for_the_rest():
-    """Current grid A (800 households) splits into two grids of 400: neither holds more than
-    half of A, so both are new (N01, N02); B is unchanged and keeps its code."""
+    """Current grid A (800 households) is over the band: minimal change carves the least it
+    can, a new grid of the band's minimum (300, N01), and A keeps its code with the rest
+    (500, more than half of its households); B is unchanged and keeps its code."""
     b, com = blocks(4, 3, 100)
     cur = pd.Series(["C-A"] * 8 + ["C-B"] * 4, index=b.index)
     p = rebalance(b, com, seed=0, current=cur, mode="minimal", names=ShortCodes("C-"))
-    assert p.labels.tolist() == ["C-N01", "C-N01", "C-N02", "C-N02", "C-N01", "C-N01",
-                                 "C-N02", "C-N02", "C-B", "C-B", "C-B", "C-B"]
+    assert p.labels.tolist() == ["C-A", "C-A", "C-A", "C-N01", "C-A", "C-A", "C-N01", "C-N01",
+                                 "C-B", "C-B", "C-B", "C-B"]
+    assert sorted((r["code"], r["households"]) for r in p.report["grids"]) == [
+        ("C-A", 500), ("C-B", 400), ("C-N01", 300)]
 
 
 def test_minimal_mode_towers_keep_their_grids_code_or_take_a_free_x():
@@ -83,12 +86,13 @@ def test_minimal_mode_towers_keep_their_grids_code_or_take_a_free_x():
     cur = pd.Series(["C-A"] * 6 + ["C-B"] * 6, index=b.index)
     p = rebalance(b, com, seed=0, current=cur, mode="minimal", names=ShortCodes("C-"))
     assert p.labels.tolist() == ["C-A"] + ["C-N01"] * 5 + ["C-N02"] * 5 + ["C-B"]
-    # a tower holding less than half of its grid is new: X01 is in use, it takes X02
+    # a tower holding less than half of its grid is new: X01 stays with the grid's majority
+    # (it is in use), so the tower takes X02
     b, com = blocks(4, 3, _tower(5, 520))
     cur = pd.Series(["C-X01"] * 8 + ["C-B"] * 4, index=b.index)
     p = rebalance(b, com, seed=0, current=cur, mode="minimal", names=ShortCodes("C-"))
-    assert p.labels.tolist() == ["C-N01", "C-N01", "C-X01", "C-X01", "C-N01", "C-X02",
-                                 "C-X01", "C-X01", "C-B", "C-B", "C-B", "C-B"]
+    assert p.labels.tolist() == ["C-X01", "C-X01", "C-X01", "C-N01", "C-X01", "C-X02",
+                                 "C-N01", "C-N01", "C-B", "C-B", "C-B", "C-B"]
 
 
 def test_rebalance_file_mints_community_prefixed_codes(tmp_path, capsys):
