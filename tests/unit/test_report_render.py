@@ -5,6 +5,7 @@ Playwright open in the same thread, as in a test session that also drives a brow
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from geo.reports import pdf
 
@@ -20,4 +21,8 @@ def test_renders_inside_a_running_event_loop():
         assert asyncio.get_running_loop().is_running()
         return pdf.render(HTML)  # a sync call from a coroutine: the loop is running here
 
-    assert asyncio.run(inside()).startswith(b"%PDF")
+    out: list[bytes] = []  # a thread of its own: the session may run a loop in this one
+    t = threading.Thread(target=lambda: out.append(asyncio.run(inside())))
+    t.start()
+    t.join()
+    assert out and out[0].startswith(b"%PDF")
