@@ -19,7 +19,6 @@ from dash import Input, Output, State, html
 
 from geo.errors import GridAtlasError
 from geo.importers import uploads
-from geo.jobs import job_settings
 from geo.repository import session
 from layouts import import_ids as ids
 from layouts import (
@@ -30,7 +29,7 @@ from layouts.auth import secret_key
 from layouts.i18n import t
 from layouts.import_text import say
 from layouts.import_view import result_view
-from layouts.jobs import NO_WORKER, REDIS_DOWN, hold
+from layouts.jobs import failure_message, hold
 from layouts.secure import secure_callback
 
 log = logging.getLogger(__name__)
@@ -51,14 +50,7 @@ def import_failure() -> Callable[[Exception], list]:
     written (the transaction never committed) and the page says so in its language, the
     progress cleared (the result, the upload kept, the progress bar and its text)."""
     def on_error(exc: Exception) -> list:
-        text = str(exc)
-        log.error("import job failed: %s", text[:2000])
-        if REDIS_DOWN in text:
-            message = t("jobs.unavailable")
-        elif NO_WORKER in text:
-            message = t("jobs.no_worker").format(s=job_settings().pending_timeout_s)
-        else:
-            message = t("import.failed")
+        message = failure_message(exc, "import.failed")
         return [html.Div(message, className="ga-import-problem ga-bad", role="alert"), dash.no_update, "0", None]
 
     return on_error

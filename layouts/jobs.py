@@ -337,6 +337,18 @@ def celery_app(jobs) -> object | None:
     return jobs.handle if isinstance(jobs, CeleryJobs) else None
 
 
+def failure_message(exc: Exception, failed: str = "jobs.failed") -> str:
+    """What the page says of a job that did not finish (logged): Redis down, no worker took
+    it, or ``failed`` (the string key for a job lost with its worker or failing)."""
+    text = str(exc)
+    log.error("background job failed: %s", text[:2000])
+    if REDIS_DOWN in text:
+        return t("jobs.unavailable")
+    if NO_WORKER in text:
+        return t("jobs.no_worker").format(s=job_settings().pending_timeout_s)
+    return t(failed)
+
+
 def report_failure(outputs: int, message_at: int) -> Callable[[Exception], list]:
     """A background callback's ``on_error``: the callback's outputs unchanged but one,
     which tells the user the job did not finish and nothing was saved.
@@ -349,14 +361,7 @@ def report_failure(outputs: int, message_at: int) -> Callable[[Exception], list]
         The position of the output that shows messages (its ``children``).
     """
     def on_error(exc: Exception) -> list:
-        text = str(exc)
-        log.error("background job failed: %s", text[:2000])
-        if REDIS_DOWN in text:
-            message = t("jobs.unavailable")
-        elif NO_WORKER in text:
-            message = t("jobs.no_worker").format(s=job_settings().pending_timeout_s)
-        else:
-            message = t("jobs.failed")
+        message = failure_message(exc)
         values: list = [dash.no_update] * outputs
         values[message_at] = html.Span(message, className="ga-bad", role="alert")
         return values

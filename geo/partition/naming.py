@@ -24,11 +24,11 @@ Kinds of new grids
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["KINDS", "GridNames", "Labels"]
+__all__ = ["KINDS", "GridNames", "Labels", "first_free"]
 
 #: the kinds of new grids the engine names (see the module docstring)
 KINDS = ("fresh", "new", "oversized")
@@ -56,11 +56,19 @@ class Labels:
         """See :meth:`GridNames.name`."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind of new grid {kind!r}")
-        c = f"{kind}-{n:02d}"
-        while c in avoid:
-            if kind == "fresh":
-                c += "+"
-            else:
-                n += 1
-                c = f"{kind}-{n:02d}"
-        return c
+        return first_free(lambda i: f"{kind}-{i:02d}", kind, n, avoid, taken_suffix="+")
+
+
+def first_free(stem: Callable[[int], str], kind: str, n: int, avoid: Container[str], *,
+               taken_suffix: str) -> str:
+    """The rule every :class:`GridNames` follows: ``stem(n)``, unless ``avoid`` holds it; then
+    a ``"fresh"`` grid keeps its rank and takes ``taken_suffix`` (as often as needed), and
+    the other kinds take the first free number after ``n``."""
+    c = stem(n)
+    while c in avoid:
+        if kind == "fresh":
+            c += taken_suffix
+        else:
+            n += 1
+            c = stem(n)
+    return c

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geo.errors import GridAtlasError
+from geo.partition.naming import first_free
 
 MAX_SEQ = 999
 
@@ -60,14 +61,7 @@ class ShortCodes:
         letter = SHORT_LETTERS.get(kind)
         if letter is None:
             raise ValueError(f"unknown kind of new grid {kind!r}")
-        c = f"{self.prefix}{letter}{n:02d}"
-        while c in avoid:
-            if kind == "fresh":
-                c += "b"
-            else:
-                n += 1
-                c = f"{self.prefix}{letter}{n:02d}"
-        return c
+        return first_free(lambda i: f"{self.prefix}{letter}{i:02d}", kind, n, avoid, taken_suffix="b")
 
 
 def reading_order(xy: Mapping[Hashable, tuple[float, float]], row_height: float) -> list:
