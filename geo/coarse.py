@@ -76,8 +76,10 @@ def refresh(district_code: str, cur=None) -> dict[str, int]:
     """Recompute the coarse copies of one district from its current grids.
 
     Writes ``grid_coarse`` (per grid id) and ``place_coarse`` (communities, streets, the
-    district) in the caller's transaction when ``cur`` is given, else in its own.
-    Returns counts written.
+    district) in the caller's transaction when ``cur`` is given, else in its own. The whole
+    district is simplified as one coverage, but only rows whose geometry changed are
+    rewritten (new grids, and the copies along their edges). Returns the counts of rows the
+    district has now.
     """
     if cur is None:
         with db.transaction() as own:
@@ -99,30 +101,62 @@ def refresh(district_code: str, cur=None) -> dict[str, int]:
     )
     ids_by_code = dict(zip(grids["code"], grids["id"], strict=True))
     copies = simplify_coverage(grids)
-    cur.execute(
-        """DELETE FROM grid_coarse WHERE grid_id IN (
-               SELECT g.id FROM grids g WHERE g.code LIKE %s)""",
-        (district_code + "%",),
-    )
-    cur.execute("DELETE FROM place_coarse WHERE code LIKE %s", (district_code + "%",))
-    n_grid = n_place = 0
+    new_grid: dict[tuple[int, int], bytes] = {}
+    new_place: dict[tuple[str, str, int], bytes] = {}
     for tol, frame in copies.items():
         for level, code, geom in zip(frame["level"], frame["code"], frame.geometry, strict=True):
-            wkb = shapely.to_wkb(geom, hex=True)
+            wkb = shapely.to_wkb(geom, byte_order=1)  # as ST_AsBinary gives it back
             if level == "grid":
-                cur.execute(
-                    """INSERT INTO grid_coarse (grid_id, tolerance_m, geom)
-                       VALUES (%s, %s, ST_GeomFromWKB(decode(%s, 'hex'), 4326))""",
-                    (ids_by_code[code], tol, wkb),
-                )
-                n_grid += 1
+                new_grid[(int(ids_by_code[code]), int(tol))] = wkb
             else:
-                cur.execute(
-                    """INSERT INTO place_coarse (level, code, tolerance_m, geom)
-                       VALUES (%s, %s, %s, ST_GeomFromWKB(decode(%s, 'hex'), 4326))""",
-                    (level, code, tol, wkb),
-                )
-                n_place += 1
-    log.info("coarse copies of %s: %d grid and %d place rows in %.2f s",
-             district_code, n_grid, n_place, time.perf_counter() - started)
+                new_place[(str(level), str(code), int(tol))] = wkb
+    # only the rows that changed are written: a street's commit simplifies the whole
+    # district (neighbours must never gap) but rewrites only what moved, which keeps the
+    # write (and a replica's replay of it) to the size of the change
+    cur.execute(
+        """SELECT gc.grid_id, gc.tolerance_m, ST_AsBinary(gc.geom) AS wkb
+             FROM grid_coarse gc JOIN grids g ON g.id = gc.grid_id
+            WHERE g.code LIKE %s""",
+        (district_code + "%",),
+    )
+    old_grid = {(int(r["grid_id"]), int(r["tolerance_m"])): bytes(r["wkb"]) for r in cur.fetchall()}
+    cur.execute(
+        "SELECT level, code, tolerance_m, ST_AsBinary(geom) AS wkb FROM place_coarse WHERE code LIKE %s",
+        (district_code + "%",),
+    )
+    old_place = {(r["level"], r["code"], int(r["tolerance_m"])): bytes(r["wkb"]) for r in cur.fetchall()}
+    drop_grid = [k for k, v in old_grid.items() if new_grid.get(k) != v]
+    put_grid = [k for k, v in new_grid.items() if old_grid.get(k) != v]
+    drop_place = [k for k, v in old_place.items() if new_place.get(k) != v]
+    put_place = [k for k, v in new_place.items() if old_place.get(k) != v]
+    if drop_grid:
+        cur.execute(
+            """DELETE FROM grid_coarse gc USING unnest(%s::int[], %s::int[]) AS d(grid_id, tol)
+                WHERE gc.grid_id = d.grid_id AND gc.tolerance_m = d.tol""",
+            ([k[0] for k in drop_grid], [k[1] for k in drop_grid]),
+        )
+    if drop_place:
+        cur.execute(
+            """DELETE FROM place_coarse pc USING unnest(%s::text[], %s::text[], %s::int[]) AS d(level, code, tol)
+                WHERE pc.level = d.level AND pc.code = d.code AND pc.tolerance_m = d.tol""",
+            ([k[0] for k in drop_place], [k[1] for k in drop_place], [k[2] for k in drop_place]),
+        )
+    if put_grid:
+        cur.execute(
+            """INSERT INTO grid_coarse (grid_id, tolerance_m, geom)
+               SELECT grid_id, tol, ST_GeomFromWKB(decode(wkb, 'hex'), 4326)
+                 FROM unnest(%s::int[], %s::int[], %s::text[]) AS n(grid_id, tol, wkb)""",
+            ([k[0] for k in put_grid], [k[1] for k in put_grid], [new_grid[k].hex() for k in put_grid]),
+        )
+    if put_place:
+        cur.execute(
+            """INSERT INTO place_coarse (level, code, tolerance_m, geom)
+               SELECT level, code, tol, ST_GeomFromWKB(decode(wkb, 'hex'), 4326)
+                 FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[]) AS n(level, code, tol, wkb)""",
+            ([k[0] for k in put_place], [k[1] for k in put_place], [k[2] for k in put_place],
+             [new_place[k].hex() for k in put_place]),
+        )
+    n_grid, n_place = len(new_grid), len(new_place)
+    log.info("coarse copies of %s: %d grid and %d place rows (%d and %d rewritten) in %.2f s",
+             district_code, n_grid, n_place, len(put_grid), len(put_place), time.perf_counter() - started)
     return {"grid_coarse": n_grid, "place_coarse": n_place}

@@ -29,6 +29,7 @@ import psycopg2.extras
 import psycopg2.pool
 from psycopg2 import sql
 
+from geo import dbnice
 from geo.errors import DatabaseBusy, DatabaseUnavailable, GridAtlasError
 from geo.settings import get_settings
 
@@ -111,9 +112,11 @@ def connect(url: str | None = None) -> psycopg2.extensions.connection:
     """A new connection (not pooled); the caller closes it."""
     target = url or app_url()
     try:
-        return psycopg2.connect(target, **_connect_kwargs())
+        conn = psycopg2.connect(target, **_connect_kwargs())
     except psycopg2.OperationalError as exc:
         raise _unavailable("connect", exc) from exc
+    dbnice.apply(conn)
+    return conn
 
 
 def _first_line(exc: BaseException) -> str:
@@ -132,6 +135,11 @@ class _KeepingPool(psycopg2.pool.ThreadedConnectionPool):
     def __init__(self, maxconn: int, *args, **kwargs) -> None:
         super().__init__(0, maxconn, *args, **kwargs)
         self.slots = threading.BoundedSemaphore(maxconn)
+
+    def _connect(self, key=None):
+        conn = super()._connect(key)
+        dbnice.apply(conn)  # a niced worker's backend on this machine runs niced too
+        return conn
 
     def _putconn(self, conn, key=None, close=False):
         keep = self.minconn

@@ -217,6 +217,7 @@ def write_grid_version(
     created_by: str | None = None,
     note: str | None = None,
     relocate_points: bool = True,
+    union_here: bool = False,
 ) -> GridVersionResult:
     """Write a new current grid version of one community.
 
@@ -248,6 +249,11 @@ def write_grid_version(
         Recorded on the version.
     relocate_points:
         Move cameras and incidents of the community to the new grids.
+    union_here:
+        With ``assignment``: union the stored cells in this process
+        (:func:`union_cells`) instead of in the database server. The polygons are the
+        same; the CPU falls on the caller (a background worker, at its own priority)
+        rather than on the server every request shares.
 
     Returns
     -------
@@ -297,29 +303,50 @@ def write_grid_version(
             )
         bids = [int(b) for b in assignment]
         gcodes = [str(assignment[b]) for b in assignment]
-        cur.execute(
-            """WITH a AS (SELECT unnest(%(bids)s::int[]) AS building_id,
-                                 unnest(%(gcodes)s::text[]) AS code),
-                    u AS (SELECT a.code,
-                                 ST_Multi(ST_CollectionExtract(ST_Union(bc.geom), 3)) AS geom
-                            FROM a JOIN building_cells bc USING (building_id)
-                           WHERE NOT ST_IsEmpty(bc.geom)
-                           GROUP BY a.code),
-                    s AS (SELECT * FROM unnest(%(codes)s::text[], %(seqs)s::int[],
-                                               %(kinds)s::text[], %(names)s::text[])
-                                   AS s(code, seq, kind, name))
-               INSERT INTO grids (version_id, community_id, code, seq, kind, name, geom, source)
-               SELECT %(v)s, %(c)s, s.code, s.seq, s.kind, s.name, u.geom, %(src)s
-                 FROM s JOIN u USING (code)
-                WHERE NOT ST_IsEmpty(u.geom)
-               RETURNING id, code""",
-            {
-                "bids": bids, "gcodes": gcodes, "codes": codes,
-                "seqs": [int(g.seq) for g in grids], "kinds": [g.kind for g in grids],
-                "names": [g.name for g in grids], "v": version_id, "c": community_id,
-                "src": source,
-            },
-        )
+        if union_here:
+            unions = union_cells(cur, assignment)
+            ucodes = [c for c in codes if c in unions]
+            cur.execute(
+                """WITH u AS (SELECT * FROM unnest(%(ucodes)s::text[], %(wkb)s::text[]) AS u(code, wkb)),
+                        s AS (SELECT * FROM unnest(%(codes)s::text[], %(seqs)s::int[],
+                                                   %(kinds)s::text[], %(names)s::text[])
+                                       AS s(code, seq, kind, name))
+                   INSERT INTO grids (version_id, community_id, code, seq, kind, name, geom, source)
+                   SELECT %(v)s, %(c)s, s.code, s.seq, s.kind, s.name,
+                          ST_GeomFromWKB(decode(u.wkb, 'hex'), 4326), %(src)s
+                     FROM s JOIN u USING (code)
+                   RETURNING id, code""",
+                {
+                    "ucodes": ucodes, "wkb": [shapely.to_wkb(unions[c], hex=True) for c in ucodes],
+                    "codes": codes, "seqs": [int(g.seq) for g in grids],
+                    "kinds": [g.kind for g in grids], "names": [g.name for g in grids],
+                    "v": version_id, "c": community_id, "src": source,
+                },
+            )
+        else:
+            cur.execute(
+                """WITH a AS (SELECT unnest(%(bids)s::int[]) AS building_id,
+                                     unnest(%(gcodes)s::text[]) AS code),
+                        u AS (SELECT a.code,
+                                     ST_Multi(ST_CollectionExtract(ST_Union(bc.geom), 3)) AS geom
+                                FROM a JOIN building_cells bc USING (building_id)
+                               WHERE NOT ST_IsEmpty(bc.geom)
+                               GROUP BY a.code),
+                        s AS (SELECT * FROM unnest(%(codes)s::text[], %(seqs)s::int[],
+                                                   %(kinds)s::text[], %(names)s::text[])
+                                       AS s(code, seq, kind, name))
+                   INSERT INTO grids (version_id, community_id, code, seq, kind, name, geom, source)
+                   SELECT %(v)s, %(c)s, s.code, s.seq, s.kind, s.name, u.geom, %(src)s
+                     FROM s JOIN u USING (code)
+                    WHERE NOT ST_IsEmpty(u.geom)
+                   RETURNING id, code""",
+                {
+                    "bids": bids, "gcodes": gcodes, "codes": codes,
+                    "seqs": [int(g.seq) for g in grids], "kinds": [g.kind for g in grids],
+                    "names": [g.name for g in grids], "v": version_id, "c": community_id,
+                    "src": source,
+                },
+            )
         result.grid_ids = {r["code"]: int(r["id"]) for r in _rows(cur.fetchall(), ("id", "code"))}
         missing = [c for c in codes if c not in result.grid_ids]
         if missing:
@@ -378,6 +405,40 @@ def write_grid_version(
         version_id, version_no, community_id, len(result.grid_ids), result.buildings_assigned,
     )
     return result
+
+
+def union_cells(cur: psycopg2.extensions.cursor, assignment: Mapping[int, str]) -> dict[str, object]:
+    """Each grid's polygon as the union of its buildings' stored cells, computed here.
+
+    The same polygon as the database's ``ST_Multi(ST_CollectionExtract(ST_Union(cells), 3))``
+    (to well under the coverage rule's 1 m²): the cells tile their community edge for edge,
+    so a coverage union (which drops the shared edges, no overlay) gives it; a grid whose
+    result is not valid is unioned again by a full overlay. Empty cells are skipped; a grid
+    with no cell left gets no polygon (the caller reports it). Returns code -> MultiPolygon
+    (EPSG:4326).
+    """
+    bids = [int(b) for b in assignment]
+    cur.execute(
+        """SELECT building_id, ST_AsBinary(geom) AS wkb FROM building_cells
+            WHERE building_id = ANY(%s::int[]) AND NOT ST_IsEmpty(geom)""",
+        (bids,),
+    )
+    by_code: dict[str, list[bytes]] = {}
+    for r in _rows(cur.fetchall(), ("building_id", "wkb")):
+        by_code.setdefault(str(assignment[int(r["building_id"])]), []).append(bytes(r["wkb"]))
+    out: dict[str, object] = {}
+    for code, wkbs in by_code.items():
+        cells = shapely.from_wkb(wkbs)
+        try:
+            geom = shapely.coverage_union_all(cells)
+        except shapely.errors.GEOSException:
+            geom = None
+        if geom is None or not shapely.is_valid(geom):
+            geom = shapely.union_all(cells)
+        parts = [g for g in shapely.get_parts(geom) if g.geom_type == "Polygon" and not g.is_empty]
+        if parts:
+            out[code] = shapely.multipolygons(parts)
+    return out
 
 
 def refresh_grid_households(
