@@ -62,6 +62,7 @@ __all__ = [
     "split_grid",
     "merge_grid",
     "local_solve",
+    "hand_back",
     "repair",
 ]
 
@@ -364,13 +365,19 @@ def _cut_off(U: Units, adj: list[list[int]], keep: np.ndarray, u: int, around: b
             continue
         seen = {v}
         q = deque([v])
-        while q and len(seen) <= limit:
+        joined = False  # met a part searched before: only a large one is left unfinished
+        while q and len(seen) <= limit and not joined:
             x = q.popleft()
             for y in adj[x]:
                 if keep[y] and y not in seen:
+                    if y in seen_all:
+                        joined = True
+                        break
                     seen.add(y)
                     q.append(y)
         seen_all |= seen
+        if joined:
+            continue  # the large part met before, nothing new
         if q:
             big += 1
         else:
@@ -413,7 +420,9 @@ def _block(U: Units, rest_mask: np.ndarray, u: int, connected: bool = False) -> 
         changed = True
         while changed:
             changed = False
-            for adj in _rule_graphs(U):
+            for adj, ea, eb in _rule_edges(U):
+                if induced_connected(U.n, keep, ea, eb):
+                    continue  # nothing cut off in this graph (a compiled check, no listing)
                 # the parts are searched from u's neighbours only while the units kept (with u)
                 # are known to be connected: before anything has been cut off
                 cut = _cut_off(U, adj, keep, u, around=connected)
@@ -856,6 +865,56 @@ def _carve(G: _Grids, host: int, side: int, prm: Params) -> bool:
     return True
 
 
+def hand_back(G: _Grids, prm: Params) -> float:
+    """Return units that changed grid to the grid they started in, where that costs nothing
+    the objective cares about: the heaviest first, each one only when it touches its
+    starting grid in every rule graph, the grid it leaves stays connected in every rule
+    graph, and neither grid moves further from the band.  Repeated until nothing more comes
+    back (a piece comes back from its outer edge in); each return lowers the households
+    moved, so it ends.
+
+    Pieces of whole buildings carry a little more than a plan asked for, and a later piece
+    may make an earlier one needless: this takes back what the band does not need.
+
+    Returns
+    -------
+    float
+        The households returned (the labels are changed in place).
+    """
+    U = G.U
+    back = 0.0
+    nodes = G._nodes
+    while True:
+        moved = nodes[(G.lab0[nodes] != G.lab[nodes]) & (G.lab0[nodes] >= 0) & (G.lab0[nodes] < G.k)
+                      & (U.hh[nodes] > 0)]
+        done = 0.0
+        masks: dict[int, np.ndarray] = {}
+        for u in sorted(moved.tolist(), key=lambda u: (-float(U.hh[u]), u)):
+            a, b, hu = int(G.lab0[u]), int(G.lab[u]), float(U.hh[u])
+            if G.h[a] <= 0 or G.h[b] - hu <= 0:
+                continue
+            ha, hb = G.h[a] + hu, G.h[b] - hu
+            if (max(prm.min_hh - ha, 0.0) + max(ha - prm.max_hh, 0.0) > G.exc(a, prm) + 1e-9
+                    or max(prm.min_hh - hb, 0.0) + max(hb - prm.max_hh, 0.0) > G.exc(b, prm) + 1e-9):
+                continue
+            if not _touches(G, u, a):
+                continue
+            mk = masks.get(b)
+            if mk is None:
+                mk = masks[b] = np.zeros(U.n, dtype=bool)
+                mk[G.members(b)] = True
+            mk[u] = False
+            if not (_joined_near(U, mk, u, 64) or _mask_connected(U, mk)):
+                mk[u] = True
+                continue
+            G.move(u, a)
+            masks.pop(a, None)
+            done += hu
+        back += done
+        if done <= 0:
+            return back
+
+
 def _codes_kept(G: _Grids) -> bool:
     """Whether every starting grid still holds more than half of its starting households
     (of its units, when it had no households)."""
@@ -1017,6 +1076,11 @@ def _rings(G: _Grids, g: int, cfg: MinimalConfig) -> list[int]:
                     nxt.append(b)
         frontier = nxt
     return out
+
+
+def _rule_edges(U: Units) -> list[tuple[list[list[int]], np.ndarray, np.ndarray]]:
+    """Each rule graph (the search graph when they are unknown) with its edge arrays."""
+    return [(U.fadj, U.fa, U.fb), (U.cadj, U.ca, U.cb)] if U.exact() else [(U.adj, U.ea, U.eb)]
 
 
 def _rule_graphs(U: Units) -> list[list[list[int]]]:
@@ -1317,6 +1381,7 @@ def repair(
     if G.k + 1 >= kmin and G.k <= kmax:
         start = G.snapshot()
         if flow_repair(G, prm, cfg, budget):
+            hand_back(G, prm)
             flowed = (_moved(G.lab0, G), G.snapshot())
             # passes along the fewest borders, made of whole buildings, can still move more
             # than the band's minimum (what one new grid costs), and a carved grid costs that
@@ -1325,6 +1390,7 @@ def repair(
             if flowed[0] > prm.min_hh:
                 G.restore(start)
     _rounds(G, prm, cfg, rng, seed, budget, kmin, kmax)
+    hand_back(G, prm)
     if flowed is not None and (G.excess(prm) > 0 or not _codes_kept(G) or _moved(G.lab0, G) > flowed[0]):
         G.restore(flowed[1])
     # a merge leaves an empty label: renumber, carrying the codes along

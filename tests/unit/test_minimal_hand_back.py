@@ -1,0 +1,133 @@
+"""Minimal change's last pass and its cut-off test (geo.partition.minimal), on tiny unit graphs
+whose answers can be counted by hand; no database."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geo.partition.search import Params, Units, adj_components
+
+
+def _units(hh: list[float], fadj: list[list[int]], cadj: list[list[int]]) -> Units:
+    """Units with two rule graphs (footprint ``fadj``, cells ``cadj``); the search graph is
+    their union."""
+    n = len(hh)
+    adj = [sorted(set(fadj[u]) | set(cadj[u])) for u in range(n)]
+    return Units(n, np.asarray(hh, dtype=float), np.ones(n), np.full(n, 4.0),
+                 np.c_[np.arange(n, dtype=float), np.zeros(n)], adj, [{v: 1.0 for v in a} for a in adj],
+                 np.arange(n), [np.array([u]) for u in range(n)], fadj, cadj).finish()
+
+
+def _line(hh: list[float]) -> Units:
+    adj = [[v for v in (u - 1, u + 1) if 0 <= v < len(hh)] for u in range(len(hh))]
+    return _units(hh, adj, [list(a) for a in adj])
+
+
+def test_a_building_moved_without_need_goes_back_and_the_count_falls():
+    from geo.partition.minimal import _Grids, hand_back
+
+    prm = Params(300.0, 200.0, 400.0)
+    # A = units 0-2, B = units 3-5 at the start; unit 2 went to B (A 200, B 400): its return
+    # leaves both in band (300, 300) and both connected
+    U = _line([100] * 6)
+    G = _Grids(U, list(range(6)), np.array([0, 0, 0, 1, 1, 1]))
+    G.move(2, 1)
+    assert hand_back(G, prm) == 100
+    assert G.lab[:6].tolist() == [0, 0, 0, 1, 1, 1]
+    assert [G.h[0], G.h[1]] == [300, 300]
+
+
+def test_a_moved_piece_comes_back_from_its_outer_edge_in():
+    from geo.partition.minimal import _Grids, hand_back
+
+    prm = Params(300.0, 100.0, 500.0)
+    # units 2 and 3 went from A to B; unit 3 touches A only once unit 2 is back
+    U = _line([100] * 7)
+    G = _Grids(U, list(range(7)), np.array([0, 0, 0, 0, 1, 1, 1]))
+    G.move(2, 1)
+    G.move(3, 1)
+    assert hand_back(G, prm) == 200
+    assert G.lab[:7].tolist() == [0, 0, 0, 0, 1, 1, 1]
+
+
+def test_nothing_goes_back_that_would_leave_the_band_or_cut_a_grid():
+    from geo.partition.minimal import _Grids, hand_back
+
+    # the band: A (200) would reach 300, above this maximum of 250
+    U = _line([100] * 6)
+    G = _Grids(U, list(range(6)), np.array([0, 0, 0, 1, 1, 1]))
+    G.move(2, 1)
+    assert hand_back(G, Params(225.0, 200.0, 250.0)) == 0
+    assert G.lab[:6].tolist() == [0, 0, 1, 1, 1, 1]
+    # connectivity: unit 1 of a T (footprint 0-1-2 and 1-3, cells the same) went from A
+    # (unit 0) to B (1, 2, 3); its return would split B into 2 and 3
+    T = [[1], [0, 2, 3], [1], [1]]
+    U = _units([100] * 4, T, [list(a) for a in T])
+    G = _Grids(U, list(range(4)), np.array([0, 0, 1, 1]))
+    G.move(1, 1)
+    assert hand_back(G, Params(200.0, 50.0, 400.0)) == 0
+    assert G.lab[:4].tolist() == [0, 1, 1, 1]
+
+
+def _reference_block(U: Units, rest: np.ndarray, u: int) -> list[int] | None:
+    """``u`` and what its leaving cuts off from the heaviest part of ``rest``, the slow way:
+    every part listed in each rule graph until nothing more is cut."""
+    keep = rest.copy()
+    keep[u] = False
+    if not keep.any():
+        return None
+    changed = True
+    while changed:
+        changed = False
+        for adj in (U.fadj, U.cadj):
+            parts = adj_components(adj, np.flatnonzero(keep).tolist())
+            if len(parts) > 1:
+                best = max(parts, key=lambda c: (float(U.hh[c].sum()), len(c), -min(c)))
+                for c in parts:
+                    if c is not best:
+                        keep[c] = False
+                changed = True
+    return [u] + [int(v) for v in np.flatnonzero(rest) if v != u and not keep[v]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_cut_off_test_finds_what_listing_every_part_finds(seed):
+    from geo.partition.minimal import _block, _mask_connected
+
+    # a 12 x 12 lattice; each rule graph drops a random fifth of its edges (so a unit may cut
+    # the rest apart in one graph and not in the other); parts small and large
+    rng = np.random.default_rng([seed, 31])
+    side = 12
+    n = side * side
+
+    def graph():
+        adj: list[list[int]] = [[] for _ in range(n)]
+        for i in range(side):
+            for j in range(side):
+                u = i * side + j
+                for v in ((u + 1) if j + 1 < side else None, (u + side) if i + 1 < side else None):
+                    if v is not None and rng.random() > 0.2:
+                        adj[u].append(v)
+                        adj[v].append(u)
+        return [sorted(a) for a in adj]
+
+    U = _units(rng.integers(0, 60, size=n).tolist(), graph(), graph())
+    checked = 0
+    for _ in range(40):
+        rest = np.zeros(n, dtype=bool)
+        rest[rng.choice(n, size=int(rng.integers(20, n)), replace=False)] = True
+        # the largest part connected in both graphs stands for a grid
+        for adj in (U.fadj, U.cadj):
+            parts = adj_components(adj, np.flatnonzero(rest).tolist())
+            rest[:] = False
+            rest[max(parts, key=len)] = True
+        if rest.sum() < 3 or not _mask_connected(U, rest):
+            continue
+        for u in np.flatnonzero(rest)[:: max(1, int(rest.sum()) // 12)].tolist():
+            want = _reference_block(U, rest, u)
+            got = _block(U, rest, u, connected=True)
+            assert (None if got is None else sorted(got)) == (None if want is None else sorted(want))
+            checked += 1
+    assert checked > 20
+
