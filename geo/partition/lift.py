@@ -309,8 +309,11 @@ def cover_lift(
         return "UNAVAILABLE", []
     tgt = (lo + hi) / 2 if target is None else float(target)
     w = hh[pos].tolist()
+    # each listed set's members, unpacked once (every use below reads them)
+    members = [_bits(c) for c in cols]
+    posl = pos.tolist()
     # sets over all nodes (the listing numbers the nodes with households only)
-    masks = [sum(1 << int(pos[i]) for i in _bits(c)) for c in cols]
+    masks = [sum(1 << posl[i] for i in mem) for mem in members]
     L = Lifter(hh, graphs, xy)
     left = lift_nodes
     unsure = False
@@ -319,7 +322,7 @@ def cover_lift(
     x = {i: model.NewBoolVar("") for i in ids}
     by_node: list[list] = [[] for _ in range(n)]
     for i in ids:
-        for u in _bits(cols[i]):
+        for u in members[i]:
             by_node[u].append(x[i])
     for lits in by_node:
         if not lits:
@@ -328,13 +331,13 @@ def cover_lift(
     if k is not None:
         model.Add(sum(x.values()) == int(k))
     # objective: total deviation above the cap first, then the spread of each set
-    dev = {i: int(round(abs(sum(w[u] for u in _bits(cols[i])) - tgt))) for i in ids}
+    dev = {i: int(round(abs(sum(w[u] for u in members[i]) - tgt))) for i in ids}
     cap = int(round(dev_cap * tgt))
     if xy is not None:
         P = np.asarray(xy, dtype=float)
         second = {}
         for i in ids:
-            pts = P[pos[_bits(cols[i])]]
+            pts = P[pos[members[i]]]
             second[i] = int(round(float(((pts - pts.mean(axis=0)) ** 2).sum()) / 100.0))
     else:
         second = dev

@@ -33,6 +33,7 @@ import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -84,27 +85,21 @@ class Units:
     def finish(self) -> Units:
         """Fill the edge arrays from ``adj``/``shared`` (and ``fadj``/``cadj`` when exact)."""
         self.ea, self.eb = _edge_arrays(self.adj)
-        sa, sb, sl = [], [], []
-        for u, d in enumerate(self.shared):
-            for v, ln in d.items():
-                if u < v:
-                    sa.append(u)
-                    sb.append(v)
-                    sl.append(ln)
-        self.sa = np.asarray(sa, dtype=np.int64)
-        self.sb = np.asarray(sb, dtype=np.int64)
-        self.sl = np.asarray(sl, dtype=float)
+        lens = np.fromiter((len(d) for d in self.shared), dtype=np.int64, count=len(self.shared))
+        tot = int(lens.sum())
+        src = np.repeat(np.arange(len(self.shared), dtype=np.int64), lens)
+        dst = np.fromiter(chain.from_iterable(self.shared), dtype=np.int64, count=tot)
+        ln = np.fromiter(chain.from_iterable(d.values() for d in self.shared), dtype=float, count=tot)
+        up = src < dst
+        self.sa, self.sb, self.sl = src[up], dst[up], ln[up]
         if self.fadj is not None and self.cadj is not None:
             self.fa, self.fb = _edge_arrays(self.fadj)
             self.ca, self.cb = _edge_arrays(self.cadj)
-            fset = set(zip(self.fa.tolist(), self.fb.tolist(), strict=False))
-            cset = set(zip(self.ca.tolist(), self.cb.tolist(), strict=False))
-            bad = [
-                (a, b) for a, b in zip(self.ea.tolist(), self.eb.tolist(), strict=False)
-                if (a, b) not in fset or (a, b) not in cset
-            ]
-            self.bad_a = np.asarray([a for a, _ in bad], dtype=np.int64)
-            self.bad_b = np.asarray([b for _, b in bad], dtype=np.int64)
+            # a search edge missing from a rule graph (a joining edge): keyed a * n + b
+            n = max(self.n, 1)
+            ek = self.ea * n + self.eb
+            ok = np.isin(ek, self.fa * n + self.fb) & np.isin(ek, self.ca * n + self.cb)
+            self.bad_a, self.bad_b = self.ea[~ok], self.eb[~ok]
         return self
 
     def add_edges(self, pairs: list[tuple[int, int]]) -> None:
@@ -121,13 +116,13 @@ class Units:
 
 
 def _edge_arrays(adj: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    a, b = [], []
-    for u, lst in enumerate(adj):
-        for v in lst:
-            if u < v:
-                a.append(u)
-                b.append(v)
-    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    """Each edge of ``adj`` once, as ``(u, v)`` with ``u < v``, grouped by ``u`` ascending
+    (in ``adj[u]``'s order within a group)."""
+    lens = np.fromiter((len(x) for x in adj), dtype=np.int64, count=len(adj))
+    a = np.repeat(np.arange(len(adj), dtype=np.int64), lens)
+    b = np.fromiter(chain.from_iterable(adj), dtype=np.int64, count=int(lens.sum()))
+    up = a < b
+    return a[up], b[up]
 
 
 def induced_connected(n: int, mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
@@ -457,19 +452,22 @@ class State:
         self.gh, self.ga, self.gp = [0.0] * k, [0.0] * k, [0.0] * k
         self.mem = [set() for _ in range(k)]
         self.cc = defaultdict(lambda: defaultdict(int))
+        # plain Python numbers (numpy scalars cost several times more per access; same sums)
+        lab, hh, area, perim, comp = (x.tolist() for x in (self.lab, U.hh, U.area, U.perim, U.comp))
+        gh, ga, gp = self.gh, self.ga, self.gp
         for u in range(U.n):
-            g = int(self.lab[u])
+            g = lab[u]
             if g < 0:
                 continue
             self.mem[g].add(u)
-            self.gh[g] += U.hh[u]
-            self.ga[g] += U.area[u]
-            self.gp[g] += U.perim[u]
-            if U.comp[u] >= 0:
-                self.cc[int(U.comp[u])][g] += 1
+            gh[g] += hh[u]
+            ga[g] += area[u]
+            gp[g] += perim[u]
+            if comp[u] >= 0:
+                self.cc[comp[u]][g] += 1
             for v, ln in U.shared[u].items():
-                if self.lab[v] == g:
-                    self.gp[g] -= ln  # counted once from each side -> 2*ln in total
+                if lab[v] == g:
+                    gp[g] -= ln  # counted once from each side -> 2*ln in total
 
     # --- objective -----------------------------------------------------------------
     def totals(self) -> tuple[float, float, float, int, float]:
@@ -642,6 +640,7 @@ class State:
         p = self.prm
         lo, hi, T = p.min_hh, p.max_hh, p.target
         U = self.U
+        tot = None  # the totals, recomputed only after a re-split is kept
         for _ in range(rounds):
             changed = 0
             pairs = self.grid_pairs()
@@ -653,7 +652,9 @@ class State:
                     bad = any(_exc(self.gh[g], lo, hi) > 0 for g in (A, B))
                     if not bad and (self.balance or sum(abs(h - T) for h in self.gh) / T <= DEV_CAP * self.k):
                         continue
-                E, D, M, S, P = self.totals()
+                if tot is None:
+                    tot = self.totals()
+                E, D, M, S, P = tot
                 cur = self.key(E, D, M, S, P)
                 nodes = sorted(self.mem[A] | self.mem[B])
                 cands = tree_cuts(U, nodes, 1, 1, p, rng, ntrees, top=2, limit=6)
@@ -686,6 +687,7 @@ class State:
                     self._set_grid(A, best[1])
                     self._set_grid(B, best[2])
                     changed += 1
+                    tot = None
             if not changed:
                 break
 
@@ -934,23 +936,29 @@ def contract(U: Units, nodes: list[int], mapping: dict[int, int]) -> tuple[Units
     xy /= np.bincount(g, weights=w, minlength=m)[:, None]
     shared: list[dict[int, float]] = [defaultdict(float) for _ in range(m)]
     adjs: list[set[int]] = [set() for _ in range(m)]
+    # plain Python numbers in the loop (numpy scalars cost several times more per access);
+    # the sums run in the same order, so the values are the same
+    gl, perl = grp.tolist(), per.tolist()
     for u in nodes:
-        a = grp[u]
+        a = gl[u]
+        sh = shared[a]
         for v, ln in U.shared[u].items():
-            b = grp[v]
+            b = gl[v]
             if b < 0:
                 continue
             if a == b:
-                per[a] -= ln
+                perl[a] -= ln
             else:
-                shared[a][b] += ln
+                sh[b] += ln
+        ad = adjs[a]
         for v in U.adj[u]:
-            b = grp[v]
+            b = gl[v]
             if b >= 0 and b != a:
-                adjs[a].add(int(b))
+                ad.add(b)
+    per = np.asarray(perl, dtype=float)
     members: list[list[int]] = [[] for _ in range(m)]
     for u in nodes:
-        members[grp[u]].append(u)
+        members[gl[u]].append(u)
     # compound of a group: its members' most frequent compound (ties: the smallest id)
     comp = np.full(m, -1, dtype=np.int64)
     cu = U.comp[idx]
