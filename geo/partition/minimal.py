@@ -299,6 +299,21 @@ def _touches(G: _Grids, u: int, dst: int) -> bool:
     return all(any(G.inset[v] and G.lab[v] == dst for v in adj[u]) for adj in _rule_graphs(G.U))
 
 
+def _touching(G: _Grids, g: int, dst: int) -> np.ndarray:
+    """Mask of the units of grid ``g`` that touch grid ``dst`` in every rule graph (what
+    :func:`_touches` asks of one unit, for the whole grid at once, over the edge arrays)."""
+    U, lab, inset = G.U, G.lab, G.inset
+    out = np.zeros(U.n, dtype=bool)
+    for i, (_, ea, eb) in enumerate(_rule_edges(U)):
+        both = inset[ea] & inset[eb]
+        la, lb = lab[ea], lab[eb]
+        t = np.zeros(U.n, dtype=bool)
+        t[ea[both & (la == g) & (lb == dst)]] = True
+        t[eb[both & (lb == g) & (la == dst)]] = True
+        out = t if i == 0 else out & t
+    return out
+
+
 def _leaves_connected(G: _Grids, u: int, rest: list[int]) -> bool:
     """Whether the units ``rest`` of ``u``'s grid stay connected in every rule graph once
     ``u`` leaves (``rest`` non-empty)."""
@@ -453,7 +468,8 @@ def _piece(G: _Grids, g: int, n: int, lo: float, hi: float,
     U = G.U
     mem = G.members(g)
     inm = set(mem)
-    seeds = sorted((u for u in mem if _touches(G, u, n)), key=lambda u: (-_shared(U, u, G, n), u))
+    touch = _touching(G, g, n)
+    seeds = sorted((u for u in mem if touch[u]), key=lambda u: (-_shared(U, u, G, n), u))
     if not seeds:
         return None
     if alone:

@@ -131,3 +131,33 @@ def test_the_cut_off_test_finds_what_listing_every_part_finds(seed):
             checked += 1
     assert checked > 20
 
+
+def test_the_units_touching_a_grid_are_those_each_unit_test_finds():
+    from geo.partition.minimal import _Grids, _touches, _touching
+
+    rng = np.random.default_rng(5)
+    side = 10
+    n = side * side
+
+    def graph():
+        adj: list[list[int]] = [[] for _ in range(n)]
+        for u in range(n):
+            for v in ((u + 1) if (u + 1) % side else None, (u + side) if u + side < n else None):
+                if v is not None and rng.random() > 0.3:
+                    adj[u].append(v)
+                    adj[v].append(u)
+        return adj
+
+    U = _units(rng.integers(0, 60, size=n).tolist(), graph(), graph())
+    # four grids in quarters, a few units outside the region
+    lab = np.array([(u // side >= side // 2) * 2 + (u % side >= side // 2) for u in range(n)])
+    nodes = [u for u in range(n) if u % 17]
+    G = _Grids(U, nodes, lab)
+    found = 0
+    for g in range(4):
+        for d in range(4):
+            if g != d:
+                want = [u for u in G.members(g) if _touches(G, u, d)]
+                assert np.flatnonzero(_touching(G, g, d)).tolist() == want
+                found += len(want)
+    assert found > 0
