@@ -1,6 +1,6 @@
-"""A commit's grid polygons unioned on the committing process (writers.union_cells) are the
-database's union of the same cells: every current grid of every demo community, compared
-with ``ST_Union`` of its buildings' cells, and a commit written that way tiles its community."""
+"""What a commit writes, and where its cost falls: grid polygons unioned on the committing
+process (writers.union_cells) are the database's union of the same cells, and tile their
+community; the coarse map copies rewrite only the rows that changed."""
 
 from __future__ import annotations
 
@@ -52,3 +52,30 @@ def test_a_commit_unioned_here_tiles_its_community(demo_db):
     assert demo_db.scalar("SELECT count(*) FROM grid_version_coverage_problems(%s, 0.01)",
                           (res.version_id,)) == 0
     assert demo_db.scalar("SELECT count(*) FROM grids WHERE version_id = %s", (res.version_id,)) == len(prop.grids)
+
+
+def test_a_commit_rewrites_only_the_coarse_rows_that_changed(demo_db):
+    """The district is simplified as one coverage, but a community's commit leaves the rows of
+    grids far from it untouched (same physical row), and the new grids get theirs."""
+    far = """SELECT gc.grid_id, gc.tolerance_m, gc.ctid::text FROM grid_coarse gc
+               JOIN grids g ON g.id = gc.grid_id WHERE g.code LIKE '990100006%' ORDER BY 1, 2"""
+    before = [tuple(r) for r in _all(demo_db, far)]
+    assert len(before) > 20
+    prop = api.propose(ADMIN, "990100002003", mode="fresh", seed=5)
+    res = api.commit(ADMIN, prop, note="coarse rows", allow_out_of_band=True)
+    assert [tuple(r) for r in _all(demo_db, far)] == before
+    assert demo_db.scalar("""SELECT count(*) FROM grid_coarse gc JOIN grids g ON g.id = gc.grid_id
+                              WHERE g.version_id = %s""", (res.version_id,)) == 2 * len(prop.grids)
+    # and none left for grids no longer current
+    assert demo_db.scalar("""SELECT count(*) FROM grid_coarse gc JOIN grids g ON g.id = gc.grid_id
+                              JOIN grid_versions v ON v.id = g.version_id WHERE NOT v.is_current""") == 0
+
+
+def _all(tdb, query):
+    conn = tdb.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchall()
+    finally:
+        conn.close()
