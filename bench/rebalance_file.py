@@ -33,7 +33,7 @@ What is measured
 Prints the load average at start and the cores, a table, summary lines, and one JSON line last.
 On a shared machine the walls stretch with the load; the CPU seconds beyond the start-up's
 (the full baseline's CPU) are printed beside them as a load-independent view of the goal.
-Quick run: ``--repeats 1 --communities 4``.
+Quick run: ``--repeats 1 --communities 4``; one community while iterating: ``--only CODE``.
 """
 
 from __future__ import annotations
@@ -218,6 +218,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="runs per community (median)")
     ap.add_argument("--communities", type=int, default=None, help="first N communities only")
+    ap.add_argument("--only", metavar="CODES", default=None,
+                    help="comma-separated community codes only (a subset while iterating)")
     ap.add_argument("--keep", metavar="DIR", help="write the files to DIR and keep them")
     ap.add_argument("--seed", type=int, default=0, help="--seed of the command")
     ap.add_argument("--set", choices=("demo", "tune", "report"), default="demo",
@@ -232,6 +234,12 @@ def main() -> int:
         t = time.perf_counter()
         b, c = load_demo() if args.set == "demo" else load_heldout(args.set)
         codes = sorted(b["community"].unique())[: args.communities]
+        if args.only:
+            wanted = {x.strip() for x in args.only.split(",") if x.strip()}
+            missing = sorted(wanted - set(codes))
+            if missing:
+                ap.error(f"--only: no community {', '.join(missing)} in the {args.set} set")
+            codes = [x for x in codes if x in wanted]
         items = prepare(b, c, codes, work)
         prepare_s = time.perf_counter() - t
         coms, district = items[:-1], items[-1]
