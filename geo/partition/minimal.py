@@ -355,8 +355,35 @@ def _joined_near(U: Units, rest_mask: np.ndarray, u: int, limit: int) -> bool:
     return True
 
 
+#: sets of more units than this are split into parts by scipy's compiled labelling
+#: (:func:`_parts`), smaller ones by a breadth-first walk: the call's own overhead costs about
+#: what walking a thousand units does (the parts are the same either way)
+PARTS_COMPILED = 1000
+
+
+def _parts(U: Units, adj: list[list[int]], keep: np.ndarray,
+           edges: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[int]]:
+    """The connected parts of the units of ``keep`` in ``adj`` (each ascending); with
+    ``edges`` (``adj``'s edge arrays) a large set is labelled by scipy's compiled
+    ``connected_components`` over the edges inside it, the same parts."""
+    idx = np.flatnonzero(keep)
+    if edges is None or len(idx) <= PARTS_COMPILED or len(edges[0]) == 0:
+        return adj_components(adj, idx.tolist())
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ea, eb = edges
+    m = keep[ea] & keep[eb]
+    g = coo_matrix((np.ones(int(m.sum()), dtype=np.int8), (ea[m], eb[m])), shape=(U.n, U.n)).tocsr()
+    _, lab = connected_components(g, directed=False)
+    li = lab[idx]
+    order = np.argsort(li, kind="stable")
+    cuts = np.flatnonzero(np.diff(li[order])) + 1
+    return [c.tolist() for c in np.split(idx[order], cuts)]
+
+
 def _cut_off(U: Units, adj: list[list[int]], keep: np.ndarray, u: int, around: bool = False,
-             limit: int = 48) -> list[int]:
+             limit: int = 48, edges: tuple[np.ndarray, np.ndarray] | None = None) -> list[int]:
     """The units of ``keep`` (which ``u`` has left) outside its heaviest connected part in
     ``adj`` (then the largest, then the one holding the lowest unit).
 
@@ -364,9 +391,9 @@ def _cut_off(U: Units, adj: list[list[int]], keep: np.ndarray, u: int, around: b
     touches ``u``), the parts are searched from ``u``'s neighbours, each search stopping
     after ``limit`` units: when at most one part is that large, the others are whole and the
     large one is what is left, so the cost follows the small parts, not the grid; otherwise
-    every part is listed."""
+    every part is listed (``edges``: ``adj``'s edge arrays, for :func:`_parts`)."""
     if not around:
-        parts = adj_components(adj, np.flatnonzero(keep).tolist())
+        parts = _parts(U, adj, keep, edges)
         if len(parts) <= 1:
             return []
         best = max(parts, key=lambda c: (float(U.hh[c].sum()), len(c), -min(c)))
@@ -400,7 +427,7 @@ def _cut_off(U: Units, adj: list[list[int]], keep: np.ndarray, u: int, around: b
     n_keep = int(keep.sum())
     if big > 1 or (big == 0 and sum(len(c) for c in small) != n_keep):
         # two large parts, or parts no neighbour of u reaches: list them all
-        parts = adj_components(adj, np.flatnonzero(keep).tolist())
+        parts = _parts(U, adj, keep, edges)
     else:
         rest = np.flatnonzero(keep)
         if big == 1:
@@ -440,7 +467,7 @@ def _block(U: Units, rest_mask: np.ndarray, u: int, connected: bool = False) -> 
                     continue  # nothing cut off in this graph (a compiled check, no listing)
                 # the parts are searched from u's neighbours only while the units kept (with u)
                 # are known to be connected: before anything has been cut off
-                cut = _cut_off(U, adj, keep, u, around=connected)
+                cut = _cut_off(U, adj, keep, u, around=connected, edges=(ea, eb))
                 if cut:
                     keep[cut] = False
                     changed = True
@@ -751,6 +778,7 @@ def _flow_fit(G: _Grids, prm: Params, unit: float, cfg: MinimalConfig, budget: B
     best: tuple[float, tuple] | None = None
     for margin in (unit, unit / 2, 0.0):
         if _flow_steps(G, prm, margin, unit, cfg, budget) and G.excess(prm) <= 0 and _codes_kept(G):
+            hand_back(G, prm)  # compared by what each fit really has to move
             moved = _moved(G.lab0, G)
             if best is None or moved < best[0]:
                 best = (moved, G.snapshot())
@@ -1107,8 +1135,10 @@ def _pieces(U: Units, X: list[int]) -> list[tuple[list[int], list[list[int]]]]:
     """Pieces of ``X`` cut off from its heaviest piece, each with the rule graph it is cut
     off in (empty when ``X`` is connected in every rule graph)."""
     out = []
-    for adj in _rule_graphs(U):
-        comps = adj_components(adj, X)
+    mask = np.zeros(U.n, dtype=bool)
+    mask[np.asarray(X, dtype=np.int64)] = True
+    for adj, ea, eb in _rule_edges(U):
+        comps = _parts(U, adj, mask, (ea, eb))
         if len(comps) > 1:
             keep = max(comps, key=lambda c: (U.hh[c].sum(), len(c), -min(c)))
             out.extend((c, adj) for c in comps if c is not keep)

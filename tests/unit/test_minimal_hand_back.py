@@ -161,3 +161,26 @@ def test_the_units_touching_a_grid_are_those_each_unit_test_finds():
                 assert np.flatnonzero(_touching(G, g, d)).tolist() == want
                 found += len(want)
     assert found > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_large_sets_split_into_the_same_parts_by_the_compiled_labelling(seed):
+    from geo.partition.minimal import PARTS_COMPILED, _parts
+
+    rng = np.random.default_rng([seed, 77])
+    side = 60
+    n = side * side
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for u in range(n):
+        for v in ((u + 1) if (u + 1) % side else None, (u + side) if u + side < n else None):
+            if v is not None and rng.random() > 0.45:
+                adj[u].append(v)
+                adj[v].append(u)
+    U = _units([1.0] * n, adj, [list(a) for a in adj])
+    for share in (0.4, 0.7, 0.95):
+        keep = rng.random(n) < share
+        assert keep.sum() > PARTS_COMPILED
+        got = _parts(U, U.fadj, keep, (U.fa, U.fb))
+        want = adj_components(U.fadj, np.flatnonzero(keep).tolist())
+        assert sorted(got) == sorted(want)
+        assert len(want) > 1
