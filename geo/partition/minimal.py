@@ -41,6 +41,7 @@ the engine.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
 from collections import deque
@@ -138,6 +139,8 @@ class _Grids:
         self.k = int(self.lab[self.nodes].max()) + 1 if self.nodes else 0
         self.k0 = self.k
         self.h = np.bincount(self.lab[self.nodes], weights=U.hh[self.nodes], minlength=self.k).astype(float)
+        #: pieces made (:func:`_piece`), by the labels they were asked from and their question
+        self.pieces: dict[tuple, tuple[list[int], float] | None] = {}
 
     def members(self, g: int) -> list[int]:
         return self._nodes[self.lab[self._nodes] == g].tolist()
@@ -479,6 +482,18 @@ def _block(U: Units, rest_mask: np.ndarray, u: int, connected: bool = False) -> 
 
 def _piece(G: _Grids, g: int, n: int, lo: float, hi: float,
            alone: bool = False) -> tuple[list[int], float] | None:
+    """:func:`_make_piece`, remembered per region by the labels it was asked from: the flow's
+    fits (three margins, a carved grid) start from the same labels and often ask the same
+    first pieces again; a piece depends on nothing else."""
+    key = (hashlib.blake2b(G.lab.tobytes(), digest_size=16).digest(), g, n, float(lo), float(hi), alone)
+    if key not in G.pieces:
+        G.pieces[key] = _make_piece(G, g, n, lo, hi, alone)
+    got = G.pieces[key]
+    return None if got is None else (list(got[0]), got[1])
+
+
+def _make_piece(G: _Grids, g: int, n: int, lo: float, hi: float,
+                alone: bool = False) -> tuple[list[int], float] | None:
     """A connected piece of grid ``g`` along its boundary with grid ``n`` holding between
     ``lo`` and ``hi`` households (as close to ``lo`` as it gets), that ``g`` can hand to ``n``.
 

@@ -184,3 +184,22 @@ def test_large_sets_split_into_the_same_parts_by_the_compiled_labelling(seed):
         want = adj_components(U.fadj, np.flatnonzero(keep).tolist())
         assert sorted(got) == sorted(want)
         assert len(want) > 1
+
+
+def test_a_piece_asked_again_from_the_same_labels_is_the_one_made_before():
+    from geo.partition.minimal import _Grids, _make_piece, _piece
+
+    U = _line([100, 50, 80, 120, 60, 100, 100, 100])
+    G = _Grids(U, list(range(8)), np.array([0, 0, 0, 0, 0, 1, 1, 1]))
+    first = _piece(G, 0, 1, 100, 250)
+    assert first == _make_piece(G, 0, 1, 100, 250)
+    assert first is not None and sorted(first[0]) == [3, 4] and first[1] == 180
+    assert len(G.pieces) == 1
+    # the same question: remembered, and a copy (the caller may keep or change it)
+    first[0].append(99)
+    assert _piece(G, 0, 1, 100, 250) == _make_piece(G, 0, 1, 100, 250)
+    assert len(G.pieces) == 1
+    # other labels: asked afresh
+    G.move(4, 1)
+    assert _piece(G, 0, 1, 100, 250) == _make_piece(G, 0, 1, 100, 250)
+    assert len(G.pieces) == 2
