@@ -1,6 +1,8 @@
 """The department scorecard on /review (a ranked table a street leader reads) and in the print
 view /review/print (the same ranking as its own printable A4 sheet, printed from the browser
-or downloaded as PDF).
+or downloaded as PDF: a background job, :class:`layouts.pdf_job.PdfJob`, so no web worker
+waits on headless Chromium; the job checks the right and the scope again on the worker as
+the user who clicked).
 
 The figures are :func:`geo.incidents.scorecard.scorecard` for the review's area and period
 (the ``departments scorecard`` command's function); it checks ``departments.scorecard`` and
@@ -14,19 +16,22 @@ import html as html_lib
 from typing import Any
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, html
 
 import layouts.strings_review  # noqa: F401  (registers the strings)
 import layouts.strings_scorecard  # noqa: F401  (registers the strings)
 from geo.access import permissions
+from geo.access.roles import Principal
 from geo.errors import GridAtlasError
 from geo.incidents import scorecard as sc
+from geo.reports import service
 from geo.repository import review as rv
 from geo.repository.scope import Scope
 from layouts import review_ids as rid
 from layouts import review_view as view
 from layouts.auth import current_principal
 from layouts.i18n import current_lang, t
+from layouts.pdf_job import PdfJob, strings_of
 from layouts.secure import secure_callback
 
 SECTION = "rv-sc"
@@ -36,9 +41,8 @@ PRINT = "rv-sc-print"
 P_SHEET = "rvp-sc-sheet"
 P_FRAME = "rvp-sc-frame"
 P_PRINT = "rvp-sc-print"
-P_PDF = "rvp-sc-pdf"
+P_PDF = "rvp-sc-pdf"  # its job's ids are "rvp-sc-pdf-job" ... (layouts/pdf_job.py)
 P_ERROR = "rvp-sc-error"
-P_DOWNLOAD = "rvp-sc-download"
 
 # (row key, string key, kind): kind "rate" is a 0-1 share shown in per cent
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -198,12 +202,13 @@ def sheet_html(rows: list[dict], name: str, period: rv.Period, lang: str) -> str
             f"</div></body></html>")
 
 
-def _sheet(args: dict, lang: str) -> tuple[str, str]:
-    """The sheet's HTML and a file name for the print view's arguments."""
-    scope = Scope.of(current_principal())
+def _sheet(principal: Principal | None, args: dict, lang: str) -> tuple[str, str]:
+    """The sheet's HTML and a file name for the print view's arguments, read as ``principal``
+    (``sc.scorecard`` checks ``departments.scorecard`` and the area against the scope)."""
+    scope = Scope.of(principal)
     area = _area(args, scope)
     period = rv.period_of(args.get("period") or "month", args.get("from"), args.get("to"))
-    rows = sc.scorecard(current_principal(), area, period.start, period.end)
+    rows = sc.scorecard(principal, area, period.start, period.end)
     crumbs = rv.breadcrumb(scope, area)
     name = view.name_of(crumbs[-1], lang) if crumbs else area
     return sheet_html(rows, name, period, lang), f"scorecard-{area}-{period.start.isoformat()}.pdf"
@@ -216,41 +221,39 @@ def print_section(args: dict, lang: str) -> html.Section:
     doc = err = None
     if may_see():
         try:
-            doc = _sheet(args, lang)[0]
+            doc = _sheet(current_principal(), args, lang)[0]
         except GridAtlasError as exc:
             err = view.message(exc, lang)
     return html.Section(id=P_SHEET, className="rvp-sc", hidden=not may_see(), children=[
-        dcc.Download(id=P_DOWNLOAD),
         html.Div(className="rvp-toolbar", children=[
             html.Button(t("sc.print", lang), id=P_PRINT, className="ga-btn"),
-            html.Button(t("sc.pdf", lang), id=P_PDF, className="ga-btn ga-btn-primary"),
+            *PDF.buttons(lang),  # the ranking as PDF, a background job
         ]),
+        PDF.panel(lang),
         html.Div(err, id=P_ERROR, className="ga-error", role="alert"),
         html.Iframe(id=P_FRAME, srcDoc=doc, className="rvp-sc-frame", title=t("sc.title", lang)) if doc else None,
     ])
 
 
-@secure_callback(
-    "view.review",
-    Output(P_DOWNLOAD, "data"),
-    Output(P_ERROR, "children"),
-    Input(P_PDF, "n_clicks"),
-    State(rid.P_ARGS, "data"),
-    prevent_initial_call=True,
-)
-def download(n, args):
-    """The ranking as PDF (A4 landscape), rendered by headless Chromium."""
-    from geo.reports import pdf
+def _sheet_args(principal: Principal | None, args) -> dict:
+    """The print view's arguments as the ranking job's, checked at the click as they are on
+    the worker: the scorecard's right, the area inside the scope, the period."""
+    a = strings_of(args)
+    permissions.check(principal, "departments.scorecard")
+    _area(a, Scope.of(principal))
+    rv.period_of(a.get("period") or "month", a.get("from"), a.get("to"))
+    return a
 
-    if not n or not isinstance(args, dict):
-        return dash.no_update, dash.no_update
-    lang = current_lang()
-    try:
-        doc, name = _sheet({k: v for k, v in args.items() if isinstance(v, str)}, lang)
-        content = pdf.render(doc, "pdf")
-    except GridAtlasError as exc:
-        return dash.no_update, view.message(exc, lang)
-    return dcc.send_bytes(content, name), None
+
+def _make_sheet(principal: Principal, args: dict, lang: str, progress) -> tuple[bytes, str]:
+    """The ranking as PDF (A4 landscape) on the worker, read as the job's user."""
+    return service.render_pdf(principal, "view.review", lambda: _sheet(principal, strings_of(args), lang),
+                              progress=progress)
+
+
+PDF = PdfJob(P_PDF, P_PDF, action="view.review", strings="scpdf", label="sc.pdf",
+             states=[State(rid.P_ARGS, "data")], check=_sheet_args, make=_make_sheet,
+             button_class="ga-btn ga-btn-primary")
 
 
 dash.clientside_callback(

@@ -30,6 +30,17 @@ register({
                       "whistle's deadline; satisfaction: share graded satisfied or basically satisfied."),
     "sc.sheet.internal": ("内部资料", "Internal"),
     "sc.of": ("{n}/{d}", "{n} of {d}"),
+    # the ranking sheet's PDF, a background job (layouts/pdf_job.py)
+    "scpdf.cancel": ("取消", "Cancel"),
+    "scpdf.busy": ("正在生成考核排名 PDF", "Generating the ranking's PDF"),
+    "scpdf.queued": ("已提交，等待后台处理…", "Submitted: waiting for a background worker…"),
+    "scpdf.step.read": ("正在读取考核数据（第 1 步，共 3 步）…", "Reading the scorecard (step 1 of 3)…"),
+    "scpdf.step.render": ("正在排版生成 PDF（第 2 步，共 3 步）…", "Laying out the PDF (step 2 of 3)…"),
+    "scpdf.step.done": ("已生成（第 3 步，共 3 步）", "Done (step 3 of 3)"),
+    "scpdf.done": ("已生成，已开始下载：{name}（{kb} KB）", "Ready, download started: {name} ({kb} KB)"),
+    "scpdf.cancelled": ("已取消生成考核排名 PDF，未生成任何文件。",
+                        "The ranking's PDF was cancelled; no file was made."),
+    "scpdf.again": ("可再次点击“下载考核排名 PDF”重新生成。", "Click “Download the ranking as PDF” to make it again."),
     "pc.title": ("网格巡查覆盖率", "Patrol coverage by grid"),
     "pc.intro": ("统计周期内，距网格员签到轨迹 {m} 米以内的楼栋占该网格楼栋的比例；覆盖率低的网格在前。",
                  "The share of each grid's buildings within {m} m of a check-in track in the period; "

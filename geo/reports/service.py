@@ -1,8 +1,11 @@
-"""The one-page report as a PDF for a user: what the review page's background job runs.
+"""PDF documents for a user: what the PDF buttons' background jobs run (``layouts.pdf_job``).
 
-The job runs on a worker with no request; it acts as the principal captured when the job
-was submitted, and everything is checked again here, on the worker: the principal's right
-to the review (``view.review``), the area against the principal's scope (in
+A job runs on a worker with no request; it acts as the principal captured when the job was
+submitted, and everything is checked again here, on the worker. :func:`render_pdf` is the
+one flow of every document: the principal's right checked, the document read (its reader
+checks the scope), then rendered by headless Chromium, with its steps reported.
+:func:`report_pdf` is the one-page report (the review's and /review/print's buttons): the
+right to the review (``view.review``), the area against the principal's scope (in
 :func:`geo.reports.report.build`) and the period. Nothing is written anywhere: the file
 goes back to the page as the job's result.
 """
@@ -70,13 +73,44 @@ def report_pdf(principal: Principal | None, area: str | None, kind, date_from=No
     """
     scope, code, period = checked(principal, area, kind, date_from, date_to)
     lang = "en" if lang == "en" else "zh"
+
+    def read() -> tuple[str, str]:
+        with session.replica_session():
+            data = report.build(scope, code, period, lang=lang)
+        return report.render_html(data), f"report-{data['code']}-{data['period'].start.isoformat()}.pdf"
+
+    return render_pdf(principal, "view.review", read, progress=progress)
+
+
+def render_pdf(principal: Principal | None, action: str, read: Callable[[], tuple[str, str]], *,
+               progress: Callable[[str], None] | None = None) -> tuple[bytes, str]:
+    """A document as PDF bytes and its file name, for ``principal``.
+
+    Parameters
+    ----------
+    principal:
+        Who asked (the job's signed user); refused without ``action``.
+    action:
+        The right the document needs (``geo.access.permissions``), checked before anything
+        is read.
+    read:
+        Reads the document for that principal, checking its scope (a ``geo`` read that takes
+        the principal or its scope first), and returns its complete HTML and the file's name.
+    progress:
+        Called with each step of :data:`STEPS` as it begins.
+
+    Raises
+    ------
+    GridAtlasError
+        PermissionDenied (no right; the reader's refusals), the reader's own errors, or
+        RenderError (Chromium failed).
+    """
+    check(principal, action)
     if progress:
         progress("read")
-    with session.replica_session():
-        data = report.build(scope, code, period, lang=lang)
+    doc, name = read()
     if progress:
         progress("render")
-    content = pdf.render(report.render_html(data), "pdf")
-    name = f"report-{data['code']}-{data['period'].start.isoformat()}.pdf"
-    log.info("report %s (%d bytes) made for %s", name, len(content), principal.username)
+    content = pdf.render(doc, "pdf")
+    log.info("%s (%d bytes) made for %s", name, len(content), principal.username)
     return content, name

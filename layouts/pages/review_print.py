@@ -2,7 +2,9 @@
 community (the area of the review's address), to print from the browser or download as PDF.
 
 The page shows the report's own HTML (:mod:`geo.reports.report`, the very document the PDF
-is rendered from) in a frame; the download renders it with headless Chromium in the server.
+is rendered from) in a frame; its PDF is the review's background job
+(:mod:`layouts.review_pdf_job`'s check and work in a :class:`layouts.pdf_job.PdfJob`: steps,
+Cancel, the file as a download), so no web worker waits on headless Chromium.
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ from dash import Input, Output, State, dcc, html
 
 import layouts.strings_review  # noqa: F401  (registers the strings)
 from geo.errors import GridAtlasError
-from geo.reports import pdf, report
+from geo.reports import report
 from geo.repository import review as rv
 from geo.repository import session
 from geo.repository.scope import Scope
 from layouts import review_ids as rid
-from layouts import review_scorecard
+from layouts import review_pdf_job, review_scorecard
 from layouts import review_view as view
 from layouts.auth import current_principal
 from layouts.i18n import current_lang, t
-from layouts.secure import secure_callback
+from layouts.pdf_job import PdfJob, strings_of
 
 dash.register_page(__name__, path="/review/print", title="GridAtlas · 打印报告", name="review-print")
 
@@ -39,42 +41,34 @@ def _report(args: dict) -> dict:
 def layout(area=None, period=None, **query) -> html.Div:
     args = {"area": area, "period": period, "from": query.get("from"), "to": query.get("to")}
     args = {k: v for k, v in args.items() if isinstance(v, str)}
+    lang = current_lang()
     try:
         doc, err = report.render_html(_report(args)), None
     except GridAtlasError as exc:
-        doc, err = None, view.message(exc, current_lang())
+        doc, err = None, view.message(exc, lang)
     return html.Div(className="ga-page rvp-page", children=[
         dcc.Store(id=rid.P_ARGS, data=args),
-        dcc.Download(id=rid.P_DOWNLOAD),
         html.Div(className="rvp-toolbar", children=[
             html.Button(t("rv.print.do"), id=rid.P_PRINT, className="ga-btn"),
-            html.Button(t("rv.pdf"), id=rid.P_PDF, className="ga-btn ga-btn-primary"),
+            *PDF.buttons(lang),  # the PDF report, a background job
         ]),
+        PDF.panel(lang),
         html.Div(err, id=rid.P_ERROR, className="ga-error", role="alert"),
         html.Iframe(id=rid.P_FRAME, srcDoc=doc, className="rvp-frame",
                     title=t("rv.print")) if doc else None,
-        review_scorecard.print_section(args, current_lang()),  # the departments' ranking sheet
+        review_scorecard.print_section(args, lang),  # the departments' ranking sheet
     ])
 
 
-@secure_callback(
-    "view.review",
-    Output(rid.P_DOWNLOAD, "data"),
-    Output(rid.P_ERROR, "children"),
-    Input(rid.P_PDF, "n_clicks"),
-    State(rid.P_ARGS, "data"),
-    prevent_initial_call=True,
-)
-def download(n, args):
-    """The same page as a one-page PDF, rendered by headless Chromium."""
-    if not n or not isinstance(args, dict):
-        return dash.no_update, dash.no_update
-    try:
-        data = _report({k: v for k, v in args.items() if isinstance(v, str)})
-        content = pdf.render(report.render_html(data), "pdf")
-    except GridAtlasError as exc:
-        return dash.no_update, view.message(exc, current_lang())
-    return dcc.send_bytes(content, f"report-{data['code']}-{data['period'].start.isoformat()}.pdf"), None
+def _check(principal, args) -> dict:
+    """The print view's arguments as the report job's, checked at the click."""
+    a = strings_of(args)
+    return review_pdf_job.report_args(principal, a.get("area"), a.get("period") or "month", a.get("from"), a.get("to"))
+
+
+PDF = PdfJob("rvp-pdf", rid.P_PDF, action="view.review", strings="rvpdf", label="rv.pdf",
+             states=[State(rid.P_ARGS, "data")], check=_check, make=review_pdf_job.make_report,
+             button_class="ga-btn ga-btn-primary")
 
 
 dash.clientside_callback(

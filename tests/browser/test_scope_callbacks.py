@@ -193,12 +193,19 @@ def _attacks(w) -> dict[str, list[dict]]:
         "rv-pdf-job.data": [{"rv-pdf.n_clicks": 1, "rv-state.data": {"area": v}, "rv-period.value": p}
                             for v in (B, B[:9], "9", "%", [B]) for p in ("month", "x")],
         "rv-pdf-download.data": [{"rv-pdf-job.data": v} for v in (
-            {"token": "x", "area": A, "period": "month"}, {"token": None, "area": B, "period": "month"},
-            "x", [B])],
+            {"token": "x", "args": {"area": A, "period": "month"}},
+            {"token": None, "args": {"area": B, "period": "month"}}, "x", [B])],
         "rv-pdf-status.children": [{"rv-pdf-cancel.n_clicks": 1}],
         "rv-pdf-cancel.id": [{"rv-pdf-cancel.n_clicks": 1}],
-        "rvp-download.data": [{"rvp-pdf.n_clicks": 1, "rvp-args.data": {"area": v, "period": "month"}}
-                              for v in (B, B[:9], "9", "%", [B])],
+        # /review/print's PDF, the same job (layouts/pdf_job.py): B's areas at the click, a forged
+        # user token or B's area for the job itself
+        "rvp-pdf-job.data": [{"rvp-pdf.n_clicks": 1, "rvp-args.data": {"area": v, "period": "month"}}
+                             for v in (B, B[:9], "9", "%", [B])],
+        "rvp-pdf-download.data": [{"rvp-pdf-job.data": v} for v in (
+            {"token": "x", "args": {"area": A, "period": "month"}},
+            {"token": None, "args": {"area": B, "period": "month"}}, "x", [B])],
+        "rvp-pdf-status.children": [{"rvp-pdf-cancel.n_clicks": 1}],
+        "rvp-pdf-cancel.id": [{"rvp-pdf-cancel.n_clicks": 1}],
         # the department scorecard and patrol coverage on the review, the ranking sheet's PDF
         "rv-sc-table.children": [{"rv-area-name.children": "x", "rv-state.data": {"area": a, "level": "grid"},
                                   "rv-period.value": p,
@@ -210,8 +217,13 @@ def _attacks(w) -> dict[str, list[dict]]:
                                   "rv-from.value": f, "rv-to.value": [1]}
                                  for a in (B, B[:9], "9", "%", "_", [B]) for p, f in (("month", None),
                                                                                        ("range", "2026-13-45"))],
-        "rvp-sc-download.data": [{"rvp-sc-pdf.n_clicks": 1, "rvp-args.data": {"area": v, "period": p}}
-                                 for v in (B, B[:9], "9", "%", [B]) for p in ("month", "x")],
+        "rvp-sc-pdf-job.data": [{"rvp-sc-pdf.n_clicks": 1, "rvp-args.data": {"area": v, "period": p}}
+                                for v in (B, B[:9], "9", "%", [B]) for p in ("month", "x")],
+        "rvp-sc-pdf-download.data": [{"rvp-sc-pdf-job.data": v} for v in (
+            {"token": "x", "args": {"area": A[:9], "period": "month"}},
+            {"token": None, "args": {"area": B[:9], "period": "month"}}, "x", [B])],
+        "rvp-sc-pdf-status.children": [{"rvp-sc-pdf-cancel.n_clicks": 1}],
+        "rvp-sc-pdf-cancel.id": [{"rvp-sc-pdf-cancel.n_clicks": 1}],
         "rv-so-community.options": [{"rv-so-community.id": "rv-so-community"}],
         "rv-so-a.options": [{"rv-so-community.value": v} for v in (B, B[:9], "9", "%", "_", [B])],
         "rv-so-grids-a.data": [{"rv-so-community.value": c, "rv-so-a.value": a, "rv-so-b.value": b}
