@@ -87,11 +87,15 @@ class PdfJob:
         See :data:`Check` and :data:`Make`.
     button_class:
         The button's CSS classes.
+    panel_class:
+        The CSS classes of :meth:`panel` (``assets/review_pdf.css``).
     """
 
     def __init__(self, prefix: str, button: str, *, action: str, strings: str, label: str,
-                 states: list[State], check: Check, make: Make, button_class: str = "ga-btn") -> None:
+                 states: list[State], check: Check, make: Make, button_class: str = "ga-btn",
+                 panel_class: str = "rv-pdf-panel") -> None:
         self.button, self.strings, self.label, self.button_class = button, strings, label, button_class
+        self.panel_class = panel_class
         self.job, self.cancel, self.busy = f"{prefix}-job", f"{prefix}-cancel", f"{prefix}-busy"
         self.progress, self.progress_text = f"{prefix}-progress", f"{prefix}-progress-text"
         self.status, self.download = f"{prefix}-status", f"{prefix}-download"
@@ -110,7 +114,7 @@ class PdfJob:
 
     def panel(self, lang: str) -> html.Div:
         """The job's steps while it runs, then its outcome; the job's store and download."""
-        return html.Div(className="rv-pdf-panel", children=[
+        return html.Div(className=self.panel_class, children=[
             dcc.Store(id=self.job),
             dcc.Download(id=self.download),
             html.Div(id=self.busy, hidden=True, role="status", **{"aria-label": self._t("busy", lang)}, children=[

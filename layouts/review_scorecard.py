@@ -235,7 +235,7 @@ def print_section(args: dict, lang: str) -> html.Section:
     ])
 
 
-def _sheet_args(principal: Principal | None, args) -> dict:
+def sheet_args(principal: Principal | None, args) -> dict:
     """The print view's arguments as the ranking job's, checked at the click as they are on
     the worker: the scorecard's right, the area inside the scope, the period."""
     a = strings_of(args)
@@ -245,15 +245,15 @@ def _sheet_args(principal: Principal | None, args) -> dict:
     return a
 
 
-def _make_sheet(principal: Principal, args: dict, lang: str, progress) -> tuple[bytes, str]:
+def sheet_pdf(principal: Principal, args: dict, lang: str, progress) -> tuple[bytes, str]:
     """The ranking as PDF (A4 landscape) on the worker, read as the job's user."""
     return service.render_pdf(principal, "view.review", lambda: _sheet(principal, strings_of(args), lang),
                               progress=progress)
 
 
 PDF = PdfJob(P_PDF, P_PDF, action="view.review", strings="scpdf", label="sc.pdf",
-             states=[State(rid.P_ARGS, "data")], check=_sheet_args, make=_make_sheet,
-             button_class="ga-btn ga-btn-primary")
+             states=[State(rid.P_ARGS, "data")], check=sheet_args, make=sheet_pdf,
+             button_class="ga-btn ga-btn-primary", panel_class="rv-pdf-panel rvp-pdf-panel")
 
 
 dash.clientside_callback(

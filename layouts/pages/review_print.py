@@ -68,7 +68,7 @@ def _check(principal, args) -> dict:
 
 PDF = PdfJob("rvp-pdf", rid.P_PDF, action="view.review", strings="rvpdf", label="rv.pdf",
              states=[State(rid.P_ARGS, "data")], check=_check, make=review_pdf_job.make_report,
-             button_class="ga-btn ga-btn-primary")
+             button_class="ga-btn ga-btn-primary", panel_class="rv-pdf-panel rvp-pdf-panel")
 
 
 dash.clientside_callback(
