@@ -61,7 +61,8 @@ BASELINE_FULL_CMD = [sys.executable, "-c", "import geopandas, pyogrio, geo.cli, 
 
 def time_cmd(cmd: list[str], repeats: int, cpu: list[float] | None = None) -> float:
     """Median wall time (s) of ``repeats`` runs of ``cmd`` (cwd = project root); the median
-    CPU seconds (user + system of the child) are appended to ``cpu`` when given."""
+    CPU seconds (user + system of the child) are appended to ``cpu`` when given, then their
+    minimum (the run least slowed by other work on a shared machine)."""
     import resource
 
     walls, cpus = [], []
@@ -73,7 +74,7 @@ def time_cmd(cmd: list[str], repeats: int, cpu: list[float] | None = None) -> fl
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
     if cpu is not None:
-        cpu.append(statistics.median(cpus))
+        cpu.extend([statistics.median(cpus), min(cpus)])
     return statistics.median(walls)
 
 
@@ -257,7 +258,9 @@ def main() -> int:
 
         full_cpu: list[float] = []
         base_s = time_cmd(BASELINE_CMD, args.repeats)
-        full_s = time_cmd(BASELINE_FULL_CMD, args.repeats, full_cpu)
+        # the start-up's CPU is subtracted from every file's: on a shared machine one run of it
+        # can be off by half a second, so it is run at least five times (median and minimum)
+        full_s = time_cmd(BASELINE_FULL_CMD, max(args.repeats, 5), full_cpu)
 
         rows = []
         hdr = (f"{'code':<14}{'bldg':>6}{'hh':>7}{'median':>8}{'min':>7}{'max':>7}{'handler':>8}"
@@ -305,6 +308,10 @@ def main() -> int:
               f"median {statistics.median(cpu_beyond.values()):.2f} s,"
               f" max {max(cpu_beyond.values()):.2f} s; {len(cpu_over)} over {GOAL_S:.1f} s"
               + (": " + ", ".join(f"{k} {v:.2f}" for v, k in cpu_over[:8]) if cpu_over else ""))
+        cpu_over_min = [k for k, r in ((r["code"], r) for r in rows) if r["cpu_s"] - full_cpu[1] > GOAL_S]
+        print(f"  the same beyond the start-up's least CPU ({full_cpu[1]:.2f} s, the least slowed of its runs): "
+              f"median {statistics.median([r['cpu_s'] - full_cpu[1] for r in rows]):.2f} s; "
+              f"{len(cpu_over_min)} over {GOAL_S:.1f} s")
         print(f"district file: (wall - start-up) / communities = {dist_per:.2f} s vs goal {GOAL_S:.1f} s: "
               + ("met" if dist_per <= GOAL_S else "NOT met"))
         print(f"worst {worst['code']}: wall {worst['median_s']:.2f}"
@@ -334,7 +341,7 @@ def main() -> int:
             "district_engine_s": dist["engine_s"], "prepare_s": round(prepare_s, 3), "set": args.set,
             "beyond_startup_s": beyond, "district_per_community_s": round(dist_per, 3),
             "district_cpu_s": dist["cpu_s"], "load_avg_end": [round(x, 2) for x in os.getloadavg()],
-            "startup_cpu_s": round(full_cpu[0], 3),
+            "startup_cpu_s": round(full_cpu[0], 3), "startup_cpu_min_s": round(full_cpu[1], 3),
             "cpu_beyond_startup_s": {k: round(v, 3) for k, v in cpu_beyond.items()},
         }))
         return 1 if failed else 0
