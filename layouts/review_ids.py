@@ -34,7 +34,6 @@ P_FRAME = "rvp-frame"
 P_PRINT = "rvp-print"
 P_PDF = "rvp-pdf"
 P_ERROR = "rvp-error"
-P_DOWNLOAD = "rvp-download"
 P_ARGS = "rvp-args"
 # the redraw sign-off sheet
 SO_COMMUNITY = "rv-so-community"
