@@ -346,9 +346,11 @@ def tree_cuts(
     seen = set()
     W = np.empty((ntrees, len(d)))
     roots = np.empty(ntrees, dtype=np.int64)
-    for t in range(ntrees):
-        W[t] = d * np.exp(rng.normal(0.0, 0.6, len(d)))
+    for t in range(ntrees):  # the draws interleave as they always did; the arithmetic runs once
+        W[t] = rng.normal(0.0, 0.6, len(d))
         roots[t] = int(rng.integers(n))
+    np.exp(W, out=W)
+    W *= d
     orders, subs, cnts, connected = kernels.spanning_trees(n, ea, eb, W, roots, hh)
     if not connected:
         return []  # not connected
