@@ -1,5 +1,7 @@
-"""Minimal change's last pass and its cut-off test (geo.partition.minimal), on tiny unit graphs
-whose answers can be counted by hand; no database."""
+"""Minimal change's hand-back pass and the parts of its piece search (geo.partition.minimal):
+the cut-off test, the units touching a grid, the parts of a large set and the remembered
+pieces, each against the plain way of finding the same answer, on tiny unit graphs whose
+answers can be counted by hand or on random lattices; no database."""
 
 from __future__ import annotations
 
