@@ -252,6 +252,10 @@ class MinimalConfig:
     #: unit visits of the chains' boundary moves per community (a candidate scan visits each
     #: unit of the giving grid, a connectivity check each unit left in it)
     step_budget: int = 400_000
+    #: passes of :func:`~geo.partition.minimal.hand_back` over the units moved (each pass
+    #: returns what touches its starting grid, so a piece comes back one layer of units per
+    #: pass); cut short, the plan is as valid as before, only a little less is handed back
+    hand_back_passes: int = 16
 
 
 #: the configuration the engine runs with

@@ -793,7 +793,7 @@ def _flow_fit(G: _Grids, prm: Params, unit: float, cfg: MinimalConfig, budget: B
     best: tuple[float, tuple] | None = None
     for margin in (unit, unit / 2, 0.0):
         if _flow_steps(G, prm, margin, unit, cfg, budget) and G.excess(prm) <= 0 and _codes_kept(G):
-            hand_back(G, prm)  # compared by what each fit really has to move
+            hand_back(G, prm, cfg.hand_back_passes)  # compared by what each fit really has to move
             moved = _moved(G.lab0, G)
             if best is None or moved < best[0]:
                 best = (moved, G.snapshot())
@@ -924,13 +924,13 @@ def _carve(G: _Grids, host: int, side: int, prm: Params) -> bool:
     return True
 
 
-def hand_back(G: _Grids, prm: Params) -> float:
+def hand_back(G: _Grids, prm: Params, passes: int = DEFAULT.hand_back_passes) -> float:
     """Return units that changed grid to the grid they started in, where that costs nothing
     the objective cares about: the heaviest first, each one only when it touches its
     starting grid in every rule graph, the grid it leaves stays connected in every rule
     graph, and neither grid moves further from the band.  Repeated until nothing more comes
-    back (a piece comes back from its outer edge in); each return lowers the households
-    moved, so it ends.
+    back (a piece comes back from its outer edge in), at most ``passes`` times; each return
+    lowers the households moved and keeps every grid as valid as it was.
 
     Pieces of whole buildings carry a little more than a plan asked for, and a later piece
     may make an earlier one needless: this takes back what the band does not need.
@@ -943,7 +943,7 @@ def hand_back(G: _Grids, prm: Params) -> float:
     U = G.U
     back = 0.0
     nodes = G._nodes
-    while True:
+    for _ in range(passes):
         moved = nodes[(G.lab0[nodes] != G.lab[nodes]) & (G.lab0[nodes] >= 0) & (G.lab0[nodes] < G.k)
                       & (U.hh[nodes] > 0)]
         done = 0.0
@@ -971,7 +971,8 @@ def hand_back(G: _Grids, prm: Params) -> float:
             done += hu
         back += done
         if done <= 0:
-            return back
+            break
+    return back
 
 
 def _codes_kept(G: _Grids) -> bool:
@@ -1442,7 +1443,7 @@ def repair(
     if G.k + 1 >= kmin and G.k <= kmax:
         start = G.snapshot()
         if flow_repair(G, prm, cfg, budget):
-            hand_back(G, prm)
+            hand_back(G, prm, cfg.hand_back_passes)
             flowed = (_moved(G.lab0, G), G.snapshot())
             # passes along the fewest borders, made of whole buildings, can still move more
             # than the band's minimum (what one new grid costs), and a carved grid costs that
@@ -1451,7 +1452,7 @@ def repair(
             if flowed[0] > prm.min_hh:
                 G.restore(start)
     _rounds(G, prm, cfg, rng, seed, budget, kmin, kmax)
-    hand_back(G, prm)
+    hand_back(G, prm, cfg.hand_back_passes)
     if flowed is not None and (G.excess(prm) > 0 or not _codes_kept(G) or _moved(G.lab0, G) > flowed[0]):
         G.restore(flowed[1])
     # a merge leaves an empty label: renumber, carrying the codes along

@@ -51,6 +51,15 @@ def test_a_moved_piece_comes_back_from_its_outer_edge_in():
     G.move(3, 1)
     assert hand_back(G, prm) == 200
     assert G.lab[:7].tolist() == [0, 0, 0, 0, 1, 1, 1]
+    # the inner unit heavier, so tried first in a pass: one pass (MinimalConfig.hand_back_passes)
+    # brings back the outer unit only, and the plan stays valid; two bring back both
+    U = _line([100, 100, 100, 120, 100, 100, 100])
+    for passes, back, lab in ((1, 100, [0, 0, 0, 1, 1, 1, 1]), (2, 220, [0, 0, 0, 0, 1, 1, 1])):
+        G = _Grids(U, list(range(7)), np.array([0, 0, 0, 0, 1, 1, 1]))
+        G.move(2, 1)
+        G.move(3, 1)
+        assert hand_back(G, Params(300.0, 100.0, 600.0), passes=passes) == back
+        assert G.lab[:7].tolist() == lab
 
 
 def test_nothing_goes_back_that_would_leave_the_band_or_cut_a_grid():
