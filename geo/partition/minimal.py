@@ -124,6 +124,24 @@ class Budget:
 DEFAULT = MinimalConfig()
 
 
+#: the pieces made over the last units object (:func:`_piece_memo`): one entry, kept with its
+#: units so it cannot be mistaken for another community's
+_PIECES_LAST: dict[str, tuple] = {}
+#: most pieces remembered for one units object (then it starts afresh)
+_PIECES_MAX = 4096
+
+
+def _piece_memo(U: Units) -> dict[tuple, tuple[list[int], float] | None]:
+    """The pieces made over ``U``: the engine runs the repair twice from the same labels (with
+    and without the local model), and their first rounds ask the same pieces.  A piece's
+    key holds the whole labelling, which also tells the region apart (``-1`` outside it)."""
+    last = _PIECES_LAST.get("entry")
+    if last is None or last[0] is not U or len(last[1]) > _PIECES_MAX:
+        last = (U, {})
+        _PIECES_LAST["entry"] = last
+    return last[1]
+
+
 class _Grids:
     """Labels of one region's units with per-grid households, kept in step."""
 
@@ -139,8 +157,10 @@ class _Grids:
         self.k = int(self.lab[self.nodes].max()) + 1 if self.nodes else 0
         self.k0 = self.k
         self.h = np.bincount(self.lab[self.nodes], weights=U.hh[self.nodes], minlength=self.k).astype(float)
-        #: pieces made (:func:`_piece`), by the labels they were asked from and their question
-        self.pieces: dict[tuple, tuple[list[int], float] | None] = {}
+        #: pieces made (:func:`_piece`), by the labels they were asked from and their question;
+        #: shared by every region and run over the same units (:func:`_piece_memo`)
+        self.pieces = _piece_memo(U)
+        self.nodes_key = hashlib.blake2b(self._nodes.tobytes(), digest_size=16).digest()
 
     def members(self, g: int) -> list[int]:
         return self._nodes[self.lab[self._nodes] == g].tolist()
@@ -482,10 +502,12 @@ def _block(U: Units, rest_mask: np.ndarray, u: int, connected: bool = False) -> 
 
 def _piece(G: _Grids, g: int, n: int, lo: float, hi: float,
            alone: bool = False) -> tuple[list[int], float] | None:
-    """:func:`_make_piece`, remembered per region by the labels it was asked from: the flow's
-    fits (three margins, a carved grid) start from the same labels and often ask the same
-    first pieces again; a piece depends on nothing else."""
-    key = (hashlib.blake2b(G.lab.tobytes(), digest_size=16).digest(), g, n, float(lo), float(hi), alone)
+    """:func:`_make_piece`, remembered by the labels it was asked from (and the region's units
+    and the graph's edge count): the flow's fits (three margins, a carved grid) and the
+    engine's two runs of the repair start from the same labels and often ask the same
+    pieces again; a piece depends on nothing else."""
+    key = (hashlib.blake2b(G.lab.tobytes(), digest_size=16).digest(), G.nodes_key, len(G.U.ea),
+           g, n, float(lo), float(hi), alone)
     if key not in G.pieces:
         G.pieces[key] = _make_piece(G, g, n, lo, hi, alone)
     got = G.pieces[key]

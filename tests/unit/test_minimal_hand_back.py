@@ -214,3 +214,12 @@ def test_a_piece_asked_again_from_the_same_labels_is_the_one_made_before():
     G.move(4, 1)
     assert _piece(G, 0, 1, 100, 250) == _make_piece(G, 0, 1, 100, 250)
     assert len(G.pieces) == 2
+    # a second run over the same units and labels (the engine's run without the local model)
+    # finds the pieces of the first; another region's units ask afresh
+    G2 = _Grids(U, list(range(8)), np.array([0, 0, 0, 0, 0, 1, 1, 1]))
+    assert G2.pieces is G.pieces
+    assert _piece(G2, 0, 1, 100, 250) == _make_piece(G2, 0, 1, 100, 250)
+    assert len(G.pieces) == 2
+    G3 = _Grids(U, list(range(7)), np.array([0, 0, 0, 0, 0, 1, 1, -1]))
+    assert _piece(G3, 0, 1, 100, 250) == _make_piece(G3, 0, 1, 100, 250)
+    assert len(G.pieces) == 3
