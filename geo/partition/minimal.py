@@ -128,7 +128,7 @@ DEFAULT = MinimalConfig()
 #: units so it cannot be mistaken for another community's
 _PIECES_LAST: dict[str, tuple] = {}
 #: most pieces remembered for one units object (then it starts afresh)
-_PIECES_MAX = 4096
+_PIECES_MAX = DEFAULT.pieces_remembered
 
 
 def _piece_memo(U: Units) -> dict[tuple, tuple[list[int], float] | None]:
@@ -381,7 +381,7 @@ def _joined_near(U: Units, rest_mask: np.ndarray, u: int, limit: int) -> bool:
 #: sets of more units than this are split into parts by scipy's compiled labelling
 #: (:func:`_parts`), smaller ones by a breadth-first walk: the call's own overhead costs about
 #: what walking a thousand units does (the parts are the same either way)
-PARTS_COMPILED = 1000
+PARTS_COMPILED = DEFAULT.parts_compiled_above
 
 
 def _parts(U: Units, adj: list[list[int]], keep: np.ndarray,
