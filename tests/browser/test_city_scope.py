@@ -12,6 +12,7 @@ import pytest
 from geo.access import users
 from geo.access.roles import SYSTEM
 from tests.browser.conftest import AppServer, screenshot
+from tests.browser.person import click
 from tests.city_fixtures import A_DEMO, A_SECOND, B_SECRETS, CITY_A, build_two_cities
 
 PW = "City-browser-pw1"
@@ -27,22 +28,16 @@ def city_app(demo_db, tmp_path_factory):
     server.stop()
 
 
-def _click(page, locator):
-    locator.wait_for(state="visible", timeout=30000)
-    box = locator.bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def _sign_in(page, base_url: str, username: str, path: str) -> None:
     """The real /login form: click each field at its pixel, type, click the button."""
     from urllib.parse import quote
 
     page.goto(f"{base_url}/login?next={quote(path, safe='')}")
-    _click(page, page.locator("#username"))
+    click(page, page.locator("#username"))
     page.keyboard.type(username)
-    _click(page, page.locator("#password"))
+    click(page, page.locator("#password"))
     page.keyboard.type(PW)
-    _click(page, page.locator("form button[type=submit]"))
+    click(page, page.locator("form button[type=submit]"))
     page.wait_for_selector(".ga-topbar", state="attached", timeout=60000)
 
 
@@ -68,13 +63,13 @@ def test_city_operator_sees_every_district_on_the_wall(city_app, demo_db, new_pa
     district_filter = page.locator("#cmd-f-district")
     assert district_filter.is_visible()
     screenshot(page, "city-wall-1920")
-    _click(page, district_filter)
+    click(page, district_filter)
     names = [demo_db.scalar("SELECT name FROM districts WHERE code = %s", (c,)) for c in (A_DEMO, A_SECOND)]
     for name in names:
         page.get_by_role("option", name=name, exact=True).wait_for(state="visible", timeout=30000)
     assert page.get_by_role("option").count() == 2
     screenshot(page, "city-wall-district-menu")
-    _click(page, page.get_by_role("option", name=names[1], exact=True))
+    click(page, page.get_by_role("option", name=names[1], exact=True))
     # narrowed to 990101: one open case (imported), and the map flies to it
     page.wait_for_function("document.querySelector('#cmd-kpi-open').innerText === '1'", timeout=60000)
     page.wait_for_function(
@@ -120,7 +115,7 @@ def test_city_leader_drills_down_from_the_city(city_app, demo_db, new_page):
         f" && document.querySelector('#rv-crumbs').innerText.includes('{name}')", timeout=30000)
     screenshot(page, "city-review-district")
     # back to the city with the breadcrumb (its first crumb, clicked at its pixel)
-    _click(page, page.locator("#rv-crumbs .rv-crumb").first)
+    click(page, page.locator("#rv-crumbs .rv-crumb").first)
     page.wait_for_function(
         "document.querySelectorAll('#rv-map path.leaflet-interactive').length == 2", timeout=60000)
     page.wait_for_function(f"location.search.includes('area={CITY_A}')", timeout=30000)

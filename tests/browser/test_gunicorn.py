@@ -19,6 +19,7 @@ from geo.access import users
 from geo.access.roles import SYSTEM
 from geo.serve import AppProcess
 from tests.browser.conftest import ARTIFACTS, _free_port, login, screenshot
+from tests.browser.person import click
 
 PW = "gunicorn-planner-pw1"
 NEW_PW = "Gunicorn-planner-pw2!"
@@ -59,13 +60,8 @@ def tier(demo_db):
                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
-def _click(page, selector: str) -> None:
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def _type_into(page, selector: str, text: str) -> None:
-    _click(page, selector)
+    click(page, selector)
     page.keyboard.type(text)
 
 
@@ -95,7 +91,7 @@ def test_four_workers_serve_one_visit(tier, demo_db, new_page):
     _type_into(page, "#old_password", PW)
     _type_into(page, "#new_password", NEW_PW)
     _type_into(page, "#new_password2", NEW_PW)
-    _click(page, "button[type=submit]")
+    click(page, "button[type=submit]")
     page.wait_for_selector("p.ok", timeout=30000)
     assert "密码已修改" in page.inner_text("p.ok")
     screenshot(page, "gunicorn-password-changed")
@@ -104,7 +100,7 @@ def test_four_workers_serve_one_visit(tier, demo_db, new_page):
     code = _smallest_community(demo_db)
     page.goto(f"{tier.url}/plan?community={code}")
     page.wait_for_selector("#plan-run:not([disabled])", timeout=60000)
-    _click(page, "#plan-run")
+    click(page, "#plan-run")
     page.wait_for_selector("#plan-grid-table", timeout=180000)
     assert page.locator("#plan-grid-table tbody tr").count() >= 2
     screenshot(page, "gunicorn-plan-job")
@@ -112,7 +108,7 @@ def test_four_workers_serve_one_visit(tier, demo_db, new_page):
     # sign out through the top bar's link; the session is gone on every worker
     page.goto(f"{tier.url}/")
     page.wait_for_selector(".ga-topbar a[href='/logout']")
-    _click(page, ".ga-topbar a[href='/logout']")
+    click(page, ".ga-topbar a[href='/logout']")
     page.wait_for_url(re.compile(r"/login"))
     assert demo_db.scalar(
         "SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id "

@@ -24,6 +24,8 @@ from tests.conftest import run_cli
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import make_fixtures  # noqa: E402
 
+from tests.browser.person import click
+
 PW = "Import-celery-2026x"
 WAIT = 90_000
 _HELD = re.compile(r"job held at step import in process (\d+)")
@@ -54,14 +56,6 @@ def stack(empty_db, redis_url, tmp_path_factory):  # noqa: F811
     worker.stop()
 
 
-def _click(page, selector: str) -> None:
-    loc = page.locator(selector).first
-    loc.scroll_into_view_if_needed()
-    box = loc.bounding_box()
-    assert box, selector
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def _text(page, selector: str, words: str) -> None:
     page.wait_for_function(
         f"(document.querySelector({selector!r}) || {{innerText: ''}}).innerText.includes({words!r})",
@@ -90,7 +84,7 @@ def test_worker_killed_inside_the_transaction_then_import_again(stack, empty_db,
     held_before = len(_HELD.findall(worker.text()))
     hold.touch()
     try:
-        _click(page, "#imp-run")
+        click(page, "#imp-run")
         _text(page, "#imp-progress-text", "已写入 36 行，正在提交事务")
         pid = _held_pid(worker, held_before)
         assert psutil.Process(pid).ppid() == worker.pid  # a pool process of the worker, not the web's
@@ -104,7 +98,7 @@ def test_worker_killed_inside_the_transaction_then_import_again(stack, empty_db,
     assert empty_db.scalar("SELECT count(*) FROM buildings") == 0
     assert empty_db.scalar("SELECT count(*) FROM audit_log WHERE actor = 'impc_op'") == 0
     assert empty_db.scalar("SELECT count(*) FROM import_uploads WHERE owner = 'impc_op'") == 1
-    _click(page, "#imp-run")  # the same upload, imported by the next click
+    click(page, "#imp-run")  # the same upload, imported by the next click
     _text(page, "#imp-result", "导入完成")
     assert empty_db.scalar("SELECT count(*) FROM buildings WHERE community_id IS NOT NULL") == 36
     assert empty_db.scalar("SELECT count(*) FROM import_uploads") == 0

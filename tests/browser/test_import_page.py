@@ -21,6 +21,8 @@ from tests.conftest import run_cli
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import make_fixtures  # noqa: E402
 
+from tests.browser.person import click
+
 PW = "Import-page-2026x"
 WAIT = 90_000  # ms: a loaded CI machine runs several browsers and jobs at once
 
@@ -41,14 +43,6 @@ def stack(empty_db, tmp_path_factory):
     yield app, fx, hold
     hold.unlink(missing_ok=True)
     app.stop()
-
-
-def _click(page, selector: str) -> None:
-    loc = page.locator(selector).first
-    loc.scroll_into_view_if_needed()
-    box = loc.bounding_box()
-    assert box, selector
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
 def _text(page, selector: str, words: str) -> None:
@@ -72,10 +66,10 @@ def _choose(page, path: Path) -> None:
 
 def _map_fields(page, text: str) -> None:
     """Open the options, type the mapping and leave the box (the preview reads it then)."""
-    _click(page, ".ga-import-options summary")
-    _click(page, "#imp-fields")
+    click(page, ".ga-import-options summary")
+    click(page, "#imp-fields")
     page.keyboard.type(text)
-    _click(page, ".ga-page-header h1")
+    click(page, ".ga-page-header h1")
 
 
 def _count(db, sql: str) -> int:
@@ -98,7 +92,7 @@ def test_admin_imports_a_geopackage_of_buildings(stack, empty_db, new_page):
 
     hold.touch()  # the job waits after validating, so its progress can be seen
     try:
-        _click(page, "#imp-run")
+        click(page, "#imp-run")
         _text(page, "#imp-progress-text", "已写入 36 行，正在提交事务")
         page.wait_for_selector("#imp-cancel:not([disabled])", timeout=WAIT)
         assert page.locator("#imp-run").is_disabled()
@@ -126,7 +120,7 @@ def test_a_refused_file_shows_why_and_writes_nothing(stack, empty_db, new_page):
     _open(page, app)
     _choose(page, fx["bad_outside_district.geojson"])
     _text(page, "#imp-preview", "文件检查通过")  # the file itself is fine: the district is the problem
-    _click(page, "#imp-run")
+    click(page, "#imp-run")
     _text(page, "#imp-result", "导入被拒绝，未写入任何数据")
     status = page.locator("#imp-result").inner_text()
     assert "第 2 个要素" in status and "位置不在区县（990200）范围内" in status, status
@@ -143,14 +137,14 @@ def test_cancelled_mid_job_writes_nothing_and_runs_again(stack, empty_db, new_pa
     page, console = new_page()
     _open(page, app)
     _choose(page, fx["cameras.csv"])
-    _click(page, "#imp-kind")
-    _click(page, "[role=option]:has-text('摄像头') >> visible=true")
+    click(page, "#imp-kind")
+    click(page, "[role=option]:has-text('摄像头') >> visible=true")
     _text(page, "#imp-preview", "文件检查通过")
     hold.touch()
     try:
-        _click(page, "#imp-run")
+        click(page, "#imp-run")
         _text(page, "#imp-progress-text", "已写入 2 行，正在提交事务")
-        _click(page, "#imp-cancel")
+        click(page, "#imp-cancel")
         _text(page, "#imp-result", "导入已取消，未写入任何数据")
         page.wait_for_selector("#imp-run:not([disabled])", timeout=WAIT)
     finally:
@@ -158,7 +152,7 @@ def test_cancelled_mid_job_writes_nothing_and_runs_again(stack, empty_db, new_pa
     assert _count(empty_db, "SELECT count(*) FROM cameras") == 0
     assert page.locator("#imp-progress-text").inner_text() == ""
     screenshot(page, "import-cancelled")
-    _click(page, "#imp-run")  # the upload is still there: import it again
+    click(page, "#imp-run")  # the upload is still there: import it again
     _text(page, "#imp-result", "导入完成")
     assert _count(empty_db, "SELECT count(*) FROM cameras") == 2
     assert console.errors == []

@@ -23,6 +23,7 @@ import redis
 from geo.serve import AppProcess
 from layouts import plan_store
 from tests.browser.conftest import ARTIFACTS, _free_port, login, screenshot
+from tests.browser.person import click
 from tests.celery_fixtures import Worker, redis_url  # noqa: F401  (the session's Redis)
 from tests.conftest import run_cli
 
@@ -72,14 +73,6 @@ def _communities(demo_db) -> list[str]:
               GROUP BY c.code) x""")
 
 
-def _click(page, selector: str) -> None:
-    loc = page.locator(selector).first
-    loc.scroll_into_view_if_needed()
-    box = loc.bounding_box()
-    assert box, selector
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def _open(page, url: str, code: str) -> None:
     login(page, url, "j_planner", PW, f"/plan?community={code}")
     page.wait_for_selector("#plan-run:not([disabled])", timeout=60000)
@@ -122,7 +115,7 @@ def test_plan_runs_on_the_celery_worker(stack, demo_db, new_page, redis_url):  #
     started = Started(workers)
     page, console = new_page()
     _open(page, server.url, code)
-    _click(page, "#plan-run")
+    click(page, "#plan-run")
     worker, job, task, pid = started.next()
     assert task.startswith("background_callback_")
     # the job runs in a pool process of the worker, and the web tier forked nothing but its
@@ -171,12 +164,12 @@ def test_cancel_mid_job_by_a_click(stack, demo_db, new_page, redis_url, hold_fil
     hold_file.touch()
     try:
         started = Started(workers)
-        _click(page, "#plan-run")
+        click(page, "#plan-run")
         worker, job, _task, pid = started.next()
         _held(worker, pid)
         page.wait_for_function("document.querySelector('#plan-progress').value == 1", timeout=30000)
         page.wait_for_selector("#plan-cancel:not([disabled])", timeout=30000)
-        _click(page, "#plan-cancel")
+        click(page, "#plan-cancel")
         # the worker ends the process running the job; the page stops waiting
         deadline = time.monotonic() + 60
         while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
@@ -203,7 +196,7 @@ def test_pool_process_killed_mid_job_then_run_again(stack, demo_db, new_page, re
     hold_file.touch()
     try:
         started = Started(workers)
-        _click(page, "#plan-run")
+        click(page, "#plan-run")
         worker, job, _task, pid = started.next()
         _held(worker, pid)
         assert _in_worker(worker, pid)
@@ -217,7 +210,7 @@ def test_pool_process_killed_mid_job_then_run_again(stack, demo_db, new_page, re
     assert _proposals(redis_url) == before and _versions(demo_db) == versions  # nothing saved
     assert "plan=" not in page.url
     # Run again, by a click: it completes on a pool process and its result shows
-    _click(page, "#plan-run")
+    click(page, "#plan-run")
     worker, job, _task, pid = started.next()
     _done(page, worker, job, pid)
     assert page.locator("#plan-grid-table tbody tr").count() >= 1
@@ -229,7 +222,7 @@ def test_pool_process_killed_mid_job_then_run_again(stack, demo_db, new_page, re
 def _choose_street(page, street: str) -> None:
     """Open the street menu by a click, type the street's code, click its option."""
     page.wait_for_selector("#plan-street-box:not([hidden])", timeout=60000)
-    _click(page, "#plan-street")
+    click(page, "#plan-street")
     page.locator(".dash-dropdown-option[role=option]").first.wait_for()
     page.keyboard.type(street)  # the menu's search box has the focus: a person types the code
     option = page.locator(".dash-dropdown-option[role=option]").filter(has_text=street)
@@ -258,7 +251,7 @@ def test_street_rebalance_from_the_page(stack, demo_db, new_page, redis_url):  #
     login(page, server.url, "j_planner", PW, "/plan")
     _choose_street(page, street)
     started = Started(workers)
-    _click(page, "#plan-street-run")
+    click(page, "#plan-street-run")
     worker, job, _task, pid = started.next()
     assert _in_worker(worker, pid)
     page.wait_for_selector("#plan-street-table", timeout=120000)
@@ -282,9 +275,9 @@ def test_street_rebalance_from_the_page(stack, demo_db, new_page, redis_url):  #
     page.wait_for_url(re.compile(rf"community={first}&plan=[0-9a-f]{{32}}"), timeout=60000)
     page.wait_for_selector("#plan-grid-table", timeout=60000)
     if page.locator("#plan-commit[disabled]").count():
-        _click(page, "#plan-accept-band input")  # out of band, as a planner may accept it
+        click(page, "#plan-accept-band input")  # out of band, as a planner may accept it
     page.wait_for_selector("#plan-commit:not([disabled])", timeout=30000)
-    _click(page, "#plan-commit")
+    click(page, "#plan-commit")
     page.wait_for_selector("#plan-commit-msg .ga-ok", timeout=60000)
     assert _versions(demo_db) == versions + 1
     screenshot(page, "jobs-celery-street-committed")
@@ -328,7 +321,7 @@ def test_street_committed_from_the_page(stack, demo_db, new_page, redis_url):  #
     login(page, server.url, "j_planner", PW, "/plan")
     _choose_street(page, street)
     started = Started(workers)
-    _click(page, "#plan-street-run")
+    click(page, "#plan-street-run")
     worker, job, _task, pid = started.next()
     page.wait_for_selector("#plan-street-table", timeout=120000)
     worker.wait_for(rf"job {re.escape(job)} \(\S+\) SUCCESS in process {pid}\b")

@@ -14,6 +14,7 @@ import redis
 
 from geo.serve import RedisProcess
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click
 from tests.conftest import run_cli
 
 PW = "Jobs-outage-2026x"
@@ -35,14 +36,6 @@ def stack(demo_db, tmp_path_factory):
     yield app, server_redis
     app.stop()
     server_redis.stop()
-
-
-def _click(page, selector: str) -> None:
-    loc = page.locator(selector).first
-    loc.scroll_into_view_if_needed()
-    box = loc.bounding_box()
-    assert box, selector
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
 def _open(page, demo_db, url: str) -> None:
@@ -88,7 +81,7 @@ def test_no_worker_then_redis_down(stack, demo_db, new_page):
 
     # 1. no worker runs: after JOB_PENDING_TIMEOUT_S (3 s here) the page says no worker took it
     t0 = time.monotonic()
-    _click(page, "#plan-run")
+    click(page, "#plan-run")
     _says(page, NO_WORKER)
     assert time.monotonic() - t0 < 40
     screenshot(page, "jobs-no-worker")
@@ -98,7 +91,7 @@ def test_no_worker_then_redis_down(stack, demo_db, new_page):
 
     # 2. Redis stops while a job is followed: its next poll ends the wait with a message
     mark = answers.mark()
-    _click(page, "#plan-run")
+    click(page, "#plan-run")
     page.wait_for_selector("#plan-cancel:not([disabled])", timeout=30000)  # submitted, followed
     server_redis.stop()
     answers.wait_text(page, mark, REDIS_DOWN)
@@ -106,7 +99,7 @@ def test_no_worker_then_redis_down(stack, demo_db, new_page):
 
     # 3. a submission while Redis is down: the page says so at once
     mark = answers.mark()
-    _click(page, "#plan-run")
+    click(page, "#plan-run")
     answers.wait_text(page, mark, REDIS_DOWN, timeout=30)
     _says(page, REDIS_DOWN)
     screenshot(page, "jobs-redis-down")

@@ -30,6 +30,7 @@ import pytest
 import redis
 
 from tests.browser.conftest import ARTIFACTS, AppServer, login, screenshot
+from tests.browser.person import click
 from tests.celery_fixtures import Worker, redis_url  # noqa: F401  (the session's Redis)
 from tests.conftest import run_cli
 
@@ -114,14 +115,6 @@ def stack(demo_db, redis_url, hold_file):  # noqa: F811
     workers.stop()
 
 
-def _click(page, selector: str) -> None:
-    loc = page.locator(selector).first
-    loc.scroll_into_view_if_needed()
-    box = loc.bounding_box()
-    assert box, selector
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def _says(page, selector: str, words: str, timeout_s: float) -> None:
     page.wait_for_function(f"document.querySelector({selector!r}).innerText.includes({words!r})",
                            timeout=timeout_s * 1000)
@@ -152,7 +145,7 @@ def test_plan_worker_killed_whole_then_run_again(stack, demo_db, new_page, redis
     seen = len(worker.started_jobs())
     hold_file.touch()
     try:
-        _click(page, "#plan-run")
+        click(page, "#plan-run")
         pid = _held(worker, "propose", seen)
         page.wait_for_function("document.querySelector('#plan-progress').value == 1", timeout=30000)
         worker.kill_whole(pid)
@@ -171,7 +164,7 @@ def test_plan_worker_killed_whole_then_run_again(stack, demo_db, new_page, redis
     # Run again, by a click, once the new worker runs: the result shows
     worker = workers.current()
     assert worker.started_jobs() == []  # the lost job was not run again behind the user's back
-    _click(page, "#plan-run")
+    click(page, "#plan-run")
     page.wait_for_selector("#plan-grid-table tbody tr", timeout=120000)
     job, _task, pid = worker.wait_started(0)
     worker.wait_for(rf"job {re.escape(job)} \(\S+\) SUCCESS in process {pid}\b")
@@ -193,7 +186,7 @@ def test_pdf_worker_killed_whole_then_run_again(stack, new_page, hold_file):
     seen = len(worker.started_jobs())
     hold_file.touch()
     try:
-        _click(page, "#rv-pdf")
+        click(page, "#rv-pdf")
         pid = _held(worker, "pdf", seen)
         page.wait_for_function("document.querySelector('#rv-pdf-progress').value == 2", timeout=30000)
         assert page.is_disabled("#rv-pdf") and page.is_visible("#rv-pdf-cancel")
@@ -212,7 +205,7 @@ def test_pdf_worker_killed_whole_then_run_again(stack, new_page, hold_file):
     # again, by a click, on the new worker: the file arrives
     worker = workers.current()
     with page.expect_download(timeout=120000) as arrived:
-        _click(page, "#rv-pdf")
+        click(page, "#rv-pdf")
     page.wait_for_selector("#rv-pdf-status .ga-ok", timeout=60000)
     job, _task, pid = worker.wait_started(0)
     worker.wait_for(rf"job {re.escape(job)} \(\S+\) SUCCESS in process {pid}\b")

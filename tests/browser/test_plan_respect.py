@@ -14,19 +14,12 @@ from geo.access.roles import SYSTEM
 from geo.networks import store
 from geo.planning import api
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click
 from tests.conftest import run_cli
 
 PW = "Plan-respect-2026x"
 NET = "党建"
 COMMUNITY = "990100001004"
-
-
-def _click(page, selector: str) -> None:
-    loc = page.locator(selector).first
-    loc.scroll_into_view_if_needed()
-    box = loc.bounding_box()
-    assert box, selector
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +42,7 @@ def app(demo_db, tmp_path_factory):
 
 
 def _pick_network(page) -> None:
-    _click(page, "#plan-respect")
+    click(page, "#plan-respect")
     option = page.locator(".dash-dropdown-option[role=option], [role=option]").filter(
         has_text=re.compile(rf"^\s*{NET}\s*$"))
     option.first.wait_for(timeout=30000)
@@ -69,7 +62,7 @@ def test_respect_a_network_by_clicks(app, new_page):
     login(page, app.url, "r_planner", PW, f"/plan?community={COMMUNITY}")
     page.wait_for_selector("#plan-run:not([disabled])", timeout=60000)
     _pick_network(page)
-    _click(page, "#plan-run")
+    click(page, "#plan-run")
     page.wait_for_selector("#respect-table", timeout=180000)
     page.wait_for_selector("#plan-grid-table", timeout=60000)
     # the comparison is where the planner looks before committing, and visible
@@ -97,7 +90,7 @@ def test_respect_a_network_by_clicks(app, new_page):
     screenshot(page, "plan-respect-zh")
 
     # the same comparison in English, the plan kept
-    _click(page, ".ga-lang")
+    click(page, ".ga-lang")
     page.wait_for_function("document.querySelector('.ga-respect') && "
                            "document.querySelector('.ga-respect').innerText.includes('Compared')",
                            timeout=60000)

@@ -9,12 +9,12 @@ scorecard does not see its sheet. Screenshots in tests/artifacts/print-pdf-*.png
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 
 from geo.repository import review as rv
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click, on_top, pdf_text
 from tests.conftest import run_cli
 
 LEADER_PW = "Print-pdf-2026x"
@@ -36,33 +36,6 @@ def print_app(demo_db, tmp_path_factory):
     server.stop()
 
 
-def _click(page, selector: str) -> None:
-    """Click the element's centre as a person would, once it has stopped moving."""
-    loc = page.locator(selector).first
-    box = None
-    for _ in range(40):
-        loc.scroll_into_view_if_needed()
-        first = loc.bounding_box()
-        page.wait_for_timeout(150)
-        box = loc.bounding_box()
-        if first and box == first:
-            break
-    assert box and box["width"] > 0, selector
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
-def _on_top(page, selector: str) -> bool:
-    """True when the element's centre, as a person sees it, is that element."""
-    return page.evaluate("""sel => { const e = document.querySelector(sel), r = e.getBoundingClientRect();
-        const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
-        return e === hit || e.contains(hit); }""", selector)
-
-
-def _pdf_text(path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
-
-
 def _job_flow(page, server, hold, button: str, step_text: str, cancelled_text: str, shot: str, tmp_path):
     """Held at its second step: the steps, Cancel and a disabled button; Cancel ends it with
     no file; clicked again the file arrives. The saved file and its suggested name."""
@@ -71,14 +44,14 @@ def _job_flow(page, server, hold, button: str, step_text: str, cancelled_text: s
     assert page.is_hidden(f"{button}-cancel") and page.is_hidden(f"{button}-busy")
     hold.touch()
     try:
-        _click(page, button)
+        click(page, button, settle=True)
         page.wait_for_function(f"document.querySelector('{button}-progress').value == 2", timeout=90000)
         page.wait_for_selector(f"{button}-cancel:not([hidden])", timeout=30000)
-        assert page.is_disabled(button) and _on_top(page, f"{button}-cancel")
-        assert page.is_visible(f"{button}-busy") and _on_top(page, f"{button}-progress")
+        assert page.is_disabled(button) and on_top(page, f"{button}-cancel")
+        assert page.is_visible(f"{button}-busy") and on_top(page, f"{button}-progress")
         assert page.inner_text(f"{button}-progress-text") == step_text
         screenshot(page, f"print-pdf-{shot}-generating")
-        _click(page, f"{button}-cancel")
+        click(page, f"{button}-cancel", settle=True)
         page.wait_for_selector(f"{button}:not([disabled])", timeout=60000)
         page.wait_for_selector(f"{button}-cancel[hidden]", state="attached", timeout=30000)
         assert page.inner_text(f"{button}-status") == cancelled_text
@@ -88,7 +61,7 @@ def _job_flow(page, server, hold, button: str, step_text: str, cancelled_text: s
     page.wait_for_timeout(1500)  # a cancelled job delivers nothing, even late
     assert downloads == []
     with page.expect_download(timeout=120000) as arrived:
-        _click(page, button)
+        click(page, button, settle=True)
     page.wait_for_selector(f"{button}-status .ga-ok", timeout=60000)
     name = arrived.value.suggested_filename
     assert page.inner_text(f"{button}-status").startswith(f"已生成，已开始下载：{name}（")
@@ -109,7 +82,7 @@ def test_print_view_report_pdf_is_a_job(print_app, demo_db, new_page, tmp_path):
                           "已取消生成 PDF 报告，未生成任何文件。", "report", tmp_path)
     assert name == f"report-{STREET}-{rv.period_of('month').start.isoformat()}.pdf"
     street = demo_db.scalar("SELECT name FROM streets WHERE code = %s", (STREET,))
-    assert f"{street}网格化管理情况报告" in _pdf_text(got)
+    assert f"{street}网格化管理情况报告" in pdf_text(got)
     assert "uncaught error" not in server.log_path.read_text(errors="replace")
     assert console.errors == []
 
@@ -123,7 +96,7 @@ def test_print_view_ranking_pdf_is_a_job(print_app, demo_db, new_page, tmp_path)
                           "已取消生成考核排名 PDF，未生成任何文件。", "ranking", tmp_path)
     assert name == f"scorecard-{STREET}-{rv.period_of('month').start.isoformat()}.pdf"
     street = demo_db.scalar("SELECT name FROM streets WHERE code = %s", (STREET,))
-    assert f"{street}部门考核排名" in _pdf_text(got).replace(" ", "")
+    assert f"{street}部门考核排名" in pdf_text(got).replace(" ", "")
     assert console.errors == []
 
 
@@ -138,7 +111,7 @@ def test_print_view_pdfs_refuse_outside_the_scope(print_app, new_page):
     page.wait_for_selector("#rvp-error:not(:empty)", timeout=90000)
     assert page.locator("#rvp-frame").count() == 0
     for button in ("#rvp-pdf", "#rvp-sc-pdf"):
-        _click(page, button)
+        click(page, button, settle=True)
         page.wait_for_selector(f"{button}-status .ga-bad", timeout=60000)
         text = page.inner_text(f"{button}-status")
         # Chinese only (the message's English half is not shown in Chinese mode)

@@ -11,6 +11,7 @@ import pytest
 
 from geo.repository import review as rv
 from tests.browser.conftest import ARTIFACTS, AppServer, login, screenshot
+from tests.browser.person import click, on_top, pdf_text
 from tests.conftest import run_cli
 
 
@@ -81,27 +82,6 @@ def review_app(demo_db, tmp_path_factory):
     server.stop()
 
 
-def _click(page, selector: str) -> None:
-    loc = page.locator(selector).first
-    loc.scroll_into_view_if_needed()
-    box = loc.bounding_box()
-    assert box, selector
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
-def _on_top(page, selector: str) -> bool:
-    """True when the element's centre, as a person sees it, is that element."""
-    return page.evaluate("""sel => { const e = document.querySelector(sel), r = e.getBoundingClientRect();
-        const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
-        return e === hit || e.contains(hit); }""", selector)
-
-
-def _pdf_text(path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
-
-
-
 def test_review_pdf_is_a_job_with_its_steps_cancel_and_file(review_app, demo_db, new_page, tmp_path):
     """A leader clicks 下载 PDF on /review: the job's steps show with a Cancel button; Cancel
     ends it with no file; clicked again, the file arrives, the same report as the CLI's."""
@@ -114,14 +94,14 @@ def test_review_pdf_is_a_job_with_its_steps_cancel_and_file(review_app, demo_db,
     assert page.is_hidden("#rv-pdf-cancel") and page.is_hidden("#rv-pdf-busy")
     hold.touch()
     try:
-        _click(page, "#rv-pdf")
+        click(page, "#rv-pdf")
         # held at its second step, rendering: the steps and Cancel show, the button waits
         page.wait_for_function("document.querySelector('#rv-pdf-progress').value == 2", timeout=90000)
         page.wait_for_selector("#rv-pdf-cancel:not([hidden])", timeout=30000)
-        assert page.is_disabled("#rv-pdf") and _on_top(page, "#rv-pdf-cancel")
+        assert page.is_disabled("#rv-pdf") and on_top(page, "#rv-pdf-cancel")
         assert page.inner_text("#rv-pdf-progress-text") == "正在排版生成 PDF（第 2 步，共 3 步）…"
         screenshot(page, "review-pdf-generating")
-        _click(page, "#rv-pdf-cancel")
+        click(page, "#rv-pdf-cancel")
         page.wait_for_selector("#rv-pdf:not([disabled])", timeout=60000)
         page.wait_for_selector("#rv-pdf-cancel[hidden]", state="attached", timeout=30000)
         assert page.inner_text("#rv-pdf-status") == "已取消生成 PDF 报告，未生成任何文件。"
@@ -132,7 +112,7 @@ def test_review_pdf_is_a_job_with_its_steps_cancel_and_file(review_app, demo_db,
     assert downloads == []
     # again, to the end: the file arrives as a download
     with page.expect_download(timeout=120000) as arrived:
-        _click(page, "#rv-pdf")
+        click(page, "#rv-pdf")
     page.wait_for_selector("#rv-pdf-status .ga-ok", timeout=60000)
     name = f"report-{STREET}-{rv.period_of('month').start.isoformat()}.pdf"
     assert arrived.value.suggested_filename == name
@@ -144,6 +124,6 @@ def test_review_pdf_is_a_job_with_its_steps_cancel_and_file(review_app, demo_db,
     cli = tmp_path / "cli.pdf"
     r = run_cli("report", "--scope", STREET, "--period", "month", "--out", str(cli), url=demo_db.url)
     assert r.returncode == 0, r.stderr
-    assert _pdf_text(got) == _pdf_text(cli)  # the report's content is the CLI's, word for word
+    assert pdf_text(got) == pdf_text(cli)  # the report's content is the CLI's, word for word
     assert "uncaught error" not in server.log_path.read_text(errors="replace")
     assert console.errors == []

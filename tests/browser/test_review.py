@@ -9,6 +9,7 @@ import pytest
 from geo.access import users
 from geo.access.roles import SYSTEM
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click
 
 PW = "Review-leader-pw1"
 
@@ -25,11 +26,6 @@ def _wait_map(page, n_min=2):
     page.wait_for_function(
         f"document.querySelectorAll('#rv-map path.leaflet-interactive').length >= {n_min}", timeout=30000)
     page.wait_for_timeout(600)
-
-
-def _click_centre(page, selector):
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
 def test_drill_down_and_back(review_app, demo_db, new_page):
@@ -79,7 +75,7 @@ def test_drill_down_and_back(review_app, demo_db, new_page):
         raise AssertionError((street, street_hh, page.inner_text("#rv-cards-box"), page.url)) from None
     screenshot(page, "review-street-1920")
     # metric change restyles only
-    _click_centre(page, "#rv-metric")
+    click(page, "#rv-metric")
     option = page.get_by_role("option", name="当前超时", exact=True).first
     option.wait_for(state="visible", timeout=30000)
     box = option.bounding_box()
@@ -88,7 +84,7 @@ def test_drill_down_and_back(review_app, demo_db, new_page):
                            timeout=30000)
     assert "metric=overdue_now" in page.url
     # back up with the breadcrumb (a click at its pixel)
-    _click_centre(page, "#rv-crumbs .rv-crumb")
+    click(page, "#rv-crumbs .rv-crumb")
     page.wait_for_function(
         f"document.querySelectorAll('#rv-map path.leaflet-interactive').length == {n_streets}", timeout=30000)
     page.wait_for_function("location.search.includes('level=street')", timeout=30000)
@@ -110,7 +106,7 @@ def test_tablet_and_reload_keeps_view(review_app, demo_db, new_page):
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     screenshot(page, "review-community-1024")
     # a grid clicked at grid level shows its rank among its peers
-    _click_centre(page, "#rv-map path.leaflet-interactive >> nth=0")
+    click(page, "#rv-map path.leaflet-interactive >> nth=0")
     page.wait_for_function("document.querySelector('#rv-rank').innerText.includes('排名')", timeout=30000)
 
 
@@ -146,7 +142,7 @@ def test_metric_change_makes_no_request(review_app, demo_db, new_page):
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.post_data or "")
             if "_dash-update-component" in r.url else None)
-    _click_centre(page, "#rv-metric")
+    click(page, "#rv-metric")
     option = page.get_by_role("option", name="返工次数", exact=True).first
     option.wait_for(state="visible", timeout=30000)
     option.scroll_into_view_if_needed()  # the menu scrolls: as a person scrolls it to the option

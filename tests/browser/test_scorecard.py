@@ -19,6 +19,7 @@ import re
 import pytest
 
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click
 from tests.conftest import run_cli
 from tests.db.incident_fixtures import P1, PW, seed_incident_world
 
@@ -70,21 +71,6 @@ def app(empty_db):
     server.stop()
 
 
-def _click(page, locator) -> None:
-    """Click the centre once it has stopped moving (the review's figures and chart arrive
-    after the sections and push them down)."""
-    box = None
-    for _ in range(60):
-        locator.scroll_into_view_if_needed()
-        first = locator.bounding_box()
-        page.wait_for_timeout(250)
-        box = locator.bounding_box()
-        if first and box == first:
-            break
-    assert box and box["width"] > 0, f"not visible: {locator}"
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def _cells(page, selector: str) -> list[list[str]]:
     return page.locator(f"{selector} tbody tr").evaluate_all(
         "rs => rs.map(r => [...r.cells].map(c => c.innerText.trim()))")
@@ -125,7 +111,7 @@ def test_street_leader_reads_prints_and_downloads_the_ranking(app, new_page):
 
     # the print view, from the section's button (a new tab), at the ranking sheet
     with page.context.expect_page(timeout=60_000) as popup:
-        _click(page, page.locator("#rv-sc-print"))
+        click(page, page.locator("#rv-sc-print"), settle=True)
     sheet = popup.value
     sheet.wait_for_selector("#rvp-sc-frame", timeout=90_000)
     frame = sheet.frame_locator("#rvp-sc-frame")
@@ -138,7 +124,7 @@ def test_street_leader_reads_prints_and_downloads_the_ranking(app, new_page):
     sheet.locator("#rvp-sc-frame").scroll_into_view_if_needed()
     screenshot(sheet, "scorecard-3-print-view")
     with sheet.expect_download(timeout=120_000) as dl:
-        _click(sheet, sheet.locator("#rvp-sc-pdf"))
+        click(sheet, sheet.locator("#rvp-sc-pdf"), settle=True)
     data = open(dl.value.path(), "rb").read()
     assert data.startswith(b"%PDF") and dl.value.suggested_filename.startswith("scorecard-990100001-")
     # A4 landscape: 842 x 595 points, every page

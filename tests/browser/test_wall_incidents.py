@@ -9,6 +9,7 @@ import pytest
 from geo.access import users
 from geo.access.roles import SYSTEM
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click
 from tests.conftest import run_cli
 
 PW = "wall-incident-pw1"
@@ -29,11 +30,6 @@ def _open(new_page, app, path="/", **kw):
     return page, console
 
 
-def _click_centre(page, selector):
-    box = page.locator(selector).first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 TOPMOST = """sel => { const el = document.querySelector(sel); const r = el.getBoundingClientRect();
   const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
   return !!hit && el.contains(hit); }"""
@@ -48,7 +44,7 @@ def test_detail_panel_opens_above_the_layer_control(app, demo_db, new_page):
     page.wait_for_function("document.querySelectorAll('path.leaflet-interactive').length > 5")
     page.wait_for_timeout(3000)  # the grids of the zoom band arrive after the boundaries
     for _ in range(3):
-        _click_centre(page, "#cmd-map")
+        click(page, "#cmd-map")
         try:
             page.wait_for_selector(f".ga-panel:has-text('{row['code']}')", timeout=5000)
             break
@@ -117,16 +113,16 @@ def test_incident_panel_time_left_dispatch_and_urge(app, demo_db, new_page):
     page, console = _open(new_page, app, f"/?lat={inc['lat']}&lng={inc['lng']}&z=18")
     marker = page.locator(f".leaflet-marker-icon[title='{inc['code']}']")
     marker.wait_for()
-    _click_centre(page, f".leaflet-marker-icon[title='{inc['code']}']")
+    click(page, f".leaflet-marker-icon[title='{inc['code']}']")
     page.wait_for_selector(f".ga-panel:has-text('{inc['code']}')")
     assert "未派遣" in page.inner_text(".ga-left")
-    _click_centre(page, ".ga-btn-dispatch")
+    click(page, ".ga-btn-dispatch")
     page.wait_for_selector(".ga-action-msg:has-text('已派遣至')")
     assert demo_db.scalar("SELECT state FROM incidents WHERE code = %s", (inc["code"],)) == "dispatched"
     assert page.inner_text(".ga-left").startswith("剩余")
-    _click_centre(page, ".ga-urge-note")
+    click(page, ".ga-urge-note")
     page.keyboard.type("请今日内处置")
-    _click_centre(page, ".ga-btn-urge")
+    click(page, ".ga-btn-urge")
     page.wait_for_selector(".ga-action-msg:has-text('已督办')")
     assert demo_db.scalar(
         """SELECT e.note FROM incident_events e JOIN incidents i ON i.id = e.incident_id

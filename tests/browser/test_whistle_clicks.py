@@ -14,6 +14,7 @@ import json
 import pytest
 
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click
 from tests.conftest import run_cli
 from tests.db.incident_fixtures import P1, PW, seed_incident_world
 
@@ -31,13 +32,6 @@ def app(empty_db):
     server.stop()
 
 
-def _click(page, locator) -> None:
-    locator.scroll_into_view_if_needed()
-    box = locator.bounding_box()
-    assert box and box["width"] > 0, f"not visible: {locator}"
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
 def _open(new_page, url: str, user: str, code: str):
     """Sign in and open the case from its address (the link a summoned department follows)."""
     page, console = new_page(1600, 1000, locale="zh-CN")
@@ -49,7 +43,7 @@ def _open(new_page, url: str, user: str, code: str):
 
 def _pick(page, dropdown, text: str) -> None:
     """Open a dropdown by a click, type, click the option showing ``text``."""
-    _click(page, dropdown)
+    click(page, dropdown)
     page.keyboard.type(text)
     option = page.locator(f"[role=option]:has-text('{text}')").first
     option.wait_for(state="visible", timeout=20_000)
@@ -57,14 +51,14 @@ def _pick(page, dropdown, text: str) -> None:
         .map(e => (e.innerText || '') + ' ' + (e.placeholder || '') + ' ' + (e.getAttribute('aria-label') || ''))
         .join(' ')""")
     assert not any(w in menu for w in ("Select All", "Deselect All", "Search", "selected", "No options")), menu
-    _click(page, option)
+    click(page, option)
     page.keyboard.press("Escape")  # a multi-select menu stays open after a pick
     option.wait_for(state="hidden", timeout=20_000)
 
 
 def _press(page, action: str) -> str:
     before = page.inner_text(".inc-act-msg")
-    _click(page, page.locator(f".inc-form-{action} button.ga-btn"))
+    click(page, page.locator(f".inc-form-{action} button.ga-btn"))
     page.wait_for_function(
         "b => { const m = document.querySelector('.inc-act-msg'); return m && m.innerText !== b"
         " && m.querySelector('.ga-ok, .ga-bad'); }", arg=before, timeout=30_000)
@@ -92,7 +86,7 @@ def test_street_whistles_and_departments_report_in(app, new_page):
     _pick(page, form.locator(".inc-field-dd").nth(0), "应急哨")
     for dep in ("D1", "D2"):
         _pick(page, form.locator(".inc-field-dd").nth(1), dep)
-    _click(page, form.locator("textarea"))
+    click(page, form.locator("textarea"))
     page.keyboard.type("塌陷扩大，请城管、水务立即到场")
     screenshot(page, "whistle-1-filled")
     _press(page, "whistle")
@@ -108,7 +102,7 @@ def test_street_whistles_and_departments_report_in(app, new_page):
     page, console = _open(new_page, url, "W_department", code)
     form = page.locator(".inc-form-report_in")
     form.wait_for(state="visible", timeout=30_000)
-    _click(page, form.locator("textarea"))
+    click(page, form.locator("textarea"))
     page.keyboard.type("城管执法队已到场，设置围挡")
     _press(page, "report_in")
     line = _dep(page, "D1", "按时报到")
@@ -137,7 +131,7 @@ def test_street_whistles_and_departments_report_in(app, new_page):
     page, console = _open(new_page, url, "W_department2", code)
     form = page.locator(".inc-form-report_in")
     form.wait_for(state="visible", timeout=30_000)
-    _click(page, form.locator("textarea"))
+    click(page, form.locator("textarea"))
     page.keyboard.type("水务抢修队到场")
     _press(page, "report_in")
     line = _dep(page, "D2", "迟到")
