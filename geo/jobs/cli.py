@@ -55,24 +55,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     name = args.name or f"gridatlas-{os.getpid()}@{socket.gethostname()}"
     # below the web tier's priority where they share cores (the pool's processes inherit it)
     niced = os.nice(max(settings.nice - os.nice(0), 0))
-    idle = settings.idle and _sched_idle()
-    log.info("worker %s: %d process(es), nice %d%s, jobs from %s", name, concurrency, niced,
-             ", SCHED_IDLE" if idle else "", settings.redis_safe)
+    log.info("worker %s: %d process(es), nice %d, jobs from %s", name, concurrency, niced, settings.redis_safe)
     celery_app.worker_main([
         "worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork",
         f"--hostname={name}", "--without-gossip", "--without-mingle", "-O", "fair",
     ])
     return 0
-
-
-def _sched_idle() -> bool:
-    """This process (and the pool it forks) under ``SCHED_IDLE``; False where Linux's policy
-    is not available (the niceness alone applies then)."""
-    if not hasattr(os, "SCHED_IDLE"):
-        return False
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except OSError as exc:
-        log.warning("SCHED_IDLE not set (%s): the worker runs at its niceness only", exc)
-        return False
-    return True

@@ -60,20 +60,12 @@ class JobSettings:
         The CPU priority a worker's processes run at (``WORKER_NICE``, default 10, from 0
         to 19, as ``nice``): where workers share cores with the web tier, a rebalance yields
         the CPU to the requests people wait on; alone on a machine it changes nothing.
-    idle:
-        Run the worker's processes under Linux's ``SCHED_IDLE`` policy (``WORKER_IDLE``,
-        default on; ``0`` turns it off): a job then takes only CPU that no request wants,
-        and a core running nothing but jobs counts as free when a request wakes up, so a
-        request never waits behind a job's time slice. Jobs still finish while the web tier
-        leaves CPU spare; on a machine saturated by other work they wait for it. Where the
-        policy does not exist, the niceness alone applies.
     """
 
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
     concurrency: int = 1
     pending_timeout_s: int = 60
     nice: int = 10
-    idle: bool = True
 
     @property
     def redis_safe(self) -> str | None:
@@ -102,8 +94,8 @@ def _check_url(raw: str) -> str:
 
 
 def load_job_settings(environ: dict | None = None) -> JobSettings:
-    """Read and validate ``REDIS_URL``, ``WORKER_CONCURRENCY``, ``JOB_PENDING_TIMEOUT_S``,
-    ``WORKER_NICE`` and ``WORKER_IDLE`` (no caching)."""
+    """Read and validate ``REDIS_URL``, ``WORKER_CONCURRENCY``, ``JOB_PENDING_TIMEOUT_S`` and
+    ``WORKER_NICE`` (no caching)."""
     env = os.environ if environ is None else environ
     raw = (env.get("REDIS_URL") or "").strip()
     conc_raw = (env.get("WORKER_CONCURRENCY") or "").strip()
@@ -125,12 +117,8 @@ def load_job_settings(environ: dict | None = None) -> JobSettings:
         if not nice_raw.isdigit() or not 0 <= int(nice_raw) <= 19:
             raise ConfigError(f"WORKER_NICE must be a whole number from 0 to 19, got {nice_raw!r}")
         nice = int(nice_raw)
-    idle_raw = (env.get("WORKER_IDLE") or "").strip().lower()
-    if idle_raw not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
-        raise ConfigError(f"WORKER_IDLE must be 1 or 0, got {idle_raw!r}")
-    idle = idle_raw not in ("0", "false", "no", "off")
     return JobSettings(redis_url=_check_url(raw) if raw else None, concurrency=concurrency,
-                       pending_timeout_s=pending, nice=nice, idle=idle)
+                       pending_timeout_s=pending, nice=nice)
 
 
 @lru_cache(maxsize=1)

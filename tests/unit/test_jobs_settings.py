@@ -91,14 +91,3 @@ def test_worker_nice_defaults_to_10_and_is_checked():
     for bad in ("20", "-1", "ten", "5.5"):
         with pytest.raises(ConfigError, match="WORKER_NICE"):
             load_job_settings({"WORKER_NICE": bad})
-
-
-def test_worker_idle_defaults_on_and_is_checked():
-    assert load_job_settings({}).idle is True
-    for off in ("0", "false", "no", "off", "OFF"):
-        assert load_job_settings({"WORKER_IDLE": off}).idle is False
-    for on in ("1", "true", "yes", "on", " 1 "):
-        assert load_job_settings({"WORKER_IDLE": on}).idle is True
-    for bad in ("2", "idle", "-1"):
-        with pytest.raises(ConfigError, match="WORKER_IDLE"):
-            load_job_settings({"WORKER_IDLE": bad})
