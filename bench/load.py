@@ -87,9 +87,19 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import tier  # noqa: E402
+from bench import cpu_by_group, tier  # noqa: E402
 from bench.screen import with_dbname  # noqa: E402
 from geo.serve import RedisProcess, WorkerProcess, free_port  # noqa: E402,F401 (free_port: used by tests)
+
+
+def _replica_dir() -> str | None:
+    """The embedded replica's folder (its processes are grouped apart from the primary's)."""
+    from geo import localdb
+
+    try:
+        return str(localdb.replica_layout(localdb.layout()).base)
+    except Exception:  # noqa: BLE001 - only the grouping is less precise
+        return None
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -353,6 +363,8 @@ def _phase(name: str, server: tier.Server, clients: list[WallClient], tick: dict
     reps = tier.Reporters(server.url, key, *forms, rate=rate, duration_s=duration,
                           retry_until_s=duration + retry_s, run=f"{name}-{time.time_ns()}")
     extra: dict = {}
+    cpu = cpu_by_group.Sampler(_replica_dir())
+    cpu.start()
     side = None
     if during is not None:
         side = threading.Thread(target=lambda: extra.update(during() or {}), daemon=True)
@@ -363,13 +375,16 @@ def _phase(name: str, server: tier.Server, clients: list[WallClient], tick: dict
     while side is not None and side.is_alive():  # a side job still going: walls keep refreshing
         answers += steady(clients, tick, interval, interval)
     reps.join()
+    spent = cpu.stop()
     w, r = _summary(answers), _report_summary(reps.reports, duration)
     say(f"{name}: walls {w['n']} refreshes p50 {w['p50_ms']:.0f} ms p95 {w['p95_ms']:.0f} ms "
         f"errors {w['errors']} (status {w['by_status']}, stale {w['stale']}"
         f"{', failures ' + str(w['failures']) if w['failures'] else ''}); reports "
         f"{r['n']} p95 {r['p95_ms']:.0f} ms, {r['per_s']:.1f}/s accepted at once "
         f"(first answers {r['first_status']})")
-    return w | {"side": extra}, r, reps.reports
+    say(f"  {name}: CPU s by group (nice 0 / niced): " + "; ".join(
+        f"{g} {v['nice0_s']:.1f}/{v['niced_s']:.1f}" for g, v in spent.items()))
+    return w | {"side": extra, "cpu_s": spent}, r, reps.reports
 
 
 def _rebalance_street(base_url: str, street: str, state: dict):
@@ -732,6 +747,7 @@ def main(argv: list[str] | None = None) -> int:
         "rebalance_done": rebalance_done, "rebalance_street": street,
         "rebalance_s": state.get("seconds"), "wall_p95_ratio_during_rebalance": round(ratio, 2),
         "rebalance_from": "/plan", "rebalance_message": state.get("message"),
+        "tier_cpu_s": tier_w.get("cpu_s"), "rebalance_cpu_s": reb_w.get("cpu_s"),
         "outage_skipped": out_w is None, "outage_s": None if out_w is None else outage,
         "outage_reports_lost": counts["outage"]["lost"] if out_w else None,
         "outage_wall_http_errors": out_w["http_errors"] if out_w else None,
