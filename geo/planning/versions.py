@@ -4,7 +4,8 @@ Everything here takes the caller's cursor and writes nothing outside it; the cal
 (:mod:`geo.planning.api`) opens the transaction, so a crash anywhere before ``COMMIT`` leaves
 the previous version current. Order of work inside the transaction:
 
-1. lock the community row and its ``grid_versions`` rows (``FOR UPDATE``) and compare the
+1. lock the community row (``FOR NO KEY UPDATE``: reports referring to it are not held up)
+   and its ``grid_versions`` rows (``FOR UPDATE``) and compare the
    current version with the plan's base version: a mismatch is a :class:`PlanConflict`;
 2. write the version (:func:`geo.repository.writers.write_grid_version`, polygons = unions
    of stored building cells for a plan, copied polygons for a restore);
@@ -62,7 +63,10 @@ def lock_community(cur, community_code: str) -> dict:
         (``id``, ``version_no``, ``created_at``, ``created_by``, or ``None``).
     """
     row = data.community_row(cur, community_code)
-    cur.execute("SELECT id FROM communities WHERE id = %s FOR UPDATE", (row["id"],))
+    # NO KEY UPDATE: two commits of a community still wait for each other, but a row that
+    # only refers to the community (an Open311 report, an incident: the foreign key's KEY
+    # SHARE) is written at once instead of waiting for the whole commit
+    cur.execute("SELECT id FROM communities WHERE id = %s FOR NO KEY UPDATE", (row["id"],))
     cur.execute("SELECT id FROM grid_versions WHERE community_id = %s FOR UPDATE",
                 (row["id"],))
     cur.fetchall()

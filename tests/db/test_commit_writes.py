@@ -79,3 +79,38 @@ def _all(tdb, query):
             return cur.fetchall()
     finally:
         conn.close()
+
+
+def test_a_commit_in_progress_holds_up_no_report_but_another_commit(demo_db):
+    """The commit's lock on its community lets a row that only refers to the community (the
+    foreign key's KEY SHARE, as an Open311 report's incident takes) through at once, and
+    still makes a second commit of the community wait."""
+    import psycopg2.errors
+
+    from geo.planning.versions import lock_community
+
+    code = "990100002003"
+    cid = demo_db.scalar("SELECT id FROM communities WHERE code = %s", (code,))
+    committing = demo_db.connect()
+    report = demo_db.connect()
+    second = demo_db.connect()
+    try:
+        with committing.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            lock_community(cur, code)  # the transaction stays open: a commit in progress
+        with report.cursor() as cur:
+            cur.execute("SET lock_timeout = '3s'")
+            cur.execute("SELECT 1 FROM communities WHERE id = %s FOR KEY SHARE", (cid,))
+            assert cur.fetchone() == (1,)
+        report.rollback()
+        with second.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute("SET lock_timeout = '1s'")
+            try:
+                lock_community(cur, code)
+            except psycopg2.errors.LockNotAvailable:
+                pass
+            else:
+                raise AssertionError("a second commit of the community did not wait")
+    finally:
+        for conn in (committing, report, second):
+            conn.rollback()
+            conn.close()
