@@ -196,12 +196,11 @@ def test_city_incident_list_and_roads_stay_in_the_city(demo_db, cities):
 
 
 def test_city_case_kpis_and_department_scorecard_cover_its_districts(demo_db, cities):
-    from datetime import date
-
     from geo.incidents import kpi, scorecard
+    from geo.repository.review import today
 
     leader = Principal("t:cityleader", "leader", CITY_A)
-    end = date.today()
+    end = today()  # the app's date (TIMEZONE): after 16:00 UTC it is tomorrow in Beijing
     start = end.replace(year=end.year - 2)
     now = datetime.now(UTC)
     city = kpi.kpi(leader, CITY_A, start, end, now=now)
