@@ -154,7 +154,6 @@ def write_plan(cur, principal: Principal, prop: Proposal, *, note: str | None = 
     res = write_grid_version(
         cur, cid, specs, assignment=prop.labels, source="derived",
         created_by=principal.username, note=note, relocate_points=False,
-        union_here=True,  # the cells' union on the committing process, not the shared server
     )
     accepted = [g for g in prop.gate if g["severity"] == "band"] if allow_out_of_band else []
     detail = {

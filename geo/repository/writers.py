@@ -217,13 +217,13 @@ def write_grid_version(
     created_by: str | None = None,
     note: str | None = None,
     relocate_points: bool = True,
-    union_here: bool = False,
 ) -> GridVersionResult:
     """Write a new current grid version of one community.
 
     Two ways to give the grids: with ``assignment`` (building id -> grid code), each grid's
-    polygon is the union of the stored ``building_cells`` of its buildings (so the grids tile
-    the community exactly when the cells do); without it, every :class:`GridSpec` carries its
+    polygon is the union of the stored ``building_cells`` of its buildings, computed in this
+    process (:func:`union_cells`: the caller's CPU, not the server every request shares; the
+    grids tile the community exactly when the cells do); without it, every :class:`GridSpec` carries its
     polygon and buildings are assigned by their point on surface.
 
     The previous current version stays readable (``is_current`` false, its grids get
@@ -249,11 +249,6 @@ def write_grid_version(
         Recorded on the version.
     relocate_points:
         Move cameras and incidents of the community to the new grids.
-    union_here:
-        With ``assignment``: union the stored cells in this process
-        (:func:`union_cells`) instead of in the database server. The polygons are the
-        same; the CPU falls on the caller (a background worker, at its own priority)
-        rather than on the server every request shares.
 
     Returns
     -------
@@ -303,50 +298,25 @@ def write_grid_version(
             )
         bids = [int(b) for b in assignment]
         gcodes = [str(assignment[b]) for b in assignment]
-        if union_here:
-            unions = union_cells(cur, assignment)
-            ucodes = [c for c in codes if c in unions]
-            cur.execute(
-                """WITH u AS (SELECT * FROM unnest(%(ucodes)s::text[], %(wkb)s::text[]) AS u(code, wkb)),
-                        s AS (SELECT * FROM unnest(%(codes)s::text[], %(seqs)s::int[],
-                                                   %(kinds)s::text[], %(names)s::text[])
-                                       AS s(code, seq, kind, name))
-                   INSERT INTO grids (version_id, community_id, code, seq, kind, name, geom, source)
-                   SELECT %(v)s, %(c)s, s.code, s.seq, s.kind, s.name,
-                          ST_GeomFromWKB(decode(u.wkb, 'hex'), 4326), %(src)s
-                     FROM s JOIN u USING (code)
-                   RETURNING id, code""",
-                {
-                    "ucodes": ucodes, "wkb": [shapely.to_wkb(unions[c], hex=True) for c in ucodes],
-                    "codes": codes, "seqs": [int(g.seq) for g in grids],
-                    "kinds": [g.kind for g in grids], "names": [g.name for g in grids],
-                    "v": version_id, "c": community_id, "src": source,
-                },
-            )
-        else:
-            cur.execute(
-                """WITH a AS (SELECT unnest(%(bids)s::int[]) AS building_id,
-                                     unnest(%(gcodes)s::text[]) AS code),
-                        u AS (SELECT a.code,
-                                     ST_Multi(ST_CollectionExtract(ST_Union(bc.geom), 3)) AS geom
-                                FROM a JOIN building_cells bc USING (building_id)
-                               WHERE NOT ST_IsEmpty(bc.geom)
-                               GROUP BY a.code),
-                        s AS (SELECT * FROM unnest(%(codes)s::text[], %(seqs)s::int[],
-                                                   %(kinds)s::text[], %(names)s::text[])
-                                       AS s(code, seq, kind, name))
-                   INSERT INTO grids (version_id, community_id, code, seq, kind, name, geom, source)
-                   SELECT %(v)s, %(c)s, s.code, s.seq, s.kind, s.name, u.geom, %(src)s
-                     FROM s JOIN u USING (code)
-                    WHERE NOT ST_IsEmpty(u.geom)
-                   RETURNING id, code""",
-                {
-                    "bids": bids, "gcodes": gcodes, "codes": codes,
-                    "seqs": [int(g.seq) for g in grids], "kinds": [g.kind for g in grids],
-                    "names": [g.name for g in grids], "v": version_id, "c": community_id,
-                    "src": source,
-                },
-            )
+        unions = union_cells(cur, assignment)
+        ucodes = [c for c in codes if c in unions]
+        cur.execute(
+            """WITH u AS (SELECT * FROM unnest(%(ucodes)s::text[], %(wkb)s::text[]) AS u(code, wkb)),
+                    s AS (SELECT * FROM unnest(%(codes)s::text[], %(seqs)s::int[],
+                                               %(kinds)s::text[], %(names)s::text[])
+                                   AS s(code, seq, kind, name))
+               INSERT INTO grids (version_id, community_id, code, seq, kind, name, geom, source)
+               SELECT %(v)s, %(c)s, s.code, s.seq, s.kind, s.name,
+                      ST_GeomFromWKB(decode(u.wkb, 'hex'), 4326), %(src)s
+                 FROM s JOIN u USING (code)
+               RETURNING id, code""",
+            {
+                "ucodes": ucodes, "wkb": [shapely.to_wkb(unions[c], hex=True) for c in ucodes],
+                "codes": codes, "seqs": [int(g.seq) for g in grids],
+                "kinds": [g.kind for g in grids], "names": [g.name for g in grids],
+                "v": version_id, "c": community_id, "src": source,
+            },
+        )
         result.grid_ids = {r["code"]: int(r["id"]) for r in _rows(cur.fetchall(), ("id", "code"))}
         missing = [c for c in codes if c not in result.grid_ids]
         if missing:

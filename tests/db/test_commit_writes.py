@@ -14,7 +14,7 @@ from geo.repository.writers import union_cells
 ADMIN = Principal("test:admin", "admin", None)
 
 
-def test_union_here_is_the_databases_union(demo_db):
+def test_union_cells_is_the_databases_union(demo_db):
     conn = demo_db.connect()
     try:
         with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
@@ -46,7 +46,7 @@ def test_union_here_is_the_databases_union(demo_db):
         conn.close()
 
 
-def test_a_commit_unioned_here_tiles_its_community(demo_db):
+def test_a_commit_unioned_by_the_writer_tiles_its_community(demo_db):
     prop = api.propose(ADMIN, "990100002003", mode="fresh", seed=3)
     res = api.commit(ADMIN, prop, note="union here", allow_out_of_band=True)
     assert demo_db.scalar("SELECT count(*) FROM grid_version_coverage_problems(%s, 0.01)",
