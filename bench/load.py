@@ -52,8 +52,10 @@ last with (a contract) ``walls``, ``wall_p95_ms``, ``wall_errors``, ``reports_pe
 ``wall_p95_ratio_during_rebalance``, ``outage_reports_lost``, ``baseline_wall_p95_ms``,
 ``baseline_report_p95_ms``, ``load_avg_start``, and ``wall_p50_ms``, ``herd_errors``,
 ``herd_max_s``... Targets on the 2-core machine: wall p95 <= 300 ms with 0 errors; report
-p95 <= 150 ms, 0 lost, 0 duplicated; rebalance committed with the wall p95 within 1.5x;
-nothing lost in the outage; each burst 0 errors within 10 s. Exits 1 when one is missed.
+p95 <= 150 ms, 0 lost, 0 duplicated; rebalance committed with the wall p95 within 1.5x,
+both over its whole phase (``wall_p95_ratio_during_rebalance``) and over only the refreshes
+sent while it ran, from the planner's sign-in to "committed"
+(``wall_p95_ratio_while_rebalancing``, the stricter); nothing lost in the outage; each burst 0 errors within 10 s. Exits 1 when one is missed.
 
 Usage::
 
@@ -111,6 +113,9 @@ CALLBACK = "/_dash-update-component"
 REFRESH_OUTPUT = "cmd-done.data"  # the wall's refresh callback writes this store
 TARGETS = {"wall_p95_ms": 300.0, "herd_max_s": 10.0, "report_p95_ms": 150.0}
 REQUEST_TIMEOUT_S = 30.0
+
+
+TRACE: dict = {"phases": {}}  # with --trace: every refresh's time and status, by phase
 
 
 def say(msg: str) -> None:
@@ -196,6 +201,7 @@ class Answer:
     status: int
     seconds: float
     stale: bool | None = None
+    at: float = 0.0  # time.monotonic() when it was sent
     message: str | None = None
     body: str = ""
 
@@ -228,13 +234,13 @@ class WallClient:
 
     def post(self, body: dict) -> Answer:
         body = _retrigger(body)
-        t0 = time.perf_counter()
+        at, t0 = time.monotonic(), time.perf_counter()
         try:
             r = self.http.post(self.base_url + CALLBACK, json=body, timeout=REQUEST_TIMEOUT_S)
         except requests.RequestException as exc:
-            return Answer(0, time.perf_counter() - t0, message=type(exc).__name__)
+            return Answer(0, time.perf_counter() - t0, message=type(exc).__name__, at=at)
         seconds = time.perf_counter() - t0
-        answer = Answer(r.status_code, seconds, body=r.text[:2000])
+        answer = Answer(r.status_code, seconds, body=r.text[:2000], at=at)
         try:
             data = r.json()
         except ValueError:
@@ -376,6 +382,7 @@ def _phase(name: str, server: tier.Server, clients: list[WallClient], tick: dict
         answers += steady(clients, tick, interval, interval)
     reps.join()
     spent = cpu.stop()
+    TRACE["phases"][name] = [(round(a.at, 3), round(a.seconds * 1000, 1), a.status) for a in answers]
     w, r = _summary(answers), _report_summary(reps.reports, duration)
     say(f"{name}: walls {w['n']} refreshes p50 {w['p50_ms']:.0f} ms p95 {w['p95_ms']:.0f} ms "
         f"errors {w['errors']} (status {w['by_status']}, stale {w['stale']}"
@@ -393,7 +400,8 @@ def _rebalance_street(base_url: str, street: str, state: dict):
     def run() -> dict:
         from playwright.sync_api import sync_playwright
 
-        t0 = time.monotonic()
+        t0 = state["start_at"] = time.monotonic()
+        _remote_thread()
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -406,9 +414,22 @@ def _rebalance_street(base_url: str, street: str, state: dict):
         except Exception as exc:  # noqa: BLE001 - the run goes on; rebalance_done says false
             say(f"  rebalance on /plan failed: {type(exc).__name__}: {str(exc)[:500]}")
             state.update(ok=False, message=f"{type(exc).__name__}: {str(exc)[:200]}")
-        state["seconds"] = round(time.monotonic() - t0, 1)
+        state["end_at"] = time.monotonic()
+        state["seconds"] = round(state["end_at"] - t0, 1)
         return {}
     return run
+
+
+def _remote_thread() -> None:
+    """This thread, and every process it starts from now on (Playwright's driver and the
+    browser), at the lowest CPU priority: Linux keeps a niceness per thread and a child
+    inherits it from the thread that starts it. So the planner's browser is niced from its
+    launch, not only once it runs (a launch at the normal priority slowed the walls'
+    first refreshes of the phase)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except OSError:
+        pass
 
 
 def _remote(browser) -> None:
@@ -608,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--walls-only", action="store_true",
                     help="walls alone (no reports, rebalance, replica or outage): the single "
                          "process and `make run`'s gunicorn on the primary, then the bursts")
+    ap.add_argument("--trace", type=Path, help="write every refresh's start, milliseconds and "
+                    "status, and the rebalance's milestones, to this JSON file (a diagnostic aid)")
     ap.add_argument("--city", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = ap.parse_args(argv)
     if not 1 <= args.walls <= 500:
@@ -671,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"tier + rebalance of street {street} on /plan by {tier.PLANNER} (run, then committed) ...")
         reb_w, _, reb_reps = _phase("rebalance", server, clients, rec.tick,
                                     during=_rebalance_street(server.url, street, state), **common)
+        TRACE["rebalance"] = {k: v for k, v in state.items() if k.endswith("_at")}
         rebalance_done = bool(state.get("ok")) and _street_versions(admin, street) > before
         say(f"  rebalance: {state.get('seconds')} s (run {state.get('run_s')} s, commit {state.get('commit_s')} s), "
             f"committed: {rebalance_done}")
@@ -709,6 +733,13 @@ def main(argv: list[str] | None = None) -> int:
     herd_max = statistics.median(b["seconds"] for b in bursts)
     herd_errors = sum(b["errors"] for b in bursts)
     ratio = reb_w["p95_ms"] / tier_w["p95_ms"]
+    # the stricter reading: only the refreshes sent while the rebalance ran (from the planner's
+    # sign-in to the page saying committed), not the rest of its phase
+    busy = [ms for at, ms, status in TRACE["phases"]["rebalance"]
+            if status and state.get("start_at", 0) <= at < state.get("end_at", 0)]
+    busy_p95 = pct(busy, 95)
+    busy_ratio = busy_p95 / tier_w["p95_ms"]
+    say(f"while the rebalance ran: {len(busy)} refreshes p95 {busy_p95:.0f} ms ({busy_ratio:.2f}x)")
     load_end = os.getloadavg()
     say(f"load average at start {load_start[0]:.2f}, at end {load_end[0]:.2f}")
     checks = [
@@ -720,6 +751,7 @@ def main(argv: list[str] | None = None) -> int:
          all(c["duplicated"] == 0 for c in counts.values()), "0"),
         ("rebalance done", str(rebalance_done), rebalance_done, "committed"),
         ("wall p95 during rebalance", f"{ratio:.2f}x", ratio <= 1.5, "<= 1.5x unloaded"),
+        ("wall p95 while it ran", f"{busy_ratio:.2f}x", busy_ratio <= 1.5, "<= 1.5x unloaded"),
     ]
     if out_w is not None:
         checks += [
@@ -746,6 +778,8 @@ def main(argv: list[str] | None = None) -> int:
         "reports_duplicated": sum(c["duplicated"] for c in counts.values()),
         "rebalance_done": rebalance_done, "rebalance_street": street,
         "rebalance_s": state.get("seconds"), "wall_p95_ratio_during_rebalance": round(ratio, 2),
+        "wall_p95_ms_while_rebalancing": round(busy_p95, 1), "wall_refreshes_while_rebalancing": len(busy),
+        "wall_p95_ratio_while_rebalancing": round(busy_ratio, 2),
         "rebalance_from": "/plan", "rebalance_message": state.get("message"),
         "tier_cpu_s": tier_w.get("cpu_s"), "rebalance_cpu_s": reb_w.get("cpu_s"),
         "outage_skipped": out_w is None, "outage_s": None if out_w is None else outage,
@@ -762,6 +796,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_avg_start": round(load_start[0], 2), "load_avg_end": round(load_end[0], 2),
         "cores": os.cpu_count(), "quick": args.quick,
     }
+    if args.trace:
+        args.trace.write_text(json.dumps(TRACE))
     say(json.dumps(result, ensure_ascii=False))
     return 0 if all(ok for _, _, ok, _ in checks) else 1
 

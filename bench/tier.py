@@ -308,9 +308,10 @@ def commit_street_from_plan(browser, base_url: str, street: str, *, note: str, a
         page.wait_for_selector("#plan-street-box:not([hidden])", timeout=ms)
         _choose(page, street, ms)
         _click(page, "#plan-street-run")
-        t_run = time.monotonic()
+        t_run = out["run_at"] = time.monotonic()
         page.wait_for_selector("#plan-street-table, #plan-street-status .ga-bad", timeout=ms)
         out["run_s"] = round(time.monotonic() - t_run, 1)
+        out["run_done_at"] = time.monotonic()
         if not page.locator("#plan-street-table").count():
             out["message"] = page.inner_text("#plan-street-status")
             return out
@@ -326,9 +327,10 @@ def commit_street_from_plan(browser, base_url: str, street: str, *, note: str, a
             out["message"] = page.inner_text("#plan-street-ask")
             return out
         _click(page, "#plan-street-yes")
-        t_commit = time.monotonic()
+        t_commit = out["commit_at"] = time.monotonic()
         page.wait_for_selector("#plan-street-commit-msg .ga-ok, #plan-street-commit-msg .ga-bad", timeout=ms)
         out["commit_s"] = round(time.monotonic() - t_commit, 1)
+        out["commit_done_at"] = time.monotonic()
         out["message"] = page.inner_text("#plan-street-commit-msg")
         out["ok"] = page.locator("#plan-street-commit-msg .ga-ok").count() > 0
         out["seconds"] = round(time.monotonic() - t0, 1)
