@@ -34,6 +34,7 @@ P_FRAME = "rvp-frame"
 P_PRINT = "rvp-print"
 P_PDF = "rvp-pdf"
 P_ERROR = "rvp-error"
+P_BACK = "rvp-back"  # a refused print view's way back to the review
 P_ARGS = "rvp-args"
 # the redraw sign-off sheet
 SO_COMMUNITY = "rv-so-community"

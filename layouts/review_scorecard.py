@@ -214,17 +214,19 @@ def _sheet(principal: Principal | None, args: dict, lang: str) -> tuple[str, str
     return sheet_html(rows, name, period, lang), f"scorecard-{area}-{period.start.isoformat()}.pdf"
 
 
-def print_section(args: dict, lang: str) -> html.Section:
+def print_section(args: dict, lang: str, refused: bool = False) -> html.Section:
     """The ranking sheet under the print view's report, computed here as the report above it
     is; always in the layout (the app's validation layout is built from it), hidden and empty
-    for roles without the scorecard."""
+    for roles without the scorecard and where the report above was refused (its reason
+    shows there, once)."""
     doc = err = None
-    if may_see():
+    shown = may_see() and not refused
+    if shown:
         try:
             doc = _sheet(current_principal(), args, lang)[0]
         except GridAtlasError as exc:
             err = view.message(exc, lang)
-    return html.Section(id=P_SHEET, className="rvp-sc", hidden=not may_see(), children=[
+    return html.Section(id=P_SHEET, className="rvp-sc", hidden=not shown, children=[
         html.Div(className="rvp-toolbar", children=[
             html.Button(t("sc.print", lang), id=P_PRINT, className="ga-btn"),
             *PDF.buttons(lang),  # the ranking as PDF, a background job

@@ -80,6 +80,7 @@ register({
     "rv.xlsx": ("下载 Excel", "Download Excel"),
     "rv.print": ("打印版", "Print view"),
     "rv.print.do": ("打印", "Print"),
+    "rv.print.back": ("返回领导审阅", "Back to the review"),
     "rv.pdf": ("下载 PDF", "Download PDF"),
     "rv.chart": ("按时结案率（街道）", "On-time closure rate by street"),
     "rv.tip.households": ("户数", "households"),

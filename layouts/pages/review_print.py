@@ -46,17 +46,21 @@ def layout(area=None, period=None, **query) -> html.Div:
         doc, err = report.render_html(_report(args)), None
     except GridAtlasError as exc:
         doc, err = None, view.message(exc, lang)
+    # a refused area (outside the scope, unknown): its reason once, a way back, and none of
+    # the buttons and sheets that could only be refused again (they stay in the layout,
+    # hidden, for the page's callbacks)
     return html.Div(className="ga-page rvp-page", children=[
         dcc.Store(id=rid.P_ARGS, data=args),
-        html.Div(className="rvp-toolbar", children=[
+        html.Div(className="rvp-toolbar", hidden=bool(err), children=[
             html.Button(t("rv.print.do"), id=rid.P_PRINT, className="ga-btn"),
             *PDF.buttons(lang),  # the PDF report, a background job
         ]),
         PDF.panel(lang),
         html.Div(err, id=rid.P_ERROR, className="ga-error", role="alert"),
+        html.A(t("rv.print.back"), href="/review", id=rid.P_BACK, className="ga-link rvp-back") if err else None,
         html.Iframe(id=rid.P_FRAME, srcDoc=doc, className="rvp-frame",
                     title=t("rv.print")) if doc else None,
-        review_scorecard.print_section(args, lang),  # the departments' ranking sheet
+        review_scorecard.print_section(args, lang, refused=bool(err)),  # the departments' ranking sheet
     ])
 
 

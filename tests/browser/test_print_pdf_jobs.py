@@ -2,8 +2,8 @@
 background jobs like the review's (layouts/pdf_job.py), by clicks in Chinese: the steps show
 with a Cancel button while the job is held mid-way (``GRIDATLAS_TEST_JOB_HOLD_FILE``),
 Cancel ends it with no file, clicked again the file arrives (a PDF naming the area); an area
-outside the user's scope is refused in the page at the click, and a role without the
-scorecard does not see its sheet. Screenshots in tests/artifacts/print-pdf-*.png.
+outside the user's scope is refused once, with a way back and no buttons, and a role without
+the scorecard does not see its sheet. Screenshots in tests/artifacts/print-pdf-*.png.
 """
 
 from __future__ import annotations
@@ -100,26 +100,28 @@ def test_print_view_ranking_pdf_is_a_job(print_app, demo_db, new_page, tmp_path)
     assert console.errors == []
 
 
-def test_print_view_pdfs_refuse_outside_the_scope(print_app, new_page):
-    """Another street's print view: both buttons refuse at the click, in the page, in
-    Chinese, and nothing downloads; a planner does not see the ranking sheet at all."""
+def test_print_view_outside_the_scope_is_refused_once(print_app, new_page):
+    """Another street's print view: its reason once, in Chinese, with a way back to the
+    review; none of the print and PDF buttons that could only be refused again is shown
+    (their refusal on the worker and at the click: tests/db/test_pdf_jobs.py); a planner
+    does not see the ranking sheet at all."""
     server, _hold = print_app
     page, console = new_page(width=1600, height=1000)
-    downloads = []
-    page.on("download", lambda d: downloads.append(d))
     login(page, server.url, "pp_leader", LEADER_PW, f"/review/print?area={OTHER_STREET}&period=month")
     page.wait_for_selector("#rvp-error:not(:empty)", timeout=90000)
     assert page.locator("#rvp-frame").count() == 0
-    for button in ("#rvp-pdf", "#rvp-sc-pdf"):
-        click(page, button, settle=True)
-        page.wait_for_selector(f"{button}-status .ga-bad", timeout=60000)
-        text = page.inner_text(f"{button}-status")
-        # Chinese only (the message's English half is not shown in Chinese mode)
-        assert re.search("[\u4e00-\u9fff]", text) and not re.search("[A-Za-z]{3,}", text), text
-        assert page.is_hidden(f"{button}-busy")
+    alerts = [a for a in page.locator("[role=alert]").all() if a.is_visible() and a.inner_text().strip()]
+    assert len(alerts) == 1, [a.inner_text() for a in alerts]
+    text = alerts[0].inner_text()
+    # Chinese only (the message's English half is not shown in Chinese mode)
+    assert re.search("[\u4e00-\u9fff]", text) and not re.search("[A-Za-z]{3,}", text), text
+    assert STREET in text and OTHER_STREET not in text, text  # the user's scope; nothing of the other street
+    for button in ("#rvp-print", "#rvp-pdf", "#rvp-sc-print", "#rvp-sc-pdf"):
+        assert page.locator(button).is_hidden(), button
+    assert page.locator("#rvp-sc-sheet").is_hidden()
     screenshot(page, "print-pdf-refused")
-    page.wait_for_timeout(1000)
-    assert downloads == []
+    click(page, "#rvp-back")
+    page.wait_for_url(f"{server.url}/review", timeout=60000)
     assert console.errors == []
     # a planner reads the review but not the scorecard: the ranking sheet is not shown
     page2, _ = new_page(width=1600, height=1000)

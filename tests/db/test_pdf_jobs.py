@@ -13,6 +13,7 @@ from geo.access.permissions import PermissionDenied
 from geo.access.roles import Principal
 from geo.reports import service
 from geo.repository import review as rv
+from layouts import review_pdf_job as rpj
 from layouts import review_scorecard as rsc
 
 STREET_A, STREET_B = "990100001", "990100002"
@@ -70,3 +71,27 @@ def test_ranking_job_makes_the_sheet_of_the_area(demo_db, tmp_path):
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
     street = demo_db.scalar("SELECT name FROM streets WHERE code = %s", (STREET_A,))
     assert f"{street}部门考核排名" in text.replace(" ", "")
+
+
+REPORT_REFUSED = [
+    (Principal("w", "grid_worker", STREET_A + "001001"), STREET_A, "month", PermissionDenied),  # no review right
+    (None, STREET_A, "month", PermissionDenied),
+    (LEADER_A, STREET_B, "month", PermissionDenied),  # outside the scope (the print view hides its buttons)
+    (LEADER_A, STREET_B + "001", "month", PermissionDenied),
+    (LEADER_A, "9901%", "month", PermissionDenied),  # a pattern: not a place code
+    (LEADER_A, STREET_A, "decade", rv.ReviewError),
+]
+
+
+@pytest.mark.parametrize(("who", "area", "kind", "error"), REPORT_REFUSED)
+def test_report_job_is_refused_at_the_click(demo_db, who, area, kind, error):
+    """The area report's PDF button (the review's and the print view's): the click's check
+    refuses before any job is queued, with a message for the page."""
+    with pytest.raises(error) as info:
+        rpj.report_args(who, area, kind)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in info.value.user_msg)
+
+
+def test_report_job_arguments_of_an_area_in_scope(demo_db):
+    assert rpj.report_args(LEADER_A, STREET_A + "001", "month") == \
+        {"area": STREET_A + "001", "period": "month", "from": None, "to": None}
