@@ -55,7 +55,8 @@ last with (a contract) ``walls``, ``wall_p95_ms``, ``wall_errors``, ``reports_pe
 p95 <= 150 ms, 0 lost, 0 duplicated; rebalance committed with the wall p95 within 1.5x,
 both over its whole phase (``wall_p95_ratio_during_rebalance``) and over only the refreshes
 sent while it ran, from the planner's sign-in to "committed"
-(``wall_p95_ratio_while_rebalancing``, the stricter); nothing lost in the outage; each burst 0 errors within 10 s. Exits 1 when one is missed.
+(``wall_p95_ratio_while_rebalancing``, the stricter); nothing lost in the outage; each
+burst 0 errors within 10 s. Exits 1 when one is missed.
 
 Usage::
 
