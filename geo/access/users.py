@@ -18,10 +18,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
 
 from geo import db
-from geo.access import audit
+from geo.access import audit, pwhash
 from geo.access.roles import ROLES, Principal, scope_level
 from geo.errors import GridAtlasError
 from geo.settings import get_settings
@@ -135,7 +135,7 @@ def add_user(
             """INSERT INTO users (username, display_name, password_hash, role, scope_code)
                VALUES (%s, %s, %s, %s, %s)
                RETURNING id, username, role, scope_code, display_name, disabled, locked_until""",
-            (username, display_name, generate_password_hash(password), role, scope_code),
+            (username, display_name, pwhash.generate(password), role, scope_code),
         )
         user = User(**cur.fetchone())
         audit.record(cur, actor, "user.add", target=username, scope_code=scope_code,
@@ -205,7 +205,7 @@ def reset_password(actor: Principal, username: str, new_password: str) -> int:
             """UPDATE users SET password_hash = %s, password_changed_at = now(),
                                 failed_logins = 0, locked_until = NULL
                 WHERE username = %s RETURNING id, scope_code""",
-            (generate_password_hash(new_password), username),
+            (pwhash.generate(new_password), username),
         )
         row = cur.fetchone()
         if not row:
@@ -239,7 +239,7 @@ def change_password(username: str, old_password: str, new_password: str, client_
     with db.transaction() as cur:
         cur.execute(
             "UPDATE users SET password_hash = %s, password_changed_at = now() WHERE id = %s",
-            (generate_password_hash(new_password), user.id),
+            (pwhash.generate(new_password), user.id),
         )
         ended = _end_user_sessions(cur, user.id, keep=keep_session)
         audit.record(cur, user.principal(), "user.password", target=username,
@@ -305,10 +305,10 @@ def _verify(username: str, password: str, client_addr: str) -> User:
             (name,),
         )
     if row is None:
-        check_password_hash(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+        pwhash.check(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
         ok = False
     else:
-        ok = check_password_hash(row.pop("password_hash"), password)
+        ok = pwhash.check(row.pop("password_hash"), password)
     if ok and not row["disabled"]:
         with db.transaction() as cur:
             cur.execute("DELETE FROM login_failures WHERE username = %s AND client_addr = %s",
