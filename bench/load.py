@@ -23,8 +23,10 @@ phases (``--duration`` 60 s each; walls and reports at once)
     1. baseline: the single process, primary only;
     2. tier: gunicorn and the replica;
     3. rebalance: the tier while a planner rebalances a street on ``/plan`` like a person
-       (Debian's Chromium, headless, signed in through /login as ``bench_planner``, role
-       planner over the street's district, made once): chooses the street, runs it (a
+       (Debian's Chromium, headless and niced, launched before the phase as a person's PC
+       has its browser open; from the phase's start signed in through /login as
+       ``bench_planner``, role planner over the street's district, made once): opens
+       /plan, chooses the street, runs it (a
        background job on the Celery worker), ticks "accept grids outside the band", types a
        note, clicks "commit the street" and confirms (a second job: every community in one
        transaction); walls keep refreshing until the page says committed.
@@ -397,17 +399,28 @@ def _phase(name: str, server: tier.Server, clients: list[WallClient], tick: dict
 
 def _rebalance_street(base_url: str, street: str, state: dict):
     """A street's rebalance, run and committed on ``/plan`` by the bench's planner in a
-    headless Chromium (``tier.commit_street_from_plan``), beside the walls."""
-    def run() -> dict:
+    headless Chromium (``tier.commit_street_from_plan``), beside the walls.
+
+    The planner's browser stands for a person's PC that already has its browser open: it is
+    launched here, before the phase, and idles until the phase starts (the launch of a
+    browser is no work of the server's; on this one machine its start-up, even niced, showed
+    in the walls' first refreshes). From the phase's start the planner signs in, opens
+    /plan, runs the street and commits it: all of that is measured. Returns the phase's
+    side job."""
+    ready, go, done = threading.Event(), threading.Event(), threading.Event()
+
+    def planner() -> None:
         from playwright.sync_api import sync_playwright
 
-        t0 = state["start_at"] = time.monotonic()
         _remote_thread()
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                 _remote(browser)
                 try:
+                    ready.set()
+                    go.wait()
+                    state["start_at"] = time.monotonic()
                     state.update(tier.commit_street_from_plan(browser, base_url, street, note="bench/load.py",
                                                               log=say))
                 finally:
@@ -415,28 +428,48 @@ def _rebalance_street(base_url: str, street: str, state: dict):
         except Exception as exc:  # noqa: BLE001 - the run goes on; rebalance_done says false
             say(f"  rebalance on /plan failed: {type(exc).__name__}: {str(exc)[:500]}")
             state.update(ok=False, message=f"{type(exc).__name__}: {str(exc)[:200]}")
-        state["end_at"] = time.monotonic()
-        state["seconds"] = round(state["end_at"] - t0, 1)
+        finally:
+            state["end_at"] = time.monotonic()
+            state.setdefault("start_at", state["end_at"])
+            state["seconds"] = round(state["end_at"] - state["start_at"], 1)
+            ready.set()
+            done.set()
+
+    threading.Thread(target=planner, daemon=True, name="planner").start()
+    ready.wait(180)
+    time.sleep(2.0)  # the browser's start-up settles before the phase
+
+    def run() -> dict:
+        go.set()
+        done.wait()
         return {}
     return run
 
 
 def _remote_thread() -> None:
-    """This thread, and every process it starts from now on (Playwright's driver and the
-    browser), at the lowest CPU priority: Linux keeps a niceness per thread and a child
-    inherits it from the thread that starts it. So the planner's browser is niced from its
-    launch, not only once it runs (a launch at the normal priority slowed the walls'
-    first refreshes of the phase)."""
+    """The planner's browser stands for a person's PC, not for the server: this thread, and
+    every process it starts from now on (Playwright's driver, the browser and the renderers
+    the browser forks later), run only on CPU time the server leaves idle.
+
+    Linux keeps the scheduling policy per thread and a child inherits it from the thread
+    that starts it, so the whole browser runs under ``SCHED_IDLE`` from its launch. A
+    niceness alone did not hold: Chromium sets its renderers' niceness itself (to 0 for a
+    visible page, which it may do as root), and the page's rendering then competed with
+    the tier at the normal priority. Where ``SCHED_IDLE`` is refused, the niceness 19 stays.
+    """
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     except OSError:
         pass
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
+    except (OSError, AttributeError):
+        pass
 
 
 def _remote(browser) -> None:
-    """The planner's browser stands for a person's PC, not for the server: its processes
-    (and the renderers they fork later) run at the lowest CPU priority, so its page
-    rendering on this machine's two cores is not counted as the tier's own load."""
+    """The browser's processes niced again after its launch (a second guard beside
+    :func:`_remote_thread`'s policy, which they keep)."""
     import psutil
 
     for p in psutil.Process().children(recursive=True):
@@ -696,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         reb_w, _, reb_reps = _phase("rebalance", server, clients, rec.tick,
                                     during=_rebalance_street(server.url, street, state), **common)
         TRACE["rebalance"] = {k: v for k, v in state.items() if k.endswith("_at")}
+        TRACE["planner_requests"] = state.pop("requests", [])
         rebalance_done = bool(state.get("ok")) and _street_versions(admin, street) > before
         say(f"  rebalance: {state.get('seconds')} s (run {state.get('run_s')} s, commit {state.get('commit_s')} s), "
             f"committed: {rebalance_done}")

@@ -15,6 +15,7 @@ it again. ``commit_street_from_plan`` is a planner rebalancing and committing a 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -254,10 +255,16 @@ def ensure_planner(app_url: str, scope: str) -> None:
 
 
 def _click(page, selector: str) -> None:
-    """A person's click: at the element's centre on the screen."""
+    """A person's click: at the element's centre on the screen, once it holds still (a page
+    still laying out, a map loading above it, moves it between the look and the click)."""
     loc = page.locator(selector).first
     loc.scroll_into_view_if_needed()
-    box = loc.bounding_box()
+    box, last = loc.bounding_box(), None
+    for _ in range(50):
+        if box is not None and box == last:
+            break
+        page.wait_for_timeout(100)
+        last, box = box, loc.bounding_box()
     if box is None:
         raise RuntimeError(f"{selector} is not on the screen")
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -269,7 +276,11 @@ def _choose(page, street: str, ms: float) -> None:
     filters, the Run button enabled by a callback): a choice not taken is made again."""
     for attempt in range(3):
         _click(page, "#plan-street")
-        page.locator(".dash-dropdown-option[role=option]").first.wait_for(timeout=ms)
+        try:  # a click that missed the menu (the page moved) is made again
+            page.locator(".dash-dropdown-option[role=option]").first.wait_for(
+                timeout=ms if attempt == 2 else 30_000)
+        except Exception:  # noqa: BLE001 - not open: click it again
+            continue
         page.keyboard.type(street)
         option = page.locator(".dash-dropdown-option[role=option]").filter(has_text=street).first
         option.wait_for(timeout=ms)
@@ -298,7 +309,22 @@ def commit_street_from_plan(browser, base_url: str, street: str, *, note: str, a
     ms = timeout_s * 1000
     ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
     page = ctx.new_page()
-    out: dict = {"ok": False}
+    out: dict = {"ok": False, "requests": []}
+    sent: dict = {}
+
+    def _sent(req) -> None:
+        sent[id(req)] = time.monotonic()
+
+    def _done(req) -> None:  # the planner's own requests: when, how long, what (for --trace)
+        at = sent.pop(id(req), None)
+        if at is not None:
+            what = req.url.split("?")[0].replace(base_url, "")
+            if what.endswith("_dash-update-component") and req.post_data:
+                what = "callback " + str(json.loads(req.post_data).get("output", ""))[:60]
+            out["requests"].append((round(at, 3), round((time.monotonic() - at) * 1000, 1), req.method, what))
+
+    page.on("request", _sent)
+    page.on("requestfinished", _done)
     try:
         t0 = time.monotonic()
         page.goto(f"{base_url}/login?next={quote('/plan', safe='')}")
