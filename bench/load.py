@@ -399,85 +399,47 @@ def _phase(name: str, server: tier.Server, clients: list[WallClient], tick: dict
 
 def _rebalance_street(base_url: str, street: str, state: dict):
     """A street's rebalance, run and committed on ``/plan`` by the bench's planner in a
-    headless Chromium (``tier.commit_street_from_plan``), beside the walls.
+    headless Chromium (``bench/planner.py``: ``tier.commit_street_from_plan``), beside the
+    walls.
 
-    The planner's browser stands for a person's PC that already has its browser open: it is
-    launched here, before the phase, and idles until the phase starts (the launch of a
-    browser is no work of the server's; on this one machine its start-up, even niced, showed
-    in the walls' first refreshes). From the phase's start the planner signs in, opens
-    /plan, runs the street and commits it: all of that is measured. Returns the phase's
-    side job."""
-    ready, go, done = threading.Event(), threading.Event(), threading.Event()
-
-    def planner() -> None:
-        from playwright.sync_api import sync_playwright
-
-        _remote_thread()
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                _remote(browser)
-                try:
-                    ready.set()
-                    go.wait()
-                    state["start_at"] = time.monotonic()
-                    state.update(tier.commit_street_from_plan(browser, base_url, street, note="bench/load.py",
-                                                              log=say))
-                finally:
-                    browser.close()
-        except Exception as exc:  # noqa: BLE001 - the run goes on; rebalance_done says false
-            say(f"  rebalance on /plan failed: {type(exc).__name__}: {str(exc)[:500]}")
-            state.update(ok=False, message=f"{type(exc).__name__}: {str(exc)[:200]}")
-        finally:
-            state["end_at"] = time.monotonic()
-            state.setdefault("start_at", state["end_at"])
-            state["seconds"] = round(state["end_at"] - state["start_at"], 1)
-            ready.set()
-            done.set()
-
-    threading.Thread(target=planner, daemon=True, name="planner").start()
-    ready.wait(180)
+    The planner stands for a person at another PC: a process of its own (as a thread of
+    this one it held the walls' clients' GIL while it waited for CPU), on idle CPU time
+    only, its browser launched here, before the phase, as a person has it open. From the
+    phase's start the planner signs in, opens /plan, runs the street and commits it: all of
+    that is measured. Returns the phase's side job."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.planner", base_url, street], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        say(f"  the planner's browser did not start: {line[:300]}")
     time.sleep(2.0)  # the browser's start-up settles before the phase
 
     def run() -> dict:
-        go.set()
-        done.wait()
+        result: dict = {"ok": False, "message": "the planner's process gave no result"}
+        try:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            for out in proc.stdout:
+                try:
+                    msg = json.loads(out)
+                except ValueError:
+                    continue
+                if "say" in msg:
+                    say(msg["say"])
+                elif "result" in msg:
+                    result = msg["result"]
+        except OSError as exc:
+            result["message"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            proc.wait(timeout=120)
+        if not result.get("ok") and result.get("message"):
+            say(f"  rebalance on /plan failed: {result['message'][:500]}")
+        result.setdefault("end_at", time.monotonic())
+        result.setdefault("start_at", result["end_at"])
+        result["seconds"] = round(result["end_at"] - result["start_at"], 1)
+        state.update(result)
         return {}
     return run
-
-
-def _remote_thread() -> None:
-    """The planner's browser stands for a person's PC, not for the server: this thread, and
-    every process it starts from now on (Playwright's driver, the browser and the renderers
-    the browser forks later), run only on CPU time the server leaves idle.
-
-    Linux keeps the scheduling policy per thread and a child inherits it from the thread
-    that starts it, so the whole browser runs under ``SCHED_IDLE`` from its launch. A
-    niceness alone did not hold: Chromium sets its renderers' niceness itself (to 0 for a
-    visible page, which it may do as root), and the page's rendering then competed with
-    the tier at the normal priority. Where ``SCHED_IDLE`` is refused, the niceness 19 stays.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except OSError:
-        pass
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
-    except (OSError, AttributeError):
-        pass
-
-
-def _remote(browser) -> None:
-    """The browser's processes niced again after its launch (a second guard beside
-    :func:`_remote_thread`'s policy, which they keep)."""
-    import psutil
-
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "chrom" in p.name().lower():
-                p.nice(19)
-        except psutil.Error:
-            pass
 
 
 def _ensure_cells(app_url: str, street: str) -> None:

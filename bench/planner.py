@@ -1,0 +1,78 @@
+"""The load benchmark's planner, in a process of its own: a person at another PC who
+rebalances a street on ``/plan`` (``bench.tier.commit_street_from_plan``).
+
+``bench/load.py`` starts it before its rebalance phase::
+
+    python -m bench.planner BASE_URL STREET
+
+It launches Debian's Chromium (headless) under ``SCHED_IDLE``, prints ``ready`` and waits
+for a line on its standard input; then it signs in, chooses, runs and commits the street,
+and prints one JSON line: the flow's result with ``start_at`` / ``end_at`` and its own
+requests, on the machine's monotonic clock (shared by every process, so the caller can
+place them among the walls' refreshes).
+
+Why a process: the planner's browser stands for a person's PC, so it runs only on CPU time
+the server leaves idle. As a thread of the benchmark it also held the benchmark's GIL while
+it waited for that idle time, and the walls' clients, threads of the same process, then
+waited with it: their measured refresh times grew by what the planner waited, not by
+anything the server did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import tier  # noqa: E402
+from bench.load import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
+
+def idle_priority() -> None:
+    """This process, and every process it starts from now on (Playwright's driver, the
+    browser and the renderers it forks later), on idle CPU time only: the policy is
+    inherited and Chromium, which sets its renderers' niceness itself, leaves it alone.
+    Where ``SCHED_IDLE`` is refused, the lowest niceness."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
+    except OSError:
+        pass
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv: list[str]) -> int:
+    from playwright.sync_api import sync_playwright
+
+    base_url, street = argv[0], argv[1]
+    idle_priority()
+    state: dict = {}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                print("ready", flush=True)
+                sys.stdin.readline()  # the phase has started
+                state["start_at"] = time.monotonic()
+                state.update(tier.commit_street_from_plan(
+                    browser, base_url, street, note="bench/load.py",
+                    log=lambda m: print(json.dumps({"say": m}, ensure_ascii=False), flush=True)))
+            finally:
+                browser.close()
+    except Exception as exc:  # noqa: BLE001 - reported to the benchmark, which goes on
+        state.update(ok=False, message=f"{type(exc).__name__}: {str(exc)[:500]}")
+    state["end_at"] = time.monotonic()
+    state.setdefault("start_at", state["end_at"])
+    print(json.dumps({"result": state}, ensure_ascii=False), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
