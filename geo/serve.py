@@ -60,6 +60,9 @@ def options(settings: Settings | None = None) -> dict:
         "max_requests": 5000,
         "max_requests_jitter": 500,
         "accesslog": "-",
+        # gunicorn's default line plus the request's time on the server, in microseconds:
+        # what a slow answer cost here, beside what the client saw
+        "access_log_format": '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus',
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "gridatlas",
