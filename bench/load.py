@@ -23,11 +23,11 @@ phases (``--duration`` 60 s each; walls and reports at once)
     1. baseline: the single process, primary only;
     2. tier: gunicorn and the replica;
     3. rebalance: the tier while a planner rebalances a street on ``/plan`` like a person
-       (Debian's Chromium, headless and niced, launched before the phase as a person's PC
-       has its browser open; from the phase's start signed in through /login as
-       ``bench_planner``, role planner over the street's district, made once): opens
-       /plan, chooses the street, runs it (a
-       background job on the Celery worker), ticks "accept grids outside the band", types a
+       (Debian's Chromium, headless, in a process of its own on idle CPU time only,
+       launched before the phase as a person's PC has its browser open; from the phase's
+       start signed in through /login as ``bench_planner``, role planner over the street's
+       district, made once): opens /plan, chooses the street, runs it (a background job on
+       the Celery worker), ticks "accept grids outside the band", types a
        note, clicks "commit the street" and confirms (a second job: every community in one
        transaction); walls keep refreshing until the page says committed.
        ``rebalance_done`` is read from the database: the page said committed and the

@@ -6,7 +6,8 @@ rebalances a street on ``/plan`` (``bench.tier.commit_street_from_plan``).
     python -m bench.planner BASE_URL STREET
 
 It launches Debian's Chromium (headless) under ``SCHED_IDLE``, prints ``ready`` and waits
-for a line on its standard input; then it signs in, chooses, runs and commits the street,
+for a line on its standard input (at its end instead, the benchmark is gone: it exits and
+commits nothing); then it signs in, chooses, runs and commits the street,
 and prints one JSON line: the flow's result with ``start_at`` / ``end_at`` and its own
 requests, on the machine's monotonic clock (shared by every process, so the caller can
 place them among the walls' refreshes).
@@ -59,7 +60,8 @@ def main(argv: list[str]) -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
                 print("ready", flush=True)
-                sys.stdin.readline()  # the phase has started
+                if not sys.stdin.readline():  # the benchmark ended before its phase: never act
+                    return 1
                 state["start_at"] = time.monotonic()
                 state.update(tier.commit_street_from_plan(
                     browser, base_url, street, note="bench/load.py",
