@@ -17,9 +17,16 @@ def click(page, target, *, settle: bool = False, timeout_ms: float = 30000) -> N
     waits until the box stops moving (parts of a page that arrive later push it down).
     """
     loc = page.locator(target).first if isinstance(target, str) else target
-    loc.wait_for(state="visible", timeout=timeout_ms)
-    loc.scroll_into_view_if_needed()
-    box = loc.bounding_box()
+    for attempt in range(5):
+        loc.wait_for(state="visible", timeout=timeout_ms)
+        try:
+            loc.scroll_into_view_if_needed()
+            box = loc.bounding_box()
+            break
+        except Exception as err:  # the page redrew it (a list filtering as one types): find it again
+            if "not attached" not in str(err) or attempt == 4:
+                raise
+            page.wait_for_timeout(150)
     if settle:
         for _ in range(60):
             page.wait_for_timeout(200)
