@@ -51,6 +51,9 @@ def main() -> None:
         from geo import localdb
 
         localdb.up()
+    from geo import serve
+
+    serve.apply_gil_switch(settings)  # the development server is threaded too
     app.run(host=settings.host, port=settings.port, debug=settings.debug)
 
 

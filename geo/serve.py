@@ -84,10 +84,28 @@ def on_starting(server) -> None:
 
 
 def post_fork(server, worker) -> None:
-    """In each new worker: forget the master's database pools (never share a socket)."""
+    """In each new worker: forget the master's database pools (never share a socket); a
+    short interpreter-lock slice for its threads (:func:`apply_gil_switch`)."""
     from geo import db
 
     db.after_fork()
+    apply_gil_switch()
+
+
+def apply_gil_switch(settings: Settings | None = None) -> float:
+    """Set this process's interpreter-lock switch interval to ``GIL_SWITCH_MS``; returns it
+    in seconds.
+
+    A web process's threads mostly wait on the database and give the lock up at every wait;
+    taking it back waits until the thread holding it has used its slice. With Python's 5 ms,
+    one thread computing (a planner's map, a PDF) made every query of its neighbours wait up
+    to 5 ms: a wall refresh of a few queries took 100 ms and more instead of 15 (``bench/
+    gil_switch.py`` measures it). A shorter slice costs the computing thread little.
+    """
+    s = settings or get_settings()
+    seconds = s.gil_switch_ms / 1000.0
+    sys.setswitchinterval(seconds)
+    return seconds
 
 
 # ----------------------------------------------------------------------------- a local server

@@ -99,6 +99,13 @@ class Settings:
     replica_max_lag_seconds:
         A replica further behind than this is treated as down: the wall shows its stale
         banner (``REPLICA_MAX_LAG_SECONDS``, default 30).
+    gil_switch_ms:
+        How long a thread of a web process may hold Python's interpreter lock before another
+        thread gets it (``GIL_SWITCH_MS``, default 0.5; Python's own is 5). A threaded web
+        process serves requests that mostly wait for the database beside a few that compute
+        (a planner's map, a PDF): each wait gives the lock up and each answer must take it
+        back, so at 5 ms a wall's refresh of a few queries waited 100 ms and more behind one
+        computing request of its process (see :func:`geo.serve.apply_gil_switch`).
     """
 
     database_url: str | None
@@ -143,6 +150,7 @@ class Settings:
     threads: int = 8
     database_read_url: str | None = None
     replica_max_lag_seconds: float = 30.0
+    gil_switch_ms: float = 0.5
 
 
 def load_settings() -> Settings:
@@ -200,8 +208,8 @@ def default_workers() -> int:
 
 
 def _web_tier_settings() -> dict:
-    """``WORKERS``, ``THREADS`` (default ``DB_POOL_MAX``), ``DATABASE_READ_URL`` and
-    ``REPLICA_MAX_LAG_SECONDS``."""
+    """``WORKERS``, ``THREADS`` (default ``DB_POOL_MAX``), ``DATABASE_READ_URL``,
+    ``REPLICA_MAX_LAG_SECONDS`` and ``GIL_SWITCH_MS``."""
     read_url = os.environ.get("DATABASE_READ_URL") or None
     if read_url is not None and not read_url.startswith(("postgresql://", "postgres://")):
         raise ConfigError("DATABASE_READ_URL must be a libpq URI starting with postgresql://")
@@ -210,6 +218,7 @@ def _web_tier_settings() -> dict:
         "threads": _int("THREADS", _int("DB_POOL_MAX", 8, 1, 100), 1, 256),
         "database_read_url": read_url,
         "replica_max_lag_seconds": _float("REPLICA_MAX_LAG_SECONDS", 30.0, 0.1, 86400.0),
+        "gil_switch_ms": _float("GIL_SWITCH_MS", 0.5, 0.1, 100.0),
     }
 
 

@@ -14,3 +14,40 @@ def test_keepalive_outlasts_the_walls_refresh_and_a_balancers_idle_timeout():
         opts = serve.options(dataclasses.replace(s, refresh_seconds=every))
         assert opts["keepalive"] > every and opts["keepalive"] > 60
         assert opts["worker_class"] == "gthread"
+
+
+def test_each_web_process_takes_a_short_interpreter_lock_slice(monkeypatch):
+    """gunicorn's post_fork sets GIL_SWITCH_MS in every worker."""
+    import sys
+
+    from geo import db
+
+    before = sys.getswitchinterval()
+    try:
+        s = dataclasses.replace(get_settings(), gil_switch_ms=0.25)
+        assert serve.apply_gil_switch(s) == 0.00025
+        assert abs(sys.getswitchinterval() - 0.00025) < 1e-9
+        sys.setswitchinterval(0.005)
+        monkeypatch.setenv("GIL_SWITCH_MS", "0.7")
+        get_settings.cache_clear()
+        monkeypatch.setattr(db, "after_fork", lambda: None)
+        serve.post_fork(None, None)
+        assert abs(sys.getswitchinterval() - 0.0007) < 1e-9
+    finally:
+        sys.setswitchinterval(before)
+        get_settings.cache_clear()
+
+
+def test_the_switch_setting_is_checked(monkeypatch):
+    from geo.settings import ConfigError, load_settings
+
+    monkeypatch.delenv("GIL_SWITCH_MS", raising=False)
+    assert load_settings().gil_switch_ms == 0.5
+    for bad in ("0", "-1", "abc", "1000"):
+        monkeypatch.setenv("GIL_SWITCH_MS", bad)
+        try:
+            load_settings()
+        except ConfigError as err:
+            assert "GIL_SWITCH_MS" in str(err)
+        else:
+            raise AssertionError(f"GIL_SWITCH_MS={bad} was accepted")
