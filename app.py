@@ -54,6 +54,7 @@ def main() -> None:
     from geo import serve
 
     serve.apply_gil_switch(settings)  # the development server is threaded too
+    serve.freeze_startup_objects()
     app.run(host=settings.host, port=settings.port, debug=settings.debug)
 
 

@@ -17,4 +17,5 @@ def on_starting(server):
     serve.on_starting(server)
 
 
+pre_fork = serve.pre_fork
 post_fork = serve.post_fork

@@ -51,3 +51,22 @@ def test_the_switch_setting_is_checked(monkeypatch):
             assert "GIL_SWITCH_MS" in str(err)
         else:
             raise AssertionError(f"GIL_SWITCH_MS={bad} was accepted")
+
+
+def test_the_master_freezes_its_start_up_objects_before_each_fork():
+    """gunicorn.conf.py's pre_fork freezes what the preloaded app made: a worker's full
+    garbage collection never walks them (bench/gc_freeze.py)."""
+    import gc
+    import runpy
+
+    conf = runpy.run_path(str(serve.PROJECT_ROOT / "gunicorn.conf.py"))
+    assert conf["pre_fork"] is serve.pre_fork and conf["post_fork"] is serve.post_fork
+    gc.unfreeze()
+    try:
+        kept = [{"n": i} for i in range(1000)]  # objects alive in the master now
+        assert gc.get_freeze_count() == 0
+        conf["pre_fork"](None, None)
+        assert gc.get_freeze_count() >= len(kept)
+        assert not any(o is kept[0] for o in gc.get_objects())  # no longer walked
+    finally:
+        gc.unfreeze()
