@@ -5,7 +5,8 @@ rebalances a street on ``/plan`` (``bench.tier.commit_street_from_plan``).
 
     python -m bench.planner BASE_URL STREET
 
-It launches Debian's Chromium (headless) under ``SCHED_IDLE``, prints ``ready`` and waits
+It launches Debian's Chromium (headless) under ``SCHED_IDLE`` and opens its window (a page on
+``about:blank``, whose renderer starts then), prints ``ready`` and waits
 for a line on its standard input (at its end instead, the benchmark is gone: it exits and
 commits nothing); then it signs in, chooses, runs and commits the street,
 and prints one JSON line: the flow's result with ``start_at`` / ``end_at`` and its own
@@ -59,12 +60,13 @@ def main(argv: list[str]) -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
+                page = tier.planner_page(browser)  # the window is open before the phase
                 print("ready", flush=True)
                 if not sys.stdin.readline():  # the benchmark ended before its phase: never act
                     return 1
                 state["start_at"] = time.monotonic()
                 state.update(tier.commit_street_from_plan(
-                    browser, base_url, street, note="bench/load.py",
+                    page, base_url, street, note="bench/load.py",
                     log=lambda m: print(json.dumps({"say": m}, ensure_ascii=False), flush=True)))
             finally:
                 browser.close()

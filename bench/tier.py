@@ -296,19 +296,31 @@ def _choose(page, street: str, ms: float) -> None:
             page.keyboard.press("Escape")
 
 
-def commit_street_from_plan(browser, base_url: str, street: str, *, note: str, accept_band: bool = True,
-                            timeout_s: float = 900.0, log=print) -> dict:
+def planner_page(browser):
+    """A browser window as a planner has it open before going to /plan (a context, 1600x1000,
+    Chinese, and its page on about:blank): its renderer is started here, not in the visit."""
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+    page = ctx.new_page()
+    page.goto("about:blank")
+    return page
+
+
+def commit_street_from_plan(browser_or_page, base_url: str, street: str, *, note: str,
+                            accept_band: bool = True, timeout_s: float = 900.0, log=print) -> dict:
     """A planner's street rebalance on ``/plan`` in ``browser`` (Playwright): sign in through
     /login, choose the street (click, type its code, click its option), run it (a background
     job), then commit the whole street (tick "accept grids outside the band" when
     ``accept_band``, as ``geo rebalance --apply --allow-out-of-band`` did; type the note;
     commit; confirm). Returns ``ok`` (the page said committed), ``message`` and the seconds
-    of each part; the caller reads the database for the versions themselves."""
+    of each part; the caller reads the database for the versions themselves.
+
+    ``browser_or_page``: a page already open (:func:`planner_page`), or a browser in which
+    one is opened first. The page's context is closed at the end."""
     from urllib.parse import quote
 
     ms = timeout_s * 1000
-    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
-    page = ctx.new_page()
+    page = browser_or_page if hasattr(browser_or_page, "goto") else planner_page(browser_or_page)
+    ctx = page.context
     out: dict = {"ok": False, "requests": []}
     sent: dict = {}
 
