@@ -49,7 +49,7 @@ def layout(area=None, period=None, **query) -> html.Div:
     # a refused area (outside the scope, unknown): its reason once, a way back, and none of
     # the buttons and sheets that could only be refused again (they stay in the layout,
     # hidden, for the page's callbacks)
-    return html.Div(className="ga-page rvp-page", children=[
+    return html.Div(className="ga-page rvp-page" + (" rvp-refused" if err else ""), children=[
         dcc.Store(id=rid.P_ARGS, data=args),
         html.Div(className="rvp-toolbar", hidden=bool(err), children=[
             html.Button(t("rv.print.do"), id=rid.P_PRINT, className="ga-btn"),

@@ -119,6 +119,11 @@ def test_print_view_outside_the_scope_is_refused_once(print_app, new_page):
     for button in ("#rvp-print", "#rvp-pdf", "#rvp-sc-print", "#rvp-sc-pdf"):
         assert page.locator(button).is_hidden(), button
     assert page.locator("#rvp-sc-sheet").is_hidden()
+    # the reason right under the top bar (56 px and the page's padding), no empty room above
+    # it, and the light page down to the window's bottom
+    assert page.locator("#rvp-error").bounding_box()["y"] <= 56 + 24 + 30
+    box = page.locator(".rvp-page").bounding_box()
+    assert box["y"] + box["height"] >= 1000 - 1, box
     screenshot(page, "print-pdf-refused")
     click(page, "#rvp-back")
     page.wait_for_url(f"{server.url}/review", timeout=60000)
