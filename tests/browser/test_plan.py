@@ -8,6 +8,7 @@ import pytest
 from geo.access import users
 from geo.access.roles import SYSTEM
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click
 
 PW = "plan-planner-pw1"
 
@@ -79,7 +80,7 @@ def test_rebalance_commit_see_on_wall_and_restore(plan_app, demo_db, new_page):
     # restore the first version from the versions table: the page asks first (the issue
     # made restoring a two-step action), nothing is written until it is confirmed
     committed_msg = page.inner_text("#plan-commit-msg")
-    page.locator("#plan-versions button:not([disabled])").first.click()
+    click(page, page.locator("#plan-versions button:not([disabled])").first)
     page.wait_for_selector("#plan-restore-box:not([hidden])", timeout=30000)
     assert page.inner_text("#plan-commit-msg") == committed_msg
     page.click("#plan-restore-yes")
@@ -92,7 +93,7 @@ def test_rebalance_commit_see_on_wall_and_restore(plan_app, demo_db, new_page):
     # compare the first and the committed version: statuses in Chinese
     for sel, label in (("#plan-cmp-a", "v1"), ("#plan-cmp-b", "v2")):
         page.click(sel)
-        page.get_by_role("option", name=label, exact=True).click()
+        click(page, page.get_by_role("option", name=label, exact=True))
     page.wait_for_selector("#plan-compare-table", timeout=30000)
     statuses = set(page.locator("#plan-compare-table tbody td:nth-child(2)").all_inner_texts())
     assert statuses and statuses <= {"保留", "新增", "撤销"}

@@ -17,6 +17,7 @@ from geo.planning import api
 from geo.planning.model import Proposal
 from layouts import plan_store
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click
 from tests.conftest import run_cli
 
 PW = "Plan-clicks-2026x"
@@ -130,7 +131,7 @@ def test_plan_by_clicks(app, demo_db, new_page):
     _click(page, "#plan-community")
     page.locator(".Select-menu-outer, [role=listbox]").first.wait_for()
     page.keyboard.type(code)
-    page.get_by_role("option", name=re.compile(code)).first.click()
+    click(page, page.get_by_role("option", name=re.compile(code)).first)
     page.wait_for_selector("#plan-run:not([disabled])", timeout=30000)
     # the band inputs hold the community's own band; the maps fit the community
     page.wait_for_function(f"document.querySelector('#plan-target').value == '{tgt:g}'", timeout=30000)
@@ -138,14 +139,14 @@ def test_plan_by_clicks(app, demo_db, new_page):
     page.wait_for_function("window.gridatlasMaps['plan-map'].getZoom() >= 15", timeout=30000)
     assert f"community={code}" in page.url
     # side by side: both maps fitted, the current grids coloured and labelled
-    page.get_by_text("并排对比").click()
+    click(page, page.get_by_text("并排对比"))
     page.wait_for_function("(() => { const a = window.gridatlasMaps['plan-map'], "
                            "b = window.gridatlasMaps['plan-map2']; return b && b.getZoom() >= 15 && "
                            "Math.abs(a.getZoom() - b.getZoom()) < 0.01 })()", timeout=30000)
     assert page.locator("#plan-map2 .ga-grid-label").count() >= 1
     assert "户" in page.locator("#plan-map2 .ga-grid-label").first.inner_text()
     screenshot(page, "plan-clicks-side-by-side")
-    page.get_by_text("新方案", exact=True).first.click()
+    click(page, page.get_by_text("新方案", exact=True).first)
 
     # compute
     _click(page, "#plan-run")
@@ -196,7 +197,7 @@ def test_plan_by_clicks(app, demo_db, new_page):
     if page.locator("#plan-commit[disabled]").count():
         _click(page, "#plan-accept-band input[type=checkbox]")
     page.wait_for_selector("#plan-commit:not([disabled])")
-    page.locator("#plan-note").click()
+    click(page, "#plan-note")
     page.keyboard.type("手动调整后提交")
     page.wait_for_function("document.querySelector('#plan-note').value === '手动调整后提交'")
     _click(page, "#plan-commit")

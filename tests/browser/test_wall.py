@@ -7,6 +7,7 @@ import pytest
 from geo.access import users
 from geo.access.roles import SYSTEM
 from tests.browser.conftest import AppServer, login, screenshot
+from tests.browser.person import click
 
 PW = "wall-operator-pw1"
 
@@ -65,9 +66,9 @@ def test_wall_shows_layers_kpis_against_sql(wall_app, demo_db, new_page):
 def test_a_layer_toggled_off_disappears(wall_app, new_page):
     page, console = _open(new_page, wall_app)
     page.wait_for_selector(".ga-count-cam")
-    page.locator(".leaflet-control-layers-overlays label", has_text="摄像头").locator("input").click()
+    click(page, page.locator(".leaflet-control-layers-overlays label", has_text="摄像头").locator("input"))
     page.wait_for_function("document.querySelectorAll('.ga-count-cam').length === 0")
-    page.locator(".leaflet-control-layers-overlays label", has_text="摄像头").locator("input").click()
+    click(page, page.locator(".leaflet-control-layers-overlays label", has_text="摄像头").locator("input"))
     page.wait_for_selector(".ga-count-cam")
     assert console.errors == []
 
@@ -162,7 +163,7 @@ def test_search_finds_by_pinyin_initials_and_flies_to_a_grid(wall_app, demo_db, 
     zoom_before = int(page.evaluate("new URLSearchParams(location.search).get('z')"))
     page.fill("#cmd-search", grid)
     page.press("#cmd-search", "Enter")
-    page.locator(".ga-hit", has_text=grid).first.click()
+    click(page, page.locator(".ga-hit", has_text=grid).first)
     page.wait_for_function("!document.querySelector('.ga-hit')")
     page.wait_for_function(
         f"parseInt(new URLSearchParams(location.search).get('z')) > {zoom_before}")
