@@ -684,14 +684,17 @@ def main(argv: list[str] | None = None) -> int:
         worker = WorkerProcess(url, redis.url, work / "load-worker.log").wait_ready()
         server = tier.Server(url, log_path, port=port, workers=args.workers, read_url=read_url,
                              redis_url=redis.url)
+        # the planner's browser is started before the tier phase: started between the two
+        # phases, it left the walls idle for ~10 s, so the phase began with every worker's
+        # wall figures expired (WALL_CACHE_SECONDS), which 100 walls never let happen
+        state: dict = {}
+        planner = _rebalance_street(server.url, street, state)
         say(f"tier ({server.kind}, reads on the replica, jobs on a Celery worker): the same load ...")
         tier_w, tier_r, tier_reps = _phase("tier", server, clients, rec.tick, warm=True, **common)
 
-        state: dict = {}
         before = _street_versions(admin, street)
         say(f"tier + rebalance of street {street} on /plan by {tier.PLANNER} (run, then committed) ...")
-        reb_w, _, reb_reps = _phase("rebalance", server, clients, rec.tick,
-                                    during=_rebalance_street(server.url, street, state), **common)
+        reb_w, _, reb_reps = _phase("rebalance", server, clients, rec.tick, during=planner, **common)
         TRACE["rebalance"] = {k: v for k, v in state.items() if k.endswith("_at")}
         TRACE["planner_requests"] = state.pop("requests", [])
         rebalance_done = bool(state.get("ok")) and _street_versions(admin, street) > before
