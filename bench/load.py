@@ -405,10 +405,10 @@ def _rebalance_street(base_url: str, street: str, state: dict):
     The planner stands for a person at another PC: a process of its own (as a thread of
     this one it held the walls' clients' GIL while it waited for CPU), on idle CPU time
     only, its browser launched and its window open here, before the phase, as a person has
-    them open (a new page starts a renderer: that cost slowed the phase's first refreshes,
-    on this machine rather than the planner's PC). From the phase's start the planner signs
-    in, opens /plan, runs the street and commits it: all of that is measured. Returns the
-    phase's side job."""
+    them open (a new page starts a renderer: work of the planner's PC, not of the server).
+    The caller does this before the tier phase (see ``main``). From the rebalance phase's
+    start the planner signs in, opens /plan, runs the street and commits it: all of that is
+    measured. Returns the phase's side job."""
     proc = subprocess.Popen([sys.executable, "-m", "bench.planner", base_url, street], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline().strip()
