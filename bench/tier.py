@@ -305,21 +305,18 @@ def planner_page(browser):
     return page
 
 
-def commit_street_from_plan(browser_or_page, base_url: str, street: str, *, note: str,
+def commit_street_from_plan(page, base_url: str, street: str, *, note: str,
                             accept_band: bool = True, timeout_s: float = 900.0, log=print) -> dict:
-    """A planner's street rebalance on ``/plan`` in ``browser`` (Playwright): sign in through
+    """A planner's street rebalance on ``/plan`` in ``page`` (Playwright, opened by
+    :func:`planner_page`; its context is closed at the end): sign in through
     /login, choose the street (click, type its code, click its option), run it (a background
     job), then commit the whole street (tick "accept grids outside the band" when
     ``accept_band``, as ``geo rebalance --apply --allow-out-of-band`` did; type the note;
     commit; confirm). Returns ``ok`` (the page said committed), ``message`` and the seconds
-    of each part; the caller reads the database for the versions themselves.
-
-    ``browser_or_page``: a page already open (:func:`planner_page`), or a browser in which
-    one is opened first. The page's context is closed at the end."""
+    of each part; the caller reads the database for the versions themselves."""
     from urllib.parse import quote
 
     ms = timeout_s * 1000
-    page = browser_or_page if hasattr(browser_or_page, "goto") else planner_page(browser_or_page)
     ctx = page.context
     out: dict = {"ok": False, "requests": []}
     sent: dict = {}
