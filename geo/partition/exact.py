@@ -446,6 +446,45 @@ def band_sets(
         return None
     order = sorted(range(len(adjs)), key=lambda i: sum(x.bit_count() for x in adjs[i]))
     grow, checks = adjs[order[0]], [adjs[i] for i in order[1:]]
+    wa = np.asarray(w, dtype=np.float64)
+    if n and bool(np.all(wa == np.round(wa))):
+        return _band_sets_compiled(wa.astype(np.int64), lo, hi, grow, checks, max_subsets)
+    return _band_sets_plain(w, lo, hi, grow, checks, max_subsets)
+
+
+def _band_sets_compiled(
+    w: np.ndarray, lo: float, hi: float, grow: list[int], checks: list[list[int]], max_subsets: int
+) -> list[int] | None:
+    """:func:`band_sets` on whole households by the compiled kernel
+    (:func:`geo.partition.kernels.band_set_words`): the same sets in the same order."""
+    from geo.partition.kernels import WORD_BITS, band_set_words
+
+    n = len(w)
+    nw = max(1, -(-n // WORD_BITS))
+    full = (1 << WORD_BITS) - 1
+
+    def words(bitsets: list[int]) -> np.ndarray:
+        return np.array([[(x >> (WORD_BITS * j)) & full for j in range(nw)] for x in bitsets],
+                        dtype=np.int64).reshape(n, nw)
+
+    chk = np.stack([words(c) for c in checks]) if checks else np.zeros((0, n, nw), dtype=np.int64)
+    # whole households: load >= lo and load > hi compare as with ceil(lo) and floor(hi)
+    cols, ok = band_set_words(w, int(math.ceil(lo)), int(math.floor(hi)), words(grow), chk, int(max_subsets))
+    if not ok:
+        return None
+    if nw == 1:
+        return cols[:, 0].tolist()
+    acc = cols[:, nw - 1].astype(object)
+    for j in range(nw - 2, -1, -1):
+        acc = (acc << WORD_BITS) | cols[:, j].astype(object)
+    return acc.tolist()
+
+
+def _band_sets_plain(
+    w: list, lo: float, hi: float, grow: list[int], checks: list[list[int]], max_subsets: int
+) -> list[int] | None:
+    """:func:`band_sets` in plain Python (households that are not whole numbers)."""
+    n = len(w)
     cols: list[int] = []
     visited = 0
 

@@ -11,7 +11,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["spanning_trees", "induced_connected", "tree_candidates", "warm"]
+__all__ = ["spanning_trees", "induced_connected", "tree_candidates", "band_set_words", "WORD_BITS", "warm"]
+
+#: bits of a node set held in each int64 word of :func:`band_set_words` (62: a word stays
+#: positive, so ``x & -x`` isolates its lowest bit without unsigned arithmetic)
+WORD_BITS = 62
 
 
 @njit(cache=True)
@@ -262,6 +266,153 @@ def tree_candidates(orders, subs, cnts, k1, k2, lo, hi, target, top, area, sa, s
     return out[:nout]
 
 
+@njit(cache=True)
+def _low_bit(x):
+    """Index of the single set bit of ``x`` (a power of two below 2**62): exact in float64."""
+    return int(np.log2(np.float64(x)) + 0.5)
+
+
+@njit(cache=True)
+def _words_connected(mask, adj, reach, front, nxt):
+    """Whether the nodes of word set ``mask`` are connected in the word-set adjacency ``adj``
+    (``(n, W)``); ``reach``, ``front`` and ``nxt`` are scratch rows of ``W`` words."""
+    W = mask.shape[0]
+    s = -1
+    for j in range(W):
+        if mask[j] != 0:
+            s = j * 62 + _low_bit(mask[j] & -mask[j])
+            break
+    if s < 0:
+        return True
+    for j in range(W):
+        reach[j] = 0
+        front[j] = 0
+    reach[s // 62] = np.int64(1) << (s % 62)
+    front[s // 62] = reach[s // 62]
+    more = True
+    while more:
+        for j in range(W):
+            nxt[j] = 0
+        for j in range(W):
+            f = front[j]
+            while f != 0:
+                low = f & -f
+                f ^= low
+                v = j * 62 + _low_bit(low)
+                for k in range(W):
+                    nxt[k] |= adj[v, k]
+        more = False
+        for j in range(W):
+            front[j] = nxt[j] & mask[j] & ~reach[j]
+            reach[j] |= front[j]
+            if front[j] != 0:
+                more = True
+    for j in range(W):
+        if reach[j] != mask[j]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def band_set_words(w, lo, hi, grow, checks, max_subsets):
+    """The node sets of :func:`geo.partition.exact.band_sets`, in its order, as word rows.
+
+    A set of the ``n`` nodes is ``W`` int64 words of :data:`WORD_BITS` bits (node ``i`` is
+    bit ``i % 62`` of word ``i // 62``).  Sets grow by the ESU scheme in ``grow`` (``(n, W)``
+    adjacency), pruned above ``hi`` households (``w``: households per node), and are kept
+    when they hold at least ``lo`` and are connected in every adjacency of ``checks``
+    (``(C, n, W)``).  The recursion of the plain-Python version is an explicit stack here,
+    visited in the same order.
+
+    Returns
+    -------
+    (numpy.ndarray, bool)
+        The kept sets (``(k, W)``), and ``False`` (no sets) once more than ``max_subsets``
+        sets were visited.
+    """
+    n = w.shape[0]
+    W = grow.shape[1]
+    C = checks.shape[0]
+    cols = np.zeros((max(min(max_subsets, 1024), 1), W), dtype=np.int64)
+    ncols = 0
+    mask = np.zeros((n + 1, W), dtype=np.int64)
+    ext = np.zeros((n + 1, W), dtype=np.int64)
+    seen = np.zeros((n + 1, W), dtype=np.int64)
+    load = np.zeros(n + 1, dtype=np.int64)
+    above = np.zeros(W, dtype=np.int64)
+    reach = np.zeros(W, dtype=np.int64)
+    front = np.zeros(W, dtype=np.int64)
+    nxt = np.zeros(W, dtype=np.int64)
+    full = (np.int64(1) << 62) - 1
+    visited = 0
+    for r in range(n):
+        if w[r] > hi:
+            continue
+        for j in range(W):  # the bits above r
+            base = j * 62
+            if base + 61 <= r:
+                above[j] = 0
+            elif base > r:
+                above[j] = full
+            else:
+                above[j] = full & ~((np.int64(1) << (r - base + 1)) - 1)
+        for j in range(W):
+            f = grow[r, j] & above[j]
+            ext[0, j] = f
+            seen[0, j] = f
+            mask[0, j] = 0
+        bit = np.int64(1) << (r % 62)
+        mask[0, r // 62] |= bit
+        seen[0, r // 62] |= bit
+        load[0] = w[r]
+        d = 0
+        entering = True
+        while d >= 0:
+            if entering:
+                entering = False
+                visited += 1
+                if visited > max_subsets:
+                    return cols[:0], False
+                if load[d] >= lo:
+                    ok = True
+                    for c in range(C):
+                        if not _words_connected(mask[d], checks[c], reach, front, nxt):
+                            ok = False
+                            break
+                    if ok:
+                        if ncols == cols.shape[0]:
+                            grown = np.zeros((2 * ncols, W), dtype=np.int64)
+                            grown[:ncols] = cols
+                            cols = grown
+                        for j in range(W):
+                            cols[ncols, j] = mask[d, j]
+                        ncols += 1
+            # the next node of ext[d], taken out of it
+            v = -1
+            for j in range(W):
+                x = ext[d, j]
+                if x != 0:
+                    low = x & -x
+                    ext[d, j] = x ^ low
+                    v = j * 62 + _low_bit(low)
+                    break
+            if v < 0:
+                d -= 1
+                continue
+            if load[d] + w[v] > hi:
+                continue
+            for j in range(W):
+                new = grow[v, j] & above[j] & ~seen[d, j]
+                mask[d + 1, j] = mask[d, j]
+                ext[d + 1, j] = ext[d, j] | new
+                seen[d + 1, j] = seen[d, j] | new
+            mask[d + 1, v // 62] |= np.int64(1) << (v % 62)
+            load[d + 1] = load[d] + w[v]
+            d += 1
+            entering = True
+    return cols[:ncols].copy(), True
+
+
 def warm() -> None:
     """Compile (or load from the on-disk cache) every kernel now, on a tiny graph.
 
@@ -274,3 +425,5 @@ def warm() -> None:
     orders, subs, cnts, _ = spanning_trees(3, ea, eb, np.ones((1, 2)), np.zeros(1, dtype=np.int64), hh)
     tree_candidates(orders, subs, cnts, 1, 1, 1.0, 5.0, 3.0, 1, hh, ea, eb, np.ones(2))
     induced_connected(3, np.ones(3, dtype=np.bool_), ea, eb)
+    one = np.ones((3, 1), dtype=np.int64)
+    band_set_words(np.ones(3, dtype=np.int64), 1, 2, one, one.reshape(1, 3, 1), 10)
