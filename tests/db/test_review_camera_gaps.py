@@ -119,6 +119,42 @@ def test_buildings_added_and_moved_keep_the_gaps(admin):
     assert _one(admin, "SELECT count(*) FROM camera_gaps WHERE building_id = %s", (new,))[0] == 0
 
 
+def test_a_building_moved_and_back_and_a_grid_change_keep_the_gaps(admin):
+    """Migration 0018: a moved point is rechecked row by row (also in a statement that moves
+    one building and not another); an update that leaves the points (a grid version's
+    commit sets grid_id) runs no camera-gap function at all."""
+    bid, wkt = _one(admin, """SELECT b.id, ST_AsText(b.pt) FROM buildings b
+                               WHERE NOT EXISTS (SELECT 1 FROM camera_gaps x WHERE x.building_id = b.id)
+                               ORDER BY b.id LIMIT 1""")
+    other = _one(admin, "SELECT id FROM buildings WHERE id > %s ORDER BY id LIMIT 1", (bid,))[0]
+    with admin.cursor() as cur:
+        cur.execute("""UPDATE buildings SET pt = CASE WHEN id = %s THEN ST_Translate(pt, 0, 0.045) ELSE pt END
+                        WHERE id IN (%s, %s)""", (bid, bid, other))
+    far = _one(admin, "SELECT ST_AsText(pt) FROM buildings WHERE id = %s", (bid,))[0]
+    assert bid in _same_near(admin, far)
+    with admin.cursor() as cur:
+        cur.execute("UPDATE buildings SET pt = ST_Translate(pt, 0, -0.045) WHERE id = %s", (bid,))
+    assert bid not in _same_near(admin, wkt)
+    assert _one(admin, "SELECT ST_AsText(pt) FROM buildings WHERE id = %s", (bid,))[0] == wkt
+    gap = _one(admin, "SELECT building_id FROM camera_gaps ORDER BY building_id LIMIT 1")[0]
+    with admin.cursor() as cur:
+        cur.execute("SET track_functions = 'pl'")
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("""SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions
+                        WHERE funcname LIKE 'camera_gap%%'""")
+        calls = cur.fetchone()[0]
+        cur.execute("UPDATE buildings SET grid_id = grid_id WHERE community_id = "
+                    "(SELECT community_id FROM buildings WHERE id = %s)", (gap,))
+        assert cur.rowcount > 1
+        cur.execute("SELECT pg_stat_force_next_flush()")
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("""SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions
+                        WHERE funcname LIKE 'camera_gap%%'""")
+        assert cur.fetchone()[0] == calls
+        cur.execute("RESET track_functions")
+    assert _one(admin, "SELECT count(*) FROM camera_gaps WHERE building_id = %s", (gap,))[0] == 1
+
+
 def test_a_large_change_refreshes_the_whole_table(admin):
     n = _one(admin, "SELECT count(*) FROM cameras WHERE status = 'online'")[0]
     assert n > 1000, "the demo has more online cameras than the incremental limit"
