@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 
-__all__ = ["click", "on_top", "pdf_text"]
+__all__ = ["click", "on_top", "options_settled", "pdf_text"]
 
 
 def click(page, target, *, settle: bool = False, timeout_ms: float = 30000) -> None:
@@ -37,6 +37,19 @@ def click(page, target, *, settle: bool = False, timeout_ms: float = 30000) -> N
             box = now
     assert box and box["width"] > 0, f"not visible: {target}"
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def options_settled(page, tries: int = 50) -> None:
+    """Wait until the dropdown options shown stop changing: a searchable list filters and
+    redraws as one types, and a click during a redraw lands on an option that is gone."""
+    shown = None
+    for _ in range(tries):
+        now = page.evaluate("() => Array.from(document.querySelectorAll('.dash-dropdown-option'))"
+                            ".map(e => e.innerText).join('|')")
+        if now == shown:
+            return
+        shown = now
+        page.wait_for_timeout(300)
 
 
 def on_top(page, selector: str) -> bool:

@@ -19,11 +19,12 @@ import time
 import psutil
 import pytest
 import redis
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from geo.serve import AppProcess
 from layouts import plan_store
 from tests.browser.conftest import ARTIFACTS, _free_port, login, screenshot
-from tests.browser.person import click
+from tests.browser.person import click, options_settled
 from tests.celery_fixtures import Worker, redis_url  # noqa: F401  (the session's Redis)
 from tests.conftest import run_cli
 
@@ -220,22 +221,23 @@ def test_pool_process_killed_mid_job_then_run_again(stack, demo_db, new_page, re
 
 
 def _choose_street(page, street: str) -> None:
-    """Open the street menu by a click, type the street's code, click its option."""
+    """Open the street menu by a click, type the street's code, click its option once the
+    menu has stopped filtering; again if the pick did not take (as a person would)."""
     page.wait_for_selector("#plan-street-box:not([hidden])", timeout=60000)
-    click(page, "#plan-street")
-    page.locator(".dash-dropdown-option[role=option]").first.wait_for()
-    page.keyboard.type(street)  # the menu's search box has the focus: a person types the code
     option = page.locator(".dash-dropdown-option[role=option]").filter(has_text=street)
-    option.first.wait_for()
-    box = None
-    for _ in range(100):  # the menu re-renders as it filters: take the option once it holds still
-        box = option.first.bounding_box()
-        if box is not None:
-            break
-        page.wait_for_timeout(100)
-    assert box is not None, f"no option for {street} in the street menu"
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_selector("#plan-street-run:not([disabled])", timeout=30000)
+    for _ in range(3):
+        click(page, "#plan-street")
+        page.locator(".dash-dropdown-option[role=option]").first.wait_for()
+        page.keyboard.type(street)  # the menu's search box has the focus: a person types the code
+        option.first.wait_for()
+        options_settled(page)
+        click(page, option.first)
+        try:
+            page.wait_for_selector("#plan-street-run:not([disabled])", timeout=20000)
+            return
+        except PlaywrightTimeout:  # the pick did not take: the menu is opened again
+            page.keyboard.press("Escape")
+    raise AssertionError(f"street {street} could not be chosen in the street menu")
 
 
 def test_street_rebalance_from_the_page(stack, demo_db, new_page, redis_url):  # noqa: F811

@@ -17,7 +17,7 @@ from geo.planning import api
 from geo.planning.model import Proposal
 from layouts import plan_store
 from tests.browser.conftest import AppServer, login, screenshot
-from tests.browser.person import click
+from tests.browser.person import click, options_settled
 from tests.conftest import run_cli
 
 PW = "Plan-clicks-2026x"
@@ -131,6 +131,8 @@ def test_plan_by_clicks(app, demo_db, new_page):
     _click(page, "#plan-community")
     page.locator(".Select-menu-outer, [role=listbox]").first.wait_for()
     page.keyboard.type(code)
+    page.get_by_role("option", name=re.compile(code)).first.wait_for()
+    options_settled(page)  # the menu filters as one types: click once it holds still
     click(page, page.get_by_role("option", name=re.compile(code)).first)
     page.wait_for_selector("#plan-run:not([disabled])", timeout=30000)
     # the band inputs hold the community's own band; the maps fit the community

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from tests.browser.conftest import AppServer, login, screenshot
-from tests.browser.person import click
+from tests.browser.person import click, options_settled
 from tests.conftest import run_cli
 from tests.db.incident_fixtures import P1, PW, seed_incident_world
 
@@ -47,15 +47,7 @@ def _pick(page, dropdown, text: str) -> None:
     page.keyboard.type(text)
     option = page.locator(f"[role=option]:has-text('{text}')").first
     option.wait_for(state="visible", timeout=20_000)
-    # a searchable list filters as one types: wait until the options shown stop changing
-    shown = None
-    for _ in range(50):
-        now = page.evaluate("() => Array.from(document.querySelectorAll('.dash-dropdown-option'))"
-                            ".map(e => e.innerText).join('|')")
-        if now == shown:
-            break
-        shown = now
-        page.wait_for_timeout(300)
+    options_settled(page)
     menu = page.evaluate("""() => Array.from(document.querySelectorAll('[role=listbox], [role=dialog], input'))
         .map(e => (e.innerText || '') + ' ' + (e.placeholder || '') + ' ' + (e.getAttribute('aria-label') || ''))
         .join(' ')""")
