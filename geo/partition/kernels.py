@@ -280,15 +280,15 @@ def _words_connected(mask, adj, reach, front, nxt):
     s = -1
     for j in range(W):
         if mask[j] != 0:
-            s = j * 62 + _low_bit(mask[j] & -mask[j])
+            s = j * WORD_BITS + _low_bit(mask[j] & -mask[j])
             break
     if s < 0:
         return True
     for j in range(W):
         reach[j] = 0
         front[j] = 0
-    reach[s // 62] = np.int64(1) << (s % 62)
-    front[s // 62] = reach[s // 62]
+    reach[s // WORD_BITS] = np.int64(1) << (s % WORD_BITS)
+    front[s // WORD_BITS] = reach[s // WORD_BITS]
     more = True
     while more:
         for j in range(W):
@@ -298,7 +298,7 @@ def _words_connected(mask, adj, reach, front, nxt):
             while f != 0:
                 low = f & -f
                 f ^= low
-                v = j * 62 + _low_bit(low)
+                v = j * WORD_BITS + _low_bit(low)
                 for k in range(W):
                     nxt[k] |= adj[v, k]
         more = False
@@ -343,14 +343,14 @@ def band_set_words(w, lo, hi, grow, checks, max_subsets):
     reach = np.zeros(W, dtype=np.int64)
     front = np.zeros(W, dtype=np.int64)
     nxt = np.zeros(W, dtype=np.int64)
-    full = (np.int64(1) << 62) - 1
+    full = (np.int64(1) << WORD_BITS) - 1
     visited = 0
     for r in range(n):
         if w[r] > hi:
             continue
         for j in range(W):  # the bits above r
-            base = j * 62
-            if base + 61 <= r:
+            base = j * WORD_BITS
+            if base + WORD_BITS - 1 <= r:
                 above[j] = 0
             elif base > r:
                 above[j] = full
@@ -361,9 +361,9 @@ def band_set_words(w, lo, hi, grow, checks, max_subsets):
             ext[0, j] = f
             seen[0, j] = f
             mask[0, j] = 0
-        bit = np.int64(1) << (r % 62)
-        mask[0, r // 62] |= bit
-        seen[0, r // 62] |= bit
+        bit = np.int64(1) << (r % WORD_BITS)
+        mask[0, r // WORD_BITS] |= bit
+        seen[0, r // WORD_BITS] |= bit
         load[0] = w[r]
         d = 0
         entering = True
@@ -394,7 +394,7 @@ def band_set_words(w, lo, hi, grow, checks, max_subsets):
                 if x != 0:
                     low = x & -x
                     ext[d, j] = x ^ low
-                    v = j * 62 + _low_bit(low)
+                    v = j * WORD_BITS + _low_bit(low)
                     break
             if v < 0:
                 d -= 1
@@ -406,7 +406,7 @@ def band_set_words(w, lo, hi, grow, checks, max_subsets):
                 mask[d + 1, j] = mask[d, j]
                 ext[d + 1, j] = ext[d, j] | new
                 seen[d + 1, j] = seen[d, j] | new
-            mask[d + 1, v // 62] |= np.int64(1) << (v % 62)
+            mask[d + 1, v // WORD_BITS] |= np.int64(1) << (v % WORD_BITS)
             load[d + 1] = load[d] + w[v]
             d += 1
             entering = True
