@@ -627,6 +627,19 @@ def _minimal_region(
     U: Units, nodes: list[int], cur_unit: np.ndarray, prm: Params, seed: int, infeasible: bool,
     budgets: tuple[Any, Any] | None = None,
 ) -> tuple[np.ndarray, int]:
+    """Minimal-change labels of one region (:func:`_minimal_labels`), with every new grid
+    left out of band given back where that puts no more grids out of band
+    (:func:`geo.partition.minimal.give_back`)."""
+    from geo.partition.minimal import give_back
+
+    lab, k = _minimal_labels(U, nodes, cur_unit, prm, seed, infeasible, budgets)
+    return give_back(U, nodes, lab, k, cur_unit, _successor_names(U, nodes, lab, k, cur_unit), prm)
+
+
+def _minimal_labels(
+    U: Units, nodes: list[int], cur_unit: np.ndarray, prm: Params, seed: int, infeasible: bool,
+    budgets: tuple[Any, Any] | None = None,
+) -> tuple[np.ndarray, int]:
     """Minimal-change labels of one region (:func:`geo.partition.minimal.repair`); grids it
     leaves out of band are mended with a few neighbours (:func:`mend_band`), and only if
     that still misses the band does the search's repair from those labels get a chance,

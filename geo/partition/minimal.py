@@ -35,8 +35,10 @@ moved, is kept:
 * :func:`merge_grid` - a grid below the minimum joins the neighbour that stays in band.
 
 What no strategy fixes goes to :func:`geo.partition.mend.mend_band` (a few grids re-solved
-exactly), so only the grids around a stubborn one change.  Pure and seeded like the rest of
-the engine.
+exactly), so only the grids around a stubborn one change.  Last, :func:`give_back` returns a
+new grid still out of band to the grids its units came from where that puts no more grids
+out of band: a region that cannot be wholly in band keeps as many grids in band as it can,
+then moves the fewest households.  Pure and seeded like the rest of the engine.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ __all__ = [
     "merge_grid",
     "local_solve",
     "hand_back",
+    "give_back",
     "repair",
 ]
 
@@ -1410,6 +1413,57 @@ def _cheapest(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, rng: np.random
         return False
     G.restore(best[1])
     return True
+
+
+def give_back(U: Units, nodes: list[int], lab: np.ndarray, k: int, cur_unit: np.ndarray,
+              names: list, prm: Params) -> tuple[np.ndarray, int]:
+    """The region's final labels with each new grid that is out of band given back to the
+    grids its units started in, when that puts no more grids out of band and leaves each of
+    them connected in both rule graphs.
+
+    ``names`` holds, per label ``0..k-1``, the current code the grid succeeds (``None``: a
+    new grid). The objective read for a region that cannot be wholly in band: as many grids
+    in band as possible, then as few households moved. A new grid out of band moved every
+    household of it and left a grid out of band all the same (a tower's grid brought into
+    band by making a grid of the small buildings beside it), so where its return leaves the
+    count of grids out of band as it is, the households stay where they were. A new grid in
+    band stays, as does one whose units' starting grid is gone.
+
+    Returns
+    -------
+    (numpy.ndarray, int)
+        Labels renumbered ``0..k-1`` (first-seen order of the labels kept) and the grid count.
+    """
+    init_lab, init_codes = initial_labels(U, nodes, cur_unit)
+    label_of = {c: g for g, c in enumerate(names) if c is not None}
+    at = np.asarray(nodes, dtype=np.int64)
+    lab = lab.copy()
+
+    def out_of_band(labels: np.ndarray) -> int:
+        h = np.bincount(labels[at], weights=U.hh[at], minlength=k)[np.unique(labels[at])]
+        return int(((h < prm.min_hh) | (h > prm.max_hh)).sum())
+
+    for g in range(k):
+        mem = at[lab[at] == g]
+        if names[g] is not None or not len(mem):
+            continue
+        if prm.min_hh <= float(U.hh[mem].sum()) <= prm.max_hh:
+            continue
+        homes = [label_of.get(init_codes[init_lab[u]]) for u in mem]
+        if any(h is None for h in homes):
+            continue
+        trial = lab.copy()
+        trial[mem] = homes
+        if out_of_band(trial) > out_of_band(lab):
+            continue
+        if all(exact_ok(U, at[trial[at] == h].tolist()) for h in set(homes)):
+            lab = trial
+    used = sorted(set(lab[at].tolist()))
+    if used != list(range(k)):
+        remap = np.full(k, -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        lab[at] = remap[lab[at]]
+    return lab, len(used)
 
 
 def _moved(lab0: np.ndarray, G: _Grids) -> float:

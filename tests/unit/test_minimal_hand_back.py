@@ -223,3 +223,57 @@ def test_a_piece_asked_again_from_the_same_labels_is_the_one_made_before():
     G3 = _Grids(U, list(range(7)), np.array([0, 0, 0, 0, 0, 1, 1, -1]))
     assert _piece(G3, 0, 1, 100, 250) == _make_piece(G3, 0, 1, 100, 250)
     assert len(G.pieces) == 3
+
+
+# ------------------------------------------------------------------------------- give_back
+
+
+def test_a_new_grid_out_of_band_goes_back_when_no_more_grids_are_out_of_band():
+    from geo.partition.minimal import give_back
+
+    prm = Params(400.0, 300.0, 500.0)
+    # a tower (498) and two small buildings (86, 70) were grid A; B is units 3-5. The repair
+    # put the tower alone (A, in band) and the small ones in a new grid of 156 (out of band):
+    # giving them back leaves A at 654, one grid out of band as before, and nothing moved
+    U = _line([70, 86, 498, 150, 150, 150])
+    nodes = list(range(6))
+    cur = np.array(["A", "A", "A", "B", "B", "B"], dtype=object)
+    lab = np.array([2, 2, 0, 1, 1, 1])
+    out, k = give_back(U, nodes, lab, 3, cur, ["A", "B", None], prm)
+    assert (out[:6].tolist(), k) == ([0, 0, 0, 1, 1, 1], 2)
+
+
+def test_a_new_grid_stays_when_in_band_or_when_its_return_puts_more_grids_out_of_band():
+    from geo.partition.minimal import give_back
+
+    nodes = list(range(6))
+    cur = np.array(["A", "A", "A", "B", "B", "B"], dtype=object)
+    # the repair left A = unit 2 (450), B = units 3-5 (450) and a new grid of units 0, 1 (300)
+    U = _line([150, 150, 450, 150, 150, 150])
+    lab = np.array([2, 2, 0, 1, 1, 1])
+    # in band (300-500): it stays
+    out, k = give_back(U, nodes, lab, 3, cur, ["A", "B", None], Params(400.0, 300.0, 500.0))
+    assert (out[:6].tolist(), k) == (lab.tolist(), 3)
+    # below a minimum of 320: back in A (750) it leaves one grid out of band for one, so it goes
+    out, k = give_back(U, nodes, lab, 3, cur, ["A", "B", None], Params(400.0, 320.0, 500.0))
+    assert (out[:6].tolist(), k) == ([0, 0, 0, 1, 1, 1], 2)
+    # a new grid of units 0, 1 (from A) and 3 (from B), 300: back, A would hold 650 and B 550,
+    # two grids out of band for one, so it stays
+    U = _line([100, 100, 450, 100, 225, 225])
+    lab = np.array([2, 2, 0, 2, 1, 1])
+    out, k = give_back(U, nodes, lab, 3, cur, ["A", "B", None], Params(400.0, 320.0, 500.0))
+    assert (out[:6].tolist(), k) == (lab.tolist(), 3)
+
+
+def test_a_new_grid_stays_when_its_return_would_cut_its_starting_grid():
+    from geo.partition.minimal import give_back
+
+    # unit 0 touches unit 1 only; 1 touches 0, 2 and 3. A started as 0, 1, 2; the repair made
+    # unit 0 a new grid (100, below 150) and gave unit 1 to B (1, 3): back in A, unit 0 would
+    # touch no unit of A (2)
+    g = [[1], [0, 2, 3], [1], [1]]
+    U = _units([100, 100, 300, 300], g, [list(a) for a in g])
+    cur = np.array(["A", "A", "A", "B"], dtype=object)
+    lab = np.array([2, 1, 0, 1])
+    out, k = give_back(U, list(range(4)), lab, 3, cur, ["A", "B", None], Params(300.0, 150.0, 500.0))
+    assert (out[:4].tolist(), k) == (lab.tolist(), 3)

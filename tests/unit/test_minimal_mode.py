@@ -179,6 +179,22 @@ def test_an_oversized_building_keeps_its_code_and_a_newly_oversized_one_takes_it
     assert plan.report["minimal"]["regions"] >= 1
 
 
+def test_a_grown_tower_is_not_brought_into_band_by_a_new_grid_of_its_small_neighbours():
+    # a row of lots: two small buildings (70, 86), a tower grown to 498, then B (5 x 98) and
+    # C (3 x 100). Grid A (the small ones and the tower, 654) is above the band, and its small
+    # buildings reach no other grid but through the tower. Cutting them off as a grid of their
+    # own puts the tower in band and a grid of 156 out of it: one grid out of band all the
+    # same, for 156 households moved. Minimal mode leaves A as it is.
+    hh = [70, 86, 498] + [98] * 5 + [100] * 3
+    b = gpd.GeoDataFrame({"households": hh}, geometry=[_grid(i, 0) for i in range(len(hh))],
+                         crs=UTM).to_crs(4326)
+    com = gpd.GeoSeries([shapely.box(449990, 4419990, 450000 + 30 * len(hh), 4420030)], crs=UTM).to_crs(4326).iloc[0]
+    cur = pd.Series(["A"] * 3 + ["B"] * 5 + ["C"] * 3, index=b.index)
+    plan = rebalance(b, com, current=cur, mode="minimal", seed=0)
+    assert plan.report["churn"]["households_moved"] == 0
+    assert (plan.labels == cur).all()
+
+
 def tower_town(seed: int):
     """A random high-rise strip: 30 x 3 lots, towers of 275-480 households among
     household-less sheds and small housing."""
