@@ -1432,7 +1432,7 @@ def give_back(U: Units, nodes: list[int], lab: np.ndarray, k: int, cur_unit: np.
     Returns
     -------
     (numpy.ndarray, int)
-        Labels renumbered ``0..k-1`` (first-seen order of the labels kept) and the grid count.
+        Labels renumbered ``0..k-1`` (the labels kept, in their order) and the grid count.
     """
     init_lab, init_codes = initial_labels(U, nodes, cur_unit)
     label_of = {c: g for g, c in enumerate(names) if c is not None}
