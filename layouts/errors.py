@@ -2,7 +2,8 @@
 
 * The database is down or every pooled connection stays busy for ``DB_POOL_TIMEOUT``
   seconds (:class:`~geo.errors.DatabaseUnavailable`, :class:`~geo.errors.DatabaseBusy`):
-  503 with ``Retry-After``; a JSON ``{"error": message}`` for Dash requests, a small
+  503 with ``Retry-After`` (spread over 5-15 s, :func:`retry_after`); a JSON
+  ``{"error": message}`` for Dash requests, a small
   Chinese/English page otherwise. Callbacks that catch the error themselves (the wall's
   refresh shows its stale state) never get here.
 * Any other domain error (:class:`~geo.errors.GridAtlasError`) that a callback let through:
@@ -34,6 +35,9 @@ from geo.repository import session as db_session
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+"""The least ``Retry-After`` of a 503 (seconds)."""
+RETRY_AFTER_SPREAD_SECONDS = 10
+"""A 503's ``Retry-After`` is drawn from ``RETRY_AFTER_SECONDS`` to that plus this."""
 HEALTH_TIMEOUT_SECONDS = 2.0
 INTERNAL_MSG = "服务器内部错误，请稍后重试 / Internal server error; please try again later"
 
@@ -60,6 +64,18 @@ def body_limit() -> int:
     return max_upload_bytes() * 4 // 3 + 1024 * 1024
 
 
+def retry_after() -> str:
+    """A 503's ``Retry-After``: whole seconds drawn from ``RETRY_AFTER_SECONDS`` to
+    ``RETRY_AFTER_SECONDS + RETRY_AFTER_SPREAD_SECONDS``.
+
+    Clients that honour it (a hotline app, Open311 reporters) come back spread over that
+    span. With one fixed value, every client refused during an outage of the primary came
+    back within the same second or so once it returned: about a thousand reports at once
+    after 20 s of 50 a second, which took both cores and held the walls' refreshes for
+    seconds while they were served."""
+    return str(RETRY_AFTER_SECONDS + secrets.randbelow(RETRY_AFTER_SPREAD_SECONDS + 1))
+
+
 def healthz():
     """``ok`` only when the database answers through the pool; what is down otherwise."""
     try:
@@ -79,7 +95,7 @@ def _database_unavailable(exc: DatabaseUnavailable):
     log.warning("%s %s answered 503: %s", request.method, request.path,
                 "busy" if isinstance(exc, DatabaseBusy) else "database unavailable")
     resp = _answer(503, "数据库暂不可用 / Database unavailable", exc.user_msg)
-    resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    resp.headers["Retry-After"] = retry_after()
     return resp
 
 

@@ -4,7 +4,8 @@ Every route is registered as ``open`` in :data:`layouts.auth.ROUTES`: the GETs n
 key, and the POST checks its ``api_key`` itself (:func:`geo.incidents.open311.create_request`);
 no session cookie is read, so a browser's session gives no rights here. Errors answer
 the spec's body ``[{"code": ..., "description": ...}]``: 400, 401, 403, 404, 422, and 503
-with ``Retry-After`` when the database is unavailable.
+with ``Retry-After`` (spread, :func:`layouts.errors.retry_after`) when the database is
+unavailable.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask import Blueprint, Response, request
 
 from geo.errors import DatabaseUnavailable, GridAtlasError
 from geo.incidents import open311
+from layouts.errors import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def _refused(exc: open311.Open311Error) -> Response:
 
 @blueprint.errorhandler(DatabaseUnavailable)
 def _unavailable(exc: DatabaseUnavailable) -> Response:
-    return _json([{"code": 503, "description": exc.user_msg}], 503, **{"Retry-After": "5"})
+    return _json([{"code": 503, "description": exc.user_msg}], 503, **{"Retry-After": retry_after()})
 
 
 @blueprint.errorhandler(GridAtlasError)

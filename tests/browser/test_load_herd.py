@@ -144,7 +144,18 @@ def test_database_down_healthz_503_and_messages_name_no_host(recorded):
                                              "password": "x", "next": "/"}, timeout=30)
         assert r.status_code == 503 and "数据库暂不可用" in r.text
 
-        shown = json.dumps(a.body, ensure_ascii=False) + a.message + r.text + text
+        # an Open311 report: the spec's body, and a Retry-After spread over 5-15 s (a fixed
+        # one brought every refused reporter back in the same second after an outage)
+        waits = set()
+        for _ in range(12):
+            o = requests.post(app.url + "/open311/v2/requests.json", timeout=30,
+                              data={"api_key": "ga_" + "k" * 43, "service_code": "x", "lat": "51.1", "long": "71.4"},
+                              headers={"Idempotency-Key": "down-1"})
+            assert o.status_code == 503 and o.json()[0]["code"] == 503, o.text
+            waits.add(int(o.headers["Retry-After"]))
+        assert min(waits) >= 5 and max(waits) <= 15 and len(waits) >= 2, waits
+
+        shown = json.dumps(a.body, ensure_ascii=False) + a.message + r.text + o.text + text
         for secret in ("127.0.0.1", str(port), "secret_role", "secret_db", "secret_pw",
                        "socket", ".s.PGSQL"):
             assert secret not in shown, secret

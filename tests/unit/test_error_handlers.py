@@ -43,7 +43,16 @@ def test_busy_callback_is_503_json_with_the_message(client):
     r = client.post("/_dash-update-component", json={})
     assert r.status_code == 503
     assert r.get_json() == {"error": "服务器繁忙 / busy"}
-    assert r.headers["Retry-After"] == str(errors.RETRY_AFTER_SECONDS)
+    assert errors.RETRY_AFTER_SECONDS <= int(r.headers["Retry-After"]) <= (
+        errors.RETRY_AFTER_SECONDS + errors.RETRY_AFTER_SPREAD_SECONDS)
+
+
+def test_retry_after_is_spread_so_refused_clients_do_not_return_together(client):
+    seen = [int(client.post("/_dash-update-component", json={}).headers["Retry-After"]) for _ in range(60)]
+    assert min(seen) >= errors.RETRY_AFTER_SECONDS
+    assert max(seen) <= errors.RETRY_AFTER_SECONDS + errors.RETRY_AFTER_SPREAD_SECONDS
+    # 11 values, 60 draws: fewer than 4 distinct ones would mean no spread at all
+    assert len(set(seen)) >= 4
 
 
 def test_database_down_page_is_503_html_in_chinese_and_english(client):
