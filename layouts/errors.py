@@ -70,9 +70,8 @@ def retry_after() -> str:
 
     Clients that honour it (a hotline app, Open311 reporters) come back spread over that
     span. With one fixed value, every client refused during an outage of the primary came
-    back within the same second or so once it returned: about a thousand reports at once
-    after 20 s of 50 a second, which took both cores and held the walls' refreshes for
-    seconds while they were served."""
+    back within the same second or so once it returned (about a thousand reports after 20 s
+    of 50 a second)."""
     return str(RETRY_AFTER_SECONDS + secrets.randbelow(RETRY_AFTER_SPREAD_SECONDS + 1))
 
 
