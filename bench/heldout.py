@@ -392,25 +392,29 @@ def run_case(case: Case, seed: int = 0, gain: int = 150, n: int = 3) -> dict:
         "seconds_unchanged": round(t_same, 2), "seconds_after": round(t_after, 2),
         "cpu_after": round(cpu_after, 2),
     }
-    row["moved_lower_bound"] = moved_lower_bound(fresh.report, cur, b2["households"])
+    row["moved_lower_bound"] = moved_lower_bound(fresh.report, cur, b2["households"],
+                                                 fresh.report["min"], fresh.report["max"])["share"]
     row["ok"] = (row["unchanged_moved"] == 0 and row["share_kept"] >= 0.8 and row["share_moved"] <= 0.10
                  and not row["in_band_lost"])
     return row
 
 
-def moved_lower_bound(fresh_report: dict, cur: pd.Series, households: pd.Series) -> float:
-    """The share of households any plan with every grid in band must move after the change,
-    by counting (as ``bench/minimal_change.py`` counts it): when the households of the
-    committed grids that can be in band (not an oversized building alone, not a region
-    proven infeasible, not locked) exceed their count times the band's maximum, each grid
-    more holds at least the band's minimum, and every one of its households changes grid."""
+def moved_lower_bound(fresh_report: dict, cur: pd.Series, households: pd.Series,
+                      min_hh: float, max_hh: float) -> dict:
+    """Households any plan with every grid in band must move after the change, by counting
+    (``bench/minimal_change.py`` counts the same way): when the households of the committed
+    grids (``cur``, a building's grid code) that can be in band (not an oversized building
+    alone, not a region proven infeasible, not locked: flags of ``fresh_report``'s grids)
+    exceed their count times the band's maximum, each grid more holds at least the band's
+    minimum, and every one of its households changes grid. ``households`` are the
+    buildings' households now, on the same index as ``cur``."""
     exempt = {g["code"] for g in fresh_report["grids"] if BAND_EXEMPT & set(g.get("flags") or [])}
     live = cur.notna() & ~cur.isin(exempt)
     k = int(cur[live].nunique())
-    h_live = float(households[live].sum())
-    need = max(0, math.ceil(h_live / float(fresh_report["max"])) - k)
+    need = max(0, math.ceil(float(households[live].sum()) / float(max_hh)) - k)
     total = float(households.sum())
-    return round(need * float(fresh_report["min"]) / max(total, 1.0), 4)
+    return {"households": int(total), "grids_needed_more": need, "moved_at_least": need * min_hh,
+            "share": round(need * float(min_hh) / max(total, 1.0), 4)}
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -36,7 +36,6 @@ import argparse
 import csv
 import hashlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -87,28 +86,18 @@ def _bump(code: str, seed: int, gain: int, n: int) -> list[str]:
     return [rows[i]["code"] for i in pick]
 
 
-#: flags of grids that no plan can put in band (not counted by the lower bound)
-EXEMPT = {"oversized_building", "infeasible_region", "locked"}
-
-
 def _lower_bound(code: str, fresh_report: dict) -> dict:
-    """Households any all-in-band plan must move after the change, by counting: the grids of
-    the committed plan that can be in band, against the households their buildings hold now."""
+    """Households any all-in-band plan must move after the change, by counting
+    (:func:`bench.heldout.moved_lower_bound`): the grids of the committed plan that can be in
+    band, against the households their buildings hold now, in the community's band."""
+    from bench.heldout import moved_lower_bound
     from geo import db
     from geo.planning import data
 
-    exempt = {g["code"] for g in fresh_report["grids"] if EXEMPT & set(g.get("flags") or [])}
     with db.transaction(readonly=True) as cur:
         ci = data.load_community(cur, code)
     hh = ci.buildings["households"]
-    cur_codes = ci.current.reindex(hh.index)
-    live = cur_codes.notna() & ~cur_codes.isin(exempt)
-    k = int(cur_codes[live].nunique())
-    h_live = int(hh[live].sum())
-    need = max(0, math.ceil(h_live / ci.max_hh) - k)
-    total = int(hh.sum())
-    return {"households": total, "grids_needed_more": need, "moved_at_least": need * ci.min_hh,
-            "share": round(need * ci.min_hh / max(total, 1), 4)}
+    return moved_lower_bound(fresh_report, ci.current.reindex(hh.index), hh, ci.min_hh, ci.max_hh)
 
 
 def _measure(prop) -> dict:
