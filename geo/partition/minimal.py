@@ -52,6 +52,7 @@ from dataclasses import replace
 import numpy as np
 
 from geo.partition.config import MinimalConfig
+from geo.partition.metrics import in_band
 from geo.partition.search import Params, Units, adj_components, exact_ok, induced_connected, tree_cuts
 
 __all__ = [
@@ -1418,8 +1419,8 @@ def _cheapest(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, rng: np.random
 def give_back(U: Units, nodes: list[int], lab: np.ndarray, k: int, cur_unit: np.ndarray,
               names: list, prm: Params) -> tuple[np.ndarray, int]:
     """The region's final labels with each new grid that is out of band given back to the
-    grids its units started in, when that puts no more grids out of band and leaves each of
-    them connected in both rule graphs.
+    grids its units are in now (``cur_unit``, their current code), when that puts no more
+    grids out of band and leaves each of them connected in both rule graphs.
 
     ``names`` holds, per label ``0..k-1``, the current code the grid succeeds (``None``: a
     new grid). The objective read for a region that cannot be wholly in band: as many grids
@@ -1427,14 +1428,14 @@ def give_back(U: Units, nodes: list[int], lab: np.ndarray, k: int, cur_unit: np.
     household of it and left a grid out of band all the same (a tower's grid brought into
     band by making a grid of the small buildings beside it), so where its return leaves the
     count of grids out of band as it is, the households stay where they were. A new grid in
-    band stays, as does one whose units' starting grid is gone.
+    band stays, as does one holding a unit without a current grid or whose current grid has
+    no successor here.
 
     Returns
     -------
     (numpy.ndarray, int)
         Labels renumbered ``0..k-1`` (the labels kept, in their order) and the grid count.
     """
-    init_lab, init_codes = initial_labels(U, nodes, cur_unit)
     label_of = {c: g for g, c in enumerate(names) if c is not None}
     at = np.asarray(nodes, dtype=np.int64)
     lab = lab.copy()
@@ -1447,9 +1448,9 @@ def give_back(U: Units, nodes: list[int], lab: np.ndarray, k: int, cur_unit: np.
         mem = at[lab[at] == g]
         if names[g] is not None or not len(mem):
             continue
-        if prm.min_hh <= float(U.hh[mem].sum()) <= prm.max_hh:
+        if in_band(float(U.hh[mem].sum()), prm.min_hh, prm.max_hh):
             continue
-        homes = [label_of.get(init_codes[init_lab[u]]) for u in mem]
+        homes = [label_of.get(cur_unit[u]) for u in mem]
         if any(h is None for h in homes):
             continue
         trial = lab.copy()
