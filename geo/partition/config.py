@@ -190,8 +190,10 @@ class MinimalConfig:
         Chains tried per bad grid and round (nearest first).
     max_rounds:
         Repair rounds per region (each fixes or improves one grid).
-    rings, max_grids:
-        Extent of a :func:`local_solve` model.
+    rings, max_grids, wide_rings, wide_units:
+        Extent of a :func:`local_solve` model: the grids within ``rings`` steps, and up to
+        ``wide_rings`` steps while the model holds at most ``wide_units`` units (a small
+        model costs little more for a wider reach), never more than ``max_grids``.
     det_time, max_cuts:
         CP-SAT deterministic time per solve, and re-solves after a connectivity cut.
     depth:
@@ -219,6 +221,12 @@ class MinimalConfig:
     rings: int = 2
     #: most grids in one local model (nearest first)
     max_grids: int = 12
+    #: a model takes further rings, up to ``wide_rings`` steps, while it holds at most
+    #: ``wide_units`` units: where buildings are few and large (towers among household-less
+    #: buildings), households passed on along three grids can be what brings a grid into band,
+    #: and such a model stays far smaller than two rings of an ordinary district
+    wide_rings: int = 3
+    wide_units: int = 200
     #: CP-SAT deterministic time per local solve, and connectivity cuts per local model
     det_time: float = 0.05
     max_cuts: int = 12

@@ -1150,16 +1150,22 @@ def merge_grid(G: _Grids, g: int, prm: Params) -> bool:
 
 def _rings(G: _Grids, g: int, cfg: MinimalConfig) -> list[int]:
     """``g`` and the grids within ``cfg.rings`` steps of it, nearest first, at most
-    ``cfg.max_grids``."""
+    ``cfg.max_grids``; then further rings, up to ``cfg.wide_rings`` steps, each only while the
+    grids taken hold at most ``cfg.wide_units`` units."""
     out = [g]
     frontier = [g]
-    for _ in range(cfg.rings):
+    units = np.bincount(G.lab[G._nodes], minlength=G.k)
+    size = int(units[g])
+    for ring in range(max(cfg.rings, cfg.wide_rings)):
+        if ring >= cfg.rings and size > cfg.wide_units:
+            break
         nxt = []
         for a in frontier:
             for b in sorted(G.nbr_grids(a)):
                 if b not in out and len(out) < cfg.max_grids:
                     out.append(b)
                     nxt.append(b)
+                    size += int(units[b])
         frontier = nxt
     return out
 

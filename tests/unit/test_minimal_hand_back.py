@@ -1,7 +1,7 @@
-"""Minimal change's hand-back pass and the parts of its piece search (geo.partition.minimal):
-the cut-off test, the units touching a grid, the parts of a large set and the remembered
-pieces, each against the plain way of finding the same answer, on tiny unit graphs whose
-answers can be counted by hand or on random lattices; no database."""
+"""Minimal change's hand-back pass, the local model's extent and the parts of its piece
+search (geo.partition.minimal): the cut-off test, the units touching a grid, the parts of a
+large set and the remembered pieces, each against the plain way of finding the same answer,
+on tiny unit graphs whose answers can be counted by hand or on random lattices; no database."""
 
 from __future__ import annotations
 
@@ -277,3 +277,46 @@ def test_a_new_grid_stays_when_its_return_would_cut_its_starting_grid():
     lab = np.array([2, 1, 0, 1])
     out, k = give_back(U, list(range(4)), lab, 3, cur, ["A", "B", None], Params(300.0, 150.0, 500.0))
     assert (out[:4].tolist(), k) == (lab.tolist(), 3)
+
+
+# ------------------------------------------------------------------------------- local model
+
+
+def _blocks(sizes: list[int], per_unit: float) -> tuple[Units, np.ndarray]:
+    """A line of units, ``per_unit`` households each, cut into grids of ``sizes`` units."""
+    n = sum(sizes)
+    lab = np.repeat(np.arange(len(sizes)), sizes)
+    return _line([per_unit] * n), lab
+
+
+def test_a_small_local_model_reaches_a_third_ring_and_a_large_one_does_not():
+    from dataclasses import replace
+
+    from geo.partition.minimal import DEFAULT, _Grids, _rings
+
+    # five grids in a line; grid 0 at one end: two rings hold 0, 1, 2
+    U, lab = _blocks([11, 10, 10, 6, 6], 50.0)
+    G = _Grids(U, list(range(U.n)), lab)
+    cfg = replace(DEFAULT, rings=2, wide_rings=3, wide_units=200)
+    assert _rings(G, 0, cfg) == [0, 1, 2, 3]  # 31 units in two rings: a third is taken
+    assert _rings(G, 0, replace(cfg, wide_units=30)) == [0, 1, 2]  # more than 30: not
+    assert _rings(G, 0, replace(cfg, wide_rings=2)) == [0, 1, 2]
+    assert _rings(G, 0, replace(cfg, max_grids=3)) == [0, 1, 2]
+
+
+def test_households_pass_along_three_grids_in_a_small_local_model():
+    from dataclasses import replace
+
+    from geo.partition.minimal import DEFAULT, _Grids, local_solve
+
+    prm = Params(400.0, 300.0, 500.0)
+    # grid 0 holds 550, grids 1 and 2 are full (500), grid 3 has room (300): only households
+    # passed 0 -> 1 -> 2 -> 3 bring grid 0 into band, which a model of two rings cannot see
+    U, lab = _blocks([11, 10, 10, 6], 50.0)
+    narrow = replace(DEFAULT, rings=2, wide_rings=2)
+    G = _Grids(U, list(range(U.n)), lab)
+    assert not local_solve(G, 0, prm, narrow)
+    G = _Grids(U, list(range(U.n)), lab)
+    assert local_solve(G, 0, prm, replace(narrow, wide_rings=3))
+    assert all(300 <= h <= 500 for h in G.h)
+    assert float(U.hh[G.lab != lab].sum()) == 150.0  # one unit over each of the three borders
