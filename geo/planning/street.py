@@ -185,7 +185,7 @@ def commit_street(
             if committed:
                 from geo import coarse
 
-                coarse.refresh(street[:6], cur)
+                coarse.refresh(street[:6], cur, [r.community_code for r in committed])
             versions.before_commit(cur)
     refused.sort(key=lambda r: r.community)
     result = StreetCommitResult(street, committed, refused, round(time.perf_counter() - t0, 3))

@@ -275,7 +275,7 @@ def _after_write(cur, principal: Principal, action: str, com: dict, *, prev_id: 
     )
     vacant = [r["code"] for r in cur.fetchall()]
     if refresh_coarse:
-        coarse.refresh(com["district_code"], cur)
+        coarse.refresh(com["district_code"], cur, [code])
     codes = [g["code"] for g in new]
     result = CommitResult(
         version_id=version_id, version_no=version_no, community_code=code,
