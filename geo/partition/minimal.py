@@ -1225,11 +1225,28 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
     ``cfg.det_time`` deterministic seconds and no more than what is left of ``budget``,
     and spends it there.
 
+    When that leaves the model out of band and no grid of it holds two grids' worth, the
+    model is solved once more (from the labels reached) with one new grid open to the units
+    of the grids above the maximum and of their neighbours, if the model holds enough for one
+    grid more: households shared by several grids a little above the maximum, none of which
+    could give a whole grid.
+
     Returns
     -------
     bool
         Whether the labels changed (to a solution with less band excess in the model).
     """
+    changed = _local_model(G, g, prm, cfg, seed, budget, shared=False)
+    S = _rings(G, g, cfg)
+    if sum(G.exc(a, prm) for a in S) > 0:
+        changed = _local_model(G, g, prm, cfg, seed, budget, shared=True) or changed
+    return changed
+
+
+def _local_model(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, seed: int, budget: Budget | None,
+                 shared: bool) -> bool:
+    """One solve of :func:`local_solve`'s model (``shared``: with the new grid open to the
+    grids above the maximum and their neighbours, when it applies)."""
     from ortools.sat.python import cp_model
 
     if budget is not None and not budget.can_solve():
@@ -1246,6 +1263,16 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
     over = [a for a in S if G.h[a] > prm.max_hh and G.h[a] >= 2 * prm.min_hh]
     new_of = {a: G.k + i for i, a in enumerate(over)}
     labels = list(S) + [new_of[a] for a in over]
+    # no grid of the model holds two grids' worth, but some are above the maximum and the
+    # model holds enough for one grid more: one new grid open to the units of those grids
+    # and of their neighbours (each grid keeping more than half its households still)
+    open_to: set[int] = set()
+    above = [a for a in S if G.h[a] > prm.max_hh]
+    if shared and not over and above and float(sum(G.h[a] for a in S)) >= (len(S) + 1) * prm.min_hh:
+        open_to = set(above).union(*(gadj[a] for a in above))
+        labels.append(G.k)
+    elif shared:
+        return False
     m = cp_model.CpModel()
     x: dict[tuple[int, int], cp_model.IntVar] = {}
     # steps from each grid of the model, per rule graph, through the model's units: a unit
@@ -1259,6 +1286,8 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
                       if b != a and all(u in d for d in dist[b])]
         if a in new_of:
             opts.append(new_of[a])
+        elif a in open_to:
+            opts.append(G.k)
         for lab in opts:
             x[u, lab] = m.NewBoolVar("")
         m.AddExactlyOne(x[u, lab] for lab in opts)

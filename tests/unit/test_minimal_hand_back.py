@@ -309,14 +309,31 @@ def test_households_pass_along_three_grids_in_a_small_local_model():
 
     from geo.partition.minimal import DEFAULT, _Grids, local_solve
 
-    prm = Params(400.0, 300.0, 500.0)
-    # grid 0 holds 550, grids 1 and 2 are full (500), grid 3 has room (300): only households
-    # passed 0 -> 1 -> 2 -> 3 bring grid 0 into band, which a model of two rings cannot see
-    U, lab = _blocks([11, 10, 10, 6], 50.0)
+    prm = Params(450.0, 400.0, 500.0)
+    # grid 0 holds 550, grids 1 and 2 are full (500), grid 3 has room (400); no grid more
+    # fits (five grids need 2,000): only households passed 0 -> 1 -> 2 -> 3 bring grid 0
+    # into band, which a model of two rings cannot see
+    U, lab = _blocks([11, 10, 10, 8], 50.0)
     narrow = replace(DEFAULT, rings=2, wide_rings=2)
     G = _Grids(U, list(range(U.n)), lab)
     assert not local_solve(G, 0, prm, narrow)
     G = _Grids(U, list(range(U.n)), lab)
     assert local_solve(G, 0, prm, replace(narrow, wide_rings=3))
-    assert all(300 <= h <= 500 for h in G.h)
+    assert all(400 <= h <= 500 for h in G.h)
     assert float(U.hh[G.lab != lab].sum()) == 150.0  # one unit over each of the three borders
+
+
+def test_a_new_grid_is_cut_across_grids_none_of_which_holds_two_grids_worth():
+    from geo.partition.minimal import DEFAULT, _Grids, local_solve
+
+    prm = Params(400.0, 300.0, 500.0)
+    # three grids of 520, 520 and 480 in a line: together 1,520, more than three grids hold,
+    # and none holds the 600 a new grid of its own would need; a new grid made of the two
+    # first grids' units brings all four into band, each grid keeping most of its households
+    U, lab = _blocks([26, 26, 24], 20.0)
+    G = _Grids(U, list(range(U.n)), lab)
+    assert local_solve(G, 0, prm, DEFAULT)
+    assert G.k == 4 and all(300 <= h <= 500 for h in G.h)
+    for g, start in ((0, 520), (1, 520), (2, 480)):
+        assert float(U.hh[(G.lab == g) & (lab == g)].sum()) > start / 2
+    assert all(len(c) == 1 for c in (adj_components(U.adj, G.members(g)) for g in range(4)))
