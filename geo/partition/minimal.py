@@ -1236,23 +1236,25 @@ def local_solve(G: _Grids, g: int, prm: Params, cfg: MinimalConfig = DEFAULT, se
     bool
         Whether the labels changed (to a solution with less band excess in the model).
     """
-    changed = _local_model(G, g, prm, cfg, seed, budget, shared=False)
-    S = _rings(G, g, cfg)
-    if sum(G.exc(a, prm) for a in S) > 0:
-        changed = _local_model(G, g, prm, cfg, seed, budget, shared=True) or changed
+    changed = _local_model(G, _rings(G, g, cfg), prm, cfg, seed, budget, shared=False)
+    S = _rings(G, g, cfg)  # from the labels reached
+    above = [a for a in S if G.h[a] > prm.max_hh]
+    if (above and all(G.h[a] < 2 * prm.min_hh for a in above)
+            and sum(G.exc(a, prm) for a in S) > 0
+            and float(sum(G.h[a] for a in S)) >= (len(S) + 1) * prm.min_hh):
+        changed = _local_model(G, S, prm, cfg, seed, budget, shared=True) or changed
     return changed
 
 
-def _local_model(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, seed: int, budget: Budget | None,
+def _local_model(G: _Grids, S: list[int], prm: Params, cfg: MinimalConfig, seed: int, budget: Budget | None,
                  shared: bool) -> bool:
-    """One solve of :func:`local_solve`'s model (``shared``: with the new grid open to the
-    grids above the maximum and their neighbours, when it applies)."""
+    """One solve of :func:`local_solve`'s model over the grids ``S`` (``shared``: with one new
+    grid open to the units of the grids above the maximum and of their neighbours)."""
     from ortools.sat.python import cp_model
 
     if budget is not None and not budget.can_solve():
         return False
     U = G.U
-    S = _rings(G, g, cfg)
     inS = {a: i for i, a in enumerate(S)}
     V = [u for u in G.nodes if int(G.lab[u]) in inS]
     if not V:
@@ -1263,16 +1265,13 @@ def _local_model(G: _Grids, g: int, prm: Params, cfg: MinimalConfig, seed: int, 
     over = [a for a in S if G.h[a] > prm.max_hh and G.h[a] >= 2 * prm.min_hh]
     new_of = {a: G.k + i for i, a in enumerate(over)}
     labels = list(S) + [new_of[a] for a in over]
-    # no grid of the model holds two grids' worth, but some are above the maximum and the
-    # model holds enough for one grid more: one new grid open to the units of those grids
-    # and of their neighbours (each grid keeping more than half its households still)
+    # (local_solve's second solve) one new grid open to the units of the grids above the
+    # maximum and of their neighbours, each grid keeping more than half its households still
     open_to: set[int] = set()
-    above = [a for a in S if G.h[a] > prm.max_hh]
-    if shared and not over and above and float(sum(G.h[a] for a in S)) >= (len(S) + 1) * prm.min_hh:
+    if shared:
+        above = [a for a in S if G.h[a] > prm.max_hh]
         open_to = set(above).union(*(gadj[a] for a in above))
         labels.append(G.k)
-    elif shared:
-        return False
     m = cp_model.CpModel()
     x: dict[tuple[int, int], cp_model.IntVar] = {}
     # steps from each grid of the model, per rule graph, through the model's units: a unit
