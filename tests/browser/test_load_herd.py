@@ -85,42 +85,56 @@ def test_fifty_walls_refreshing_at_one_instant_all_answer_200_within_10_s(
 
 
 def test_a_burst_on_a_tiny_pool_answers_200_or_503_never_500(demo_db, recorded):
+    """Forty requests at one instant on a pool of one connection: each is answered 200 or 503
+    with the busy message, never 500. Most of a burst can be answered without the pool (the
+    refresh's memo), so a burst that happened to exhaust nothing is fired again, up to three
+    times; every answer of every burst is checked."""
     app = AppServer(demo_db.url, {**KIOSK, "DB_POOL_MAX": "1", "DB_POOL_TIMEOUT": "0.05"})
+    bodies = [*recorded.load, recorded.tick, *recorded.extra]
+    jobs = [bodies[i % len(bodies)] for i in range(40)]
+    busy, slowest = 0, 0.0
     try:
-        bodies = [*recorded.load, recorded.tick, *recorded.extra]
-        jobs = [bodies[i % len(bodies)] for i in range(40)]
-        clients = [WallClient(app.url) for _ in jobs]
-        for c in clients:
-            c.open()
-        answers = [None] * len(jobs)
-        gate = threading.Barrier(len(jobs))
-
-        def fire(i):
-            gate.wait()
-            answers[i] = clients[i].post(jobs[i])
-
-        threads = [threading.Thread(target=fire, args=(i,)) for i in range(len(jobs))]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(60)
+        for _ in range(3):
+            answers = _burst(app.url, jobs)
+            statuses = sorted(a.status for a in answers)
+            assert set(statuses) <= {200, 503}, statuses
+            for a, body in zip(answers, jobs, strict=True):
+                if a.status == 503:
+                    assert a.message and any(w in a.message for w in BUSY_WORDS), a.body
+                    busy += 1
+                elif any(w in a.body for w in BUSY_WORDS):  # a callback showing the message in-page
+                    busy += 1
+                if "cmd-done.data" in body["output"]:
+                    assert a.status == 200  # the wall's refresh: fresh or its stale state
+            slowest = max(slowest, max(a.seconds for a in answers))
+            if busy:
+                break
     finally:
         app.stop()
-    statuses = sorted(a.status for a in answers)
-    assert set(statuses) <= {200, 503}, statuses
-    busy = 0
-    for a, body in zip(answers, jobs, strict=True):
-        if a.status == 503:
-            assert a.message and any(w in a.message for w in BUSY_WORDS), a.body
-            busy += 1
-        elif any(w in a.body for w in BUSY_WORDS):  # a callback showing the message in-page
-            busy += 1
-        if "cmd-done.data" in body["output"]:
-            assert a.status == 200  # the wall's refresh: fresh or its stale state
-    assert busy > 0, "nothing timed out: the burst did not exhaust the pool"
-    assert max(a.seconds for a in answers) < 10
+    assert busy > 0, "nothing timed out: three bursts did not exhaust the pool"
+    assert slowest < 10
     log = app.log_path.read_text()
     assert "PoolError" not in log and "uncaught error" not in log, log[-3000:]
+
+
+def _burst(url: str, jobs: list[dict]) -> list:
+    """Each of ``jobs`` posted by its own opened wall client, all released at one instant."""
+    clients = [WallClient(url) for _ in jobs]
+    for c in clients:
+        c.open()
+    answers = [None] * len(jobs)
+    gate = threading.Barrier(len(jobs))
+
+    def fire(i):
+        gate.wait()
+        answers[i] = clients[i].post(jobs[i])
+
+    threads = [threading.Thread(target=fire, args=(i,)) for i in range(len(jobs))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    return answers
 
 
 def test_database_down_healthz_503_and_messages_name_no_host(recorded):
