@@ -343,6 +343,21 @@ def _out_of_band(report: dict) -> int:
         EXEMPT & set(g.get("flags") or []) and "proof_unchecked" not in (g.get("flags") or [])))
 
 
+def half_frames(half: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """One half (``tune`` or ``report``) as buildings (``households``, ``community``,
+    ``compound``: none) and community polygons (``community``), EPSG:4326, the shape the
+    demo's layers take in ``bench/rebalance.py`` and ``bench/rebalance_file.py``.  The
+    generated cases overlap on the map; each community is computed on its own."""
+    cases = osm_cases() + synthetic_cases() + shape_cases()
+    chosen = dict(zip(("tune", "report"), halves(cases), strict=True))[half]
+    bs = [gpd.GeoDataFrame({"households": c.buildings["households"].to_numpy(), "community": c.name,
+                            "compound": None}, geometry=c.buildings.geometry.values, crs=WGS84)
+          for c in chosen]
+    b = gpd.GeoDataFrame(pd.concat(bs, ignore_index=True), crs=WGS84)
+    c = gpd.GeoDataFrame({"community": [x.name for x in chosen]}, geometry=[x.geom for x in chosen], crs=WGS84)
+    return b, c
+
+
 def run_case(case: Case, seed: int = 0, gain: int = 150, n: int = 3) -> dict:
     """Fresh plan, minimal on it, ``n`` buildings bumped by ``gain``, minimal again."""
     from geo.partition.cells import building_cells
@@ -570,6 +585,19 @@ def main_paths(args) -> int:
     """Both halves of the held-out set and the demo, through the file path and the stored
     path; a table, then one JSON line."""
     import os
+
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    tables = paths_tables(synthetic=args.synthetic, shapes=args.shapes, limit=args.limit, demo=not args.no_demo)
+    print(f"load average at end: {os.getloadavg()}", flush=True)
+    print(json.dumps({"bench": "heldout_paths", "load_avg": os.getloadavg(), "tables": tables}), flush=True)
+    return 0
+
+
+def paths_tables(synthetic: int = 24, shapes: int = 16, limit: int | None = None, demo: bool = True) -> dict:
+    """Run every held-out case (both halves) and the demo's communities (from ``DATABASE_URL``,
+    unless ``demo`` is false) through the file path and the stored path; print a line per
+    community and the table; return the table's rows by ``set/path``."""
+    import os
     import tempfile
 
     from bench.citygen import ensure_database
@@ -577,10 +605,9 @@ def main_paths(args) -> int:
     from geo.access.roles import Principal
     from geo.settings import get_settings
 
-    print(f"load average at start: {os.getloadavg()}", flush=True)
-    held = osm_cases() + synthetic_cases(args.synthetic) + shape_cases(args.shapes)
-    if args.limit:
-        held = held[: args.limit]
+    held = osm_cases() + synthetic_cases(synthetic) + shape_cases(shapes)
+    if limit:
+        held = held[:limit]
     tune, report = halves(held)
     lay = localdb.layout()
     localdb.up(lay)
@@ -588,9 +615,9 @@ def main_paths(args) -> int:
     os.environ["DATABASE_URL"] = demo_url
     get_settings.cache_clear()
     db.reset_pool()
-    demo = [] if args.no_demo else demo_cases()
-    if args.limit and demo:
-        demo = demo[: args.limit]
+    demo_set = demo_cases() if demo else []
+    if limit and demo_set:
+        demo_set = demo_set[:limit]
     who = Principal("bench", "admin", None)
     # warm-up: the engine's compiled kernels load (or compile) on first use, outside the timings
     file_path(shape_case(3))
@@ -607,8 +634,8 @@ def main_paths(args) -> int:
             print(json.dumps({"set": set_name, "community": c.name, "file": _short(f), "stored": _short(st)}),
                   flush=True)
 
-    if demo:
-        run("demo", demo, {c.name: c.name for c in demo})
+    if demo_set:
+        run("demo", demo_set, {c.name: c.name for c in demo_set})
     # the held-out cases go into a database of their own, imported as a district office would
     admin = lay.admin_url(BENCH_DB)
     ensure_database(lay.admin_url("postgres"), BENCH_DB, fresh=True)
@@ -630,10 +657,8 @@ def main_paths(args) -> int:
         print(f"{k:<14}" + "".join(f"{t[c]!s:>12}" for c in cols))
     print("in_band: grids in band among grids not flagged oversized_building, infeasible_region or "
           "locked (infeasible_region only where the claim about its region was checked);\n"
-          "seconds: file = cells + engine in process, stored = read + engine (propose_s)")
-    print(f"load average at end: {os.getloadavg()}", flush=True)
-    print(json.dumps({"bench": "heldout_paths", "load_avg": os.getloadavg(), "tables": tables}), flush=True)
-    return 0
+          "seconds: file = cells + engine in process, stored = read + engine (propose_s)", flush=True)
+    return tables
 
 
 def _short(r: dict) -> dict:

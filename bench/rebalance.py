@@ -17,7 +17,15 @@ grid).  Each method runs in a forked child with a per-community time limit (a ti
 failure); its peak RSS is read from wait4() (it includes the pages shared with the parent).
 Every output is scored by the same evaluator (``geo.partition.engine.evaluate``).
 
-Quick run: ``--communities 4 --methods ours,metis --repeats 1``.  Budgets keep the whole bench
+Data sets (``--set``, default ``demo,tune,report``): the demo district (or ``--gpkg``), then the
+two halves of the held-out set of ``bench/heldout.py`` (generated and OSM communities, never the
+demo's; ``tune`` may be looked at while changing the engine, ``report`` only reported). Each set
+gets its own tables; the sets after the first run the fast methods only (``--heldout-methods``).
+Last (unless ``--no-paths``), every set goes through both of the engine's paths, the file path
+(cells from footprints and polygon, as ``geo rebalance-file``) and the stored path (imported into
+a database, as ``geo rebalance``), side by side in one table (``bench/heldout.py --paths``).
+
+Quick run: ``--communities 4 --methods ours,metis --repeats 1 --set demo --no-paths``.  Budgets keep the whole bench
 within about 30 minutes: ``--time-limit`` per community and method (default 60 s),
 ``--method-budget`` per method (default 300 s; communities left after it count as failures),
 ``--prove-limit`` per community for the prover (default 10 s).
@@ -621,40 +629,81 @@ def main(argv=None) -> int:
     ap.add_argument("--road-methods", default="ours,rcb,metis,kahip",
                     help="methods also run on the second cell set (keeps the whole bench within ~30 min)")
     ap.add_argument("--roads-layer", help="road lines layer of --gpkg (for the road-bent cells)")
+    ap.add_argument("--set", default="demo,tune,report",
+                    help="data sets, in order: demo (the demo district, or --gpkg), tune and report (the two "
+                    "halves of the held-out set of bench/heldout.py); the first gets every method")
+    ap.add_argument("--heldout-methods", default="ours,rcb,metis,kahip",
+                    help="methods run on the sets after the first (the slow ones time out on nearly every "
+                    "community; this keeps the whole bench within ~40 min)")
+    ap.add_argument("--no-paths", action="store_true",
+                    help="skip the last table: every set through the file path and the stored path "
+                    "(bench/heldout.py --paths; needs the embedded cluster)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     load = os.getloadavg()
     t_start = time.perf_counter()
-    b, c = load_data(args)
     prm = Params(args.target, args.min_hh, args.max_hh)
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in FUNCS]
     if unknown:
         ap.error(f"unknown methods: {', '.join(unknown)}")
-    codes = sorted(set(b["community"]) & set(c["community"]))
-    if args.communities:
-        codes = codes[: args.communities]
-    polys = dict(zip(c["community"], c.geometry, strict=False))
-    roads = load_roads(args)
-    cell_sets = [x for x in args.cells.split(",") if x]
-    if "roads" in cell_sets and roads is None:
-        print("no road layer: the road-bent cells are left out")
-        cell_sets = [x for x in cell_sets if x != "roads"]
+    sets = [x for x in args.set.split(",") if x]
+    if not sets or any(x not in ("demo", "tune", "report") for x in sets) or len(set(sets)) < len(sets):
+        ap.error("--set: a comma-separated list of demo, tune and report, each at most once")
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (cores: {os.cpu_count()})")
     # compile the engine's kernels once here, so the forked children do not each load them
     from geo.partition import kernels
 
     kernels.warm()
+    out_sets: dict[str, dict] = {}
+    n_communities: dict[str, int] = {}
+    for i, name in enumerate(sets):
+        print(f"\n##### set: {name}" + (" (held out: never tuned on)" if name == "report" else ""), flush=True)
+        meths = methods if i == 0 else [m for m in methods if m in args.heldout_methods.split(",")]
+        out_sets[name], n_communities[name] = run_set(name, meths, prm, args)
+    paths = None
+    if not args.no_paths:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import heldout
+
+        print("\n##### every set through the file path (rebalance-file) and the stored path (rebalance)", flush=True)
+        paths = heldout.paths_tables(demo="demo" in sets and args.gpkg is None)
+    wall = time.perf_counter() - t_start
+    print(f"bench wall time: {wall:.1f} s")
+    first = sets[0]
+    print(json.dumps({"load_avg_start": load, "cores": os.cpu_count(), "communities": n_communities[first],
+                      "time_limit_s": args.time_limit, "method_budget_s": args.method_budget, "repeats": args.repeats,
+                      "seed": args.seed, "wall_s": round(wall, 1), "baseline": args.baseline,
+                      "cells": out_sets[first], "sets": {k: {"communities": n_communities[k], "cells": v}
+                                                         for k, v in out_sets.items()},
+                      "paths": paths}))
+    return 0
+
+
+def run_set(name: str, methods: list[str], prm: Params, args) -> tuple[dict, int]:
+    """Every cell set of one data set: the demo (or ``--gpkg``) or a held-out half."""
+    if name == "demo":
+        b, c = load_data(args)
+        roads = load_roads(args)
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import heldout
+
+        b, c = heldout.half_frames(name)
+        roads = None
+    codes = sorted(set(b["community"]) & set(c["community"]))
+    if args.communities:
+        codes = codes[: args.communities]
+    polys = dict(zip(c["community"], c.geometry, strict=False))
+    cell_sets = [x for x in args.cells.split(",") if x]
+    if "roads" in cell_sets and roads is None:
+        print("no road layer: the road-bent cells are left out")
+        cell_sets = [x for x in cell_sets if x != "roads"]
     out: dict[str, dict] = {}
     for cs in cell_sets:
         meths = methods if cs == cell_sets[0] else [m for m in methods if m in args.road_methods.split(",")]
         out[cs] = run_cell_set(cs, codes, b, polys, roads if cs == "roads" else None, prm, meths, args)
-    wall = time.perf_counter() - t_start
-    print(f"bench wall time: {wall:.1f} s")
-    print(json.dumps({"load_avg_start": load, "cores": os.cpu_count(), "communities": len(codes),
-                      "time_limit_s": args.time_limit, "method_budget_s": args.method_budget, "repeats": args.repeats,
-                      "seed": args.seed, "wall_s": round(wall, 1), "baseline": args.baseline, "cells": out}))
-    return 0
+    return out, len(codes)
 
 
 def load_roads(args) -> gpd.GeoSeries | None:

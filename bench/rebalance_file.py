@@ -95,26 +95,12 @@ def load_demo():
     c["community"] = c["community"].astype(str)
     return b[["households", "community", "compound", "geometry"]], c[["community", "geometry"]]
 
-
-def load_heldout(half: str):
-    """One half of the held-out set (``bench/heldout.py``) as buildings and communities like
-    :func:`load_demo`'s (no compounds).  The generated cases overlap on the map, which the
-    command does not mind: each community is computed on its own."""
-    import geopandas as gpd
-    import pandas as pd
-
+def _heldout():
+    """``bench/heldout.py``, imported from beside this file."""
     sys.path.insert(0, str(ROOT / "bench"))
     import heldout
 
-    cases = heldout.osm_cases() + heldout.synthetic_cases() + heldout.shape_cases()
-    chosen = dict(zip(("tune", "report"), heldout.halves(cases), strict=True))[half]
-    bs = [gpd.GeoDataFrame({"households": c.buildings["households"].to_numpy(), "community": c.name,
-                            "compound": None}, geometry=c.buildings.geometry.values, crs=heldout.WGS84)
-          for c in chosen]
-    b = gpd.GeoDataFrame(pd.concat(bs, ignore_index=True), crs=heldout.WGS84)
-    c = gpd.GeoDataFrame({"community": [x.name for x in chosen]}, geometry=[x.geom for x in chosen],
-                         crs=heldout.WGS84)
-    return b, c
+    return heldout
 
 
 def prepare(b, c, codes, out_dir: Path) -> list[dict]:
@@ -233,7 +219,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         t = time.perf_counter()
-        b, c = load_demo() if args.set == "demo" else load_heldout(args.set)
+        b, c = load_demo() if args.set == "demo" else _heldout().half_frames(args.set)
         codes = sorted(b["community"].unique())[: args.communities]
         if args.only:
             wanted = {x.strip() for x in args.only.split(",") if x.strip()}
