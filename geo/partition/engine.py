@@ -786,7 +786,37 @@ def _fresh_region(
             lab, k_c = mend_band(U, cmp, lab, k_c, prm, seed, fixed_k=grids is not None)
             if grids is None and _band_missed(U, cmp, lab, k_c, prm):
                 proof = _cover_proof(U, cmp, prm, pockets, loose)
+    if proof is not None and grids is None:
+        lab, k_c = _repair_proven(U, cmp, lab, k_c, prm, seed)
     return lab, k_c, proof
+
+
+def _repair_proven(U: Units, cmp: list[int], lab: np.ndarray, k: int, prm: Params, seed: int) -> tuple[np.ndarray, int]:
+    """A region proven infeasible, with the grids its plan leaves out of band brought in where
+    they can be: minimal mode's repair (:func:`geo.partition.minimal.repair`) from the plan, kept
+    when it leaves fewer grids out of band (then less band excess).
+
+    A proof says that no plan puts every grid of the region in band, not which grids must stay
+    out; the search stops at the proof, and the repair brings in what it can of the rest.  Its
+    labels are also where minimal mode starts from after the plan is committed, so a
+    committed plan that nothing has changed since is not moved again.  Even a grid holding
+    only a pocket above the maximum may come closer to the band: split, one part can be in
+    it and the other a little below."""
+    from geo.partition.minimal import DEFAULT, Budget, repair
+
+    def key(lab_x: np.ndarray, k_x: int) -> tuple[int, float]:
+        h = np.bincount(lab_x[cmp], weights=U.hh[cmp], minlength=k_x)
+        return int(((h < prm.min_hh) | (h > prm.max_hh)).sum()), _band_excess(U, cmp, lab_x, k_x, prm)
+
+    if not _band_missed(U, cmp, lab, k, prm):
+        return lab, k
+    cur = np.full(U.n, None, dtype=object)
+    for u in cmp:
+        cur[u] = str(int(lab[u]))
+    lab2, k2, _ = repair(U, cmp, cur, prm, seed, DEFAULT, Budget.of(DEFAULT))
+    if key(lab2, k2) < key(lab, k):
+        return lab2, k2
+    return lab, k
 
 
 def _oversized_keep(
