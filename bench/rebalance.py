@@ -663,11 +663,8 @@ def main(argv=None) -> int:
         out_sets[name], n_communities[name] = run_set(name, meths, prm, args)
     paths = None
     if not args.no_paths:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import heldout
-
         print("\n##### every set through the file path (rebalance-file) and the stored path (rebalance)", flush=True)
-        paths = heldout.paths_tables(demo="demo" in sets and args.gpkg is None)
+        paths = _heldout().paths_tables(demo="demo" in sets and args.gpkg is None)
     wall = time.perf_counter() - t_start
     print(f"bench wall time: {wall:.1f} s")
     first = sets[0]
@@ -680,16 +677,22 @@ def main(argv=None) -> int:
     return 0
 
 
+def _heldout():
+    """``bench/heldout.py``, imported from beside this file (its cached cases are pickled
+    under that module name)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import heldout
+
+    return heldout
+
+
 def run_set(name: str, methods: list[str], prm: Params, args) -> tuple[dict, int]:
     """Every cell set of one data set: the demo (or ``--gpkg``) or a held-out half."""
     if name == "demo":
         b, c = load_data(args)
         roads = load_roads(args)
     else:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import heldout
-
-        b, c = heldout.half_frames(name)
+        b, c = _heldout().half_frames(name)
         roads = None
     codes = sorted(set(b["community"]) & set(c["community"]))
     if args.communities:
