@@ -265,11 +265,11 @@ class MinimalConfig:
     #: returns what touches its starting grid, so a piece comes back one layer of units per
     #: pass); cut short, the plan is as valid as before, only a little less is handed back
     hand_back_passes: int = 16
-    #: pieces of the repair remembered for one community's units (:func:`minimal._piece_memo`),
+    #: pieces of the repair remembered for one community's units (:func:`minimal_grids._piece_memo`),
     #: then the memory starts afresh; only memory and speed depend on it, never a plan
     pieces_remembered: int = 4096
     #: sets of more units than this are split into parts by scipy's compiled labelling
-    #: (:func:`minimal._parts`), smaller ones by a walk; the parts are the same either way
+    #: (:func:`minimal_grids._parts`), smaller ones by a walk; the parts are the same either way
     parts_compiled_above: int = 1000
 
 

@@ -27,7 +27,8 @@ def _line(hh: list[float]) -> Units:
 
 
 def test_a_building_moved_without_need_goes_back_and_the_count_falls():
-    from geo.partition.minimal import _Grids, hand_back
+    from geo.partition.minimal import hand_back
+    from geo.partition.minimal_grids import _Grids
 
     prm = Params(300.0, 200.0, 400.0)
     # A = units 0-2, B = units 3-5 at the start; unit 2 went to B (A 200, B 400): its return
@@ -41,7 +42,8 @@ def test_a_building_moved_without_need_goes_back_and_the_count_falls():
 
 
 def test_a_moved_piece_comes_back_from_its_outer_edge_in():
-    from geo.partition.minimal import _Grids, hand_back
+    from geo.partition.minimal import hand_back
+    from geo.partition.minimal_grids import _Grids
 
     prm = Params(300.0, 100.0, 500.0)
     # units 2 and 3 went from A to B; unit 3 touches A only once unit 2 is back
@@ -63,7 +65,8 @@ def test_a_moved_piece_comes_back_from_its_outer_edge_in():
 
 
 def test_nothing_goes_back_that_would_leave_the_band_or_cut_a_grid():
-    from geo.partition.minimal import _Grids, hand_back
+    from geo.partition.minimal import hand_back
+    from geo.partition.minimal_grids import _Grids
 
     # the band: A (200) would reach 300, above this maximum of 250
     U = _line([100] * 6)
@@ -104,7 +107,7 @@ def _reference_block(U: Units, rest: np.ndarray, u: int) -> list[int] | None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_the_cut_off_test_finds_what_listing_every_part_finds(seed):
-    from geo.partition.minimal import _block, _mask_connected
+    from geo.partition.minimal_grids import _block, _mask_connected
 
     # a 12 x 12 lattice; each rule graph drops a random fifth of its edges (so a unit may cut
     # the rest apart in one graph and not in the other); parts small and large
@@ -144,7 +147,7 @@ def test_the_cut_off_test_finds_what_listing_every_part_finds(seed):
 
 
 def test_the_units_touching_a_grid_are_those_each_unit_test_finds():
-    from geo.partition.minimal import _Grids, _touches, _touching
+    from geo.partition.minimal_grids import _Grids, _touches, _touching
 
     rng = np.random.default_rng(5)
     side = 10
@@ -176,7 +179,7 @@ def test_the_units_touching_a_grid_are_those_each_unit_test_finds():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_large_sets_split_into_the_same_parts_by_the_compiled_labelling(seed):
-    from geo.partition.minimal import PARTS_COMPILED, _parts
+    from geo.partition.minimal_grids import PARTS_COMPILED, _parts
 
     rng = np.random.default_rng([seed, 77])
     side = 60
@@ -198,7 +201,7 @@ def test_large_sets_split_into_the_same_parts_by_the_compiled_labelling(seed):
 
 
 def test_a_piece_asked_again_from_the_same_labels_is_the_one_made_before():
-    from geo.partition.minimal import _Grids, _make_piece, _piece
+    from geo.partition.minimal_grids import _Grids, _make_piece, _piece
 
     U = _line([100, 50, 80, 120, 60, 100, 100, 100])
     G = _Grids(U, list(range(8)), np.array([0, 0, 0, 0, 0, 1, 1, 1]))
@@ -292,7 +295,9 @@ def _blocks(sizes: list[int], per_unit: float) -> tuple[Units, np.ndarray]:
 def test_a_small_local_model_reaches_a_third_ring_and_a_large_one_does_not():
     from dataclasses import replace
 
-    from geo.partition.minimal import DEFAULT, _Grids, _rings
+    from geo.partition.minimal import DEFAULT
+    from geo.partition.minimal_grids import _Grids
+    from geo.partition.minimal_local import _rings
 
     # five grids in a line; grid 0 at one end: two rings hold 0, 1, 2
     U, lab = _blocks([11, 10, 10, 6, 6], 50.0)
@@ -307,7 +312,8 @@ def test_a_small_local_model_reaches_a_third_ring_and_a_large_one_does_not():
 def test_households_pass_along_three_grids_in_a_small_local_model():
     from dataclasses import replace
 
-    from geo.partition.minimal import DEFAULT, _Grids, local_solve
+    from geo.partition.minimal import DEFAULT, local_solve
+    from geo.partition.minimal_grids import _Grids
 
     prm = Params(450.0, 400.0, 500.0)
     # grid 0 holds 550, grids 1 and 2 are full (500), grid 3 has room (400); no grid more
@@ -324,7 +330,8 @@ def test_households_pass_along_three_grids_in_a_small_local_model():
 
 
 def test_a_new_grid_is_cut_across_grids_none_of_which_holds_two_grids_worth():
-    from geo.partition.minimal import DEFAULT, _Grids, local_solve
+    from geo.partition.minimal import DEFAULT, local_solve
+    from geo.partition.minimal_grids import _Grids
 
     prm = Params(400.0, 300.0, 500.0)
     # three grids of 520, 520 and 480 in a line: together 1,520, more than three grids hold,

@@ -340,7 +340,8 @@ def test_an_overfull_grid_whose_neighbour_is_full_passes_households_on_along_the
 
 
 def test_the_grid_flow_plans_the_fewest_households_through_a_full_neighbour():
-    from geo.partition.minimal import _grid_flow, _Grids
+    from geo.partition.minimal_flow import _grid_flow
+    from geo.partition.minimal_grids import _Grids
     from geo.partition.search import Params
 
     class Line:
@@ -379,7 +380,7 @@ def _line(hh: list[float]):
 
 @pytest.mark.parametrize("out", [True, False])
 def test_a_shift_passes_households_on_through_a_neighbour_without_room_in_either_direction(out):
-    from geo.partition.minimal import _Grids, _shift
+    from geo.partition.minimal_grids import _Grids, _shift
     from geo.partition.search import Params
 
     prm = Params(250.0, 200.0, 300.0)
@@ -400,7 +401,8 @@ def test_a_shift_passes_households_on_through_a_neighbour_without_room_in_either
 
 
 def test_a_new_grid_is_carved_at_the_border_taking_from_the_neighbour_what_the_host_cannot_spare():
-    from geo.partition.minimal import _carve, _Grids
+    from geo.partition.minimal_flow import _carve
+    from geo.partition.minimal_grids import _Grids
     from geo.partition.search import Params
 
     prm = Params(300.0, 260.0, 400.0)
@@ -419,7 +421,8 @@ def test_a_new_grid_is_carved_at_the_border_taking_from_the_neighbour_what_the_h
 
 def test_the_flow_passes_on_what_a_whole_building_brings_beyond_the_plan():
     from geo.partition.minimal import DEFAULT as CFG
-    from geo.partition.minimal import _Grids, flow_repair
+    from geo.partition.minimal import flow_repair
+    from geo.partition.minimal_grids import _Grids
     from geo.partition.search import Params
 
     prm = Params(250.0, 200.0, 300.0)
