@@ -553,21 +553,9 @@ def _minimal_init(
     U: Units, nodes: list[int], cur_unit: np.ndarray, k_target: int | None, prm: Params, seed: int
 ) -> tuple[np.ndarray, list[Any], int, np.ndarray]:
     """Initial labels from the current assignment, repaired to connected grids."""
-    codes = sorted({c for c in (cur_unit[u] for u in nodes) if c is not None})
-    idx = {c: i for i, c in enumerate(codes)}
-    lab = np.full(U.n, -1, dtype=np.int64)
-    for u in nodes:
-        if cur_unit[u] is not None:
-            lab[u] = idx[cur_unit[u]]
-    # keep the heaviest connected piece of each current grid
-    for g in range(len(codes)):
-        mem = [u for u in nodes if lab[u] == g]
-        comps = adj_components(U.adj, mem)
-        if len(comps) > 1:
-            keep = max(comps, key=lambda c: (U.hh[c].sum(), -min(c)))
-            for c in comps:
-                if c is not keep:
-                    lab[c] = -1
+    from geo.partition.minimal_grids import code_labels
+
+    lab, codes = code_labels(U, nodes, cur_unit)  # the heaviest piece of each current grid keeps it
     # absorb unassigned units into neighbouring grids (deterministic BFS)
     pending = [u for u in nodes if lab[u] < 0]
     nodeset = set(nodes)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
 from geo.partition.config import MinimalConfig
 from geo.partition.search import Params, Units, adj_components, exact_ok, induced_connected
 
-__all__ = ["Budget", "DEFAULT"]
+__all__ = ["Budget", "DEFAULT", "code_labels"]
 
 
 class Budget:
@@ -170,6 +171,31 @@ class _Grids:
         self.h = np.bincount(self.lab[self.nodes], weights=self.U.hh[self.nodes], minlength=self.k).astype(float)
 
 
+def code_labels(U: Units, nodes: list[int], cur_unit: np.ndarray,
+                whole: Callable[[Units, list[int]], bool] | None = None) -> tuple[np.ndarray, list]:
+    """Labels ``0..k-1`` of ``nodes`` by their current grid code, in code order, and the code
+    of each label.  Of a grid in several pieces in the search graph only the heaviest keeps
+    the label (the others get ``-1``, as a unit without a code and every unit outside
+    ``nodes``), unless ``whole`` says the grid may stay as it is."""
+    codes = sorted({c for c in (cur_unit[u] for u in nodes) if c is not None})
+    idx = {c: i for i, c in enumerate(codes)}
+    lab = np.full(U.n, -1, dtype=np.int64)
+    for u in nodes:
+        if cur_unit[u] is not None:
+            lab[u] = idx[cur_unit[u]]
+    for g in range(len(codes)):
+        mem = [u for u in nodes if lab[u] == g]
+        if whole is not None and whole(U, mem):
+            continue
+        comps = adj_components(U.adj, mem)
+        if len(comps) > 1:
+            keep = max(comps, key=lambda c: (U.hh[c].sum(), -min(c)))
+            for c in comps:
+                if c is not keep:
+                    lab[c] = -1
+    return lab, codes
+
+
 def initial_labels(U: Units, nodes: list[int], cur_unit: np.ndarray) -> tuple[np.ndarray, list]:
     """Labels ``0..k-1`` from the current grid codes of ``nodes``, made connected.
 
@@ -184,22 +210,7 @@ def initial_labels(U: Units, nodes: list[int], cur_unit: np.ndarray) -> tuple[np
         Labels (``-1`` outside ``nodes``) and the current code of each label (``None`` for
         a grid that had none).
     """
-    codes = sorted({c for c in (cur_unit[u] for u in nodes) if c is not None})
-    idx = {c: i for i, c in enumerate(codes)}
-    lab = np.full(U.n, -1, dtype=np.int64)
-    for u in nodes:
-        if cur_unit[u] is not None:
-            lab[u] = idx[cur_unit[u]]
-    for g in range(len(codes)):
-        mem = [u for u in nodes if lab[u] == g]
-        if exact_ok(U, mem):
-            continue
-        comps = adj_components(U.adj, mem)
-        if len(comps) > 1:
-            keep = max(comps, key=lambda c: (U.hh[c].sum(), -min(c)))
-            for c in comps:
-                if c is not keep:
-                    lab[c] = -1
+    lab, codes = code_labels(U, nodes, cur_unit, whole=exact_ok)
     nodeset = set(nodes)
     pending = [u for u in nodes if lab[u] < 0]
     while pending:
