@@ -343,13 +343,17 @@ def _out_of_band(report: dict) -> int:
         EXEMPT & set(g.get("flags") or []) and "proof_unchecked" not in (g.get("flags") or [])))
 
 
+def held_cases(synthetic: int = 24, shapes: int = 16) -> list[Case]:
+    """Every held-out case, both halves: the OSM ones, then the generated ones."""
+    return osm_cases() + synthetic_cases(synthetic) + shape_cases(shapes)
+
+
 def half_frames(half: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """One half (``tune`` or ``report``) as buildings (``households``, ``community``,
     ``compound``: none) and community polygons (``community``), EPSG:4326, the shape the
     demo's layers take in ``bench/rebalance.py`` and ``bench/rebalance_file.py``.  The
     generated cases overlap on the map; each community is computed on its own."""
-    cases = osm_cases() + synthetic_cases() + shape_cases()
-    chosen = dict(zip(("tune", "report"), halves(cases), strict=True))[half]
+    chosen = dict(zip(("tune", "report"), halves(held_cases()), strict=True))[half]
     bs = [gpd.GeoDataFrame({"households": c.buildings["households"].to_numpy(), "community": c.name,
                             "compound": None}, geometry=c.buildings.geometry.values, crs=WGS84)
           for c in chosen]
@@ -605,7 +609,7 @@ def paths_tables(synthetic: int = 24, shapes: int = 16, limit: int | None = None
     from geo.access.roles import Principal
     from geo.settings import get_settings
 
-    held = osm_cases() + synthetic_cases(synthetic) + shape_cases(shapes)
+    held = held_cases(synthetic, shapes)
     if limit:
         held = held[:limit]
     tune, report = halves(held)
