@@ -46,6 +46,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import pickle
 import sys
 import time
@@ -63,7 +64,9 @@ if str(ROOT) not in sys.path:
 
 log = logging.getLogger("bench.heldout")
 
-OSM = Path("/work/shared/data/astana_osm_2017.gpkg")
+#: the OSM extract the demo was built from: the design notes' sample data, in ``shared/data``
+#: beside the project's folder (``HELDOUT_OSM`` names another copy)
+OSM = Path(os.environ.get("HELDOUT_OSM") or ROOT.parent / "shared" / "data" / "astana_osm_2017.gpkg")
 CACHE = ROOT / ".cache" / "bench"
 WGS84 = "EPSG:4326"
 
@@ -108,6 +111,9 @@ def osm_cases(path: Path = OSM, seed: int = 0) -> list[Case]:
     if cache.exists():
         with cache.open("rb") as fh:
             return pickle.load(fh)
+    if not Path(path).exists():
+        raise SystemExit(f"the OSM extract {path} is missing: put astana_osm_2017.gpkg in "
+                         "shared/data beside the project, or name it with HELDOUT_OSM")
     rng = np.random.default_rng([seed, 20170])
     src = build.read_source(path)
     b = src.buildings
