@@ -262,7 +262,7 @@ def test_the_work_budget_bounds_the_repair_and_spends_it_the_same_way_twice(monk
 
 
 def test_fresh_fallback_takes_the_fresh_grids_of_a_cluster_only_where_they_put_more_in_band():
-    from geo.partition.engine import _fresh_fallback
+    from geo.partition.engine_minimal import _fresh_fallback
     from geo.partition.search import Params
     from geo.planning.codes import ShortCodes
 
@@ -288,7 +288,7 @@ def test_fresh_fallback_takes_the_fresh_grids_of_a_cluster_only_where_they_put_m
 
 
 def test_fresh_fallback_gives_a_grid_without_a_majority_a_code_never_used():
-    from geo.partition.engine import _fresh_fallback
+    from geo.partition.engine_minimal import _fresh_fallback
     from geo.partition.search import Params
     from geo.planning.codes import ShortCodes
 

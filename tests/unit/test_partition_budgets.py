@@ -1,5 +1,5 @@
 """Work budgets of the pocket search and the mend, and minimal mode's windowed fresh fallback
-(geo.partition.exact.must_merge, geo.partition.mend.mend_band, geo.partition.engine._fresh_window);
+(geo.partition.exact.must_merge, geo.partition.mend.mend_band, geo.partition.engine_fresh._fresh_window);
 tiny hand-countable rows of blocks, no database."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.partition import engine
+from geo.partition import engine, engine_fresh
 from geo.partition.config import DEFAULT
 from geo.partition.exact import must_merge
 from geo.partition.search import Params, exact_ok
@@ -107,7 +107,7 @@ def test_fresh_fallback_plans_the_window_around_a_grid_out_of_band_only():
     # 1000 households) is planned fresh; every grid away from it keeps its label
     cur = [g for g in range(8) for _ in range(2 if g == 4 else 4)]
     U, final = _row_case([100] * 30, cur)
-    lab_f, flags_f, claims = engine._fresh_window(
+    lab_f, flags_f, claims = engine_fresh._fresh_window(
         U, [list(range(30))], [False], final, {}, BAND, 0, 4, np.zeros(U.n, dtype=bool), rings=(1,))
     assert claims == []
     assert lab_f[:12].tolist() == final[:12].tolist() and lab_f[22:].tolist() == final[22:].tolist()
@@ -124,7 +124,7 @@ def test_fresh_fallback_widens_a_window_that_cannot_fit_the_band():
     # C4 (5 of 17 units) holds 550 households, which no grid count fits (2 x 300 > 550 >
     # 500); the whole region (1750) does
     U, final = _row_case([100] * 16 + [150], [g for g in range(4) for _ in range(4)] + [4])
-    lab_f, _, claims = engine._fresh_window(
+    lab_f, _, claims = engine_fresh._fresh_window(
         U, [list(range(17))], [False], final, {}, BAND, 0, 4, np.zeros(U.n, dtype=bool), rings=(1,))
     assert claims == []
     assert all(c.startswith("\x00w") for c in lab_f.tolist())
@@ -138,7 +138,7 @@ def test_fresh_fallback_claims_only_whole_regions_and_leaves_them_to_the_checker
     and minimal's grids there carry ``infeasible_region``."""
     hh = [120, 400, 120, 120, 400, 120]
     U, final = _row_case(hh, [0, 0, 1, 1, 2, 2])
-    lab_f, flags_f, claims = engine._fresh_window(
+    lab_f, flags_f, claims = engine_fresh._fresh_window(
         U, [list(range(6))], [False], final, {}, BAND, 0, 4, np.zeros(U.n, dtype=bool))
     assert [(ci, rec["proof"]) for ci, rec in claims] == [(0, "pockets")]
     assert lab_f.tolist() == final.tolist()
