@@ -6,11 +6,13 @@ each community and the district."""
 from __future__ import annotations
 
 import psycopg2.extras
+import pytest
 import shapely
 
 from geo.access.roles import Principal
+from geo.errors import GridAtlasError
 from geo.planning import api
-from geo.repository.writers import union_cells
+from geo.repository.writers import GridSpec, union_cells, write_grid_version
 
 ADMIN = Principal("test:admin", "admin", None)
 
@@ -53,6 +55,52 @@ def test_a_commit_unioned_by_the_writer_tiles_its_community(demo_db):
     assert demo_db.scalar("SELECT count(*) FROM grid_version_coverage_problems(%s, 0.01)",
                           (res.version_id,)) == 0
     assert demo_db.scalar("SELECT count(*) FROM grids WHERE version_id = %s", (res.version_id,)) == len(prop.grids)
+
+
+def test_a_commit_points_every_building_of_its_community_at_the_new_grids(demo_db):
+    """buildings.grid_id is rewritten for the community's own buildings (found by its index,
+    not by a join over the whole table): each one points at a grid of the new version, and
+    no building of another community is touched (same physical row)."""
+    others = "SELECT id, grid_id, ctid::text FROM buildings WHERE community_id <> %s ORDER BY id"
+    cid = demo_db.scalar("SELECT id FROM communities WHERE code = '990100002003'")
+    before = [tuple(r) for r in _all(demo_db, others, (cid,))]
+    prop = api.propose(ADMIN, "990100002003", mode="fresh", seed=7)
+    res = api.commit(ADMIN, prop, note="grid ids", allow_out_of_band=True)
+    assert demo_db.scalar("""SELECT count(*) FROM buildings b JOIN building_grid bg
+                               ON bg.building_id = b.id AND bg.version_id = %s
+                              WHERE b.community_id = %s AND b.grid_id = bg.grid_id""",
+                          (res.version_id, cid)) == len(prop.labels)
+    assert demo_db.scalar("SELECT count(*) FROM buildings WHERE community_id = %s", (cid,)) == len(prop.labels)
+    assert [tuple(r) for r in _all(demo_db, others, (cid,))] == before
+
+
+def test_a_version_given_another_communitys_building_is_refused(demo_db):
+    """A grid version whose assignment holds a building of another community is refused
+    (buildings.grid_id is written for the community's own buildings only, so a building
+    beyond them would be left pointing at an old grid); the caller's transaction rolls back."""
+    conn = demo_db.connect()
+    try:
+        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute("SELECT id FROM communities WHERE code = '990100002003'")
+            cid = int(cur.fetchone()["id"])
+            cur.execute("""SELECT bg.building_id, g.code FROM building_grid bg
+                             JOIN grids g ON g.id = bg.grid_id
+                             JOIN grid_versions v ON v.id = g.version_id AND v.is_current
+                            WHERE v.community_id = %s""", (cid,))
+            assignment = {int(r["building_id"]): r["code"] for r in cur.fetchall()}
+            cur.execute("SELECT id FROM buildings WHERE community_id <> %s ORDER BY id LIMIT 1", (cid,))
+            foreign = int(cur.fetchone()["id"])
+            # without its cell the grids' polygons stay inside the community (a cell outside
+            # it is refused by the grids' own check), so only the assignment itself tells
+            cur.execute("DELETE FROM building_cells WHERE building_id = %s", (foreign,))
+            assignment[foreign] = next(iter(assignment.values()))
+            specs = [GridSpec(code=c, seq=int(c[-3:])) for c in sorted(set(assignment.values()))]
+            with pytest.raises(GridAtlasError, match="not buildings of that community"):
+                write_grid_version(cur, cid, specs, assignment=assignment, source="derived",
+                                   relocate_points=False)
+        conn.rollback()
+    finally:
+        conn.close()
 
 
 def test_a_commit_rewrites_only_the_coarse_rows_of_its_community(demo_db):
@@ -136,11 +184,11 @@ def _assert_copies_tile(tdb):
         assert abs(summed - area) < 1e-5 * area, (tol, area, summed)
 
 
-def _all(tdb, query):
+def _all(tdb, query, params=None):
     conn = tdb.connect()
     try:
         with conn.cursor() as cur:
-            cur.execute(query)
+            cur.execute(query, params)
             return cur.fetchall()
     finally:
         conn.close()
