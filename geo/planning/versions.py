@@ -340,7 +340,8 @@ def _lineage(cur, prev_id: int, version_id: int) -> list[dict]:
 
 
 def _workers(cur, prev_id: int, version_id: int) -> list[dict]:
-    """Each worker of an old grid follows the new grid with the largest household overlap.
+    """Each worker of an old grid follows the new grid with the largest household overlap
+    (``worker``, ``name``, ``from``, ``to``).
 
     Ties go to more shared buildings, then the lower code; a worker whose old grid shares
     nothing with any new grid is left without a grid (``grid_id`` NULL).
@@ -359,20 +360,20 @@ def _workers(cur, prev_id: int, version_id: int) -> list[dict]:
                  FROM overlap ov JOIN grids g ON g.id = ov.new_id
                 ORDER BY ov.old_id, ov.hh DESC, ov.nb DESC, g.code),
            moved AS (
-               SELECT w.id, w.code AS worker, og.code AS old_code, best.new_id
+               SELECT w.id, w.code AS worker, w.name, og.code AS old_code, best.new_id
                  FROM grid_workers w
                  JOIN grids og ON og.id = w.grid_id AND og.version_id = %(p)s
                  LEFT JOIN best ON best.old_id = w.grid_id)
            UPDATE grid_workers w SET grid_id = moved.new_id
              FROM moved WHERE moved.id = w.id
-           RETURNING moved.worker, moved.old_code, moved.new_id""",
+           RETURNING moved.worker, moved.name, moved.old_code, moved.new_id""",
         {"p": prev_id, "v": version_id},
     )
     rows = [dict(r) for r in cur.fetchall()]
     cur.execute("SELECT id, code FROM grids WHERE version_id = %s", (version_id,))
     code_of = {int(r["id"]): r["code"] for r in cur.fetchall()}
     return sorted(
-        ({"worker": r["worker"], "from": r["old_code"],
+        ({"worker": r["worker"], "name": r["name"], "from": r["old_code"],
           "to": code_of.get(r["new_id"]) if r["new_id"] is not None else None} for r in rows),
         key=lambda r: r["worker"],
     )

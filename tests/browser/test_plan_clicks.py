@@ -205,6 +205,8 @@ def test_plan_by_clicks(app, demo_db, new_page):
     _click(page, "#plan-commit")
     page.wait_for_selector("#plan-commit-msg .ga-ok", timeout=60000)
     assert "已提交为第 2 版" in page.inner_text("#plan-commit-msg")
+    # the workers who moved are named after the commit as in the preview
+    assert not any("（–）" in li for li in page.locator(".ga-staff-moved li").all_inner_texts())
     page.wait_for_selector("#plan-export:not([disabled])")
     with page.expect_download() as dl:
         _click(page, "#plan-export")

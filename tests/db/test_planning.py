@@ -161,6 +161,10 @@ def test_commit_writes_one_complete_version(demo_db):
         assert after["workers"][worker] == best
     assert res.vacant_grids == sorted(set(res.codes) - set(after["workers"].values()))
     assert {w["worker"]: w["to"] for w in res.workers} == after["workers"]
+    # named as the preview names them (the page lists them by name after the commit too)
+    names = dict(rows(demo_db, "SELECT code, name FROM grid_workers"))
+    assert {w["worker"]: w["name"] for w in res.workers} == {w: names[w] for w in after["workers"]}
+    assert all(w["name"] for w in res.workers)
 
     # coarse copies for the map, one audit entry
     assert rows(demo_db, """SELECT count(DISTINCT gc.grid_id) FROM grid_coarse gc
