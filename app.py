@@ -15,7 +15,7 @@ from pathlib import Path
 import dash
 
 from geo.settings import get_settings
-from layouts import auth, errors, jobs, open311, shell
+from layouts import account, auth, errors, incidents_files, jobs, open311, shell
 
 HERE = Path(__file__).resolve().parent
 # Long jobs (a rebalance) run as background callbacks: in processes of this machine (a disk
@@ -38,6 +38,8 @@ app = dash.Dash(
 app.layout = shell.layout
 auth.install(app)
 server = app.server
+account.register(server)  # /account/password (guarded by auth.ROUTES, as every route)
+incidents_files.register(server)  # /incidents/export.* and case photos
 # 503 for a database that is down or busy, a plain 500 as the last resort; /healthz
 errors.install(server)
 open311.install(server)  # /open311/v2/: the 12345 hotline's GeoReport v2 intake

@@ -83,12 +83,6 @@ def install(app) -> None:
     )
     server.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", _logout, methods=["GET", "POST"])
-    from layouts import account  # its page uses this module's helpers
-
-    account.register(server)
-    from layouts import incidents_files  # /incidents/export.* and case photos
-
-    incidents_files.register(server)
     _set_up_dash_once(app)
     server.before_request(_gate)
     server.after_request(security_headers)
