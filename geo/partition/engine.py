@@ -66,7 +66,6 @@ from geo.partition.engine_minimal import (
     _minimal_region,
     _oversized_keep,
     _successor_names,
-    _uf_groups,
 )
 from geo.partition.engine_report import _churn, _compound_ids, _compound_stats, _graph_summary, _grid_report, evaluate
 from geo.partition.engine_search import (
@@ -75,7 +74,7 @@ from geo.partition.engine_search import (
     _search_component,
 )
 from geo.partition.errors import PartitionError, check_band
-from geo.partition.graph import bridge_ties, build_graph
+from geo.partition.graph import bridge_ties, build_graph, components
 from geo.partition.naming import GridNames, Labels
 from geo.partition.proofs import check_claims
 from geo.partition.search import Params, Units, adj_components, make_units, refine_regions
@@ -297,7 +296,7 @@ def _rebalance(
     loose_b = np.zeros(n, dtype=bool)
     for a_, b_ in bridges:
         loose_b[[a_, b_]] = True
-    group = _uf_groups(n, ties)
+    group = components(ties, n)
     U = make_units(G, hh, comp_ids, group)
     loose = np.array([bool(loose_b[mem].any()) for mem in U.members], dtype=bool)
     unit_locked = np.full(U.n, None, dtype=object)

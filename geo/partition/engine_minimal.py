@@ -14,17 +14,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from geo.partition.engine_fresh import _unwindow, _window
 from geo.partition.engine_search import _band_excess, _band_missed, _region_pockets, _search_component
+from geo.partition.graph import components
 from geo.partition.mend import mend_band
 from geo.partition.naming import GridNames, Labels
 from geo.partition.search import Params, Units, adj_components, tree_cuts
 
 __all__ = [
-    "_uf_groups",
     "_minimal_init",
     "_minimal_region",
     "_minimal_labels",
@@ -36,15 +34,6 @@ __all__ = [
     "_grids_out_of_band",
     "_fresh_fallback",
 ]
-
-
-def _uf_groups(n: int, pairs: list[tuple[int, int]]) -> np.ndarray:
-    if not pairs:
-        return np.arange(n)
-    a = np.array([p[0] for p in pairs])
-    b = np.array([p[1] for p in pairs])
-    m = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
-    return connected_components(m, directed=False)[1]
 
 
 def _minimal_init(
@@ -294,7 +283,7 @@ def _fresh_fallback(
     ex_m = {c for c in m_codes if _EXEMPT & set(flags.get(c, ()))}
     ex_f = {c for c in f_codes if _EXEMPT & set(flags_f.get(c, ()))}
     pairs = [(mi[str(blab[b])], fi[str(blab_f[b])]) for b in range(n)]
-    comp = _uf_groups(len(m_codes) + len(f_codes), sorted(set(pairs)))
+    comp = components(sorted(set(pairs)), len(m_codes) + len(f_codes))
     bcomp = np.array([comp[a] for a, _ in pairs], dtype=np.int64)
 
     def tally(lab: np.ndarray, idx: np.ndarray) -> tuple[int, float]:

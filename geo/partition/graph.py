@@ -37,6 +37,7 @@ from geo.partition.config import DEFAULT
 __all__ = [
     "BuildingGraph",
     "canon_pairs",
+    "components",
     "join_components",
     "shared_edges",
     "build_graph",
@@ -102,7 +103,10 @@ def canon_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack([key // base, key % base], axis=1)
 
 
-def _components(pairs: np.ndarray, n: int) -> np.ndarray:
+def components(pairs, n: int) -> np.ndarray:
+    """Component label of each of ``n`` nodes joined by ``pairs`` (an ``(m, 2)`` array or a
+    list of pairs; none: every node alone)."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     m = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
@@ -134,7 +138,7 @@ def join_components(
     added: list[np.ndarray] = []
     cur = pairs
     for cand, dist in candidates:
-        comp = _components(cur, n)
+        comp = components(cur, n)
         ncomp = comp.max() + 1 if n else 0
         if ncomp <= 1:
             break
@@ -160,7 +164,7 @@ def join_components(
         new = c2[sel[pick]]
         added.append(new)
         cur = np.vstack([cur, new])
-    comp = _components(cur, n)
+    comp = components(cur, n)
     while n and comp.max() > 0:
         # last resort: nearest points between component 0 and the rest
         in0 = np.flatnonzero(comp == 0)
@@ -170,7 +174,7 @@ def join_components(
         e = np.array([[min(in0[i], rest[j[i]]), max(in0[i], rest[j[i]])]])
         added.append(e)
         cur = np.vstack([cur, e])
-        comp = _components(cur, n)
+        comp = components(cur, n)
     if not added:
         return np.zeros((0, 2), dtype=np.int64)
     return canon_pairs(np.vstack(added)[:, 0], np.vstack(added)[:, 1])
@@ -370,7 +374,7 @@ def is_connected(members: np.ndarray, pairs: np.ndarray) -> bool:
     sub = pairs[m]
     a = np.array([pos[int(v)] for v in sub[:, 0]], dtype=np.int64)
     b = np.array([pos[int(v)] for v in sub[:, 1]], dtype=np.int64)
-    return int(_components(np.stack([a, b], axis=1) if len(a) else np.zeros((0, 2), np.int64), len(members)).max()) == 0
+    return int(components(np.stack([a, b], axis=1) if len(a) else np.zeros((0, 2), np.int64), len(members)).max()) == 0
 
 
 def uf_find(parent: np.ndarray, x: int) -> int:
@@ -445,7 +449,7 @@ def bridge_ties(
     ties: list[tuple[int, int]] = []
     for _round in range(max_rounds):
         tie_pairs = np.array([(i, find(i)) for i in range(n) if find(i) != i], dtype=np.int64).reshape(-1, 2)
-        legal = _components(np.concatenate([inter, tie_pairs]), n)
+        legal = components(np.concatenate([inter, tie_pairs]), n)
         ng = int(legal.max()) + 1
         if ng <= 1:
             break
