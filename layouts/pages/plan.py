@@ -117,7 +117,7 @@ def start(boot):
         rows = summary.community_summary(scope)
         bounds = wall.extent(scope)
     except GridAtlasError as exc:
-        return [], None, None, None, None, f"{t('error.db', lang)}: {exc.user_msg}", [], [], None, None
+        return [], None, None, None, None, f"{t('error.db', lang)}: {exc.user_msg}", [], [], None, dash.no_update
     options = [{"label": f"{r['name_en'] if en and r['name_en'] else r['name']} · {r['code']}",
                 "value": r["code"]} for r in rows if len(r["code"]) == 12]
     boot = boot if isinstance(boot, dict) else {}
@@ -142,8 +142,10 @@ def start(boot):
     ]
     token = plan_store.sign(principal, secret_key()) if may_change(principal) else None
     notice = None if may_change(principal) else t("plan.readonly", lang)
+    # the plan store starts empty: setting it to nothing again would only run everything that
+    # listens to it (the proposal, its comparison, the network tables) once more for nothing
     return (options, value, token, notice, data_table(rows, columns, table_id="plan-communities"), None,
-            nets, nets, None if value else bounds, plan_id)
+            nets, nets, None if value else bounds, plan_id if plan_id is not None else dash.no_update)
 
 
 @secure_callback(
@@ -172,7 +174,9 @@ def load_community(code, _rev, plan_id):
     lang = current_lang()
     principal = current_principal()
     nu = dash.no_update
-    empty = (None, None, None, nu, [], [], [], True, None, None, None, None, None)
+    # no proposal before and none now: the plan store is left alone (see start)
+    cleared = nu if plan_id is None else None
+    empty = (None, None, None, nu, [], [], [], True, cleared, None, None, None, None)
     if not code:
         return empty
     try:
@@ -186,7 +190,7 @@ def load_community(code, _rev, plan_id):
     grid_opts = [{"label": ft["properties"]["code"], "value": ft["properties"]["code"]} for ft in feats]
     dedicated = [ft["properties"]["code"] for ft in feats if ft["properties"].get("kind") == "dedicated"]
     proposal = load_or_none(plan_id)
-    keep = plan_id if proposal is not None and proposal.community_code == code else None
+    keep = plan_id if proposal is not None and proposal.community_code == code else cleared
     on_rev = ctx.triggered_id == ids.PLAN_REV
     band_values = (nu, nu, nu) if on_rev else (band.target, band.min, band.max)
     return (current, current, layers["buildings"], nu if on_rev else layers["bounds"], grid_opts, grid_opts,
