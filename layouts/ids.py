@@ -4,7 +4,6 @@
 URL = "shell-url"
 LANG_SWITCH = "shell-lang"
 CLOCK = "shell-clock"
-CLOCK_TICK = "shell-clock-tick"
 
 # command centre (/)
 CMD_BOOT = "cmd-boot"

@@ -89,7 +89,6 @@ def layout() -> html.Div:
                             ),
                         ],
                     ),
-                    dcc.Interval(id=ids.CLOCK_TICK, interval=1000),
                 ],
             ),
             html.Main(dash.page_container, className="ga-main"),
@@ -97,12 +96,8 @@ def layout() -> html.Div:
     )
 
 
-# The clock and the language switch are pure UI: they run in the browser.
-clientside_callback(
-    dash.ClientsideFunction(namespace="gridatlas", function_name="clock"),
-    Output(ids.CLOCK, "children"),
-    Input(ids.CLOCK_TICK, "n_intervals"),
-)
+# The language switch is pure UI: it runs in the browser. So does the clock, without a
+# callback (assets/gridatlas.js writes the span's text each second).
 clientside_callback(
     dash.ClientsideFunction(namespace="gridatlas", function_name="switchLang"),
     Output(ids.LANG_SWITCH, "title"),

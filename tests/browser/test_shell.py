@@ -58,3 +58,26 @@ def test_language_switch_to_english_and_back(app_empty, new_page):
     page.wait_for_function("document.querySelector('h1') && document.querySelector('h1').innerText === '网格规划'")
     page.wait_for_function("document.querySelector('.ga-clock').innerText.includes('年')")
     assert console.errors == []
+
+
+def test_clock_ticks_in_the_browser_and_an_idle_page_stays_idle(app_empty, new_page):
+    """The top bar's clock is written by the page's own timer: it shows the date and moves
+    each second, while an open page that nobody touches leaves Dash's renderer at rest (no
+    action on its store, no callback sent). Ticked by a dcc.Interval, the clock made the
+    renderer run about 15 actions a second."""
+    page, console = new_page()
+    login(page, app_empty.url, "shell_admin", ADMIN_PW, "/plan")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("document.querySelector('.ga-clock').innerText.includes('年')")
+    sent: list[str] = []
+    page.on("request", lambda req: sent.append(req.url) if "_dash-update-component" in req.url else None)
+    first = page.inner_text(".ga-clock")
+    actions = page.evaluate("""() => new Promise(done => {
+        let n = 0;
+        const stop = window.store.subscribe(() => { n += 1; });
+        setTimeout(() => { stop(); done(n); }, 2500);
+    })""")
+    assert page.inner_text(".ga-clock") != first
+    assert actions == 0
+    assert sent == []
+    assert console.errors == []

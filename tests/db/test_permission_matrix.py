@@ -183,7 +183,7 @@ def test_each_callback_is_run_or_refused_per_role(app_module):
 
 def test_unregistered_and_clientside_callbacks_are_refused(app_module):
     client = _client_for(app_module, "admin")
-    for output in ("no-such.children", "shell-clock.children"):
+    for output in ("no-such.children", "shell-lang.title", "shell-clock.children"):
         resp = client.post("/_dash-update-component", json={"output": output, "inputs": []})
         assert resp.status_code == 403
 
