@@ -5,10 +5,10 @@ rebalances a street on ``/plan`` (``bench.tier.commit_street_from_plan``).
 
     python -m bench.planner BASE_URL STREET
 
-It launches Debian's Chromium (headless) under ``SCHED_IDLE`` and opens its window (a page on
-``about:blank``, whose renderer starts then), prints ``ready`` and waits
+It launches Debian's Chromium (headless) under ``SCHED_IDLE``, opens its window, signs in
+and opens /plan (a planner at a desk with the page open), prints ``ready`` and waits
 for a line on its standard input (at its end instead, the benchmark is gone: it exits and
-commits nothing); then it signs in, chooses, runs and commits the street,
+commits nothing); then it chooses, runs and commits the street,
 and prints one JSON line: the flow's result with ``start_at`` / ``end_at`` and its own
 requests, on the machine's monotonic clock (shared by every process, so the caller can
 place them among the walls' refreshes).
@@ -18,6 +18,14 @@ the server leaves idle. As a thread of the benchmark it also held the benchmark'
 it waited for that idle time, and the walls' clients, threads of the same process, then
 waited with it: their measured refresh times grew by what the planner waited, not by
 anything the server did.
+
+Why the page is open before: idle CPU time is not free on this machine. A Chromium on
+``SCHED_IDLE`` loading a heavy page, with no request to the app at all, raised the p95 of
+wall refreshes against the tier from 6-7 ms to 15-22 ms (and the p50 by 40%): it still
+takes the caches and the memory the server's processes run on. Loading /plan is the
+browser's heaviest work (its scripts, then the district's map), and it made most of the slow
+refreshes of a rebalance phase when it ran inside it. A person's PC does that work on its own
+CPU; the server's part of it (sign-in, page, about ten callbacks) is small.
 """
 
 from __future__ import annotations
@@ -60,7 +68,9 @@ def main(argv: list[str]) -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                page = tier.planner_page(browser)  # the window is open before the phase
+                page = tier.planner_page(browser)  # the window is open before the phase,
+                tier.sign_in_to_plan(page, base_url)  # signed in and on /plan, as at a desk
+                page.wait_for_load_state("networkidle")  # the map drawn before the tier phase
                 print("ready", flush=True)
                 if not sys.stdin.readline():  # the benchmark ended before its phase: never act
                     return 1

@@ -305,17 +305,27 @@ def planner_page(browser):
     return page
 
 
+def sign_in_to_plan(page, base_url: str, *, timeout_s: float = 900.0) -> None:
+    """The bench's planner signed in through /login in ``page`` (opened by
+    :func:`planner_page`) and looking at /plan, ready to choose a street."""
+    from urllib.parse import quote
+
+    page.goto(f"{base_url}/login?next={quote('/plan', safe='')}")
+    page.fill("#username", PLANNER)
+    page.fill("#password", PLANNER_PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_selector("#plan-street-box:not([hidden])", timeout=timeout_s * 1000)
+
+
 def commit_street_from_plan(page, base_url: str, street: str, *, note: str,
                             accept_band: bool = True, timeout_s: float = 900.0, log=print) -> dict:
-    """A planner's street rebalance on ``/plan`` in ``page`` (Playwright, opened by
-    :func:`planner_page`; its context is closed at the end): sign in through
-    /login, choose the street (click, type its code, click its option), run it (a background
+    """A planner's street rebalance on ``/plan``, open in ``page`` (Playwright, signed in by
+    :func:`sign_in_to_plan`; its context is closed at the end): choose the street (click,
+    type its code, click its option), run it (a background
     job), then commit the whole street (tick "accept grids outside the band" when
     ``accept_band``, as ``geo rebalance --apply --allow-out-of-band`` did; type the note;
     commit; confirm). Returns ``ok`` (the page said committed), ``message`` and the seconds
     of each part; the caller reads the database for the versions themselves."""
-    from urllib.parse import quote
-
     ms = timeout_s * 1000
     ctx = page.context
     out: dict = {"ok": False, "requests": []}
@@ -336,11 +346,6 @@ def commit_street_from_plan(page, base_url: str, street: str, *, note: str,
     page.on("requestfinished", _done)
     try:
         t0 = time.monotonic()
-        page.goto(f"{base_url}/login?next={quote('/plan', safe='')}")
-        page.fill("#username", PLANNER)
-        page.fill("#password", PLANNER_PASSWORD)
-        page.press("#password", "Enter")
-        page.wait_for_selector("#plan-street-box:not([hidden])", timeout=ms)
         _choose(page, street, ms)
         _click(page, "#plan-street-run")
         t_run = out["run_at"] = time.monotonic()
