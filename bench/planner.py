@@ -21,7 +21,7 @@ anything the server did.
 
 Why the page is open before: idle CPU time is not free on this machine. A Chromium on
 ``SCHED_IDLE`` loading a heavy page, with no request to the app at all, raised the p95 of
-wall refreshes against the tier from 6-7 ms to 15-22 ms (and the p50 by 40%): it still
+wall refreshes against the tier from 4.3 ms to 9.5 ms (``bench/idle_browser.py``): it still
 takes the caches and the memory the server's processes run on. Loading /plan is the
 browser's heaviest work (its scripts, then the district's map), and it made most of the slow
 refreshes of a rebalance phase when it ran inside it. A person's PC does that work on its own
