@@ -721,7 +721,8 @@ def main(argv: list[str] | None = None) -> int:
             TRACE[f"planner_requests{n}"] = state.pop("requests", [])
             done = bool(state.get("ok")) and _street_versions(admin, street) > before
             say(f"  rebalance{n}: {state.get('seconds')} s (run {state.get('run_s')} s, "
-                f"commit {state.get('commit_s')} s), committed: {done}")
+                f"commit {state.get('commit_s')} s), committed: {done}; the planner's browser "
+                f"and its driver used {state.get('browser_cpu_s')} s of CPU (idle priority)")
             pairs.append({"name": n, "street": street, "tier_w": tier_w, "tier_r": tier_r,
                           "tier_reps": tier_reps, "reb_w": reb_w, "reb_r": reb_r,
                           "reb_reps": reb_reps, "state": state, "done": done})
@@ -835,6 +836,7 @@ def main(argv: list[str] | None = None) -> int:
         "rebalance_done": rebalance_done, "rebalance_repeats": len(pairs),
         "rebalance_streets": [pr["street"] for pr in pairs],
         "rebalance_s_each": [pr["state"].get("seconds") for pr in pairs],
+        "planner_browser_cpu_s_each": [pr["state"].get("browser_cpu_s") for pr in pairs],
         "wall_p95_ratio_during_rebalance": round(ratio, 2),
         "wall_p95_ratio_during_rebalance_each": [round(pr["ratio"], 2) for pr in pairs],
         "wall_p95_ms_during_rebalance_each": [round(pr["reb_w"]["p95_ms"], 1) for pr in pairs],

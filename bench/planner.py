@@ -58,6 +58,23 @@ def idle_priority() -> None:
         pass
 
 
+def _descendants_cpu_s() -> float:
+    """CPU seconds used so far by this process's descendants (Playwright's driver, the
+    browser and its renderers): read here, before they exit, since the benchmark's own
+    reading at the phase's end no longer sees them. A renderer that has exited is counted in
+    the process that waited for it (its ``children_*`` times)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.Error:  # gone meanwhile
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
@@ -75,9 +92,13 @@ def main(argv: list[str]) -> int:
                 if not sys.stdin.readline():  # the benchmark ended before its phase: never act
                     return 1
                 state["start_at"] = time.monotonic()
-                state.update(tier.commit_street_from_plan(
-                    page, base_url, street, note="bench/load.py",
-                    log=lambda m: print(json.dumps({"say": m}, ensure_ascii=False), flush=True)))
+                cpu0 = _descendants_cpu_s()
+                try:
+                    state.update(tier.commit_street_from_plan(
+                        page, base_url, street, note="bench/load.py",
+                        log=lambda m: print(json.dumps({"say": m}, ensure_ascii=False), flush=True)))
+                finally:
+                    state["browser_cpu_s"] = round(_descendants_cpu_s() - cpu0, 2)
             finally:
                 browser.close()
     except Exception as exc:  # noqa: BLE001 - reported to the benchmark, which goes on
