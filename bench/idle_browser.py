@@ -27,7 +27,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -82,7 +81,7 @@ def browse(mode: str, seconds: float, page: str) -> int:
 
 
 def _round(clients, tick: dict, mode: str, args, page: Path) -> dict:
-    from bench.load import pct
+    from bench.load import pct, steady
 
     proc = None
     if mode != "alone":
@@ -91,28 +90,14 @@ def _round(clients, tick: dict, mode: str, args, page: Path) -> dict:
                                 cwd=ROOT, stdout=subprocess.PIPE, text=True)
         proc.stdout.readline()
         time.sleep(1.5)  # its first page under way
-    answers: list[float] = []
-    stop = threading.Event()
-
-    def run(i: int) -> None:
-        time.sleep(i * args.every / len(clients))
-        while not stop.is_set():
-            answers.append(clients[i].post(tick).seconds * 1000)
-            time.sleep(args.every)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(clients))]
-    for th in threads:
-        th.start()
-    time.sleep(args.seconds)
-    stop.set()
-    for th in threads:
-        th.join(30)
+    answers = steady(clients, tick, args.every, args.seconds)
     pages = None
     if proc is not None:
         out = proc.communicate(timeout=120)[0].split()
         pages = int(out[-1]) if out and out[-1].isdigit() else None
-    return {"n": len(answers), "p50": pct(answers, 50), "p95": pct(answers, 95),
-            "p99": pct(answers, 99), "pages": pages}
+    ms = [a.seconds * 1000 for a in answers]
+    return {"n": len(ms), "errors": sum(a.status != 200 for a in answers), "p50": pct(ms, 50),
+            "p95": pct(ms, 95), "p99": pct(ms, 99), "pages": pages}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                 got = _round(clients, rec.tick, mode, args, page)
                 got["ratio"] = got["p95"] / rounds["alone"][-1]["p95"] if mode != "alone" else 1.0
                 rounds[mode].append(got)
-                say(f"round {r + 1}, {mode:6}: {got['n']} refreshes, p50 {got['p50']:.1f} ms, p95 "
-                    f"{got['p95']:.1f} ms ({got['ratio']:.2f}x), p99 {got['p99']:.1f} ms"
+                say(f"round {r + 1}, {mode:6}: {got['n']} refreshes ({got['errors']} errors), "
+                    f"p50 {got['p50']:.1f} ms, p95 {got['p95']:.1f} ms ({got['ratio']:.2f}x), p99 {got['p99']:.1f} ms"
                     + (f"; {got['pages']} pages" if got["pages"] is not None else ""))
     finally:
         server.stop()
@@ -167,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         rs = rounds[mode]
         out |= {f"{mode}_p50_ms": round(med(x["p50"] for x in rs), 1),
                 f"{mode}_p95_ms": round(med(x["p95"] for x in rs), 1),
-                f"{mode}_p99_ms": round(med(x["p99"] for x in rs), 1)}
+                f"{mode}_p99_ms": round(med(x["p99"] for x in rs), 1),
+                f"{mode}_errors": sum(x["errors"] for x in rs)}
         if mode != "alone":
             out[f"{mode}_p95_ratio"] = round(med(x["ratio"] for x in rs), 2)
             out[f"{mode}_pages"] = [x["pages"] for x in rs]
