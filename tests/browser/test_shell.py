@@ -81,3 +81,20 @@ def test_clock_ticks_in_the_browser_and_an_idle_page_stays_idle(app_empty, new_p
     assert actions == 0
     assert sent == []
     assert console.errors == []
+
+
+@pytest.mark.parametrize("width", [1366, 1600, 1920])
+def test_language_button_stays_on_screen_for_an_admin_in_english(app_empty, new_page, width):
+    """An admin's eight links in English are the widest top bar: the user's part (sign-out,
+    language) stays in the window and the button is what a click at its centre hits."""
+    page, console = new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.context.add_cookies([{"name": "lang", "value": "en", "url": app_empty.url}])
+    login(page, app_empty.url, "shell_admin", ADMIN_PW, "/audit")
+    page.wait_for_load_state("networkidle")
+    box = page.locator(".ga-lang").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    assert page.evaluate("([x, y]) => document.elementFromPoint(x, y).classList.contains('ga-lang')", [x, y])
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert console.errors == []
